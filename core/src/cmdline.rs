@@ -1,0 +1,134 @@
+//! Kernel command-line parameters zonekit understands (`mem=`, `vmalloc=`,
+//! `memblock=debug`), parsed with Linux's `memparse` rules.
+//!
+//! Unknown words are ignored, as Linux ignores parameters meant for someone else. A
+//! malformed value of a known parameter is reported in [`Cmdline::errors`] and ignored.
+
+/// Why a known parameter's value was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmdlineError {
+    /// The parameter name (`"mem"`, `"vmalloc"`, ...).
+    pub param: &'static str,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl core::fmt::Display for CmdlineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}=: {}", self.param, self.reason)
+    }
+}
+
+/// The parameters zonekit acts on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cmdline {
+    /// `mem=`: limit on usable memory in bytes.
+    pub mem_limit: Option<u64>,
+    /// `vmalloc=`: requested vmalloc area size in bytes.
+    pub vmalloc_size: Option<u64>,
+    /// `memblock=debug`.
+    pub memblock_debug: bool,
+    /// `zonekit.report`: print allocator reports at the end of boot.
+    pub report: bool,
+    /// Values of known parameters that were rejected (at most 8 kept).
+    pub errors: heapless::Vec<CmdlineError, 8>,
+}
+
+/// `memparse`: a number (decimal, `0x` hex or `0` octal) with an optional K/M/G/T/P/E
+/// suffix. Returns `None` on a malformed number, trailing garbage or overflow.
+pub fn memparse(s: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else {
+        (s, 10)
+    };
+    let end = digits
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let value = u64::from_str_radix(&digits[..end], radix).ok()?;
+    let shift = match &digits[end..] {
+        "" => 0,
+        "k" | "K" => 10,
+        "m" | "M" => 20,
+        "g" | "G" => 30,
+        "t" | "T" => 40,
+        "p" | "P" => 50,
+        "e" | "E" => 60,
+        _ => return None,
+    };
+    value.checked_mul(1u64 << shift)
+}
+
+impl Cmdline {
+    /// Parse a command line. Later occurrences of a parameter override earlier ones.
+    pub fn parse(line: &str) -> Cmdline {
+        let mut c = Cmdline::default();
+        for word in line.split_ascii_whitespace() {
+            let (key, value) = match word.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (word, None),
+            };
+            match (key, value) {
+                ("mem", Some(v)) => match memparse(v) {
+                    Some(0) => c.error("mem", "a zero memory limit is impossible"),
+                    Some(n) => c.mem_limit = Some(n),
+                    None => c.error("mem", "not a size"),
+                },
+                ("vmalloc", Some(v)) => match memparse(v) {
+                    Some(n) => c.vmalloc_size = Some(n),
+                    None => c.error("vmalloc", "not a size"),
+                },
+                ("memblock", Some("debug")) => c.memblock_debug = true,
+                ("memblock", _) => c.error("memblock", "only memblock=debug is known"),
+                ("zonekit.report", None) => c.report = true,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    fn error(&mut self, param: &'static str, reason: &'static str) {
+        // Keep the first eight; later ones are counted by their absence of effect.
+        let _ = self.errors.push(CmdlineError { param, reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memparse_like_linux() {
+        assert_eq!(memparse("300M"), Some(300 << 20));
+        assert_eq!(memparse("1G"), Some(1 << 30));
+        assert_eq!(memparse("0x1000"), Some(0x1000));
+        assert_eq!(memparse("4096"), Some(4096));
+        assert_eq!(memparse("16k"), Some(16 << 10));
+        assert_eq!(memparse("010"), Some(8));
+        assert_eq!(memparse("M"), None);
+        assert_eq!(memparse("12Q"), None);
+        assert_eq!(memparse("99999999999E"), None);
+    }
+
+    #[test]
+    fn parse_known_and_unknown() {
+        let c = Cmdline::parse("console=ttyAMA0 mem=300M vmalloc=600M memblock=debug foo");
+        assert_eq!(c.mem_limit, Some(300 << 20));
+        assert_eq!(c.vmalloc_size, Some(600 << 20));
+        assert!(c.memblock_debug);
+        assert!(c.errors.is_empty());
+    }
+
+    #[test]
+    fn malformed_values_are_reported() {
+        let c = Cmdline::parse("mem=lots vmalloc= mem=0");
+        assert_eq!(c.mem_limit, None);
+        assert_eq!(c.vmalloc_size, None);
+        assert_eq!(c.errors.len(), 3);
+    }
+}

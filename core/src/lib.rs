@@ -1,0 +1,38 @@
+//! # zonekit-core
+//!
+//! Linux's ARM32 boot-memory model as a `no_std`, heap-free library:
+//!
+//! * [`memblock`]: the early region allocator (`mm/memblock.c`), which places every
+//!   allocation exactly where Linux would;
+//! * [`mmzone`]: node, zones and page frames (`free_area_init_node`,
+//!   `calculate_node_totalpages`, `alloc_node_mem_map`, `free_area_init_core`,
+//!   `memmap_init`);
+//! * the traits through which an architecture ([`ArchLimits`]), a board
+//!   ([`MemorySource`]) and the page-descriptor memory ([`PageStorage`]) plug in.
+//!
+//! Everything here is plain safe Rust and runs in `cargo test` on the host; the
+//! only place where a physical address becomes a pointer is an implementation of
+//! [`PageStorage`], which lives in the arch crate (or, on the host, is a `Vec`).
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(any(test, feature = "alloc"))]
+extern crate alloc;
+
+#[macro_use]
+pub mod fmt;
+
+pub mod addr;
+pub mod arch;
+pub mod cmdline;
+pub mod memblock;
+pub mod mmzone;
+pub mod page;
+pub mod source;
+pub mod storage;
+
+pub use addr::{MemRange, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
+pub use arch::{ArchLimits, MmConfig};
+pub use source::{MemorySource, SourceError};
+pub use storage::{PageStorage, StorageError};

@@ -1,0 +1,207 @@
+//! The page descriptor: zonekit's `struct page`.
+//!
+//! One [`Page`] exists for every page frame a node spans (the `mem_map` array).
+//! Linux's ARM32 `struct page` takes 32 to 36 bytes; zonekit packs what the boot
+//! flow and the buddy allocator need into **16 bytes** (checked at compile time):
+//!
+//! | word | contents |
+//! |---|---|
+//! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`), bits 8-12 buddy order, bits 24-25 zone index, bits 26-31 node id |
+//! | `refcount` | `_refcount` |
+//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]) |
+
+use crate::mmzone::ZoneType;
+
+/// Size of zonekit's page descriptor in bytes.
+pub const PAGE_DESCRIPTOR_SIZE: usize = core::mem::size_of::<Page>();
+
+const _: () = assert!(PAGE_DESCRIPTOR_SIZE <= 16, "the page descriptor budget is 16 bytes");
+
+/// Page-flag bits (`enum pageflags`, the subset zonekit uses).
+pub mod flags {
+    /// `PG_reserved`: not managed by the page allocator.
+    pub const PG_RESERVED: u32 = 1 << 0;
+    /// `PG_buddy`: free, the head of a block on a buddy free list.
+    pub const PG_BUDDY: u32 = 1 << 1;
+    /// Mask of the page-flag bits.
+    pub const PG_MASK: u32 = 0xff;
+    /// Shift of the buddy order field.
+    pub const ORDER_SHIFT: u32 = 8;
+    /// Mask of the buddy order field (after shifting).
+    pub const ORDER_MASK: u32 = 0x1f;
+    /// Shift of the zone index field (`ZONES_PGSHIFT`).
+    pub const ZONE_SHIFT: u32 = 24;
+    /// Mask of the zone index field (after shifting).
+    pub const ZONE_MASK: u32 = 0x3;
+    /// Shift of the node id field (`NODES_PGSHIFT`).
+    pub const NODE_SHIFT: u32 = 26;
+    /// Mask of the node id field (after shifting).
+    pub const NODE_MASK: u32 = 0x3f;
+}
+
+/// Most nodes the descriptor can name.
+pub const MAX_NUMNODES: usize = (flags::NODE_MASK + 1) as usize;
+
+/// A page descriptor (`struct page`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    flags: u32,
+    refcount: i32,
+    next: u32,
+    prev: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::ZEROED
+    }
+}
+
+impl Page {
+    /// "No page" in a free-list link.
+    pub const NIL: u32 = u32::MAX;
+
+    /// A zeroed descriptor, as memblock hands out raw memory.
+    pub const ZEROED: Page = Page {
+        flags: 0,
+        refcount: 0,
+        next: Page::NIL,
+        prev: Page::NIL,
+    };
+
+    /// `__init_single_page`: reset the descriptor, link it to its zone and node, set the
+    /// reference count to 1. The caller then marks it reserved (`__SetPageReserved`).
+    pub fn init_single_page(&mut self, zone: ZoneType, nid: usize) {
+        *self = Page::ZEROED;
+        self.set_page_links(zone, nid);
+        self.refcount = 1;
+    }
+
+    /// `set_page_links`: record the zone and node in the flags word.
+    pub fn set_page_links(&mut self, zone: ZoneType, nid: usize) {
+        let links = ((zone as u32 & flags::ZONE_MASK) << flags::ZONE_SHIFT)
+            | ((nid as u32 & flags::NODE_MASK) << flags::NODE_SHIFT);
+        let keep = self.flags
+            & !((flags::ZONE_MASK << flags::ZONE_SHIFT) | (flags::NODE_MASK << flags::NODE_SHIFT));
+        self.flags = keep | links;
+    }
+
+    /// `page_zonenum`.
+    pub fn zone_type(&self) -> ZoneType {
+        ZoneType::from_index(((self.flags >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize)
+    }
+
+    /// `page_to_nid`.
+    pub fn nid(&self) -> usize {
+        ((self.flags >> flags::NODE_SHIFT) & flags::NODE_MASK) as usize
+    }
+
+    /// `PageReserved`.
+    pub fn is_reserved(&self) -> bool {
+        self.flags & flags::PG_RESERVED != 0
+    }
+
+    /// `__SetPageReserved`.
+    pub fn set_reserved(&mut self) {
+        self.flags |= flags::PG_RESERVED;
+    }
+
+    /// `__ClearPageReserved`.
+    pub fn clear_reserved(&mut self) {
+        self.flags &= !flags::PG_RESERVED;
+    }
+
+    /// `PageBuddy`: the page heads a free block.
+    pub fn is_buddy(&self) -> bool {
+        self.flags & flags::PG_BUDDY != 0
+    }
+
+    /// Mark the page as the head of a free block of `order` (`__SetPageBuddy` +
+    /// `set_buddy_order`).
+    pub fn set_buddy(&mut self, order: u32) {
+        self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
+        self.flags |= flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT);
+    }
+
+    /// Clear the free-block marking (`__ClearPageBuddy`).
+    pub fn clear_buddy(&mut self) {
+        self.flags &= !(flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT));
+    }
+
+    /// `buddy_order`: the order of the free block this page heads.
+    pub fn buddy_order(&self) -> u32 {
+        (self.flags >> flags::ORDER_SHIFT) & flags::ORDER_MASK
+    }
+
+    /// `page_ref_count`.
+    pub fn refcount(&self) -> i32 {
+        self.refcount
+    }
+
+    /// `set_page_count`.
+    pub fn set_refcount(&mut self, count: i32) {
+        self.refcount = count;
+    }
+
+    /// The raw flags word (for reports and checks).
+    pub fn raw_flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Next page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    pub fn next(&self) -> u32 {
+        self.next
+    }
+
+    /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    pub fn prev(&self) -> u32 {
+        self.prev
+    }
+
+    /// Set both free-list links.
+    pub fn set_links(&mut self, prev: u32, next: u32) {
+        self.prev = prev;
+        self.next = next;
+    }
+
+    /// Set the next link.
+    pub fn set_next(&mut self, next: u32) {
+        self.next = next;
+    }
+
+    /// Set the previous link.
+    pub fn set_prev(&mut self, prev: u32) {
+        self.prev = prev;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_is_16_bytes() {
+        assert_eq!(PAGE_DESCRIPTOR_SIZE, 16);
+    }
+
+    #[test]
+    fn links_round_trip() {
+        let mut p = Page::ZEROED;
+        p.init_single_page(ZoneType::HighMem, 5);
+        p.set_reserved();
+        assert_eq!(p.zone_type(), ZoneType::HighMem);
+        assert_eq!(p.nid(), 5);
+        assert!(p.is_reserved());
+        assert_eq!(p.refcount(), 1);
+        p.set_buddy(10);
+        assert!(p.is_buddy());
+        assert_eq!(p.buddy_order(), 10);
+        assert_eq!(p.zone_type(), ZoneType::HighMem);
+        p.clear_buddy();
+        assert!(!p.is_buddy());
+        p.clear_reserved();
+        assert!(!p.is_reserved());
+        assert_eq!(p.nid(), 5);
+    }
+}

@@ -1,0 +1,142 @@
+//! Where memory comes from: the board's DRAM map, reservations and command line.
+//!
+//! In Linux this is `setup_machine_fdt` / ATAGS parsing calling `memblock_add` per
+//! bank. A [`MemorySource`] is anything that can list DRAM banks and reserved ranges:
+//! a board's static map, the ATAGS QEMU passes in r2, or (later) a device tree.
+
+use crate::addr::{MemRange, PhysAddr};
+
+/// Most DRAM banks or reserved ranges one source reports.
+pub const MAX_SOURCE_RANGES: usize = 16;
+
+/// A fixed-capacity list of physical ranges, usable before any heap exists.
+pub type RangeList = heapless::Vec<MemRange, MAX_SOURCE_RANGES>;
+
+/// Why a memory source could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceError {
+    /// The source reports more ranges than [`MAX_SOURCE_RANGES`].
+    TooManyRanges,
+    /// A bank or range has size zero.
+    ZeroSized {
+        /// Base of the offending range.
+        base: PhysAddr,
+    },
+    /// `base + size` overflows the physical address space.
+    Overflow {
+        /// Base of the offending range.
+        base: PhysAddr,
+        /// Size of the offending range.
+        size: u64,
+    },
+    /// The boot information (ATAGS, DTB) is malformed; the text says how.
+    Malformed(&'static str),
+    /// The source has no memory bank at all.
+    NoMemory,
+}
+
+impl core::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SourceError::TooManyRanges => {
+                write!(f, "more than {MAX_SOURCE_RANGES} memory ranges reported")
+            }
+            SourceError::ZeroSized { base } => write!(f, "zero-sized range at {base:#x}"),
+            SourceError::Overflow { base, size } => {
+                write!(f, "range {base:#x}+{size:#x} overflows the address space")
+            }
+            SourceError::Malformed(why) => write!(f, "malformed boot information: {why}"),
+            SourceError::NoMemory => write!(f, "no memory bank reported"),
+        }
+    }
+}
+
+/// A provider of the physical memory map.
+pub trait MemorySource {
+    /// A short name for the boot log ("ATAGS", "board map", "DTB").
+    fn name(&self) -> &str;
+
+    /// The DRAM banks, in any order. Each becomes a `memblock_add`.
+    fn memory_banks(&self) -> Result<RangeList, SourceError>;
+
+    /// Ranges that must never be allocated (firmware, boot data). Each becomes a
+    /// `memblock_reserve`.
+    fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
+        Ok(RangeList::new())
+    }
+
+    /// Size of the DMA zone from the start of RAM (`arm_dma_zone_size`), or `None` when
+    /// the board has no DMA limit and so no ZONE_DMA.
+    fn dma_zone_size(&self) -> Option<u64> {
+        None
+    }
+
+    /// The kernel command line (may be empty).
+    fn cmdline(&self) -> &str {
+        ""
+    }
+}
+
+/// Checks a range list: no zero sizes, no overflow. Shared by sources.
+pub fn validate_ranges(ranges: &[MemRange]) -> Result<(), SourceError> {
+    for r in ranges {
+        if r.size == 0 {
+            return Err(SourceError::ZeroSized { base: r.base });
+        }
+        if r.base.checked_add(r.size).is_none() {
+            return Err(SourceError::Overflow {
+                base: r.base,
+                size: r.size,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A fixed memory map, such as a board's static DRAM description.
+#[derive(Clone, Debug, Default)]
+pub struct StaticMemoryMap {
+    /// DRAM banks.
+    pub banks: RangeList,
+    /// Reserved ranges.
+    pub reserved: RangeList,
+    /// DMA zone size, if the board has one.
+    pub dma_zone_size: Option<u64>,
+}
+
+impl StaticMemoryMap {
+    /// A map with a single DRAM bank.
+    pub fn single_bank(base: PhysAddr, size: u64) -> Self {
+        let mut banks = RangeList::new();
+        // A fresh list has room for one entry.
+        let _ = banks.push(MemRange::new(base, size));
+        Self {
+            banks,
+            reserved: RangeList::new(),
+            dma_zone_size: None,
+        }
+    }
+}
+
+impl MemorySource for StaticMemoryMap {
+    fn name(&self) -> &str {
+        "board map"
+    }
+
+    fn memory_banks(&self) -> Result<RangeList, SourceError> {
+        validate_ranges(&self.banks)?;
+        if self.banks.is_empty() {
+            return Err(SourceError::NoMemory);
+        }
+        Ok(self.banks.clone())
+    }
+
+    fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
+        validate_ranges(&self.reserved)?;
+        Ok(self.reserved.clone())
+    }
+
+    fn dma_zone_size(&self) -> Option<u64> {
+        self.dma_zone_size
+    }
+}
