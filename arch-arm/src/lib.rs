@@ -1,1 +1,20 @@
+//! # zonekit-arch-arm
+//!
+//! The ARM32 (ARMv7-A) side of zonekit: how lowmem is bounded
+//! (`adjust_lowmem_bounds`, `find_limits`), how RAM is split into zones
+//! (`zone_sizes_init`, `arm_adjust_dma_zone`), the `bootmem_init` flow that ties them
+//! to zonekit-core, ATAGS parsing, and, on the target only, the boot entry, exception
+//! vectors, semihosting and the physical page storage.
 #![no_std]
+#![cfg_attr(not(all(target_arch = "arm", target_os = "none")), deny(unsafe_code))]
+#![warn(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod atags;
+pub mod bootmem;
+pub mod limits;
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+pub mod rt;

@@ -1,0 +1,1 @@
+//! ATAGS (ARM boot tags) parsing. (being implemented)

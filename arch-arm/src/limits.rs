@@ -1,0 +1,1 @@
+//! Lowmem bounds. (being implemented)
