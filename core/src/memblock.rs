@@ -49,9 +49,20 @@ pub enum TableKind {
 /// Errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemblockError {
-    TableFull { table: TableKind, capacity: usize },
-    NoSpace { size: u64, align: u64, min_addr: PhysAddr, max_addr: PhysAddr, nid: i32 },
-    BadAlign { align: u64 },
+    TableFull {
+        table: TableKind,
+        capacity: usize,
+    },
+    NoSpace {
+        size: u64,
+        align: u64,
+        min_addr: PhysAddr,
+        max_addr: PhysAddr,
+        nid: i32,
+    },
+    BadAlign {
+        align: u64,
+    },
 }
 
 /// `struct memblock_type`.
@@ -107,10 +118,25 @@ impl<const N: usize> Memblock<N> {
     pub fn end_of_dram(&self) -> PhysAddr {
         unimplemented!()
     }
-    pub fn alloc_try_nid_raw(&mut self, size: u64, align: u64, min_addr: PhysAddr, max_addr: PhysAddr, nid: i32) -> Result<PhysAddr, MemblockError> {
+    pub fn alloc_try_nid_raw(
+        &mut self,
+        size: u64,
+        align: u64,
+        min_addr: PhysAddr,
+        max_addr: PhysAddr,
+        nid: i32,
+    ) -> Result<PhysAddr, MemblockError> {
         unimplemented!()
     }
-    pub fn alloc_try_nid<S: PageStorage>(&mut self, storage: &mut S, size: u64, align: u64, min_addr: PhysAddr, max_addr: PhysAddr, nid: i32) -> Result<PhysAddr, MemblockError> {
+    pub fn alloc_try_nid<S: PageStorage>(
+        &mut self,
+        storage: &mut S,
+        size: u64,
+        align: u64,
+        min_addr: PhysAddr,
+        max_addr: PhysAddr,
+        nid: i32,
+    ) -> Result<PhysAddr, MemblockError> {
         unimplemented!()
     }
     pub fn enforce_memory_limit(&mut self, limit: u64) -> Result<(), MemblockError> {
@@ -120,6 +146,9 @@ impl<const N: usize> Memblock<N> {
         unimplemented!()
     }
     pub fn memory_ranges(&self) -> impl Iterator<Item = MemRange> + '_ {
-        self.memory.regions().iter().map(|r| MemRange::new(r.base, r.size))
+        self.memory
+            .regions()
+            .iter()
+            .map(|r| MemRange::new(r.base, r.size))
     }
 }
