@@ -106,8 +106,11 @@ fn seed_imx6ul_linux4x() {
     }
 }
 
+/// The va9-512m fixture's memblock at the `MEMBLOCK configuration` dump, followed by
+/// the paging_init allocations it logged (iotable, early page tables,
+/// vm_reserve_area_early) that come before `free_area_init`.
 fn va9_512m() -> Memblock {
-    memblock(
+    let mut mb = memblock(
         &[(0x6000_0000, 0x2000_0000)],
         &[
             (0x6020_4000, 0x4000),
@@ -116,7 +119,28 @@ fn va9_512m() -> Memblock {
             (0x7f00_0000, 0x0100_0000),
         ],
         0x8000_0000,
-    )
+    );
+    let paging_init: [(u64, u64, u64); 15] = [
+        (40, 0x4, 0x7eff_ffd8),
+        (4096, 0x1000, 0x7eff_e000),
+        (4096, 0x1000, 0x7eff_d000),
+        (4096, 0x1000, 0x7eff_c000),
+        (4096, 0x1000, 0x7eff_b000),
+        (4096, 0x1000, 0x7eff_a000),
+        (4096, 0x1000, 0x7eff_9000),
+        (4096, 0x1000, 0x7eff_8000),
+        (4096, 0x1000, 0x7eff_7000),
+        (8192, 0x2000, 0x7eff_4000),
+        (4096, 0x1000, 0x7eff_6000),
+        (40, 0x4, 0x7eff_ffb0),
+        (4096, 0x1000, 0x7eff_3000),
+        (4096, 0x1000, 0x7eff_2000),
+        (4096, 0x1000, 0x7eff_1000),
+    ];
+    for (bytes, align, base) in paging_init {
+        assert_eq!(mb.alloc_try_nid_raw(bytes, align, 0, 0, -1).unwrap(), base);
+    }
+    mb
 }
 
 /// Linux 6.1 armmp on vexpress-a9 with 512 MiB: the oracle's mem_map placement and
@@ -134,11 +158,11 @@ fn oracle_va9_512m_linux61() {
     assert_eq!(dma.memmap_pages, 1152);
     assert_eq!(dma.managed_pages, 129920);
     assert_eq!(dma.usemap_bytes, 32);
-    // The usemap is the second allocation, directly below the mem_map.
-    assert_eq!(dma.usemap_phys, 0x7eb7_0fc0);
+    // The usemap is the next allocation (the fixture's op 19).
+    assert_eq!(dma.usemap_phys, 0x7eff_ff80);
     assert_eq!(storage.handed_out.len(), 2);
     assert_eq!(storage.handed_out[0].0, 0x7eb7_1000);
-    assert_eq!(storage.handed_out[1], (0x7eb7_0fc0, 32));
+    assert_eq!(storage.handed_out[1], (0x7eff_ff80, 32));
     assert_eq!(node.total_managed(), 129920);
     node.check_boot_state(&mb).unwrap();
 }
