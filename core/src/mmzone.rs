@@ -1089,4 +1089,49 @@ mod tests {
         assert_eq!(MigrateType::Cma.name(), "CMA");
         assert_eq!(MigrateType::from_index(6), None);
     }
+
+    #[test]
+    fn pageblock_nibbles() {
+        use crate::storage::VecPageStorage;
+        let mut z: Zone<VecPageStorage> = Zone::new(ZoneType::Normal, 0);
+        // Zone starting inside a pageblock: indices count from the rounded-down start.
+        z.zone_start_pfn = 0x80100;
+        z.spanned_pages = 0x1ff00;
+        z.pageblock_order = 10;
+        assert_eq!(
+            z.get_pageblock_migratetype(0x80100),
+            Err(InitError::NoUsemap)
+        );
+        z.usemap = Some(alloc::vec![0; usemap_size(0x80100, 0x1ff00, 10) as usize]);
+        z.set_pageblock_migratetype(0x80100, MigrateType::Reclaimable)
+            .unwrap();
+        z.set_pageblock_migratetype(0x80400, MigrateType::Movable)
+            .unwrap();
+        z.set_pageblock_migratetype(0x9ffff, MigrateType::Isolate)
+            .unwrap();
+        let map = z.usemap.as_ref().unwrap();
+        assert_eq!(map[0], 0x12);
+        assert_eq!(map[63], 0x50);
+        assert_eq!(
+            z.get_pageblock_migratetype(0x803ff).unwrap(),
+            MigrateType::Reclaimable
+        );
+        assert_eq!(
+            z.get_pageblock_migratetype(0x80400).unwrap(),
+            MigrateType::Movable
+        );
+        assert_eq!(
+            z.get_pageblock_migratetype(0x9fc00).unwrap(),
+            MigrateType::Isolate
+        );
+        assert_eq!(
+            z.get_pageblock_migratetype(0xa0000),
+            Err(InitError::PfnOutsideZone { pfn: 0xa0000 })
+        );
+        // The skip bit (bit 3) survives a migrate-type update.
+        z.usemap.as_mut().unwrap()[1] = 0x08;
+        z.set_pageblock_migratetype(0x80800, MigrateType::Cma)
+            .unwrap();
+        assert_eq!(z.usemap.as_ref().unwrap()[1], 0x0c);
+    }
 }
