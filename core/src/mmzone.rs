@@ -15,7 +15,9 @@
 //! The boot-log lines are printed with Linux's exact text through `zk_debug!` /
 //! `zk_info!` / `zk_warn!` so that a zonekit log can be diffed against `dmesg`.
 
-use crate::addr::{align_down, align_up, page_align, pfn_down, pfn_up, Pfn, PhysAddr, PAGE_SHIFT};
+use crate::addr::{
+    align_down, align_up, page_align, pfn_down, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE,
+};
 use crate::arch::MmConfig;
 use crate::memblock::{Memblock, MemblockError, Region, MEMBLOCK_ALLOC_ACCESSIBLE};
 use crate::page::{Page, MAX_NUMNODES};
@@ -274,8 +276,9 @@ pub struct Zone<S: PageStorage> {
     pub present_pages: u64,
     /// Pages the buddy allocator will manage (an estimate until `memblock_free_all`).
     pub managed_pages: u64,
-    /// Pages charged for this zone's memmap (`calc_memmap_size`; 0 for HighMem is
-    /// not implied: this is the computed charge, whether or not it was subtracted).
+    /// This zone's memmap size in pages (`calc_memmap_size` on the spanned pages).
+    /// It is subtracted from the managed pages of lowmem zones only: a HighMem zone
+    /// records it but is not charged.
     pub memmap_pages: u64,
     /// `pageblock_order`.
     pub pageblock_order: u32,
@@ -316,7 +319,7 @@ impl<S: PageStorage> Zone<S> {
 
     /// `zone_end_pfn`: one past the zone's last pfn.
     pub fn zone_end_pfn(&self) -> Pfn {
-        self.zone_start_pfn + self.spanned_pages
+        self.zone_start_pfn.saturating_add(self.spanned_pages)
     }
 
     /// `populated_zone`: the zone has present pages.
@@ -337,6 +340,9 @@ impl<S: PageStorage> Zone<S> {
     /// `pfn_to_bitidx`: byte index and shift of the pageblock's 4-bit field.
     fn usemap_slot(&self, pfn: Pfn) -> Result<(usize, u32), InitError> {
         if !self.contains_pfn(pfn) {
+            return Err(InitError::PfnOutsideZone { pfn });
+        }
+        if self.pageblock_order >= 63 {
             return Err(InitError::PfnOutsideZone { pfn });
         }
         let pb = 1u64 << self.pageblock_order;
@@ -422,7 +428,7 @@ impl<S: PageStorage> PgData<S> {
 
     /// `pgdat_end_pfn`: one past the node's last pfn.
     pub fn node_end_pfn(&self) -> Pfn {
-        self.node_start_pfn + self.node_spanned_pages
+        self.node_start_pfn.saturating_add(self.node_spanned_pages)
     }
 
     /// The `mem_map` index of `pfn`, if the `mem_map` describes it.
@@ -446,7 +452,7 @@ impl<S: PageStorage> PgData<S> {
 
     /// `page_to_pfn`: the pfn described by `mem_map[index]`.
     pub fn page_to_pfn(&self, index: usize) -> Pfn {
-        self.mem_map_start_pfn + index as u64
+        self.mem_map_start_pfn.wrapping_add(index as u64)
     }
 
     /// Physical address of the descriptor of `pfn` in zonekit's `mem_map` (`None` when
@@ -727,6 +733,7 @@ pub fn zone_batchsize(managed_pages: u64) -> u32 {
 /// `zone_start_pfn` and spanning `spanned` pages (4 bits per pageblock, rounded up to
 /// whole 32-bit longs).
 pub fn usemap_size(zone_start_pfn: Pfn, spanned: u64, pageblock_order: u32) -> u64 {
+    let pageblock_order = pageblock_order.min(62);
     let pb = 1u64 << pageblock_order;
     let pages = spanned.saturating_add(zone_start_pfn & (pb - 1));
     let blocks = align_up(pages, pb) >> pageblock_order;
@@ -883,7 +890,7 @@ fn memmap_init_zone<S: PageStorage, const N: usize>(
     let mut hole_pfn = zstart;
     let mut holes = 0u64;
     for r in memblock.memory_ranges() {
-        let start = pfn_up(r.base).clamp(zstart, zend);
+        let start = pfn_down(r.base.saturating_add(PAGE_SIZE - 1)).clamp(zstart, zend);
         let end = pfn_down(r.end()).clamp(zstart, zend);
         if start >= end {
             continue;
@@ -1022,8 +1029,21 @@ fn free_area_init_core<S: PageStorage, const N: usize>(
 /// the arch computed (`zone_sizes_init`), allocating its `mem_map` and usemaps from
 /// `memblock` and viewing them through `storage`.
 ///
-/// `dma_reserve` pages are charged to the first populated non-highmem zone (Linux's
-/// zone 0; see the crate docs on zone indexing).
+/// `dma_reserve` pages are charged by Linux to zone index 0. zonekit always keeps
+/// ZONE_DMA at index 0, also for boards where Linux has no ZONE_DMA (the 4.x seed
+/// kernels, whose index 0 is Normal), so the rule is applied to the **first populated
+/// non-highmem zone**: DMA when it has pages, else Normal. On a Linux 6.1 `armmp`
+/// layout (all lowmem in DMA) and a 4.x layout (DMA empty) this is exactly Linux's
+/// zone 0. Its "pages reserved" line names that zone.
+///
+/// Holes inside a zone (spanned but not in `memblock.memory`) get their descriptors
+/// initialised and reserved like Linux 6.1's `init_unavailable_range`, attributed to
+/// the zone that spans them, and are counted in an `On node N, zone Z: n pages in
+/// unavailable ranges` line. Descriptors of the MAX_ORDER padding outside the node
+/// stay as the storage handed them out.
+///
+/// On error, allocations already made from `memblock` stay reserved (Linux panics
+/// at that point).
 #[allow(clippy::too_many_arguments)]
 pub fn free_area_init_node<S: PageStorage, const N: usize>(
     memblock: &mut Memblock<N>,
