@@ -176,14 +176,25 @@ fn oracle_va9_1g_highmem() {
         &[(0x6030_0000, 0x0130_7588), (0x9f00_0000, 0x0100_0000)],
         0x9000_0000,
     );
-    let (node, _) = init(&mut mb, &cfg, [196608, 0, 65536, 0], 0x60000, [0; 4], 0).unwrap();
+    let (node, storage) = init(&mut mb, &cfg, [196608, 0, 65536, 0], 0x60000, [0; 4], 0).unwrap();
     assert_eq!(node.mem_map_bytes, 9437184);
     assert!(node.mem_map_phys + node.mem_map_bytes <= 0x9000_0000);
     let dma = &node.zones[ZoneType::Dma as usize];
     let high = &node.zones[ZoneType::HighMem as usize];
     assert_eq!(dma.usemap_bytes, 48);
     assert_eq!(high.usemap_bytes, 16);
-    assert!(high.usemap_phys < dma.usemap_phys, "usemaps in zone order");
+    // Allocation order: mem_map, then the usemaps in zone order.
+    assert_eq!(
+        storage.handed_out,
+        vec![
+            (
+                node.mem_map_phys,
+                node.mem_map.as_ref().unwrap().len() as u64 * 16
+            ),
+            (dma.usemap_phys, 48),
+            (high.usemap_phys, 16),
+        ]
+    );
     assert_eq!(high.zone_start_pfn, 0x90000);
     assert_eq!(dma.managed_pages, 196608 - 1728);
     // The HighMem memmap is not charged.
