@@ -1354,6 +1354,7 @@ impl<const N: usize> Memblock<N> {
         found
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dbg_alloc(
         &self,
         func: &str,
