@@ -1164,6 +1164,8 @@ impl<const N: usize> Memblock<N> {
     /// order, as `(base, end, nid)`. Memory regions of another node (unless `nid` is
     /// [`NUMA_NO_NODE`]), non-mirrored ones when `flags` has MIRROR, NOMAP and
     /// DRIVER_MANAGED ones unless `flags` asks for them are skipped.
+    #[doc(alias = "for_each_free_mem_range")]
+    #[doc(alias = "for_each_free_range")]
     pub fn free_ranges(&self, nid: i32, flags: RegionFlags) -> FreeRanges<'_, N> {
         FreeRanges {
             mb: self,
@@ -1177,6 +1179,7 @@ impl<const N: usize> Memblock<N> {
 
     /// `for_each_free_mem_range_reverse`: like [`free_ranges`](Self::free_ranges) in
     /// descending order.
+    #[doc(alias = "for_each_free_mem_range_reverse")]
     pub fn free_ranges_rev(&self, nid: i32, flags: RegionFlags) -> FreeRanges<'_, N> {
         FreeRanges {
             mb: self,
