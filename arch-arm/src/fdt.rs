@@ -380,13 +380,13 @@ impl FdtHeader {
     /// Byte range of the structure block.
     pub fn struct_block(&self) -> Range<usize> {
         let s = self.off_dt_struct as usize;
-        s..s + self.size_dt_struct as usize
+        s..s.saturating_add(self.size_dt_struct as usize)
     }
 
     /// Byte range of the strings block.
     pub fn strings_block(&self) -> Range<usize> {
         let s = self.off_dt_strings as usize;
-        s..s + self.size_dt_strings as usize
+        s..s.saturating_add(self.size_dt_strings as usize)
     }
 
     /// Size of the header for this version.
@@ -1264,5 +1264,122 @@ impl MemorySource for FdtMemory<'_> {
 
     fn cmdline(&self) -> &str {
         self.bootargs.unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Structure-block cases no FDT writer will produce, built token by token; the
+    //! DTB-level suite is in `tests/tests/fdt.rs`.
+    use super::*;
+    use std::vec::Vec;
+
+    /// A raw FDT: header, empty `/memreserve/`, the given structure words, strings.
+    fn raw(words: &[u32], strings: &[u8]) -> Vec<u8> {
+        let off_struct = 56u32;
+        let size_struct = 4 * words.len() as u32;
+        let off_strings = off_struct + size_struct;
+        let total = off_strings + strings.len() as u32;
+        let mut b = Vec::new();
+        for w in [
+            FDT_MAGIC,
+            total,
+            off_struct,
+            off_strings,
+            40,
+            17,
+            16,
+            0,
+            strings.len() as u32,
+            size_struct,
+        ] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        b.extend_from_slice(&[0; 16]);
+        for w in words {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        b.extend_from_slice(strings);
+        b
+    }
+
+    /// Parses `bytes` from an 8-byte aligned copy.
+    fn parse_aligned(bytes: &[u8]) -> Result<(), FdtError> {
+        let mut flat: Vec<u8> = std::vec![0; bytes.len() + 8];
+        let off = flat.as_ptr().align_offset(8);
+        flat[off..off + bytes.len()].copy_from_slice(bytes);
+        FdtMemory::parse(&flat[off..off + bytes.len()], u32::MAX as u64).map(|_| ())
+    }
+
+    const B: u32 = FDT_BEGIN_NODE;
+    const E: u32 = FDT_END_NODE;
+    const P: u32 = FDT_PROP;
+    const END: u32 = FDT_END;
+
+    #[test]
+    fn minimal_tree_parses() {
+        // Root "" (name word 0), a property "a" = <1>, end.
+        let blob = raw(&[B, 0, P, 4, 0, 1, E, END], b"a\0");
+        assert_eq!(parse_aligned(&blob), Ok(()));
+    }
+
+    #[test]
+    fn structural_errors_are_typed() {
+        let cases: [(&[u32], &str); 8] = [
+            (&[P, 4, 0, 1, END], "property outside any node"),
+            (
+                &[B, 0, B, 0, E, P, 4, 0, 1, E, END],
+                "property after a subnode",
+            ),
+            (&[B, 0, E, B, 0, E, END], "more than one root node"),
+            (&[E, END], "FDT_END_NODE without a node"),
+            (&[B, 0, END], "FDT_END inside a node"),
+            (&[END], "no root node"),
+            (
+                &[B, 0, P, 4, 7, 1, E, END],
+                "property name offset past the strings block",
+            ),
+            (
+                &[B, 0, P, 64, 0, 1, E, END],
+                "property value past the structure block",
+            ),
+        ];
+        for (words, why) in cases {
+            assert_eq!(
+                parse_aligned(&raw(words, b"a\0")),
+                Err(FdtError::Parse(why))
+            );
+        }
+    }
+
+    #[test]
+    fn unterminated_name_and_strings() {
+        // Node name running to the end of the structure block.
+        let blob = raw(&[B, 0x6162_6364], b"a\0");
+        assert_eq!(
+            parse_aligned(&blob),
+            Err(FdtError::Parse("unterminated node name"))
+        );
+        // Property name without NUL inside the strings block.
+        let blob = raw(&[B, 0, P, 4, 0, 1, E, END], b"ab");
+        assert_eq!(
+            parse_aligned(&blob),
+            Err(FdtError::Parse(
+                "property name not terminated in the strings block"
+            ))
+        );
+    }
+
+    #[test]
+    fn header_helpers() {
+        let blob = raw(&[B, 0, E, END], b"");
+        assert_eq!(fdt_totalsize_at(&blob), Some(blob.len() as u32));
+        let h = fdt_header_ok(&blob).unwrap();
+        assert_eq!(h.struct_block(), 56..72);
+        assert_eq!(h.strings_block(), 72..72);
+        assert_eq!(h.header_size(), FDT_HEADER_SIZE);
+        assert_eq!(base_name("memory@80000000"), "memory");
+        assert_eq!(be64(&[0, 0, 0, 1, 0, 0, 0, 2], 0), Some((1 << 32) | 2));
+        assert_eq!(be32(&[1, 2, 3], 0), None);
     }
 }

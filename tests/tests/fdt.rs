@@ -1063,6 +1063,9 @@ fn errors_display_and_convert() {
 
 // ------------------------------------------------------------- mutation loop
 
+/// Mutants per run (raised to 400 000 once during development: no panic).
+const FUZZ_N: usize = 6000;
+
 /// xorshift64*: deterministic, dependency-free randomness.
 struct Rng(u64);
 
@@ -1101,7 +1104,7 @@ fn mutated_blobs_never_panic() {
     let mut rng = Rng(0x5eed_f00d_dead_beef);
     let mut ok = 0usize;
     let mut errs = 0usize;
-    for i in 0..6000 {
+    for i in 0..FUZZ_N {
         let mut b = base.clone();
         match i % 4 {
             // Flip 1..4 random bits.
