@@ -15,6 +15,7 @@ extern crate std;
 pub mod atags;
 pub mod bootmem;
 pub mod limits;
+pub mod mmu;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub mod rt;
