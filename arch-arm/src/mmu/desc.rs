@@ -294,7 +294,9 @@ impl L1Entry {
         let lo = (phys as u32) & 0xFF00_0000;
         let pa_35_32 = ((phys >> 32) & 0xF) as u32;
         let pa_39_36 = ((phys >> 36) & 0xF) as u32;
-        L1Entry(lo | (pa_35_32 << 20) | (pa_39_36 << 5) | section_attr_bits(attrs) | (1 << 18) | 0b10)
+        L1Entry(
+            lo | (pa_35_32 << 20) | (pa_39_36 << 5) | section_attr_bits(attrs) | (1 << 18) | 0b10,
+        )
     }
 
     /// Decode.
@@ -524,7 +526,14 @@ mod tests {
     fn section_bits() {
         // Normal WBWA, kernel RW, XN, shareable, global, domain 0.
         let e = L1Entry::section(0x6010_0000, MemType::Memory, Access::KernelRw, false);
-        let want = 0x6010_0000 | (1 << 16) | (0b001 << 12) | (0b01 << 10) | (1 << 4) | (1 << 3) | (1 << 2) | 0b10;
+        let want = 0x6010_0000
+            | (1 << 16)
+            | (0b001 << 12)
+            | (0b01 << 10)
+            | (1 << 4)
+            | (1 << 3)
+            | (1 << 2)
+            | 0b10;
         assert_eq!(e.bits(), want);
         assert_eq!(e.bits() & 0b11, 0b10);
         assert_eq!(e.bits() & (1 << 18), 0);
@@ -536,10 +545,21 @@ mod tests {
         assert_ne!(e.bits() & (1 << 17), 0);
         // Device: TEX=000 C=0 B=1, S=1.
         let e = L1Entry::section(0x1000_0000, MemType::Device, Access::KernelRw, false);
-        assert_eq!(e.bits(), 0x1000_0000 | (1 << 16) | (0b01 << 10) | (1 << 4) | (1 << 2) | 0b10);
+        assert_eq!(
+            e.bits(),
+            0x1000_0000 | (1 << 16) | (0b01 << 10) | (1 << 4) | (1 << 2) | 0b10
+        );
         // Strongly ordered: TEX=000 C=0 B=0, S=0.
-        let e = L1Entry::section(0x1000_0000, MemType::StronglyOrdered, Access::KernelRo, false);
-        assert_eq!(e.bits(), 0x1000_0000 | (1 << 15) | (0b01 << 10) | (1 << 4) | 0b10);
+        let e = L1Entry::section(
+            0x1000_0000,
+            MemType::StronglyOrdered,
+            Access::KernelRo,
+            false,
+        );
+        assert_eq!(
+            e.bits(),
+            0x1000_0000 | (1 << 15) | (0b01 << 10) | (1 << 4) | 0b10
+        );
         // Non-cacheable normal: TEX=001 C=0 B=0, S=1.
         let e = L1Entry::section(0, MemType::MemoryNonCacheable, Access::KernelRw, true);
         assert_eq!(e.bits(), (1 << 16) | (0b001 << 12) | (0b01 << 10) | 0b10);
@@ -560,8 +580,18 @@ mod tests {
 
     #[test]
     fn section_decode_roundtrip() {
-        for mem in [MemType::Memory, MemType::MemoryNonCacheable, MemType::Device, MemType::StronglyOrdered] {
-            for access in [Access::KernelRw, Access::KernelRo, Access::UserRw, Access::UserRo] {
+        for mem in [
+            MemType::Memory,
+            MemType::MemoryNonCacheable,
+            MemType::Device,
+            MemType::StronglyOrdered,
+        ] {
+            for access in [
+                Access::KernelRw,
+                Access::KernelRo,
+                Access::UserRw,
+                Access::UserRo,
+            ] {
                 for exec in [false, true] {
                     let e = L1Entry::section(0xABC0_0000, mem, access, exec);
                     match e.decode() {
@@ -621,7 +651,12 @@ mod tests {
         assert_eq!(e.bits(), 0x6000_4c00 | (3 << 5) | 0b01);
         assert_eq!(
             e.decode(),
-            L1Kind::PageTable { base: 0x6000_4c00, domain: 3, ns: false, pxn: false }
+            L1Kind::PageTable {
+                base: 0x6000_4c00,
+                domain: 3,
+                ns: false,
+                pxn: false
+            }
         );
         let e = e.with_ns(true).with_pxn(true);
         assert_eq!(e.bits() & 0b1100, 0b1100);
@@ -634,20 +669,37 @@ mod tests {
     fn small_page_bits() {
         let p = L2Entry::small_page(0x6000_1000, MemType::Memory, Access::KernelRw, false);
         // XN=bit0, bit1=1, B=2, C=3, AP[1:0]=5:4, TEX=8:6, AP2=9, S=10, nG=11.
-        let want = 0x6000_1000 | (1 << 10) | (0b001 << 6) | (0b01 << 4) | (1 << 3) | (1 << 2) | 0b10 | 1;
+        let want =
+            0x6000_1000 | (1 << 10) | (0b001 << 6) | (0b01 << 4) | (1 << 3) | (1 << 2) | 0b10 | 1;
         assert_eq!(p.bits(), want);
         let p = L2Entry::small_page(0x1000_9000, MemType::Device, Access::UserRo, true);
-        assert_eq!(p.bits(), 0x1000_9000 | (1 << 11) | (1 << 10) | (1 << 9) | (0b11 << 4) | (1 << 2) | 0b10);
+        assert_eq!(
+            p.bits(),
+            0x1000_9000 | (1 << 11) | (1 << 10) | (1 << 9) | (0b11 << 4) | (1 << 2) | 0b10
+        );
         assert_eq!(L2Entry::FAULT.decode(), L2Kind::Fault);
         // bits[1:0] = 11 is a small page with XN.
-        assert!(matches!(L2Entry::from_bits(0x3).decode(), L2Kind::SmallPage { attrs: Attrs { xn: true, .. }, .. }));
+        assert!(matches!(
+            L2Entry::from_bits(0x3).decode(),
+            L2Kind::SmallPage {
+                attrs: Attrs { xn: true, .. },
+                ..
+            }
+        ));
     }
 
     #[test]
     fn large_page_bits() {
         let p = L2Entry::large_page(0x6001_0000, MemType::Memory, Access::KernelRw, false);
         // bits[1:0]=01, B=2, C=3, AP[1:0]=5:4, AP2=9, S=10, nG=11, TEX=14:12, XN=15.
-        let want = 0x6001_0000 | (1 << 15) | (0b001 << 12) | (1 << 10) | (0b01 << 4) | (1 << 3) | (1 << 2) | 0b01;
+        let want = 0x6001_0000
+            | (1 << 15)
+            | (0b001 << 12)
+            | (1 << 10)
+            | (0b01 << 4)
+            | (1 << 3)
+            | (1 << 2)
+            | 0b01;
         assert_eq!(p.bits(), want);
         assert_eq!(p.bits() & 0b11, 0b01);
     }

@@ -38,7 +38,9 @@ pub fn isb() {
 pub fn read_sctlr() -> u32 {
     let v: u32;
     // SAFETY: reading SCTLR has no side effects.
-    unsafe { asm!("mrc p15, 0, {}, c1, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("mrc p15, 0, {}, c1, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -52,7 +54,9 @@ pub fn mmu_enabled() -> bool {
 pub fn read_dfar() -> u32 {
     let v: u32;
     // SAFETY: reading DFAR has no side effects.
-    unsafe { asm!("mrc p15, 0, {}, c6, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("mrc p15, 0, {}, c6, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -61,7 +65,9 @@ pub fn read_dfar() -> u32 {
 pub fn read_dfsr() -> u32 {
     let v: u32;
     // SAFETY: reading DFSR has no side effects.
-    unsafe { asm!("mrc p15, 0, {}, c5, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("mrc p15, 0, {}, c5, c0, 0", out(reg) v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -70,7 +76,9 @@ pub fn read_dfsr() -> u32 {
 pub fn read_ifar() -> u32 {
     let v: u32;
     // SAFETY: reading IFAR has no side effects.
-    unsafe { asm!("mrc p15, 0, {}, c6, c0, 2", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("mrc p15, 0, {}, c6, c0, 2", out(reg) v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -79,7 +87,9 @@ pub fn read_ifar() -> u32 {
 pub fn read_ifsr() -> u32 {
     let v: u32;
     // SAFETY: reading IFSR has no side effects.
-    unsafe { asm!("mrc p15, 0, {}, c5, c0, 1", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("mrc p15, 0, {}, c5, c0, 1", out(reg) v, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -203,7 +213,11 @@ impl DirectTableMemory {
     /// readable and writable, and used by nothing but this object's users for as
     /// long as it lives: the page-table builder writes through it.
     pub const unsafe fn new(lo: PhysAddr, hi: PhysAddr, virt_offset: u32) -> Self {
-        Self { virt_offset, lo, hi }
+        Self {
+            virt_offset,
+            lo,
+            hi,
+        }
     }
 
     /// Switch to another view of the same memory (e.g. the linear map).
@@ -217,7 +231,7 @@ impl DirectTableMemory {
 
     fn ptr(&self, phys: PhysAddr, count: usize) -> Option<*mut u32> {
         let end = phys.checked_add(count as u64 * 4)?;
-        if phys < self.lo || end > self.hi || phys % 4 != 0 {
+        if phys < self.lo || end > self.hi || phys & 3 != 0 {
             return None;
         }
         Some((phys as u32).wrapping_add(self.virt_offset) as *mut u32)

@@ -167,7 +167,10 @@ impl core::fmt::Display for MmuError {
                 write!(f, "no second-level table covers {virt:#010x}")
             }
             MmuError::OutOfTableMemory { bytes, align } => {
-                write!(f, "cannot allocate {bytes:#x} bytes (align {align:#x}) for tables")
+                write!(
+                    f,
+                    "cannot allocate {bytes:#x} bytes (align {align:#x}) for tables"
+                )
             }
             MmuError::BadTableAddress { phys } => {
                 write!(f, "table memory at {phys:#x} is misaligned or above 4 GiB")
@@ -183,10 +186,16 @@ impl core::fmt::Display for MmuError {
                 write!(f, "lowmem {start:#x}-{end:#x} cannot be linearly mapped")
             }
             MmuError::ImageInvalid { start, end } => {
-                write!(f, "kernel image {start:#x}-{end:#x} cannot be identity mapped")
+                write!(
+                    f,
+                    "kernel image {start:#x}-{end:#x} cannot be identity mapped"
+                )
             }
             MmuError::IdentityClash { virt } => {
-                write!(f, "identity map collides with a kernel mapping at {virt:#010x}")
+                write!(
+                    f,
+                    "identity map collides with a kernel mapping at {virt:#010x}"
+                )
             }
             MmuError::DeviceInvalid { name } => write!(f, "device region {name} is invalid"),
             MmuError::DeviceWindowFull { name } => {

@@ -176,7 +176,7 @@ pub fn plan_kernel_mappings(
         .checked_add(LOWMEM_MAX_SIZE as u64)
         .ok_or(bad_lowmem)?;
     let hi = align_down(lowmem.1, PAGE).min(cap);
-    if phys_offset % PAGE != 0 || lo < phys_offset || lo >= hi {
+    if phys_offset & (PAGE - 1) != 0 || lo < phys_offset || lo >= hi {
         return Err(bad_lowmem);
     }
     if hi > FOUR_GIB {
@@ -272,7 +272,10 @@ pub fn plan_kernel_mappings(
         .iter()
         .any(|r| r.virt as u64 == r.phys && r.phys <= img_lo && img_hi <= r.phys_end());
     if !covered_by_linear {
-        let others = plan.iter().chain(devs.iter()).chain(core::iter::once(&pkmap));
+        let others = plan
+            .iter()
+            .chain(devs.iter())
+            .chain(core::iter::once(&pkmap));
         for r in others {
             if r.virt_overlaps(img_lo, img_hi) {
                 return Err(MmuError::IdentityClash {
@@ -370,11 +373,19 @@ pub fn print_virtual_layout(
 ) -> core::fmt::Result {
     fn kb(w: &mut dyn core::fmt::Write, name: &str, r: (u32, u32)) -> core::fmt::Result {
         let size = r.1.wrapping_sub(r.0) >> 10;
-        writeln!(w, "    {name:<8}: {:#010x} - {:#010x}   ({size:>4} kB)", r.0, r.1)
+        writeln!(
+            w,
+            "    {name:<8}: {:#010x} - {:#010x}   ({size:>4} kB)",
+            r.0, r.1
+        )
     }
     fn mb(w: &mut dyn core::fmt::Write, name: &str, r: (u32, u32)) -> core::fmt::Result {
         let size = r.1.wrapping_sub(r.0) >> 20;
-        writeln!(w, "    {name:<8}: {:#010x} - {:#010x}   ({size:>4} MB)", r.0, r.1)
+        writeln!(
+            w,
+            "    {name:<8}: {:#010x} - {:#010x}   ({size:>4} MB)",
+            r.0, r.1
+        )
     }
     writeln!(w, "Virtual kernel memory layout:")?;
     kb(w, "vector", layout.vector)?;

@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(TTBR_WALK_ATTRS_SMP, 0x6A);
         assert_eq!(ttbr0_value(0x6000_4000), 0x6000_406A);
         assert_eq!(ttbr0_value(0x6000_7FFF), 0x6000_406A);
-        assert_eq!(sctlr_mmu_on(0x00C5_0078 | SCTLR_TRE | SCTLR_AFE, false), 0x00C5_0079);
+        assert_eq!(
+            sctlr_mmu_on(0x00C5_0078 | SCTLR_TRE | SCTLR_AFE, false),
+            0x00C5_0079
+        );
         assert_eq!(sctlr_mmu_on(0x00C5_0078, true), 0x00C5_187D);
         assert_eq!(DACR_DOMAIN0_CLIENT, 1);
     }
@@ -112,7 +115,10 @@ mod tests {
         assert!(f.write);
         assert_eq!(f.description(), "translation fault, section");
         assert_eq!(FaultStatus::from_dfsr(0x40F).fs, 0x1F);
-        assert_eq!(FaultStatus::from_dfsr(0x17).description(), "translation fault, page");
+        assert_eq!(
+            FaultStatus::from_dfsr(0x17).description(),
+            "translation fault, page"
+        );
         assert_eq!(FaultStatus::from_dfsr(0x17).domain, 1);
     }
 }

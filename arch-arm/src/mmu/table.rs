@@ -80,7 +80,7 @@ impl<'a> SliceTableAllocator<'a> {
 
     fn index(&self, phys: PhysAddr, count: usize) -> Option<usize> {
         let off = phys.checked_sub(self.phys_base)?;
-        if off % 4 != 0 {
+        if off & 3 != 0 {
             return None;
         }
         let idx = usize::try_from(off / 4).ok()?;
@@ -115,7 +115,7 @@ impl TableAllocator for SliceTableAllocator<'_> {
         let start = cur.checked_add(a - 1).ok_or(err)? & !(a - 1);
         let end = start.checked_add(bytes as u64).ok_or(err)?;
         let limit = self.phys_base + self.mem.len() as u64 * 4;
-        if end > limit || (end - self.phys_base) % 4 != 0 {
+        if end > limit || (end - self.phys_base) & 3 != 0 {
             return Err(err);
         }
         self.next = ((end - self.phys_base) / 4) as usize;
@@ -253,7 +253,7 @@ fn check_virt(virt: u32, size: u32) -> Result<u64, MmuError> {
     if size == 0 {
         return Err(MmuError::ZeroSize);
     }
-    if virt as u64 % SMALL != 0 || size as u64 % SMALL != 0 {
+    if !aligned(virt as u64, SMALL) || !aligned(size as u64, SMALL) {
         return Err(MmuError::Misaligned {
             virt,
             phys: 0,
@@ -265,6 +265,11 @@ fn check_virt(virt: u32, size: u32) -> Result<u64, MmuError> {
         return Err(MmuError::WrapAround { virt, size });
     }
     Ok(end)
+}
+
+/// `x` is a multiple of the power of two `a`.
+fn aligned(x: u64, a: u64) -> bool {
+    x & (a - 1) == 0
 }
 
 fn next_section(va: u64) -> u64 {
@@ -501,7 +506,7 @@ impl<A: TableAllocator> PageTable<A> {
         if size == 0 {
             return Err(MmuError::ZeroSize);
         }
-        if virt as u64 % SMALL != 0 || phys % SMALL != 0 || size as u64 % SMALL != 0 {
+        if !aligned(virt as u64, SMALL) || !aligned(phys, SMALL) || !aligned(size as u64, SMALL) {
             return Err(MmuError::Misaligned { virt, phys, size });
         }
         let end = check_virt(virt, size)?;
@@ -536,8 +541,8 @@ impl<A: TableAllocator> PageTable<A> {
     /// Map from `va` up to the end of its MiB (or `end`); returns where it stopped.
     fn map_step(&mut self, va: u64, pa: u64, end: u64, attrs: &Attrs) -> Result<u64, MmuError> {
         let idx = (va >> 20) as usize;
-        let aligned = va % SECTION == 0 && pa % SECTION == 0 && end - va >= SECTION;
-        if aligned && self.l1_get(idx)?.is_fault() {
+        let whole = aligned(va, SECTION) && aligned(pa, SECTION) && end - va >= SECTION;
+        if whole && self.l1_get(idx)?.is_fault() {
             self.l1_set(idx, L1Entry::section_with(pa as u32, attrs))?;
             return Ok(va + SECTION);
         }
@@ -583,7 +588,7 @@ impl<A: TableAllocator> PageTable<A> {
             match self.l1_get(idx)?.decode() {
                 L1Kind::Fault => {}
                 L1Kind::Section { .. } => {
-                    if va % SECTION != 0 || stop - va < SECTION {
+                    if !aligned(va, SECTION) || stop - va < SECTION {
                         return Err(MmuError::SplitSection {
                             virt: (va & !(SECTION - 1)) as u32,
                         });
@@ -679,20 +684,28 @@ impl<A: TableAllocator> PageTable<A> {
     pub fn walk(&self, virt: u32) -> Option<Translation> {
         let (phys, attrs, kind) = match self.l1_entry(virt).decode() {
             L1Kind::Fault => return None,
-            L1Kind::Section { base, attrs } => {
-                (base as u64 + (virt & 0xF_FFFF) as u64, attrs, LeafKind::Section)
-            }
-            L1Kind::Supersection { base, attrs } => {
-                (base + (virt & 0xFF_FFFF) as u64, attrs, LeafKind::Supersection)
-            }
+            L1Kind::Section { base, attrs } => (
+                base as u64 + (virt & 0xF_FFFF) as u64,
+                attrs,
+                LeafKind::Section,
+            ),
+            L1Kind::Supersection { base, attrs } => (
+                base + (virt & 0xFF_FFFF) as u64,
+                attrs,
+                LeafKind::Supersection,
+            ),
             L1Kind::PageTable { .. } => match self.l2_entry(virt)?.decode() {
                 L2Kind::Fault => return None,
-                L2Kind::SmallPage { base, attrs } => {
-                    (base as u64 + (virt & 0xFFF) as u64, attrs, LeafKind::SmallPage)
-                }
-                L2Kind::LargePage { base, attrs } => {
-                    (base as u64 + (virt & 0xFFFF) as u64, attrs, LeafKind::LargePage)
-                }
+                L2Kind::SmallPage { base, attrs } => (
+                    base as u64 + (virt & 0xFFF) as u64,
+                    attrs,
+                    LeafKind::SmallPage,
+                ),
+                L2Kind::LargePage { base, attrs } => (
+                    base as u64 + (virt & 0xFFFF) as u64,
+                    attrs,
+                    LeafKind::LargePage,
+                ),
             },
         };
         Some(Translation {
@@ -742,7 +755,7 @@ impl<A: TableAllocator> PageTable<A> {
 }
 
 fn table_base(phys: PhysAddr, size: usize) -> Result<u32, MmuError> {
-    let ok = phys % size as u64 == 0 && phys + size as u64 <= VA_END;
+    let ok = aligned(phys, size as u64) && phys + size as u64 <= VA_END;
     if ok {
         Ok(phys as u32)
     } else {
