@@ -1049,3 +1049,144 @@ fn random_requests_match_a_model() {
     }
     assert!(ok.0 > 100 && ok.1 > 100, "{ok:?}");
 }
+
+/// Hooks that add the high vector page and record the calls.
+struct VectorHook {
+    called: u32,
+    fail: bool,
+}
+
+impl<A: TableAllocator> MappingHooks<A> for VectorHook {
+    fn before_mmu_on(&mut self, pt: &mut PageTable<A>) -> Result<(), MmuError> {
+        self.called += 1;
+        if self.fail {
+            return Err(MmuError::Hook("refused"));
+        }
+        pt.create_mapping(
+            0xFFFF_0000,
+            0x6000_0000,
+            0x1000,
+            MemType::Memory,
+            Access::UserRo,
+            true,
+        )
+    }
+}
+
+#[test]
+fn hooks_run_before_the_switch() {
+    let plan = plan_kernel_mappings(
+        (0x6000_0000, 0x8000_0000),
+        0x6000_0000,
+        (0x6000_8000, 0x6010_0000),
+        &[],
+    )
+    .unwrap();
+    let mut mem = arena(64 * 1024);
+    let mut hook = VectorHook {
+        called: 0,
+        fail: false,
+    };
+    let pt = build_page_table(
+        SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        &plan,
+        &mut hook,
+    )
+    .unwrap();
+    assert_eq!(hook.called, 1);
+    let t = pt.walk(0xFFFF_0004).unwrap();
+    assert_eq!(
+        (t.phys, t.access, t.exec, t.attrs.ng),
+        (0x6000_0004, Some(Access::UserRo), true, true)
+    );
+    let mut mem = arena(64 * 1024);
+    let mut hook = VectorHook {
+        called: 0,
+        fail: true,
+    };
+    let r = build_page_table(
+        SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        &plan,
+        &mut hook,
+    );
+    assert_eq!(r.err(), Some(MmuError::Hook("refused")));
+    // The default hooks do nothing.
+    let mut mem = arena(64 * 1024);
+    let mut pt = build_page_table(
+        SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        &plan,
+        &mut NoHooks,
+    )
+    .unwrap();
+    MappingHooks::after_mmu_on(&mut NoHooks, &mut pt).unwrap();
+}
+
+#[test]
+fn memblock_style_allocation_function() {
+    // Tables come from a top-down allocator (as memblock_alloc places them: the
+    // highest free, aligned address below the limit); memory is a slice.
+    const LO: u64 = 0x7FF0_0000;
+    let mut mem = arena(0x10_0000 / 4);
+    let mut top = 0x8000_0000u64;
+    let mut log = Vec::new();
+    let alloc = AllocFn {
+        memory: SliceTableAllocator::new(LO, &mut mem),
+        alloc: |bytes: usize, align: usize| {
+            let base = (top - bytes as u64) & !(align as u64 - 1);
+            if base < LO {
+                return Err(MmuError::OutOfTableMemory { bytes, align });
+            }
+            top = base;
+            log.push((base, bytes));
+            Ok(base)
+        },
+    };
+    let mut pt = PageTable::new(alloc).unwrap();
+    assert_eq!(pt.l1_phys(), 0x7FFF_C000);
+    pt.create_mapping(
+        0xC000_0000,
+        0x6000_0000,
+        0x5000,
+        MemType::Memory,
+        Access::KernelRw,
+        false,
+    )
+    .unwrap();
+    let L1Kind::PageTable { base, .. } = pt.l1_entry(0xC000_0000).decode() else {
+        panic!()
+    };
+    assert_eq!(base, 0x7FFF_B000);
+    drop(pt);
+    assert_eq!(log, vec![(0x7FFF_C000, 0x4000), (0x7FFF_B000, 0x1000)]);
+
+    // An allocator handing out bad addresses gets typed errors, not panics.
+    let mut mem = arena(0x10_0000 / 4);
+    let bad = AllocFn {
+        memory: SliceTableAllocator::new(LO, &mut mem),
+        alloc: |_, _| Ok(0x7FF0_1000),
+    };
+    assert_eq!(
+        PageTable::new(bad).err(),
+        Some(MmuError::BadTableAddress { phys: 0x7FF0_1000 })
+    );
+    let mut mem = arena(0x10_0000 / 4);
+    let far = AllocFn {
+        memory: SliceTableAllocator::new(LO, &mut mem),
+        alloc: |_, _| Ok(0x1000_0000),
+    };
+    assert_eq!(
+        PageTable::new(far).err(),
+        Some(MmuError::TableUnreachable { phys: 0x1000_0000 })
+    );
+    let mut mem = arena(0x10_0000 / 4);
+    let high = AllocFn {
+        memory: SliceTableAllocator::new(LO, &mut mem),
+        alloc: |_, _| Ok(0x1_0000_0000),
+    };
+    assert_eq!(
+        PageTable::new(high).err(),
+        Some(MmuError::BadTableAddress {
+            phys: 0x1_0000_0000
+        })
+    );
+}

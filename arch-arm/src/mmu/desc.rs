@@ -10,6 +10,18 @@
 //!
 //! Builders never panic: address bits that a descriptor cannot hold are masked off
 //! (the page-table builder validates alignment before it builds an entry).
+//!
+//! The level is part of the type; this does not compile:
+//!
+//! ```compile_fail
+//! use zonekit_arch_arm::mmu::{L1Entry, L2Entry};
+//! let e: L1Entry = L2Entry::FAULT;
+//! ```
+//!
+//! ```compile_fail
+//! use zonekit_arch_arm::mmu::{L1Kind, L2Entry};
+//! let k: L1Kind = L2Entry::FAULT.decode();
+//! ```
 
 /// Memory type of a mapping, as Linux's `mem_types[]` chooses them on ARMv7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -146,7 +146,7 @@ pub fn tlb_flush(f: super::TlbFlush) {
 /// final ISB every access is translated. The MMU must currently be off and the
 /// tables must be visible to the walker (see the module note on caches).
 pub unsafe fn install_and_enable(l1_phys: u32, caches: bool) {
-    // SAFETY (whole block): the caller guarantees the tables and the identity map;
+    // SAFETY: (whole block) the caller guarantees the tables and the identity map;
     // each CP15 write below is the architected step of the ARM ARM sequence, and the
     // barriers order them. With the MMU off, none of these writes changes how the
     // instructions between them are fetched or how memory is addressed until SCTLR.M.

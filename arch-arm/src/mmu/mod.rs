@@ -13,6 +13,24 @@
 //!
 //! Everything except `hw` is safe Rust and runs in `cargo test` on the host. No
 //! function here panics on any input: every error is an [`MmuError`].
+//!
+//! ```
+//! use zonekit_arch_arm::mmu::*;
+//!
+//! // 512 MiB of RAM at 0x60000000, the image at its start, one UART.
+//! let uart = DeviceRegion { name: "uart0", phys: 0x1000_9000, size: 0x1000 };
+//! let plan = plan_kernel_mappings(
+//!     (0x6000_0000, 0x8000_0000), 0x6000_0000, (0x6000_8000, 0x6040_0000), &[uart],
+//! )?;
+//! // On the host, table memory is a Vec standing for physical 0x7f000000.
+//! let mut ram = vec![0u32; 16 * 1024];
+//! let pt = build_page_table(SliceTableAllocator::new(0x7F00_0000, &mut ram), &plan, &mut NoHooks)?;
+//! assert_eq!(pt.walk(0xC000_1234).map(|t| t.phys), Some(0x6000_1234));
+//! assert_eq!(device_virt(&plan, 0x1000_9000), Some(0xF800_9000));
+//! assert!(matches!(pt.l1_entry(0xC000_0000).decode(), L1Kind::Section { .. }));
+//! let _: L2Entry = L2Entry::FAULT;
+//! # Ok::<(), MmuError>(())
+//! ```
 
 pub mod desc;
 pub mod hooks;
