@@ -1190,3 +1190,81 @@ fn memblock_style_allocation_function() {
         })
     );
 }
+
+#[test]
+fn wild_inputs_are_errors_not_panics() {
+    // Table memory at the very top of the physical address space.
+    let mut mem = arena(64 * 1024);
+    let mut top = SliceTableAllocator::new(u64::MAX - 0xFFFF, &mut mem);
+    assert_eq!(top.alloc_table(0x4000, 0x4000), Ok(u64::MAX - 0xFFFF));
+    assert!(top.alloc_table(0x10_0000, 0x1000).is_err());
+    assert!(top.alloc_table(usize::MAX, 1 << 63).is_err());
+    assert!(top.alloc_table(0x1000, 3).is_err());
+    assert_eq!(
+        PageTable::new(SliceTableAllocator::new(u64::MAX - 0xFFFF, &mut mem)).err(),
+        Some(MmuError::BadTableAddress {
+            phys: u64::MAX - 0xFFFF
+        })
+    );
+    // Arbitrary requests through apply().
+    let mut mem = arena(64 * 1024);
+    let mut pt = PageTable::new(SliceTableAllocator::new(ARENA_PHYS, &mut mem)).unwrap();
+    let mut rng = Rng(42);
+    for i in 0..2000u32 {
+        let req = MappingRequest {
+            name: "wild",
+            kind: [
+                MappingKind::Lowmem,
+                MappingKind::Identity,
+                MappingKind::Device,
+                MappingKind::Pkmap,
+            ][i as usize % 4],
+            virt: rng.next() as u32 & !0xFFF,
+            phys: if i % 2 == 0 {
+                rng.next()
+            } else {
+                rng.next() & 0xFFFF_F000
+            },
+            size: (rng.next() as u32) & if i % 3 == 0 { 0x00FF_F000 } else { u32::MAX },
+            mem: MemType::Device,
+            access: Access::KernelRo,
+            exec: false,
+        };
+        let _ = pt.apply(&req);
+        let _ = req.phys_end();
+        let _ = device_virt(&[req], rng.next());
+        let _ = plan_kernel_mappings(
+            (rng.next() >> (i % 64), rng.next() >> (i % 61)),
+            rng.next() >> (i % 59),
+            (rng.next() >> (i % 57), rng.next() >> (i % 33)),
+            &[DeviceRegion {
+                name: "x",
+                phys: rng.next() >> (i % 40),
+                size: rng.next() >> (i % 50),
+            }],
+        );
+        let _ = phys_to_virt(rng.next(), rng.next());
+        let _ = virt_to_phys(rng.next() as u32, rng.next());
+        let lm = LinearMap {
+            phys_offset: rng.next(),
+            lowmem_end: rng.next(),
+        };
+        let _ = (
+            lm.high_memory(),
+            lm.phys_to_virt(rng.next()),
+            lm.virt_to_phys(rng.next() as u32),
+        );
+        let _ = VirtualLayout::new(rng.next() as u32);
+        let _ = L1Entry::from_bits(rng.next() as u32).decode();
+        let _ = L2Entry::from_bits(rng.next() as u32).decode();
+    }
+    let mut pk = Pkmap::new();
+    for _ in 0..2000 {
+        let _ = pk.kmap(&mut pt, rng.next() >> (rng.next() % 64));
+        let _ = pk.kunmap(&mut pt, rng.next() as u32);
+        let _ = pk.unmap(PKMAP_BASE + (rng.next() as u32 % 0x20_0000));
+    }
+    for m in pt.mappings() {
+        assert!(m.size > 0);
+    }
+}

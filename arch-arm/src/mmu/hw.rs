@@ -230,7 +230,7 @@ impl DirectTableMemory {
     }
 
     fn ptr(&self, phys: PhysAddr, count: usize) -> Option<*mut u32> {
-        let end = phys.checked_add(count as u64 * 4)?;
+        let end = phys.checked_add((count as u64).checked_mul(4)?)?;
         if phys < self.lo || end > self.hi || phys & 3 != 0 {
             return None;
         }

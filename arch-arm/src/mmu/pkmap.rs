@@ -131,10 +131,12 @@ impl Pkmap {
         pt: &mut PageTable<A>,
         pfn: Pfn,
     ) -> Result<u32, MmuError> {
-        let phys = pfn
-            .checked_mul(4096)
-            .filter(|p| *p < (1 << 32))
-            .ok_or(MmuError::PhysTooHigh { phys: pfn << 12 })?;
+        let phys =
+            pfn.checked_mul(4096)
+                .filter(|p| *p < (1 << 32))
+                .ok_or(MmuError::PhysTooHigh {
+                    phys: pfn.saturating_mul(4096),
+                })?;
         let fresh = self.lookup(pfn).is_none();
         let virt = self.map(pfn)?;
         if fresh {

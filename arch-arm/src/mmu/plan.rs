@@ -128,7 +128,7 @@ impl MappingRequest {
 
     /// One past the last physical address.
     pub fn phys_end(&self) -> u64 {
-        self.phys + self.size as u64
+        self.phys.saturating_add(self.size as u64)
     }
 
     fn virt_overlaps(&self, start: u64, end: u64) -> bool {

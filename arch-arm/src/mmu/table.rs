@@ -114,7 +114,9 @@ impl TableAllocator for SliceTableAllocator<'_> {
         let a = align as u64;
         let start = cur.checked_add(a - 1).ok_or(err)? & !(a - 1);
         let end = start.checked_add(bytes as u64).ok_or(err)?;
-        let limit = self.phys_base + self.mem.len() as u64 * 4;
+        let limit = self
+            .phys_base
+            .saturating_add((self.mem.len() as u64).saturating_mul(4));
         if end > limit || (end - self.phys_base) & 3 != 0 {
             return Err(err);
         }
@@ -755,7 +757,10 @@ impl<A: TableAllocator> PageTable<A> {
 }
 
 fn table_base(phys: PhysAddr, size: usize) -> Result<u32, MmuError> {
-    let ok = aligned(phys, size as u64) && phys + size as u64 <= VA_END;
+    let ok = aligned(phys, size as u64)
+        && phys
+            .checked_add(size as u64)
+            .is_some_and(|end| end <= VA_END);
     if ok {
         Ok(phys as u32)
     } else {
