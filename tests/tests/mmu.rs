@@ -1156,7 +1156,7 @@ fn memblock_style_allocation_function() {
         panic!()
     };
     assert_eq!(base, 0x7FFF_B000);
-    drop(pt);
+    let _ = pt.into_allocator();
     assert_eq!(log, vec![(0x7FFF_C000, 0x4000), (0x7FFF_B000, 0x1000)]);
 
     // An allocator handing out bad addresses gets typed errors, not panics.
