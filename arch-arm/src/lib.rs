@@ -16,6 +16,7 @@ pub mod atags;
 pub mod bootmem;
 pub mod fdt;
 pub mod limits;
+pub mod mmu;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub mod rt;
