@@ -36,9 +36,9 @@ use super::MmuError;
 use heapless::Vec;
 
 /// `PAGE_OFFSET`: start of the kernel's linear map.
-pub const PAGE_OFFSET: u32 = 0xC000_0000;
+pub const PAGE_OFFSET: u32 = crate::limits::PAGE_OFFSET as u32;
 /// `PMD_SIZE` of ARM's two-level Linux page tables (two hardware L1 entries).
-pub const PMD_SIZE: u32 = 0x0020_0000;
+pub const PMD_SIZE: u32 = crate::limits::PMD_SIZE as u32;
 /// A 1 MiB section.
 pub const SECTION_SIZE: u32 = 0x0010_0000;
 /// `LAST_PKMAP`: the number of kmap slots (one Linux PTE table: 512 entries).
@@ -52,11 +52,11 @@ pub const MODULES_VADDR: u32 = PAGE_OFFSET - 0x0100_0000;
 /// `MODULES_END` with highmem: the PKMAP base.
 pub const MODULES_END: u32 = PKMAP_BASE;
 /// `VMALLOC_OFFSET`: the guard gap above lowmem (8 MiB).
-pub const VMALLOC_OFFSET: u32 = 0x0080_0000;
+pub const VMALLOC_OFFSET: u32 = crate::limits::VMALLOC_OFFSET as u32;
 /// `VMALLOC_END`.
-pub const VMALLOC_END: u32 = 0xFF80_0000;
+pub const VMALLOC_END: u32 = crate::limits::VMALLOC_END as u32;
 /// `vmalloc_min = VMALLOC_END - 240 MiB - VMALLOC_OFFSET`: the highest end of lowmem.
-pub const VMALLOC_MIN: u32 = VMALLOC_END - (240 << 20) - VMALLOC_OFFSET;
+pub const VMALLOC_MIN: u32 = VMALLOC_END - crate::limits::VMALLOC_DEFAULT_SIZE as u32 - VMALLOC_OFFSET;
 /// The most lowmem the linear map can hold (768 MiB).
 pub const LOWMEM_MAX_SIZE: u32 = VMALLOC_MIN - PAGE_OFFSET;
 /// `FIXADDR_START`.
