@@ -1,1 +1,109 @@
+//! # zonekit-bsp-vexpress
+//!
+//! Arm Versatile Express boards as QEMU models them: `vexpress-a9` (CoreTile A9x4) and
+//! `vexpress-a15` (CoreTile A15x2, "RS1" memory map), with their PL011 console.
 #![no_std]
+#![warn(missing_docs)]
+
+use zonekit_arch_arm::board::{BoardDesc, UartKind};
+
+/// Bytes in a mebibyte.
+const MIB: u64 = 1 << 20;
+
+/// `-M vexpress-a9`: RAM at 0x6000_0000 (QEMU models at most 1 GiB), PL011 UART0 at
+/// 0x1000_9000.
+pub const VEXPRESS_A9: BoardDesc = BoardDesc {
+    name: "vexpress-a9",
+    qemu_machine: "vexpress-a9",
+    package: "zonekit-bsp-vexpress",
+    ram_base: 0x6000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 1024 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x1000_9000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0x8e0,
+};
+
+/// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
+/// PL011 UART0 at 0x1C09_0000.
+pub const VEXPRESS_A15: BoardDesc = BoardDesc {
+    name: "vexpress-a15",
+    qemu_machine: "vexpress-a15",
+    package: "zonekit-bsp-vexpress",
+    ram_base: 0x8000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 2048 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x1C09_0000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0x8e0,
+};
+
+/// Every board of this BSP.
+pub const BOARDS: [&BoardDesc; 2] = [&VEXPRESS_A9, &VEXPRESS_A15];
+
+/// PL011 UART data register offset.
+pub const UARTDR: usize = 0x00;
+/// PL011 flag register offset.
+pub const UARTFR: usize = 0x18;
+/// `UARTFR.TXFF`: transmit FIFO full.
+pub const UARTFR_TXFF: u32 = 1 << 5;
+
+/// An Arm PL011 UART used for output only.
+#[derive(Debug)]
+pub struct Pl011 {
+    base: usize,
+}
+
+impl Pl011 {
+    /// A driver for the PL011 at physical address `base` (MMU off).
+    pub const fn new(base: usize) -> Self {
+        Self { base }
+    }
+
+    /// The register block's address.
+    pub const fn base(&self) -> usize {
+        self.base
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl zonekit_arch_arm::board::Console for Pl011 {
+    fn putc(&self, byte: u8) {
+        let fr = (self.base + UARTFR) as *const u32;
+        let dr = (self.base + UARTDR) as *mut u32;
+        // SAFETY: `base` is the board's PL011 (a BoardDesc constant), reached through
+        // identity addressing with the MMU off; FR and DR are 32-bit MMIO registers.
+        unsafe {
+            while core::ptr::read_volatile(fr) & UARTFR_TXFF != 0 {}
+            core::ptr::write_volatile(dr, u32::from(byte));
+        }
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl core::fmt::Write for Pl011 {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        zonekit_arch_arm::board::Console::puts(self, s);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boards_are_consistent() {
+        for b in BOARDS {
+            assert_eq!(b.load_address(), b.ram_base + 0x1_0000);
+            assert!(b.ram_base + b.max_ram <= 1 << 32);
+            assert!(b.default_ram <= b.max_ram);
+            assert_eq!(b.uart_kind, UartKind::Pl011);
+        }
+        assert_eq!(Pl011::new(0x1000_9000).base(), 0x1000_9000);
+    }
+}
