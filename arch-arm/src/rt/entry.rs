@@ -35,7 +35,7 @@ _start:
     bic     r4, r4, #0x1f
     orr     r4, r4, #0x1c0
     orr     r4, r4, #0x13
-    msr     spsr_hyp, r4
+    msr     spsr_cxsf, r4          @ SPSR_hyp: the current mode's SPSR
     adr     r5, 1f
     msr     elr_hyp, r5
     eret
