@@ -78,7 +78,10 @@ impl core::fmt::Display for AtagsError {
                 "tag {tag:#010x} at offset {offset:#x} has invalid size {size_words} words"
             ),
             AtagsError::PastEnd { offset, tag } => {
-                write!(f, "tag {tag:#010x} at offset {offset:#x} runs past the buffer")
+                write!(
+                    f,
+                    "tag {tag:#010x} at offset {offset:#x} runs past the buffer"
+                )
             }
             AtagsError::Unterminated => write!(f, "no ATAG_NONE before the end of the buffer"),
             AtagsError::TooManyBanks => write!(f, "too many ATAG_MEM banks"),
@@ -314,7 +317,10 @@ mod tests {
         let buf = qemu_list("vmalloc=600M console=ttyAMA0");
         let a = Atags::parse(&buf).expect("valid");
         assert_eq!(a.core.pagesize, 4096);
-        assert_eq!(a.banks.as_slice(), &[MemRange::new(0x6000_0000, 0x2000_0000)]);
+        assert_eq!(
+            a.banks.as_slice(),
+            &[MemRange::new(0x6000_0000, 0x2000_0000)]
+        );
         assert_eq!(a.cmdline, "vmalloc=600M console=ttyAMA0");
         assert_eq!(a.len, buf.len());
         assert_eq!(a.name(), "ATAGS");

@@ -12,8 +12,8 @@
 //! 6. points VBAR at [`zonekit_vectors`](self) and calls the board binary's
 //!    `zonekit_main(r0, r1, r2)`, which must not return.
 
-use super::semihosting;
 use super::console;
+use super::semihosting;
 
 core::arch::global_asm!(
     r#"

@@ -11,9 +11,9 @@ pub mod storage;
 pub use storage::PhysPageStorage;
 
 use crate::atags::Atags;
-use crate::kprintln;
 use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
 use crate::bootmem::{self, BootParams};
+use crate::kprintln;
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
 use zonekit_core::source::StaticMemoryMap;
@@ -57,14 +57,20 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     let addr = u64::from(r2);
     let ram_end = board.ram_base + board.max_ram;
     if addr % 4 != 0 || addr < board.ram_base || addr + 4 > ram_end {
-        kprintln!("zonekit: r2={:#010x} is outside RAM; no boot information", r2);
+        kprintln!(
+            "zonekit: r2={:#010x} is outside RAM; no boot information",
+            r2
+        );
         return BootInfo::Invalid;
     }
     // A DTB can only be where RAM really is: below the image (the boot area) or inside
     // the default RAM size (QEMU puts it at base + min(RAM/2, 128 MiB)).
     let readable = addr < image_start || addr < board.ram_base + board.default_ram;
     if !readable {
-        kprintln!("zonekit: r2={:#010x} may lie past the end of RAM; not read", r2);
+        kprintln!(
+            "zonekit: r2={:#010x} may lie past the end of RAM; not read",
+            r2
+        );
         return BootInfo::Invalid;
     }
     // SAFETY: the address is 4-aligned, non-null and inside RAM that exists on every
@@ -97,7 +103,11 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
 pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
     console::init(console);
     kprintln!("zonekit: booting on {}", board.name);
-    kprintln!("zonekit: machine id {:#x}, boot information at {:#010x}", r1, r2);
+    kprintln!(
+        "zonekit: machine id {:#x}, boot information at {:#010x}",
+        r1,
+        r2
+    );
 
     let image = kernel_image();
     let image_start = if image.is_empty() {
