@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// (binary, RAM base) of every board binary of this crate.
-const BOARDS: &[(&str, u64)] = &[("vexpress-a9", 0x6000_0000), ("vexpress-a15", 0x8000_0000)];
+const BOARDS: &[(&str, u64)] = &[("vexpress-a9", 0x60000000), ("vexpress-a15", 0x80000000)];
 
 /// Offset of the image from the RAM base (`KERNEL_LOAD_OFFSET`).
 const LOAD_OFFSET: u64 = 0x1_0000;

@@ -105,8 +105,20 @@ impl core::fmt::Write for ImxUart {
 }
 
 #[cfg(test)]
+extern crate std;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_script_uses_the_same_ram_bases() {
+        let build_rs = include_str!("../build.rs");
+        for b in BOARDS {
+            let entry = std::format!("(\"{}\", {:#x})", b.name, b.ram_base);
+            assert!(build_rs.contains(&entry), "build.rs lacks {entry}");
+        }
+    }
 
     #[test]
     fn boards_are_consistent() {

@@ -97,6 +97,31 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     }
 }
 
+/// Test hook for the exception vectors, from the command line:
+/// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
+/// (hex) reads a word from ADDR (a data abort where nothing is mapped).
+fn inject_fault(what: &str) {
+    kprintln!("zonekit: injecting fault {:?}", what);
+    if what == "undef" {
+        // SAFETY: deliberately raises an Undefined Instruction exception, which the
+        // vectors report before exiting; nothing after it runs.
+        unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+    } else if let Some(addr) = what.strip_prefix("read:") {
+        let digits = addr.trim_start_matches("0x");
+        match u32::from_str_radix(digits, 16) {
+            Ok(a) if a % 4 == 0 => {
+                // SAFETY: a deliberate, test-only read of an arbitrary aligned address;
+                // a fault is reported by the vectors, and the value is discarded.
+                let v = unsafe { core::ptr::read_volatile(a as usize as *const u32) };
+                kprintln!("zonekit: read {:#010x} from {:#010x} without a fault", v, a);
+            }
+            _ => kprintln!("zonekit: zonekit.fault=read: needs an aligned hex address"),
+        }
+    } else {
+        kprintln!("zonekit: unknown zonekit.fault={}", what);
+    }
+}
+
 /// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
 /// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
 /// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
@@ -146,6 +171,12 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
     };
     if !source.cmdline().is_empty() {
         kprintln!("Kernel command line: {}", source.cmdline());
+    }
+
+    for word in source.cmdline().split_ascii_whitespace() {
+        if let Some(what) = word.strip_prefix("zonekit.fault=") {
+            inject_fault(what);
+        }
     }
 
     // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
