@@ -99,13 +99,16 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
 
 /// Test hook for the exception vectors, from the command line:
 /// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
-/// (hex) reads a word from ADDR (a data abort where nothing is mapped).
+/// (hex) reads a word from ADDR (a data abort where nothing is mapped),
+/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts).
 fn inject_fault(what: &str) {
     kprintln!("zonekit: injecting fault {:?}", what);
     if what == "undef" {
         // SAFETY: deliberately raises an Undefined Instruction exception, which the
         // vectors report before exiting; nothing after it runs.
         unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+    } else if what == "hang" {
+        semihosting::halt();
     } else if let Some(addr) = what.strip_prefix("read:") {
         let digits = addr.trim_start_matches("0x");
         match u32::from_str_radix(digits, 16) {
