@@ -63,18 +63,11 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
         );
         return BootInfo::Invalid;
     }
-    // A DTB can only be where RAM really is: below the image (the boot area) or inside
-    // the default RAM size (QEMU puts it at base + min(RAM/2, 128 MiB)).
-    let readable = addr < image_start || addr < board.ram_base + board.default_ram;
-    if !readable {
-        kprintln!(
-            "zonekit: r2={:#010x} may lie past the end of RAM; not read",
-            r2
-        );
-        return BootInfo::Invalid;
-    }
-    // SAFETY: the address is 4-aligned, non-null and inside RAM that exists on every
-    // configuration of this board (checked above); it is read once.
+    // The boot protocol promises that r2 points into RAM; the board's largest RAM
+    // window is all that can be checked without knowing the RAM size yet. (A bad
+    // pointer past the real end of RAM aborts on some boards; the vectors report it.)
+    // SAFETY: the address is 4-aligned, non-null and inside the board's RAM window
+    // (checked above), where the boot loader put its data; it is read once.
     let first = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
     if u32::from_be(first) == FDT_MAGIC {
         return BootInfo::Dtb(r2);
