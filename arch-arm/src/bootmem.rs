@@ -1,10 +1,29 @@
-//! The ARM boot-memory flow. CONTRACT STUB: API fixed, bodies being implemented.
-#![allow(unused_variables, missing_docs, dead_code)]
+//! The ARM boot-memory flow, in Linux's order (`setup_arch` → `arm_memblock_init` →
+//! `adjust_lowmem_bounds` → `paging_init` → `bootmem_init`).
+//!
+//! [`boot`] takes what the boot code discovered (a [`MemorySource`], the image, the
+//! boot data it placed in RAM) and produces the node with its zones and `mem_map`,
+//! printing the same boot-log lines Linux prints, so the two can be diffed. Each step
+//! is also public on its own ([`zone_sizes_init`], [`arm_adjust_dma_zone`], ...) so
+//! hosts, simulators and tests can run any part of it.
 
-use zonekit_core::addr::MemRange;
-use zonekit_core::arch::MmConfig;
-use zonekit_core::mmzone::PgData;
-use zonekit_core::{MemorySource, PageStorage};
+use core::fmt;
+
+use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, Pfn, PhysAddr, PAGE_SIZE};
+use zonekit_core::arch::{ArchLimits, MmConfig};
+use zonekit_core::cmdline::Cmdline;
+use zonekit_core::fmt::LogLines;
+use zonekit_core::memblock::{Memblock, MemblockError, INIT_MEMBLOCK_REGIONS};
+use zonekit_core::mmzone::{free_area_init_node, InitError, PgData, ZoneType, MAX_NR_ZONES};
+use zonekit_core::page::PAGE_DESCRIPTOR_SIZE;
+use zonekit_core::source::SourceError;
+use zonekit_core::{zk_debug, zk_info, zk_warn, MemorySource, PageStorage};
+
+use crate::limits::{early_vmalloc, find_limits, Arm32, PfnLimits, VmallocAdjust, PMD_SIZE};
+
+/// The memblock used during boot: Linux's 128 regions per table, doubling after
+/// `memblock_allow_resize` up to this many.
+pub type BootMemblock = Memblock<{ 2 * INIT_MEMBLOCK_REGIONS }>;
 
 /// What the boot code knows when it hands over to the memory flow.
 pub struct BootParams<'a> {
@@ -19,26 +38,465 @@ pub struct BootParams<'a> {
 }
 
 /// Why the boot flow stopped.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootError {
-    Todo,
+    /// The memory source could not be read.
+    Source(SourceError),
+    /// A memblock operation failed (full table, no space).
+    Memblock(MemblockError),
+    /// Node/zone initialisation failed.
+    Init(InitError),
+    /// No memory is left below the lowmem limit.
+    NoLowmem,
+    /// The arch reports a base page size other than 4 KiB.
+    UnsupportedPageSize(u64),
+    /// The self-check found an inconsistency; the text says which.
+    SelfCheck(&'static str),
 }
 
-/// The result of `bootmem_init`: the node with its zones and mem_map.
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootError::Source(e) => write!(f, "memory source: {e}"),
+            BootError::Memblock(e) => write!(f, "memblock: {e:?}"),
+            BootError::Init(e) => write!(f, "node init: {e:?}"),
+            BootError::NoLowmem => write!(f, "no memory below the lowmem limit"),
+            BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
+            BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
+        }
+    }
+}
+
+impl From<SourceError> for BootError {
+    fn from(e: SourceError) -> Self {
+        BootError::Source(e)
+    }
+}
+
+impl From<MemblockError> for BootError {
+    fn from(e: MemblockError) -> Self {
+        BootError::Memblock(e)
+    }
+}
+
+impl From<InitError> for BootError {
+    fn from(e: InitError) -> Self {
+        BootError::Init(e)
+    }
+}
+
+/// `zone_size[]` and `zhole_size[]` as handed to `free_area_init_node`, in pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneSizes {
+    /// Pages spanned by each zone (indexed by [`ZoneType`]).
+    pub zone_size: [u64; MAX_NR_ZONES],
+    /// Pages of each zone not backed by memory.
+    pub zhole_size: [u64; MAX_NR_ZONES],
+}
+
+impl ZoneSizes {
+    /// `[start, end)` PFNs of each zone, laid out from `node_start`.
+    pub fn zone_ranges(&self, node_start: Pfn) -> [(Pfn, Pfn); MAX_NR_ZONES] {
+        let mut out = [(0, 0); MAX_NR_ZONES];
+        let mut start = node_start;
+        for (i, range) in out.iter_mut().enumerate() {
+            *range = (start, start + self.zone_size[i]);
+            start += self.zone_size[i];
+        }
+        out
+    }
+}
+
+/// `arm_adjust_dma_zone`: when the board's DMA zone is smaller than the lowmem zone,
+/// split it: ZONE_DMA keeps the first `dma_pages`, ZONE_NORMAL takes the rest and the
+/// lowmem zone's holes.
+pub fn arm_adjust_dma_zone(sizes: &mut ZoneSizes, dma_pages: u64) {
+    let dma = ZoneType::Dma as usize;
+    let normal = ZoneType::Normal as usize;
+    if sizes.zone_size[dma] <= dma_pages {
+        return;
+    }
+    sizes.zone_size[normal] = sizes.zone_size[dma] - dma_pages;
+    sizes.zone_size[dma] = dma_pages;
+    sizes.zhole_size[normal] = sizes.zhole_size[dma];
+    sizes.zhole_size[dma] = 0;
+}
+
+/// `zone_sizes_init`: lowmem `[min, max_low)` is one zone (ZONE_DMA when the board has
+/// a DMA zone size, else ZONE_NORMAL), highmem `[max_low, max_high)` the other; holes
+/// start equal to the sizes and every memory bank subtracts its overlap.
+pub fn zone_sizes_init(
+    limits: &PfnLimits,
+    memory: &[MemRange],
+    dma_zone_size: Option<u64>,
+) -> ZoneSizes {
+    let low = if dma_zone_size.is_some() {
+        ZoneType::Dma as usize
+    } else {
+        ZoneType::Normal as usize
+    };
+    let high = ZoneType::HighMem as usize;
+    let mut s = ZoneSizes::default();
+    s.zone_size[low] = limits.max_low.saturating_sub(limits.min);
+    s.zone_size[high] = limits.max_high.saturating_sub(limits.max_low);
+    s.zhole_size = s.zone_size;
+    for bank in memory {
+        let (start, end) = (pfn_up(bank.base), pfn_down(bank.end()));
+        if start >= end {
+            continue;
+        }
+        if start < limits.max_low {
+            let low_start = start.max(limits.min);
+            let low_end = end.min(limits.max_low);
+            s.zhole_size[low] -= low_end.saturating_sub(low_start);
+        }
+        if end > limits.max_low {
+            let high_start = start.max(limits.max_low);
+            s.zhole_size[high] -= end.min(limits.max_high).saturating_sub(high_start);
+        }
+    }
+    if let Some(dma) = dma_zone_size {
+        arm_adjust_dma_zone(&mut s, dma >> zonekit_core::PAGE_SHIFT);
+    }
+    s
+}
+
+/// The result of `bootmem_init`: memblock, the node with its zones and `mem_map`, and
+/// the limits that shaped them.
 pub struct BootedMemory<S: PageStorage> {
+    /// memblock as left by the boot flow (mem_map and usemaps reserved).
+    pub memblock: BootMemblock,
+    /// Node 0.
     pub node: PgData<S>,
+    /// The arch description used (with the final vmalloc size).
+    pub arch: Arm32,
+    /// `arm_lowmem_limit`.
+    pub lowmem_limit: PhysAddr,
+    /// `min_low_pfn`, `max_low_pfn`, `max_pfn`.
+    pub limits: PfnLimits,
+    /// The zone sizes and holes given to `free_area_init_node`.
+    pub zone_sizes: ZoneSizes,
+    /// The parsed command line.
+    pub cmdline: Cmdline,
+    /// Whether the board declared a DMA zone (so ZONE_DMA is configured).
+    pub has_dma_zone: bool,
 }
 
-/// Run `arm_memblock_init`, `adjust_lowmem_bounds` and `bootmem_init`, printing the
-/// Linux-format boot log.
-pub fn boot<S: PageStorage>(params: &BootParams<'_>, storage: &mut S) -> Result<BootedMemory<S>, BootError> {
-    unimplemented!()
+fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
+    MemRange::new(start, end - start)
+}
+
+/// Step 1, `setup_machine_*` + `early_mem`: add every bank, apply `mem=`.
+pub fn add_memory(
+    mb: &mut BootMemblock,
+    source: &dyn MemorySource,
+    cmdline: &Cmdline,
+) -> Result<(), BootError> {
+    let banks = source.memory_banks()?;
+    if banks.is_empty() {
+        return Err(SourceError::NoMemory.into());
+    }
+    for bank in &banks {
+        mb.add(bank.base, bank.size)?;
+    }
+    if let Some(size) = cmdline.mem_limit {
+        // ARM's `early_mem`: forget every bank, then add the one `mem=` describes.
+        let start = cmdline.mem_start.unwrap_or(mb.start_of_dram());
+        let all = mb.end_of_dram() - mb.start_of_dram();
+        mb.remove(mb.start_of_dram(), all)?;
+        let aligned_start = pfn_phys(pfn_up(start));
+        let size = (size.saturating_sub(aligned_start - start)) & !(PAGE_SIZE - 1);
+        mb.add(aligned_start, size)?;
+    }
+    Ok(())
+}
+
+/// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
+/// reserved ranges; dump memblock under `memblock=debug`.
+pub fn arm_memblock_init(
+    mb: &mut BootMemblock,
+    params: &BootParams<'_>,
+    debug: bool,
+) -> Result<(), BootError> {
+    mb.reserve(params.kernel_image.base, params.kernel_image.size)?;
+    for r in params.boot_data {
+        mb.reserve(r.base, r.size)?;
+    }
+    for r in &params.source.reserved_ranges()? {
+        mb.reserve(r.base, r.size)?;
+    }
+    if debug {
+        let mut out = LogLines::new();
+        // Writing to the log cannot fail.
+        let _ = mb.dump(&mut out);
+    }
+    Ok(())
+}
+
+/// Step 3, `adjust_lowmem_bounds`: compute `arm_lowmem_limit`, drop memory above it
+/// when there is no highmem, and set the early memblock limit.
+pub fn adjust_lowmem_bounds(mb: &mut BootMemblock, arch: &Arm32) -> Result<PhysAddr, BootError> {
+    let mut banks: heapless::Vec<MemRange, { 2 * INIT_MEMBLOCK_REGIONS }> = heapless::Vec::new();
+    for r in mb.memory_ranges() {
+        // memblock.memory never holds more regions than this vector.
+        let _ = banks.push(r);
+    }
+    // A first bank that does not start on a section boundary cannot be mapped with
+    // sections; Linux takes its head out of the linear map.
+    if let Some(first) = banks.first() {
+        if first.base % PMD_SIZE != 0 {
+            let len = (first.base.next_multiple_of(PMD_SIZE) - first.base).min(first.size);
+            mb.mark_nomap(first.base, len)?;
+        }
+    }
+    let bounds = arch.lowmem_bounds(&banks);
+    if bounds.lowmem_limit == 0 {
+        return Err(BootError::NoLowmem);
+    }
+    let mut memblock_limit = bounds.memblock_limit;
+    if !arch.has_highmem() && mb.end_of_dram() > bounds.lowmem_limit {
+        let end = mb.end_of_dram();
+        zk_warn!(
+            "Ignoring RAM at {:#010x}-{:#010x}",
+            bounds.lowmem_limit,
+            end - 1
+        );
+        mb.remove(bounds.lowmem_limit, end - bounds.lowmem_limit)?;
+        memblock_limit = memblock_limit.min(bounds.lowmem_limit);
+    }
+    mb.set_current_limit(memblock_limit);
+    Ok(bounds.lowmem_limit)
+}
+
+/// Print Linux's `Zone ranges:` / `Early memory node ranges` / `Initmem setup` block.
+fn print_zone_ranges(
+    mb: &BootMemblock,
+    sizes: &ZoneSizes,
+    limits: &PfnLimits,
+    has_dma_zone: bool,
+) {
+    zk_info!("Zone ranges:");
+    let ranges = sizes.zone_ranges(limits.min);
+    for zt in [ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem] {
+        if zt == ZoneType::Dma && !has_dma_zone {
+            continue;
+        }
+        let (start, end) = ranges[zt as usize];
+        if start == end {
+            zk_info!("  {:<8} empty", zt.name());
+        } else {
+            zk_info!("  {:<8} {}", zt.name(), mem_line(pfn_phys(start), pfn_phys(end)));
+        }
+    }
+    zk_info!("Movable zone start for each node");
+    zk_info!("Early memory node ranges");
+    for r in mb.memory.regions() {
+        let (start, end) = (pfn_up(r.base), pfn_down(r.base + r.size));
+        if start < end {
+            zk_info!(
+                "  node {:>3}: {}",
+                r.nid.max(0),
+                mem_line(pfn_phys(start), pfn_phys(end))
+            );
+        }
+    }
+    zk_info!(
+        "Initmem setup node 0 {}",
+        mem_line(pfn_phys(limits.min), pfn_phys(limits.max_high))
+    );
+}
+
+/// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `zone_sizes_init`
+/// and `free_area_init_node`.
+pub fn bootmem_init<S: PageStorage>(
+    mut memblock: BootMemblock,
+    storage: &mut S,
+    arch: Arm32,
+    lowmem_limit: PhysAddr,
+    dma_zone_size: Option<u64>,
+    cmdline: Cmdline,
+) -> Result<BootedMemory<S>, BootError> {
+    memblock.allow_resize();
+    let limits = find_limits(memblock.start_of_dram(), memblock.end_of_dram(), lowmem_limit);
+    if limits.max_low <= limits.min {
+        return Err(BootError::NoLowmem);
+    }
+    let banks = memblock_banks(&memblock);
+    let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size);
+    print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
+    let node = free_area_init_node(
+        &mut memblock,
+        storage,
+        &arch.mm,
+        0,
+        &zone_sizes.zone_size,
+        limits.min,
+        &zone_sizes.zhole_size,
+        0,
+    )?;
+    Ok(BootedMemory {
+        memblock,
+        node,
+        arch,
+        lowmem_limit,
+        limits,
+        zone_sizes,
+        cmdline,
+        has_dma_zone: dma_zone_size.is_some(),
+    })
+}
+
+fn memblock_banks(mb: &BootMemblock) -> heapless::Vec<MemRange, { 2 * INIT_MEMBLOCK_REGIONS }> {
+    let mut banks = heapless::Vec::new();
+    for r in mb.memory_ranges() {
+        // memblock.memory never holds more regions than this vector.
+        let _ = banks.push(r);
+    }
+    banks
+}
+
+/// Run the whole flow: memblock setup, `arm_memblock_init`, `adjust_lowmem_bounds`,
+/// the `paging_init` limit switch and `bootmem_init`, printing the Linux-format boot
+/// log on the way.
+pub fn boot<S: PageStorage>(
+    params: &BootParams<'_>,
+    storage: &mut S,
+) -> Result<BootedMemory<S>, BootError> {
+    let cmdline = Cmdline::parse(params.source.cmdline());
+    for e in &cmdline.errors {
+        zk_warn!("zonekit: ignoring malformed parameter {}", e);
+    }
+    let mut arch = Arm32::new(params.mm, 0);
+    if arch.page_size() != PAGE_SIZE {
+        return Err(BootError::UnsupportedPageSize(arch.page_size()));
+    }
+    if let Some(req) = cmdline.vmalloc_size {
+        let (size, adjust) = early_vmalloc(req);
+        match adjust {
+            VmallocAdjust::AsRequested => {}
+            VmallocAdjust::RaisedTo(s) => {
+                zk_warn!("vmalloc area is too small, limiting to {}MiB", s >> 20)
+            }
+            VmallocAdjust::LoweredTo(s) => {
+                zk_warn!("vmalloc area is too big, limiting to {}MiB", s >> 20)
+            }
+        }
+        arch.vmalloc_size = size;
+    }
+
+    let mut memblock = BootMemblock::new(params.mm.phys_addr_max);
+    memblock.set_debug(cmdline.memblock_debug);
+    add_memory(&mut memblock, params.source, &cmdline)?;
+    arch.phys_offset = memblock.start_of_dram();
+    zk_info!("zonekit: page descriptor {} bytes", PAGE_DESCRIPTOR_SIZE);
+
+    // setup_arch: adjust_lowmem_bounds, arm_memblock_init, adjust_lowmem_bounds.
+    adjust_lowmem_bounds(&mut memblock, &arch)?;
+    arm_memblock_init(&mut memblock, params, cmdline.memblock_debug)?;
+    let lowmem_limit = adjust_lowmem_bounds(&mut memblock, &arch)?;
+    zk_debug!("zonekit: arm_lowmem_limit {:#x}", lowmem_limit);
+    // paging_init: once lowmem is mapped, allocations may use all of it.
+    memblock.set_current_limit(lowmem_limit);
+
+    let dma_zone_size = cmdline.dma_zone_size.or(params.source.dma_zone_size());
+    bootmem_init(memblock, storage, arch, lowmem_limit, dma_zone_size, cmdline)
 }
 
 impl<S: PageStorage> BootedMemory<S> {
-    /// The in-guest self-check: every page reserved and linked, mem_map in RAM and
-    /// reserved, totals consistent. Prints what it checked.
+    /// The in-guest self-check: every page of every zone reserved and linked to its zone
+    /// and node, the mem_map inside RAM and reserved in memblock, totals consistent
+    /// with the limits. Prints what it checked.
     pub fn self_check(&self) -> Result<(), BootError> {
-        unimplemented!()
+        let check = self
+            .node
+            .check_boot_state(&self.memblock)
+            .map_err(|_| BootError::SelfCheck("page descriptors or mem_map inconsistent"))?;
+        let spanned: u64 = self.zone_sizes.zone_size.iter().sum();
+        if spanned != self.limits.max_high - self.limits.min
+            || self.node.node_spanned_pages != spanned
+        {
+            return Err(BootError::SelfCheck("zones do not span the node"));
+        }
+        let holes: u64 = self.zone_sizes.zhole_size.iter().sum();
+        if self.node.node_present_pages != spanned - holes {
+            return Err(BootError::SelfCheck("present pages disagree with the holes"));
+        }
+        let ranges = self.zone_sizes.zone_ranges(self.limits.min);
+        let highmem = ranges[ZoneType::HighMem as usize];
+        if highmem.1 > highmem.0 && highmem.0 != self.limits.max_low {
+            return Err(BootError::SelfCheck("highmem does not start at max_low_pfn"));
+        }
+        zk_info!(
+            "zonekit: self-check: {} pages reserved and linked in {} zones, mem_map reserved at {:#x}",
+            check.pages_checked,
+            check.zones_checked,
+            self.node.mem_map_phys
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(min: Pfn, max_low: Pfn, max_high: Pfn) -> PfnLimits {
+        PfnLimits {
+            min,
+            max_low,
+            max_high,
+        }
+    }
+
+    #[test]
+    fn seed_zone_sizes() {
+        let l = limits(0x80000, 0xa0000, 0xa0000);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x8000_0000, 0x2000_0000)], None);
+        assert_eq!(s.zone_size, [0, 0x20000, 0, 0]);
+        assert_eq!(s.zhole_size, [0; 4]);
+    }
+
+    #[test]
+    fn holes_between_two_banks() {
+        // 256 MiB + gap of 128 MiB + 128 MiB, all below the lowmem limit.
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x7800_0000, 0x0800_0000),
+        ];
+        let l = limits(0x60000, 0x80000, 0x80000);
+        let s = zone_sizes_init(&l, &banks, None);
+        assert_eq!(s.zone_size[1], 0x20000);
+        assert_eq!(s.zhole_size[1], 0x8000);
+    }
+
+    #[test]
+    fn highmem_split_at_768m() {
+        let l = limits(0x60000, 0x90000, 0xa0000);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x4000_0000)], None);
+        assert_eq!(s.zone_size, [0, 0x30000, 0x10000, 0]);
+        assert_eq!(s.zhole_size, [0; 4]);
+        let r = s.zone_ranges(0x60000);
+        assert_eq!(r[2], (0x90000, 0xa0000));
+    }
+
+    #[test]
+    fn dma_zone_split_inherits_holes() {
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x7800_0000, 0x0800_0000),
+        ];
+        let l = limits(0x60000, 0x80000, 0x80000);
+        let s = zone_sizes_init(&l, &banks, Some(64 << 20));
+        assert_eq!(s.zone_size[0], 0x4000);
+        assert_eq!(s.zone_size[1], 0x20000 - 0x4000);
+        assert_eq!(s.zhole_size[0], 0);
+        assert_eq!(s.zhole_size[1], 0x8000);
+    }
+
+    #[test]
+    fn dma_zone_larger_than_lowmem_keeps_everything_dma() {
+        let l = limits(0x60000, 0x80000, 0x80000);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x2000_0000)], Some(1 << 32));
+        assert_eq!(s.zone_size, [0x20000, 0, 0, 0]);
     }
 }

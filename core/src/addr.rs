@@ -44,7 +44,7 @@ pub const fn align_down(x: u64, a: u64) -> u64 {
 pub const fn align_up(x: u64, a: u64) -> u64 {
     match x.checked_add(a - 1) {
         Some(v) => v & !(a - 1),
-        None => u64::MAX & !(a - 1),
+        None => !(a - 1),
     }
 }
 
@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(pfn_phys(0xa0000), 0xa000_0000);
         assert_eq!(align_up(0x1001, 0x1000), 0x2000);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
-        assert_eq!(align_up(u64::MAX - 3, 0x1000), u64::MAX & !0xfff);
+        assert_eq!(align_up(u64::MAX - 3, 0x1000), !0xfff_u64);
     }
 
     #[test]

@@ -22,8 +22,12 @@ impl core::fmt::Display for CmdlineError {
 /// The parameters zonekit acts on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cmdline {
-    /// `mem=`: limit on usable memory in bytes.
+    /// `mem=SIZE[@START]`: the usable memory size in bytes.
     pub mem_limit: Option<u64>,
+    /// The `@START` part of `mem=`: where that memory begins (default: start of RAM).
+    pub mem_start: Option<u64>,
+    /// `zonekit.dma_zone=SIZE`: override the board's DMA zone size (`arm_dma_zone_size`).
+    pub dma_zone_size: Option<u64>,
     /// `vmalloc=`: requested vmalloc area size in bytes.
     pub vmalloc_size: Option<u64>,
     /// `memblock=debug`.
@@ -74,10 +78,23 @@ impl Cmdline {
                 None => (word, None),
             };
             match (key, value) {
-                ("mem", Some(v)) => match memparse(v) {
-                    Some(0) => c.error("mem", "a zero memory limit is impossible"),
-                    Some(n) => c.mem_limit = Some(n),
-                    None => c.error("mem", "not a size"),
+                ("mem", Some(v)) => {
+                    let (size, start) = match v.split_once('@') {
+                        Some((s, at)) => (s, Some(at)),
+                        None => (v, None),
+                    };
+                    match (memparse(size), start.map(memparse)) {
+                        (Some(0), _) => c.error("mem", "a zero memory limit is impossible"),
+                        (None, _) | (_, Some(None)) => c.error("mem", "not a size[@start]"),
+                        (Some(n), at) => {
+                            c.mem_limit = Some(n);
+                            c.mem_start = at.flatten();
+                        }
+                    }
+                }
+                ("zonekit.dma_zone", Some(v)) => match memparse(v) {
+                    Some(n) => c.dma_zone_size = Some(n),
+                    None => c.error("zonekit.dma_zone", "not a size"),
                 },
                 ("vmalloc", Some(v)) => match memparse(v) {
                     Some(n) => c.vmalloc_size = Some(n),
@@ -122,13 +139,20 @@ mod tests {
         assert_eq!(c.vmalloc_size, Some(600 << 20));
         assert!(c.memblock_debug);
         assert!(c.errors.is_empty());
+        let c = Cmdline::parse("mem=64M@0x70000000 zonekit.dma_zone=16M zonekit.report");
+        assert_eq!(
+            (c.mem_limit, c.mem_start),
+            (Some(64 << 20), Some(0x7000_0000))
+        );
+        assert_eq!(c.dma_zone_size, Some(16 << 20));
+        assert!(c.report);
     }
 
     #[test]
     fn malformed_values_are_reported() {
-        let c = Cmdline::parse("mem=lots vmalloc= mem=0");
+        let c = Cmdline::parse("mem=lots vmalloc= mem=0 mem=1M@x memblock=verbose");
         assert_eq!(c.mem_limit, None);
         assert_eq!(c.vmalloc_size, None);
-        assert_eq!(c.errors.len(), 3);
+        assert_eq!(c.errors.len(), 5);
     }
 }

@@ -29,3 +29,58 @@ macro_rules! zk_warn {
 macro_rules! zk_error {
     ($($arg:tt)*) => { ::log::error!(target: "zonekit", $($arg)*) };
 }
+
+/// A `core::fmt::Write` that turns text into log lines: it buffers up to a newline and
+/// then emits the line through [`zk_info!`]. Used to print multi-line reports (the
+/// `MEMBLOCK configuration` dump) through the one logging path.
+pub struct LogLines {
+    line: heapless::String<256>,
+}
+
+impl LogLines {
+    /// An empty line buffer.
+    pub const fn new() -> Self {
+        Self {
+            line: heapless::String::new(),
+        }
+    }
+
+    fn emit(&mut self) {
+        zk_info!("{}", self.line.as_str());
+        self.line.clear();
+    }
+
+    /// Emit whatever is buffered without a trailing newline.
+    pub fn flush(&mut self) {
+        if !self.line.is_empty() {
+            self.emit();
+        }
+    }
+}
+
+impl Default for LogLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Write for LogLines {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for c in s.chars() {
+            if c == '\n' {
+                self.emit();
+            } else if self.line.push(c).is_err() {
+                // An over-long line is split rather than truncated.
+                self.emit();
+                let _ = self.line.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LogLines {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

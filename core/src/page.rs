@@ -15,7 +15,10 @@ use crate::mmzone::ZoneType;
 /// Size of zonekit's page descriptor in bytes.
 pub const PAGE_DESCRIPTOR_SIZE: usize = core::mem::size_of::<Page>();
 
-const _: () = assert!(PAGE_DESCRIPTOR_SIZE <= 16, "the page descriptor budget is 16 bytes");
+const _: () = assert!(
+    PAGE_DESCRIPTOR_SIZE <= 16,
+    "the page descriptor budget is 16 bytes"
+);
 
 /// Page-flag bits (`enum pageflags`, the subset zonekit uses).
 pub mod flags {

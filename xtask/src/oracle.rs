@@ -1,0 +1,423 @@
+//! `cargo xtask oracle`: check zonekit against fixtures recorded from a real Linux 6.1
+//! kernel booted under QEMU (`tests/fixtures/linux-6.1/`).
+//!
+//! Only the fixture's inputs are read (board, RAM, command line, LPAE, the memblock
+//! state at the `MEMBLOCK configuration` dump and the requests in `ops`); `derived`
+//! and `checks` are the extractor's own arithmetic and are never looked at. Every
+//! number is then produced by zonekit's own code paths (`add_memory`,
+//! `Arm32::lowmem_bounds`, `zone_sizes_init`, memblock, `free_area_init_node`) and
+//! compared with what Linux printed.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use zonekit_arch_arm::bootmem::{add_memory, zone_sizes_init, BootMemblock};
+use zonekit_arch_arm::limits::{early_vmalloc, find_limits, Arm32};
+use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange};
+use zonekit_core::arch::{ArchLimits, MmConfig};
+use zonekit_core::cmdline::Cmdline;
+use zonekit_core::memblock::RegionFlags;
+use zonekit_core::mmzone::{free_area_init_node, ZoneType};
+use zonekit_core::source::StaticMemoryMap;
+use zonekit_core::storage::VecPageStorage;
+
+/// Linux 6.1 armmp has CONFIG_ZONE_DMA with `arm_dma_limit = 0xffffffff`: ZONE_DMA
+/// covers all of lowmem on every board here.
+const LINUX_DMA_ZONE_SIZE: u64 = 1 << 32;
+
+/// The fixture directories used when none are given.
+pub fn default_dirs(root: &Path) -> Vec<PathBuf> {
+    vec![root.join("tests/fixtures/linux-6.1")]
+}
+
+/// Physical RAM base of each board the fixtures name.
+fn ram_base(board: &str) -> Option<u64> {
+    zonekit_arch_arm::board::BOARDS
+        .iter()
+        .find(|b| b.name == board)
+        .map(|b| b.ram_base)
+}
+
+fn hex(v: &Value) -> Result<u64, String> {
+    let s = v.as_str().ok_or_else(|| format!("expected a hex string, got {v}"))?;
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("bad hex {s}: {e}"))
+}
+
+fn int(v: &Value) -> Result<i64, String> {
+    v.as_i64().ok_or_else(|| format!("expected an integer, got {v}"))
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+    v.get(key)
+        .filter(|x| !x.is_null())
+        .ok_or_else(|| format!("missing field `{key}`"))
+}
+
+fn regions(v: &Value) -> Result<Vec<(u64, u64, u32)>, String> {
+    v.as_array()
+        .ok_or("expected an array of regions")?
+        .iter()
+        .map(|r| {
+            Ok((
+                hex(field(r, "base")?)?,
+                hex(field(r, "size")?)?,
+                r.get("flags").map(hex).transpose()?.unwrap_or(0) as u32,
+            ))
+        })
+        .collect()
+}
+
+/// The outcome of one fixture.
+pub struct Outcome {
+    /// Fixture name (file stem).
+    pub name: String,
+    /// What the checks compared (for the log line).
+    pub summary: String,
+    /// Every mismatch, empty when the case passes.
+    pub failures: Vec<String>,
+}
+
+/// Run every `*.json` in `dirs`; print a line per case and the summary. Returns
+/// (passed, failed).
+pub fn run(dirs: &[PathBuf]) -> (usize, usize) {
+    let mut files = Vec::new();
+    for dir in dirs {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect();
+                found.sort();
+                files.extend(found);
+            }
+            Err(e) => {
+                println!("FAIL {}: cannot read directory: {e}", dir.display());
+                return (0, 1);
+            }
+        }
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for path in files {
+        let outcome = run_file(&path);
+        if outcome.failures.is_empty() {
+            passed += 1;
+            println!("PASS {} ({})", outcome.name, outcome.summary);
+        } else {
+            failed += 1;
+            println!("FAIL {}: {}", outcome.name, outcome.failures.join("; "));
+        }
+    }
+    (passed, failed)
+}
+
+/// Check one fixture file.
+pub fn run_file(path: &Path) -> Outcome {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let value = std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::from_str::<Value>(&s).map_err(|e| e.to_string()));
+    match value {
+        Err(e) => Outcome {
+            name,
+            summary: String::new(),
+            failures: vec![format!("unreadable fixture: {e}")],
+        },
+        Ok(v) if v.get("memblock_initial").is_some() => check_memblock_case(name, &v),
+        Ok(_) => Outcome {
+            name,
+            summary: String::new(),
+            failures: vec!["unknown fixture kind (no `memblock_initial`)".into()],
+        },
+    }
+}
+
+fn check_memblock_case(name: String, v: &Value) -> Outcome {
+    let mut failures = Vec::new();
+    let mut summary = String::new();
+    if let Err(e) = memblock_case(v, &mut failures, &mut summary) {
+        failures.push(e);
+    }
+    Outcome {
+        name,
+        summary,
+        failures,
+    }
+}
+
+fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Result<(), String> {
+    let board = field(v, "board")?.as_str().ok_or("board is not a string")?;
+    let ram_bytes = field(v, "ram_bytes")?.as_u64().ok_or("ram_bytes")?;
+    let cmdline_text = field(v, "cmdline")?.as_str().unwrap_or("");
+    let lpae = field(v, "lpae")?.as_bool().unwrap_or(false);
+    let base = ram_base(board).ok_or_else(|| format!("unknown board {board}"))?;
+    let mm = if lpae {
+        MmConfig::LINUX_61_ARMMP_LPAE
+    } else {
+        MmConfig::LINUX_61_ARMMP
+    };
+    let cmdline = Cmdline::parse(cmdline_text);
+    let initial = field(v, "memblock_initial")?;
+    let want_memory = regions(field(initial, "memory")?)?;
+    let want_reserved = regions(field(initial, "reserved")?)?;
+
+    // 1. memblock.memory from RAM and the command line.
+    let source = StaticMemoryMap::single_bank(base, ram_bytes);
+    let mut mb = BootMemblock::new(mm.phys_addr_max);
+    add_memory(&mut mb, &source, &cmdline).map_err(|e| format!("add_memory: {e}"))?;
+    let got_memory: Vec<(u64, u64, u32)> = mb
+        .memory
+        .regions()
+        .iter()
+        .map(|r| (r.base, r.size, r.flags.0))
+        .collect();
+    if got_memory != want_memory {
+        fail.push(format!(
+            "memblock.memory {} != Linux {}",
+            fmt_regions(&got_memory),
+            fmt_regions(&want_memory)
+        ));
+    }
+
+    // 2. Lowmem limit, zones, node ranges.
+    let mut arch = Arm32::new(mm, base);
+    if let Some(req) = cmdline.vmalloc_size {
+        arch.vmalloc_size = early_vmalloc(req).0;
+    }
+    let banks: Vec<MemRange> = want_memory
+        .iter()
+        .map(|&(b, s, _)| MemRange::new(b, s))
+        .collect();
+    let lowmem_limit = arch.lowmem_bounds(&banks).lowmem_limit;
+    let start = banks.first().map(|b| b.base).unwrap_or(0);
+    let end = banks.last().map(|b| b.end()).unwrap_or(0);
+    let limits = find_limits(start, end, lowmem_limit);
+    let sizes = zone_sizes_init(&limits, &banks, Some(LINUX_DMA_ZONE_SIZE));
+    let ranges = sizes.zone_ranges(limits.min);
+    for z in field(v, "zones_printed")?.as_array().ok_or("zones_printed")? {
+        let zname = field(z, "name")?.as_str().unwrap_or("");
+        let zt = match zname {
+            "DMA" => ZoneType::Dma,
+            "Normal" => ZoneType::Normal,
+            "HighMem" => ZoneType::HighMem,
+            "Movable" => ZoneType::Movable,
+            other => {
+                fail.push(format!("unknown zone {other}"));
+                continue;
+            }
+        };
+        let (s, e) = ranges[zt as usize];
+        let empty = z.get("empty").and_then(Value::as_bool).unwrap_or(false);
+        if empty {
+            if s != e {
+                fail.push(format!("{zname}: zonekit {:#x}-{:#x}, Linux empty", pfn_phys(s), pfn_phys(e)));
+            }
+        } else {
+            let (ws, we) = (hex(field(z, "start")?)?, hex(field(z, "end")?)?);
+            if (pfn_phys(s), pfn_phys(e)) != (ws, we) {
+                fail.push(format!(
+                    "{zname}: zonekit {:#x}-{:#x}, Linux {ws:#x}-{we:#x}",
+                    pfn_phys(s),
+                    pfn_phys(e)
+                ));
+            }
+        }
+    }
+    let node_ranges: Vec<(u64, u64)> = banks
+        .iter()
+        .filter(|b| pfn_up(b.base) < pfn_down(b.end()))
+        .map(|b| (pfn_phys(pfn_up(b.base)), pfn_phys(pfn_down(b.end()))))
+        .collect();
+    let want_nodes: Vec<(u64, u64)> = field(v, "node_ranges")?
+        .as_array()
+        .ok_or("node_ranges")?
+        .iter()
+        .map(|n| Ok((hex(field(n, "start")?)?, hex(field(n, "end")?)?)))
+        .collect::<Result<_, String>>()?;
+    if node_ranges != want_nodes {
+        fail.push(format!("node ranges {node_ranges:x?} != Linux {want_nodes:x?}"));
+    }
+    let initmem = field(v, "initmem_setup")?;
+    let want_initmem = (hex(field(initmem, "start")?)?, hex(field(initmem, "end")?)?);
+    let got_initmem = (pfn_phys(limits.min), pfn_phys(limits.max_high));
+    if got_initmem != want_initmem {
+        fail.push(format!("initmem {got_initmem:x?} != Linux {want_initmem:x?}"));
+    }
+
+    // 3 + 4. Replay every op from the dumped state; free_area_init_node performs the
+    // mem_map and usemap allocations itself.
+    let mut mb = BootMemblock::new(mm.phys_addr_max);
+    for &(b, s, f) in &want_memory {
+        mb.add(b, s).map_err(|e| format!("replay add: {e}"))?;
+        if f & RegionFlags::NOMAP.0 != 0 {
+            mb.mark_nomap(b, s).map_err(|e| format!("replay nomap: {e}"))?;
+        }
+    }
+    for &(b, s, _) in &want_reserved {
+        mb.reserve(b, s).map_err(|e| format!("replay reserve: {e}"))?;
+    }
+    mb.set_current_limit(lowmem_limit);
+    let ops = field(v, "ops")?.as_array().ok_or("ops")?;
+    let ops_before = field(field(v, "memory")?, "ops_before")?
+        .as_u64()
+        .ok_or("ops_before")? as usize;
+    let mut storage = VecPageStorage::default();
+    let mut allocs = 0usize;
+    let mut mismatches = 0usize;
+    let mut free_counts = None;
+    let mut node_total = None;
+    let mut i = 0;
+    while i < ops.len() {
+        if i == ops_before {
+            free_counts = Some(count_free_pages(&mb, limits.max_low));
+        }
+        let op = &ops[i];
+        let kind = field(op, "op")?.as_str().unwrap_or("");
+        let func = op.get("fn").and_then(Value::as_str).unwrap_or("");
+        if kind == "alloc" && func == "memblock_alloc_try_nid_raw" && node_total.is_none() {
+            // alloc_node_mem_map + setup_usemap, done by zonekit's own code.
+            let node = free_area_init_node(
+                &mut mb,
+                &mut storage,
+                &mm,
+                0,
+                &sizes.zone_size,
+                limits.min,
+                &sizes.zhole_size,
+                0,
+            )
+            .map_err(|e| format!("free_area_init_node: {e:?}"))?;
+            let mut made = vec![(node.mem_map_phys, node.mem_map_bytes)];
+            for zt in ZoneType::ALL {
+                let zone = &node.zones[zt as usize];
+                if zone.usemap.is_some() {
+                    made.push((zone.usemap_phys, zone.usemap_bytes));
+                }
+            }
+            for (k, &(got_base, got_bytes)) in made.iter().enumerate() {
+                let Some(lop) = ops.get(i + k) else {
+                    fail.push("free_area_init_node made more allocations than Linux".into());
+                    break;
+                };
+                let want_bytes = field(lop, "bytes")?.as_u64().ok_or("bytes")?;
+                let want_base = hex(field(lop, "base")?)?;
+                allocs += 1;
+                if (got_base, got_bytes) != (want_base, want_bytes) {
+                    mismatches += 1;
+                    fail.push(format!(
+                        "op {}: {} {} bytes @ {want_base:#x}, zonekit {got_bytes} bytes @ {got_base:#x}",
+                        int(field(lop, "i")?)?,
+                        if k == 0 { "mem_map" } else { "usemap" },
+                        want_bytes
+                    ));
+                }
+            }
+            node_total = Some(node.zones.iter().map(|z| z.managed_pages).sum::<u64>());
+            i += made.len();
+            continue;
+        }
+        match kind {
+            "alloc" => {
+                let bytes = field(op, "bytes")?.as_u64().ok_or("bytes")?;
+                let align = hex(field(op, "align")?)?;
+                let nid = int(field(op, "nid")?)? as i32;
+                let from = hex(field(op, "from")?)?;
+                let max_addr = hex(field(op, "max_addr")?)?;
+                let want = op.get("base").filter(|b| !b.is_null()).map(hex).transpose()?;
+                let got = if func == "memblock_alloc_try_nid_raw" {
+                    mb.alloc_try_nid_raw(bytes, align, from, max_addr, nid).ok()
+                } else {
+                    mb.alloc_try_nid(&mut storage, bytes, align, from, max_addr, nid).ok()
+                };
+                allocs += 1;
+                if got != want {
+                    mismatches += 1;
+                    if mismatches <= 3 {
+                        fail.push(format!(
+                            "op {}: {func}({bytes}, align {align:#x}) Linux {:x?}, zonekit {:x?}",
+                            int(field(op, "i")?)?,
+                            want,
+                            got
+                        ));
+                    }
+                }
+            }
+            "reserve" => {
+                let (b, s) = (hex(field(op, "base")?)?, hex(field(op, "size")?)?);
+                mb.reserve(b, s).map_err(|e| format!("reserve: {e}"))?;
+            }
+            "phys_free" => {
+                let (b, s) = (hex(field(op, "base")?)?, hex(field(op, "size")?)?);
+                mb.phys_free(b, s).map_err(|e| format!("phys_free: {e}"))?;
+            }
+            "remove" => {
+                let (b, s) = (hex(field(op, "base")?)?, hex(field(op, "size")?)?);
+                mb.remove(b, s).map_err(|e| format!("remove: {e}"))?;
+            }
+            "add" => {
+                let (b, s) = (hex(field(op, "base")?)?, hex(field(op, "size")?)?);
+                mb.add(b, s).map_err(|e| format!("add: {e}"))?;
+            }
+            other => fail.push(format!("unknown op kind {other}")),
+        }
+        i += 1;
+    }
+    if ops_before >= ops.len() {
+        free_counts = Some(count_free_pages(&mb, limits.max_low));
+    }
+    if mismatches > 3 {
+        fail.push(format!("{} more alloc mismatches", mismatches - 3));
+    }
+
+    // 4. Total pages.
+    let want_total = field(v, "total_pages")?.as_u64().ok_or("total_pages")?;
+    match node_total {
+        Some(t) if t == want_total => {}
+        Some(t) => fail.push(format!("total pages {t} != Linux {want_total}")),
+        None => fail.push("no mem_map allocation in ops".into()),
+    }
+
+    // 5. Pages memblock_free_all would release.
+    let memory = field(v, "memory")?;
+    let want_avail = field(memory, "available_k")?.as_u64().ok_or("available_k")? / 4;
+    let want_high = field(memory, "highmem_k")?.as_u64().ok_or("highmem_k")? / 4;
+    if let Some((low, high)) = free_counts {
+        if low + high != want_avail || high != want_high {
+            fail.push(format!(
+                "free-all releases {} pages ({high} highmem), Linux {want_avail} ({want_high} highmem)",
+                low + high
+            ));
+        }
+    }
+    let _ = write!(
+        summary,
+        "{allocs} allocs exact, lowmem limit {lowmem_limit:#x}, {want_total} total pages, {want_avail} free"
+    );
+    Ok(())
+}
+
+/// Pages `memblock_free_all` releases: every whole page in memory outside reserved,
+/// split at `max_low_pfn` into (lowmem, highmem).
+fn count_free_pages(mb: &BootMemblock, max_low: u64) -> (u64, u64) {
+    let (mut low, mut high) = (0, 0);
+    for (start, end) in mb.free_ranges() {
+        let (s, e) = (pfn_up(start), pfn_down(end));
+        if s >= e {
+            continue;
+        }
+        low += e.min(max_low).saturating_sub(s);
+        high += e.saturating_sub(s.max(max_low));
+    }
+    (low, high)
+}
+
+fn fmt_regions(r: &[(u64, u64, u32)]) -> String {
+    r.iter()
+        .map(|(b, s, f)| format!("[{b:#x}+{s:#x} f{f:#x}]"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
