@@ -13,7 +13,7 @@ const BOARDS: &[(&str, u64)] = &[("vexpress-a9", 0x60000000), ("vexpress-a15", 0
 /// Offset of the image from the RAM base (`KERNEL_LOAD_OFFSET`).
 const LOAD_OFFSET: u64 = 0x1_0000;
 /// Boot stack size.
-const STACK_SIZE: u64 = 0x1_0000;
+const STACK_SIZE: u64 = 0x4_0000;
 /// Exception stack size (exceptions are fatal: only enough to report them).
 const EXC_STACK_SIZE: u64 = 0x1000;
 

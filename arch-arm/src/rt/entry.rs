@@ -7,7 +7,8 @@
 //! 1. keeps r0-r2 in r8-r10;
 //! 2. drops from HYP to SVC with IRQ, FIQ and asynchronous aborts masked;
 //! 3. parks every CPU whose `MPIDR.Aff0` is not 0 in a `wfe` loop;
-//! 4. sets sp to the top of the boot stack (linker symbol `__stack_top`);
+//! 4. paints the boot stack with [`STACK_PAINT`] and sets sp to its top
+//!    (`__stack_bottom` .. `__stack_top` from the linker script);
 //! 5. zeroes `.bss` (`__bss_start` .. `__bss_end`);
 //! 6. points VBAR at [`zonekit_vectors`](self) and calls the board binary's
 //!    `zonekit_main(r0, r1, r2)`, which must not return.
@@ -48,6 +49,15 @@ _start:
 2:
     wfene
     bne     2b
+
+    @ Paint the boot stack so that its high-water mark can be measured.
+    ldr     r4, =__stack_bottom
+    ldr     r5, =__stack_top
+    ldr     r6, ={paint}
+5:
+    cmp     r4, r5
+    strlo   r6, [r4], #4
+    blo     5b
 
     ldr     sp, =__stack_top
 
@@ -103,8 +113,12 @@ zonekit_vec_\name:
     zonekit_vec hyp, 5
     zonekit_vec irq, 6
     zonekit_vec fiq, 7
-"#
+"#,
+    paint = const STACK_PAINT,
 );
+
+/// The word `_start` fills the boot stack with before using it.
+pub const STACK_PAINT: u32 = 0x57ac_57ac;
 
 const NAMES: [&str; 8] = [
     "reset",

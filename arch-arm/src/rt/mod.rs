@@ -31,9 +31,39 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 /// of RAM; QEMU's list is far shorter).
 const ATAGS_MAX_BYTES: u64 = 0x4000;
 
+/// Exit code when the boot stack overflowed (checked after the boot flow).
+pub const EXIT_STACK_OVERFLOW: u32 = 4;
+
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
+    static __stack_bottom: u32;
+    static __stack_top: u32;
+}
+
+/// The boot stack's high-water mark: (bytes used, stack size). Used equals the size
+/// when the lowest word was overwritten, i.e. the stack (probably) overflowed.
+pub fn stack_usage() -> (usize, usize) {
+    let bottom = core::ptr::addr_of!(__stack_bottom);
+    let top = core::ptr::addr_of!(__stack_top);
+    let words = (top as usize - bottom as usize) / 4;
+    let untouched = (0..words)
+        // SAFETY: every word of [__stack_bottom, __stack_top) is inside the image's
+        // stack area; the scan reads upwards from the bottom and stops at the first
+        // word that is not the paint, before reaching any live frame.
+        .take_while(|&i| unsafe { core::ptr::read_volatile(bottom.add(i)) } == entry::STACK_PAINT)
+        .count();
+    ((words - untouched) * 4, words * 4)
+}
+
+/// Report the stack high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it overflowed.
+fn check_stack() {
+    let (used, size) = stack_usage();
+    kprintln!("zonekit: boot stack: {} of {} bytes used", used, size);
+    if used >= size {
+        kprintln!("zonekit: error: boot stack overflowed (raise STACK_SIZE in the BSP build.rs)");
+        semihosting::exit(EXIT_STACK_OVERFLOW);
+    }
 }
 
 /// The running image, from its first byte to the end of its stack and .bss.
@@ -187,17 +217,18 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
     // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
     // flow only passes ranges memblock has just reserved for it.
     let mut storage = unsafe { PhysPageStorage::new() };
-    match bootmem::boot(&params, &mut storage) {
-        Ok(mem) => match mem.self_check() {
-            Ok(()) => {
-                kprintln!("zonekit: self-check passed");
-                semihosting::exit(0)
-            }
-            Err(e) => {
-                kprintln!("zonekit: self-check failed: {:?}", e);
-                semihosting::exit(EXIT_SELF_CHECK)
-            }
-        },
+    let booted = bootmem::boot(&params, &mut storage);
+    let checked = booted.as_ref().map(|mem| mem.self_check());
+    check_stack();
+    match checked {
+        Ok(Ok(())) => {
+            kprintln!("zonekit: self-check passed");
+            semihosting::exit(0)
+        }
+        Ok(Err(e)) => {
+            kprintln!("zonekit: self-check failed: {:?}", e);
+            semihosting::exit(EXIT_SELF_CHECK)
+        }
         Err(e) => {
             kprintln!("zonekit: boot failed: {:?}", e);
             semihosting::exit(EXIT_BOOT_ERROR)
