@@ -2,7 +2,8 @@
 //! (`target_os = "none"`); host builds get none.
 //!
 //! The link address is the board's RAM base + 0x10000, where QEMU loads a raw image
-//! (keep in sync with the `BoardDesc` constants in src/lib.rs; a host test checks it).
+//! (keep in sync with the `BoardDesc` constants in arch-arm/src/board.rs, which
+//! src/lib.rs re-exports; a host test checks it).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

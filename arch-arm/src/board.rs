@@ -52,6 +52,81 @@ impl BoardDesc {
     }
 }
 
+/// Bytes in a mebibyte.
+const MIB: u64 = 1 << 20;
+
+/// `-M vexpress-a9`: RAM at 0x6000_0000 (QEMU models at most 1 GiB), PL011 UART0 at
+/// 0x1000_9000.
+pub const VEXPRESS_A9: BoardDesc = BoardDesc {
+    name: "vexpress-a9",
+    qemu_machine: "vexpress-a9",
+    package: "zonekit-bsp-vexpress",
+    ram_base: 0x6000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 1024 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x1000_9000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0x8e0,
+};
+
+/// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
+/// PL011 UART0 at 0x1C09_0000.
+pub const VEXPRESS_A15: BoardDesc = BoardDesc {
+    name: "vexpress-a15",
+    qemu_machine: "vexpress-a15",
+    package: "zonekit-bsp-vexpress",
+    ram_base: 0x8000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 2048 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x1C09_0000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0x8e0,
+};
+
+/// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
+/// 0xFFFF_FFFF), console on UART1 at 0x0202_0000 (the first `-serial`).
+pub const SABRELITE: BoardDesc = BoardDesc {
+    name: "sabrelite",
+    qemu_machine: "sabrelite",
+    package: "zonekit-bsp-imx6",
+    ram_base: 0x1000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 3840 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x0202_0000,
+    uart_kind: UartKind::Imx,
+    starts_in_hyp: false,
+    machine_id: 0xffff_ffff,
+};
+
+/// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
+/// 0x0202_0000. QEMU enters raw images in HYP mode on this board.
+pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
+    name: "mcimx6ul-evk",
+    qemu_machine: "mcimx6ul-evk",
+    package: "zonekit-bsp-imx6",
+    ram_base: 0x8000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 2048 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x0202_0000,
+    uart_kind: UartKind::Imx,
+    starts_in_hyp: true,
+    machine_id: 0xffff_ffff,
+};
+
+/// Every board zonekit boots on (the BSP crates re-export their own).
+pub const BOARDS: [&BoardDesc; 4] = [&VEXPRESS_A9, &VEXPRESS_A15, &SABRELITE, &MCIMX6UL_EVK];
+
+/// The board called `name`.
+pub fn find(name: &str) -> Option<&'static BoardDesc> {
+    BOARDS.iter().copied().find(|b| b.name == name)
+}
+
 /// A byte sink for boot messages. Implementations must be usable through a shared
 /// reference from a `static`, before any other initialisation (MMIO UARTs are).
 pub trait Console: Sync {
@@ -92,6 +167,17 @@ mod tests {
         fn putc(&self, byte: u8) {
             self.0.lock().unwrap().borrow_mut().push(byte);
         }
+    }
+
+    #[test]
+    fn boards_are_consistent() {
+        for b in BOARDS {
+            assert_eq!(find(b.name), Some(b));
+            assert_eq!(b.load_address(), b.ram_base + 0x1_0000);
+            assert!(b.ram_base + b.max_ram <= 1 << 32, "{} needs LPAE", b.name);
+            assert!(b.default_ram <= b.max_ram);
+        }
+        assert_eq!(find("nope"), None);
     }
 
     #[test]

@@ -1,46 +1,13 @@
 //! # zonekit-bsp-imx6
 //!
 //! NXP i.MX6 boards as QEMU models them: `sabrelite` (i.MX6Quad) and `mcimx6ul-evk`
-//! (i.MX6UltraLite), with the i.MX UART console.
+//! (i.MX6UltraLite), with the i.MX UART console. The board descriptions are the
+//! `zonekit_arch_arm::board` constants (one table for all tools), re-exported here.
 #![no_std]
 #![warn(missing_docs)]
 
-use zonekit_arch_arm::board::{BoardDesc, UartKind};
-
-/// Bytes in a mebibyte.
-const MIB: u64 = 1 << 20;
-
-/// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
-/// 0xFFFF_FFFF), console on UART1 at 0x0202_0000 (the first `-serial`).
-pub const SABRELITE: BoardDesc = BoardDesc {
-    name: "sabrelite",
-    qemu_machine: "sabrelite",
-    package: "zonekit-bsp-imx6",
-    ram_base: 0x1000_0000,
-    default_ram: 128 * MIB,
-    max_ram: 3840 * MIB,
-    dma_zone_size: None,
-    uart_base: 0x0202_0000,
-    uart_kind: UartKind::Imx,
-    starts_in_hyp: false,
-    machine_id: 0xffff_ffff,
-};
-
-/// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
-/// 0x0202_0000. QEMU enters raw images in HYP mode on this board.
-pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
-    name: "mcimx6ul-evk",
-    qemu_machine: "mcimx6ul-evk",
-    package: "zonekit-bsp-imx6",
-    ram_base: 0x8000_0000,
-    default_ram: 128 * MIB,
-    max_ram: 2048 * MIB,
-    dma_zone_size: None,
-    uart_base: 0x0202_0000,
-    uart_kind: UartKind::Imx,
-    starts_in_hyp: true,
-    machine_id: 0xffff_ffff,
-};
+use zonekit_arch_arm::board::BoardDesc;
+pub use zonekit_arch_arm::board::{MCIMX6UL_EVK, SABRELITE};
 
 /// Every board of this BSP.
 pub const BOARDS: [&BoardDesc; 2] = [&SABRELITE, &MCIMX6UL_EVK];
@@ -110,6 +77,7 @@ extern crate std;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zonekit_arch_arm::board::UartKind;
 
     #[test]
     fn build_script_uses_the_same_ram_bases() {

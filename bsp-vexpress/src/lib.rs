@@ -1,46 +1,14 @@
 //! # zonekit-bsp-vexpress
 //!
 //! Arm Versatile Express boards as QEMU models them: `vexpress-a9` (CoreTile A9x4) and
-//! `vexpress-a15` (CoreTile A15x2, "RS1" memory map), with their PL011 console.
+//! `vexpress-a15` (CoreTile A15x2, "RS1" memory map), with their PL011 console. The
+//! board descriptions are the `zonekit_arch_arm::board` constants (one table for all
+//! tools), re-exported here.
 #![no_std]
 #![warn(missing_docs)]
 
-use zonekit_arch_arm::board::{BoardDesc, UartKind};
-
-/// Bytes in a mebibyte.
-const MIB: u64 = 1 << 20;
-
-/// `-M vexpress-a9`: RAM at 0x6000_0000 (QEMU models at most 1 GiB), PL011 UART0 at
-/// 0x1000_9000.
-pub const VEXPRESS_A9: BoardDesc = BoardDesc {
-    name: "vexpress-a9",
-    qemu_machine: "vexpress-a9",
-    package: "zonekit-bsp-vexpress",
-    ram_base: 0x6000_0000,
-    default_ram: 128 * MIB,
-    max_ram: 1024 * MIB,
-    dma_zone_size: None,
-    uart_base: 0x1000_9000,
-    uart_kind: UartKind::Pl011,
-    starts_in_hyp: false,
-    machine_id: 0x8e0,
-};
-
-/// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
-/// PL011 UART0 at 0x1C09_0000.
-pub const VEXPRESS_A15: BoardDesc = BoardDesc {
-    name: "vexpress-a15",
-    qemu_machine: "vexpress-a15",
-    package: "zonekit-bsp-vexpress",
-    ram_base: 0x8000_0000,
-    default_ram: 128 * MIB,
-    max_ram: 2048 * MIB,
-    dma_zone_size: None,
-    uart_base: 0x1C09_0000,
-    uart_kind: UartKind::Pl011,
-    starts_in_hyp: false,
-    machine_id: 0x8e0,
-};
+use zonekit_arch_arm::board::BoardDesc;
+pub use zonekit_arch_arm::board::{VEXPRESS_A15, VEXPRESS_A9};
 
 /// Every board of this BSP.
 pub const BOARDS: [&BoardDesc; 2] = [&VEXPRESS_A9, &VEXPRESS_A15];
@@ -98,6 +66,7 @@ extern crate std;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zonekit_arch_arm::board::UartKind;
 
     #[test]
     fn build_script_uses_the_same_ram_bases() {

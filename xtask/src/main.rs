@@ -13,15 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use zonekit_arch_arm::board::BoardDesc;
-
-/// Every board zonekit boots on.
-const BOARDS: [&BoardDesc; 4] = [
-    &zonekit_bsp_vexpress::VEXPRESS_A9,
-    &zonekit_bsp_vexpress::VEXPRESS_A15,
-    &zonekit_bsp_imx6::SABRELITE,
-    &zonekit_bsp_imx6::MCIMX6UL_EVK,
-];
+use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 
 const MIB: u64 = 1 << 20;
 
