@@ -3,8 +3,8 @@
 //! The ARM32 (ARMv7-A) side of zonekit: how lowmem is bounded
 //! (`adjust_lowmem_bounds`, `find_limits`), how RAM is split into zones
 //! (`zone_sizes_init`, `arm_adjust_dma_zone`), the `bootmem_init` flow that ties them
-//! to zonekit-core, ATAGS parsing, and, on the target only, the boot entry, exception
-//! vectors, semihosting and the physical page storage.
+//! to zonekit-core, ATAGS and device-tree ([`fdt`]) parsing, and, on the target only,
+//! the boot entry, exception vectors, semihosting and the physical page storage.
 #![no_std]
 #![cfg_attr(not(all(target_arch = "arm", target_os = "none")), deny(unsafe_code))]
 #![warn(missing_docs)]
@@ -15,6 +15,7 @@ extern crate std;
 pub mod atags;
 pub mod board;
 pub mod bootmem;
+pub mod fdt;
 pub mod limits;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
