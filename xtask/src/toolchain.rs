@@ -103,10 +103,16 @@ impl ArmToolchain {
     }
 
     /// The first working route: rustup target, rustup `rust-src`, Debian packages.
+    /// `ZONEKIT_ARM_TOOLCHAIN=rustup-target|rustup-src|debian` forces one route.
     pub fn find() -> Option<Self> {
-        Self::rustup_target()
-            .or_else(Self::rustup_rust_src)
-            .or_else(Self::debian)
+        match std::env::var("ZONEKIT_ARM_TOOLCHAIN").as_deref() {
+            Ok("rustup-target") => Self::rustup_target(),
+            Ok("rustup-src") => Self::rustup_rust_src(),
+            Ok("debian") => Self::debian(),
+            _ => Self::rustup_target()
+                .or_else(Self::rustup_rust_src)
+                .or_else(Self::debian),
+        }
     }
 
     /// [`find`](Self::find), installing Debian's packages when that is possible
