@@ -13,6 +13,7 @@
 extern crate std;
 
 pub mod atags;
+pub mod board;
 pub mod bootmem;
 pub mod fdt;
 pub mod limits;

@@ -1,1 +1,541 @@
-fn main() {}
+//! zonekit's build and test driver (`cargo xtask ...`, see matklad's cargo-xtask).
+//!
+//! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]`
+//!   builds one board image for ARM, converts it to a raw image and boots it in QEMU,
+//!   exiting with the guest's status.
+//! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
+//!   boot log against lines computed here, independently of the guest code.
+
+mod image;
+mod toolchain;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use zonekit_arch_arm::board::{BoardDesc, BOARDS};
+
+const MIB: u64 = 1 << 20;
+
+fn usage() -> &'static str {
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]\n  cargo xtask test\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("qemu") => cmd_qemu(&args[1..]),
+        Some("test") => cmd_test(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{}", usage());
+            Ok(0)
+        }
+        _ => Err(format!("unknown or missing command\n{}", usage())),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+fn find_board(name: &str) -> Result<&'static BoardDesc, String> {
+    BOARDS
+        .iter()
+        .copied()
+        .find(|b| b.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+            format!("unknown board {name:?} (known: {})", names.join(", "))
+        })
+}
+
+/// QEMU's `-m` syntax: a number with an optional K/M/G/T suffix, MiB when bare.
+fn parse_mem(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("bad memory size {s:?}")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, MIB),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("bad memory size {s:?}"))
+}
+
+/// Human form of a size for case names (`512M`, `1G`).
+fn size_name(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{}G", bytes >> 30)
+    } else {
+        format!("{}M", bytes >> 20)
+    }
+}
+
+/// Options of one QEMU boot.
+#[derive(Clone, Debug)]
+struct BootOptions {
+    board: &'static BoardDesc,
+    mem: u64,
+    cmdline: Option<String>,
+    release: bool,
+    timeout_secs: u64,
+}
+
+fn cmd_qemu(args: &[String]) -> Result<u8, String> {
+    let mut opts = BootOptions {
+        board: find_board("vexpress-a9")?,
+        mem: 512 * MIB,
+        cmdline: None,
+        release: false,
+        timeout_secs: 60,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--board" => opts.board = find_board(&value("--board")?)?,
+            "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
+            "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
+            "--release" => opts.release = true,
+            "--timeout" => {
+                opts.timeout_secs = value("--timeout")?
+                    .parse()
+                    .map_err(|_| "--timeout needs a number of seconds".to_string())?
+            }
+            other => return Err(format!("unknown option {other:?}\n{}", usage())),
+        }
+    }
+    if opts.mem > opts.board.max_ram {
+        return Err(format!(
+            "{} supports at most {} of RAM here",
+            opts.board.name,
+            size_name(opts.board.max_ram)
+        ));
+    }
+    let tc = toolchain::ArmToolchain::find_or_install()?;
+    toolchain::ensure_qemu()?;
+    let started = std::time::Instant::now();
+    let image = build_image(&tc, opts.board, opts.release)?;
+    eprintln!(
+        "xtask: built {} in {:.1} s",
+        image.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let run = run_qemu(&opts, &image, true)?;
+    if run.timed_out {
+        eprintln!(
+            "xtask: QEMU timed out after {} s (is the guest stuck?)",
+            opts.timeout_secs
+        );
+        return Ok(124);
+    }
+    Ok(run.status)
+}
+
+/// Build the board's binary for ARM and convert it to a raw image; returns its path.
+fn build_image(
+    tc: &toolchain::ArmToolchain,
+    board: &BoardDesc,
+    release: bool,
+) -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let target_dir = root.join("target/arm");
+    let elf = tc.build(&root, &target_dir, board.package, board.name, release)?;
+    let bin = elf.with_extension("bin");
+    image::elf_to_raw(&elf, &bin, board.load_address())?;
+    Ok(bin)
+}
+
+/// How a QEMU run ended.
+struct QemuRun {
+    status: u8,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn qemu_command(opts: &BootOptions, image: &Path) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("-k")
+        .arg("5")
+        .arg(opts.timeout_secs.to_string())
+        .arg("qemu-system-arm")
+        .arg("-M")
+        .arg(opts.board.qemu_machine)
+        .arg("-m")
+        .arg(format!("{}M", opts.mem >> 20))
+        .arg("-kernel")
+        .arg(image)
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .arg("-semihosting");
+    if let Some(c) = &opts.cmdline {
+        cmd.arg("-append").arg(c);
+    }
+    if opts.board.qemu_machine.starts_with("vexpress") {
+        cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
+    }
+    cmd
+}
+
+/// Boot the image; with `stream` the console goes to our stdout as it arrives.
+fn run_qemu(opts: &BootOptions, image: &Path, stream: bool) -> Result<QemuRun, String> {
+    let mut cmd = qemu_command(opts, image);
+    if stream {
+        eprintln!("xtask: running {}", describe(&cmd));
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run timeout/qemu-system-arm: {e}"))?;
+    let mut err_pipe = child.stderr.take().expect("stderr is piped");
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let mut stdout = String::new();
+    let reader = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    for line in reader.split(b'\n') {
+        let line = line.map_err(|e| format!("reading QEMU output: {e}"))?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\r');
+        if stream {
+            println!("{text}");
+        }
+        stdout.push_str(text);
+        stdout.push('\n');
+    }
+    let status = child.wait().map_err(|e| format!("waiting for QEMU: {e}"))?;
+    let stderr = err_thread.join().unwrap_or_default();
+    if stream && !stderr.is_empty() {
+        eprint!("{stderr}");
+    }
+    let code = status.code().unwrap_or(255);
+    Ok(QemuRun {
+        status: code as u8,
+        timed_out: code == 124 || code == 137,
+        stdout,
+        stderr,
+    })
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        if a.contains(' ') || a.is_empty() {
+            s.push_str(&format!(" '{a}'"));
+        } else {
+            s.push(' ');
+            s.push_str(&a);
+        }
+    }
+    s
+}
+
+/// Linux 6.1's ARM `vmalloc_size` default (240 MiB).
+const DEFAULT_VMALLOC: u64 = 240 * MIB;
+/// `VMALLOC_END - PAGE_OFFSET` for the 3G/1G split: 0xff800000 - 0xc0000000.
+const VMALLOC_END_OFFSET: u64 = 0xff80_0000 - 0xc000_0000;
+/// `VMALLOC_OFFSET`: the 8 MiB gap below the vmalloc area.
+const VMALLOC_OFFSET: u64 = 8 * MIB;
+
+/// The boot-log lines a correct boot prints for one RAM bank, computed from Linux's
+/// rules (6.1 `adjust_lowmem_bounds`): lowmem ends `vmalloc_size + VMALLOC_OFFSET`
+/// below `VMALLOC_END`, 768 MiB above the RAM base by default.
+fn expected_lines(board: &BoardDesc, mem: u64, cmdline: Option<&str>) -> Vec<String> {
+    let vmalloc = cmdline
+        .into_iter()
+        .flat_map(str::split_ascii_whitespace)
+        .filter_map(|w| w.strip_prefix("vmalloc="))
+        .filter_map(zonekit_core::cmdline::memparse)
+        .next_back()
+        .unwrap_or(DEFAULT_VMALLOC);
+    let lowmem_size = VMALLOC_END_OFFSET - vmalloc - VMALLOC_OFFSET;
+    let start = board.ram_base;
+    let end = start + mem;
+    let lowmem_end = end.min(start + lowmem_size);
+    let mut lines = vec![format!(
+        "  {:<8} [mem {:#018x}-{:#018x}]",
+        "Normal",
+        start,
+        lowmem_end - 1
+    )];
+    if end > lowmem_end {
+        lines.push(format!(
+            "  {:<8} [mem {:#018x}-{:#018x}]",
+            "HighMem",
+            lowmem_end,
+            end - 1
+        ));
+    } else {
+        lines.push(format!("  {:<8} empty", "HighMem"));
+    }
+    lines.push(format!(
+        "  node {:>3}: [mem {:#018x}-{:#018x}]",
+        0,
+        start,
+        end - 1
+    ));
+    lines.push(format!("On node 0 totalpages: {}", mem / 4096));
+    lines
+}
+
+/// One boot of the test matrix.
+struct BootCase {
+    board: &'static str,
+    mem: u64,
+    cmdline: Option<&'static str>,
+}
+
+impl BootCase {
+    fn name(&self) -> String {
+        let mut s = format!("{} {}", self.board, size_name(self.mem));
+        if let Some(c) = self.cmdline {
+            s.push_str(&format!(" {c}"));
+        }
+        s
+    }
+}
+
+/// The QEMU boot matrix of `cargo xtask test`.
+fn boot_matrix() -> Vec<BootCase> {
+    let case = |board, mem_mib: u64, cmdline| BootCase {
+        board,
+        mem: mem_mib * MIB,
+        cmdline,
+    };
+    vec![
+        case("vexpress-a9", 128, None),
+        case("vexpress-a9", 512, None),
+        case("vexpress-a9", 1024, None),
+        case("vexpress-a9", 512, Some("vmalloc=600M")),
+        case("vexpress-a15", 512, None),
+        case("vexpress-a15", 1024, None),
+        case("sabrelite", 512, None),
+        case("sabrelite", 2048, None),
+        case("mcimx6ul-evk", 256, None),
+        case("mcimx6ul-evk", 512, None),
+    ]
+}
+
+/// An extra check of `cargo xtask test` that is neither a host suite nor a boot.
+struct ExtraStep {
+    name: &'static str,
+    run: fn() -> Result<(), String>,
+}
+
+/// Extra steps run after the boot matrix. The Linux `oracle` comparison step will be
+/// added here.
+fn extra_steps() -> Vec<ExtraStep> {
+    Vec::new()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| format!("    | {l}\n"))
+        .collect()
+}
+
+fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
+    let board = find_board(case.board)?;
+    let opts = BootOptions {
+        board,
+        mem: case.mem,
+        cmdline: case.cmdline.map(str::to_string),
+        release: false,
+        timeout_secs: 60,
+    };
+    let run = run_qemu(&opts, image, false)?;
+    let log = &run.stdout;
+    let fail = |why: String| {
+        let mut s = format!("{why}\n  guest log tail:\n{}", tail(log, 15));
+        if !run.stderr.trim().is_empty() {
+            s.push_str(&format!("  QEMU stderr:\n{}", tail(&run.stderr, 5)));
+        }
+        Err(s)
+    };
+    if run.timed_out {
+        return fail(format!("timed out after {} s", opts.timeout_secs));
+    }
+    if run.status != 0 {
+        return fail(format!("exit status {}", run.status));
+    }
+    if !log.lines().any(|l| l == "zonekit: self-check passed") {
+        return fail("no `zonekit: self-check passed`".into());
+    }
+    for want in expected_lines(board, case.mem, case.cmdline) {
+        if !log.lines().any(|l| l == want) {
+            return fail(format!("missing line {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn cmd_test(args: &[String]) -> Result<u8, String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`test` takes no options (got {a:?})"));
+    }
+    let root = workspace_root();
+    let mut passed = 0u32;
+    let mut failed = 0u32;
+    let mut report = |name: &str, result: Result<(), String>| match result {
+        Ok(()) => {
+            passed += 1;
+            println!("PASS {name}");
+        }
+        Err(why) => {
+            failed += 1;
+            println!("FAIL {name} ({why})");
+        }
+    };
+
+    // Host suites, with the cargo that runs xtask.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: {cargo} test --workspace");
+    let host = Command::new(&cargo)
+        .args(["test", "--workspace"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    report(
+        "host cargo test",
+        if host.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo test exited with {host}"))
+        },
+    );
+
+    // QEMU boot matrix: build each board once.
+    let cases = boot_matrix();
+    let setup = toolchain::ArmToolchain::find_or_install().and_then(|tc| {
+        toolchain::ensure_qemu()?;
+        Ok(tc)
+    });
+    match setup {
+        Err(e) => {
+            for case in &cases {
+                report(&case.name(), Err(format!("no ARM toolchain or QEMU: {e}")));
+            }
+        }
+        Ok(tc) => {
+            let mut images: Vec<(&str, Result<PathBuf, String>)> = Vec::new();
+            for case in &cases {
+                if !images.iter().any(|(b, _)| *b == case.board) {
+                    let started = std::time::Instant::now();
+                    let built = find_board(case.board).and_then(|b| build_image(&tc, b, false));
+                    eprintln!(
+                        "xtask: built {} in {:.1} s",
+                        case.board,
+                        started.elapsed().as_secs_f64()
+                    );
+                    images.push((case.board, built));
+                }
+                let image = images
+                    .iter()
+                    .find(|(b, _)| *b == case.board)
+                    .map(|(_, i)| i.clone())
+                    .expect("just built");
+                let result = image
+                    .map_err(|e| format!("build failed: {e}"))
+                    .and_then(|img| check_boot(case, &img));
+                report(&case.name(), result);
+            }
+        }
+    }
+
+    for step in extra_steps() {
+        report(step.name, (step.run)());
+    }
+
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_sizes() {
+        assert_eq!(parse_mem("512M"), Ok(512 * MIB));
+        assert_eq!(parse_mem("1G"), Ok(1 << 30));
+        assert_eq!(parse_mem("128"), Ok(128 * MIB));
+        assert!(parse_mem("lots").is_err());
+        assert!(parse_mem("0").is_err());
+        assert_eq!(size_name(1 << 30), "1G");
+        assert_eq!(size_name(512 * MIB), "512M");
+    }
+
+    #[test]
+    fn expected_lines_follow_linux() {
+        let a9 = find_board("vexpress-a9").unwrap();
+        assert_eq!(
+            expected_lines(a9, 512 * MIB, None),
+            vec![
+                "  Normal   [mem 0x0000000060000000-0x000000007fffffff]",
+                "  HighMem  empty",
+                "  node   0: [mem 0x0000000060000000-0x000000007fffffff]",
+                "On node 0 totalpages: 131072",
+            ]
+        );
+        let l = expected_lines(a9, 1 << 30, None);
+        assert_eq!(
+            l[0],
+            "  Normal   [mem 0x0000000060000000-0x000000008fffffff]"
+        );
+        assert_eq!(
+            l[1],
+            "  HighMem  [mem 0x0000000090000000-0x000000009fffffff]"
+        );
+        let l = expected_lines(a9, 512 * MIB, Some("vmalloc=600M"));
+        // 408 MiB of lowmem.
+        assert_eq!(
+            l[0],
+            "  Normal   [mem 0x0000000060000000-0x00000000797fffff]"
+        );
+        assert_eq!(
+            l[1],
+            "  HighMem  [mem 0x0000000079800000-0x000000007fffffff]"
+        );
+    }
+
+    #[test]
+    fn matrix_boards_exist_and_fit() {
+        for c in boot_matrix() {
+            let b = find_board(c.board).unwrap();
+            assert!(c.mem <= b.max_ram, "{}", c.name());
+        }
+        assert!(find_board("nope").is_err());
+    }
+}

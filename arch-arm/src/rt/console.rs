@@ -1,0 +1,95 @@
+//! The global console, the `log` backend and the panic handler.
+
+use crate::board::{Console, ConsoleWriter};
+use core::cell::UnsafeCell;
+
+/// Holds the console chosen by the board binary.
+struct ConsoleCell(UnsafeCell<Option<&'static dyn Console>>);
+
+// SAFETY: zonekit runs on one CPU with interrupts masked (secondaries are parked
+// before they touch memory); the cell is written once in `init`, before any reader.
+unsafe impl Sync for ConsoleCell {}
+
+static CONSOLE: ConsoleCell = ConsoleCell(UnsafeCell::new(None));
+
+/// Install `console` as the output of [`print_fmt`], the logger and the panic handler,
+/// and install the logger (max level Debug).
+pub fn init(console: &'static dyn Console) {
+    // SAFETY: single CPU, no interrupts, and this runs first in `boot_main`, so no
+    // reference to the cell's contents is alive while it is written.
+    unsafe { *CONSOLE.0.get() = Some(console) };
+    // SAFETY: `set_logger_racy` requires that no other thread calls it concurrently;
+    // only the boot CPU runs. It avoids the exclusive-access instructions of
+    // `set_logger`, which need not work on strongly-ordered memory with the MMU off.
+    let _ = unsafe { log::set_logger_racy(&LOGGER) };
+    // SAFETY: as above, no concurrent logger configuration.
+    unsafe { log::set_max_level_racy(log::LevelFilter::Debug) };
+}
+
+fn console() -> Option<&'static dyn Console> {
+    // SAFETY: the cell is only written in `init`, before any call here.
+    unsafe { *CONSOLE.0.get() }
+}
+
+/// Print formatted text on the console (dropped when none is installed yet).
+pub fn print_fmt(args: core::fmt::Arguments<'_>) {
+    if let Some(c) = console() {
+        let _ = core::fmt::write(&mut ConsoleWriter(c), args);
+    }
+}
+
+/// Print a line on the console.
+#[macro_export]
+macro_rules! kprintln {
+    ($($arg:tt)*) => {
+        $crate::rt::console::print_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// The `log` backend: each record's message and a newline, without prefix, so that
+/// boot-log lines read like Linux's `dmesg`; warnings and errors are marked.
+struct Logger;
+
+static LOGGER: Logger = Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Debug
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let prefix = match record.level() {
+            log::Level::Error => "zonekit: error: ",
+            log::Level::Warn => "zonekit: warning: ",
+            _ => "",
+        };
+        print_fmt(format_args!("{prefix}{}\n", record.args()));
+    }
+
+    fn flush(&self) {}
+}
+
+/// Exit code after a panic.
+pub const EXIT_PANIC: u32 = 101;
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        match info.location() {
+            Some(loc) => print_fmt(format_args!(
+                "zonekit: panic at {}:{}:{}: {}\n",
+                loc.file(),
+                loc.line(),
+                loc.column(),
+                info.message()
+            )),
+            None => print_fmt(format_args!("zonekit: panic: {}\n", info.message())),
+        }
+    }
+    super::semihosting::exit(EXIT_PANIC)
+}

@@ -1,0 +1,191 @@
+//! The boot entry (Linux ARM boot protocol) and the exception vectors.
+//!
+//! QEMU loads the raw image at RAM base + 0x10000 and jumps to its first byte with
+//! r0 = 0, r1 = machine number, r2 = ATAGS or DTB pointer, MMU and caches off, in SVC
+//! (or HYP on mcimx6ul-evk). `_start`:
+//!
+//! 1. keeps r0-r2 in r8-r10;
+//! 2. drops from HYP to SVC with IRQ, FIQ and asynchronous aborts masked;
+//! 3. parks every CPU whose `MPIDR.Aff0` is not 0 in a `wfe` loop;
+//! 4. paints the boot stack with [`STACK_PAINT`] and sets sp to its top
+//!    (`__stack_bottom` .. `__stack_top` from the linker script);
+//! 5. zeroes `.bss` (`__bss_start` .. `__bss_end`);
+//! 6. points VBAR at [`zonekit_vectors`](self) and calls the board binary's
+//!    `zonekit_main(r0, r1, r2)`, which must not return.
+
+use super::console;
+use super::semihosting;
+
+core::arch::global_asm!(
+    r#"
+    .arm
+    .arch_extension virt
+    .section .text.boot, "ax"
+    .global _start
+    .type _start, %function
+_start:
+    mov     r8, r0
+    mov     r9, r1
+    mov     r10, r2
+
+    @ HYP (0x1a) -> SVC (0x13) with A, I, F masked.
+    mrs     r4, cpsr
+    and     r5, r4, #0x1f
+    cmp     r5, #0x1a
+    bne     1f
+    bic     r4, r4, #0x1f
+    orr     r4, r4, #0x1c0
+    orr     r4, r4, #0x13
+    msr     spsr_cxsf, r4          @ SPSR_hyp: the current mode's SPSR
+    adr     r5, 1f
+    msr     elr_hyp, r5
+    eret
+1:
+    cpsid   aif
+
+    @ Park secondary CPUs (MPIDR.Aff0 != 0).
+    mrc     p15, 0, r4, c0, c0, 5
+    ands    r4, r4, #0xff
+2:
+    wfene
+    bne     2b
+
+    @ Paint the boot stack so that its high-water mark can be measured.
+    ldr     r4, =__stack_bottom
+    ldr     r5, =__stack_top
+    ldr     r6, ={paint}
+5:
+    cmp     r4, r5
+    strlo   r6, [r4], #4
+    blo     5b
+
+    ldr     sp, =__stack_top
+
+    @ Zero .bss.
+    ldr     r4, =__bss_start
+    ldr     r5, =__bss_end
+    mov     r6, #0
+3:
+    cmp     r4, r5
+    strlo   r6, [r4], #4
+    blo     3b
+
+    @ Our own exception vectors.
+    ldr     r4, =zonekit_vectors
+    mcr     p15, 0, r4, c12, c0, 0
+    isb
+
+    mov     r0, r8
+    mov     r1, r9
+    mov     r2, r10
+    bl      zonekit_main
+4:
+    wfe
+    b       4b
+    .size _start, . - _start
+
+    .section .text.vectors, "ax"
+    .balign 32
+    .global zonekit_vectors
+zonekit_vectors:
+    b       zonekit_vec_reset
+    b       zonekit_vec_undef
+    b       zonekit_vec_svc
+    b       zonekit_vec_pabt
+    b       zonekit_vec_dabt
+    b       zonekit_vec_hyp
+    b       zonekit_vec_irq
+    b       zonekit_vec_fiq
+
+    .macro zonekit_vec name, kind
+zonekit_vec_\name:
+    ldr     sp, =__exc_stack_top
+    mov     r1, lr
+    mov     r0, #\kind
+    b       zonekit_exception
+    .endm
+
+    zonekit_vec reset, 0
+    zonekit_vec undef, 1
+    zonekit_vec svc, 2
+    zonekit_vec pabt, 3
+    zonekit_vec dabt, 4
+    zonekit_vec hyp, 5
+    zonekit_vec irq, 6
+    zonekit_vec fiq, 7
+"#,
+    paint = const STACK_PAINT,
+);
+
+/// The word `_start` fills the boot stack with before using it.
+pub const STACK_PAINT: u32 = 0x57ac_57ac;
+
+const NAMES: [&str; 8] = [
+    "reset",
+    "undefined instruction",
+    "supervisor call",
+    "prefetch abort",
+    "data abort",
+    "hypervisor trap",
+    "IRQ",
+    "FIQ",
+];
+
+/// Exit code of an unexpected exception.
+pub const EXIT_EXCEPTION: u32 = 3;
+
+fn read_fault_registers() -> (u32, u32, u32, u32) {
+    let (dfar, dfsr, ifar, ifsr): (u32, u32, u32, u32);
+    // SAFETY: reading the CP15 fault address/status registers has no side effects and
+    // is allowed at PL1, where every exception is taken.
+    unsafe {
+        core::arch::asm!(
+            "mrc p15, 0, {0}, c6, c0, 0",
+            "mrc p15, 0, {1}, c5, c0, 0",
+            "mrc p15, 0, {2}, c6, c0, 2",
+            "mrc p15, 0, {3}, c5, c0, 1",
+            out(reg) dfar, out(reg) dfsr, out(reg) ifar, out(reg) ifsr,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    (dfar, dfsr, ifar, ifsr)
+}
+
+/// Called by every vector stub on the exception stack, with the vector index and the
+/// exception-mode LR. Prints what happened and exits through semihosting.
+#[no_mangle]
+extern "C" fn zonekit_exception(kind: u32, lr: u32) -> ! {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static ENTERED: AtomicBool = AtomicBool::new(false);
+    let name = NAMES.get(kind as usize).copied().unwrap_or("unknown");
+    let (dfar, dfsr, ifar, ifsr) = read_fault_registers();
+    // A nested exception (or an SVC because semihosting is off) must not loop.
+    let again = ENTERED.swap(true, Ordering::Relaxed);
+    if again {
+        console::print_fmt(format_args!(
+            "zonekit: nested exception: {name}, lr={lr:#010x}; halting\n"
+        ));
+        semihosting::halt();
+    }
+    console::print_fmt(format_args!(
+        "zonekit: unexpected exception: {name}, lr={lr:#010x}\n"
+    ));
+    match kind {
+        3 => console::print_fmt(format_args!(
+            "zonekit:   IFAR={ifar:#010x} IFSR={ifsr:#010x}\n"
+        )),
+        4 => console::print_fmt(format_args!(
+            "zonekit:   DFAR={dfar:#010x} DFSR={dfsr:#010x}\n"
+        )),
+        2 => {
+            // An SVC reaching us means semihosting is disabled: the exit call below
+            // would trap again, so stop here.
+            console::print_fmt(format_args!(
+                "zonekit:   semihosting is not enabled (run QEMU with -semihosting)\n"
+            ));
+            semihosting::halt();
+        }
+        _ => {}
+    }
+    semihosting::exit(EXIT_EXCEPTION)
+}

@@ -1,0 +1,237 @@
+//! Target runtime: boot entry, exception vectors, semihosting, console and logger,
+//! panic handler, physical page storage, and the generic [`boot_main`].
+//!
+//! Compiled only for `target_arch = "arm", target_os = "none"`.
+
+pub mod console;
+pub mod entry;
+pub mod semihosting;
+pub mod storage;
+
+pub use storage::PhysPageStorage;
+
+use crate::atags::Atags;
+use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
+use crate::bootmem::{self, BootParams};
+use crate::kprintln;
+use zonekit_core::addr::{MemRange, PAGE_SIZE};
+use zonekit_core::arch::MmConfig;
+use zonekit_core::source::StaticMemoryMap;
+use zonekit_core::MemorySource;
+
+/// Exit code when the boot flow fails.
+pub const EXIT_BOOT_ERROR: u32 = 1;
+/// Exit code when the self-check fails.
+pub const EXIT_SELF_CHECK: u32 = 2;
+
+/// Flattened device tree magic (big-endian in memory).
+const FDT_MAGIC: u32 = 0xd00d_feed;
+
+/// Most bytes of ATAGS zonekit reads (Linux's boot protocol suggests the first 16 KiB
+/// of RAM; QEMU's list is far shorter).
+const ATAGS_MAX_BYTES: u64 = 0x4000;
+
+/// Exit code when the boot stack overflowed (checked after the boot flow).
+pub const EXIT_STACK_OVERFLOW: u32 = 4;
+
+extern "C" {
+    static __image_start: u8;
+    static __image_end: u8;
+    static __stack_bottom: u32;
+    static __stack_top: u32;
+}
+
+/// The boot stack's high-water mark: (bytes used, stack size). Used equals the size
+/// when the lowest word was overwritten, i.e. the stack (probably) overflowed.
+pub fn stack_usage() -> (usize, usize) {
+    let bottom = core::ptr::addr_of!(__stack_bottom);
+    let top = core::ptr::addr_of!(__stack_top);
+    let words = (top as usize - bottom as usize) / 4;
+    let untouched = (0..words)
+        // SAFETY: every word of [__stack_bottom, __stack_top) is inside the image's
+        // stack area; the scan reads upwards from the bottom and stops at the first
+        // word that is not the paint, before reaching any live frame.
+        .take_while(|&i| unsafe { core::ptr::read_volatile(bottom.add(i)) } == entry::STACK_PAINT)
+        .count();
+    ((words - untouched) * 4, words * 4)
+}
+
+/// Report the stack high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it overflowed.
+fn check_stack() {
+    let (used, size) = stack_usage();
+    kprintln!("zonekit: boot stack: {} of {} bytes used", used, size);
+    if used >= size {
+        kprintln!("zonekit: error: boot stack overflowed (raise STACK_SIZE in the BSP build.rs)");
+        semihosting::exit(EXIT_STACK_OVERFLOW);
+    }
+}
+
+/// The running image, from its first byte to the end of its stack and .bss.
+fn kernel_image() -> MemRange {
+    // Only the addresses of the linker-script symbols are taken, never their contents.
+    let start = core::ptr::addr_of!(__image_start) as usize as u64;
+    let end = core::ptr::addr_of!(__image_end) as usize as u64;
+    MemRange::new(start, end.saturating_sub(start))
+}
+
+/// What r2 points at.
+enum BootInfo {
+    Atags(Atags<'static>),
+    Dtb(u32),
+    Invalid,
+}
+
+/// Look at r2: a DTB (magic 0xd00dfeed) anywhere in the board's RAM window, or ATAGS
+/// in the boot area below the image.
+fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
+    let addr = u64::from(r2);
+    let ram_end = board.ram_base + board.max_ram;
+    if addr % 4 != 0 || addr < board.ram_base || addr + 4 > ram_end {
+        kprintln!(
+            "zonekit: r2={:#010x} is outside RAM; no boot information",
+            r2
+        );
+        return BootInfo::Invalid;
+    }
+    // The boot protocol promises that r2 points into RAM; the board's largest RAM
+    // window is all that can be checked without knowing the RAM size yet. (A bad
+    // pointer past the real end of RAM aborts on some boards; the vectors report it.)
+    // SAFETY: the address is 4-aligned, non-null and inside the board's RAM window
+    // (checked above), where the boot loader put its data; it is read once.
+    let first = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
+    if u32::from_be(first) == FDT_MAGIC {
+        return BootInfo::Dtb(r2);
+    }
+    if addr >= image_start {
+        kprintln!("zonekit: r2={:#010x} points into the image; not ATAGS", r2);
+        return BootInfo::Invalid;
+    }
+    let len = (image_start - addr).min(ATAGS_MAX_BYTES) as usize;
+    // SAFETY: [addr, addr + len) lies in RAM below the image (the boot stub and ATAGS
+    // page QEMU wrote), which nothing writes while zonekit runs; it is only read.
+    let buf: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) };
+    match Atags::parse(buf) {
+        Ok(atags) => BootInfo::Atags(atags),
+        Err(e) => {
+            kprintln!("zonekit: no valid ATAGS at {:#010x}: {}", r2, e);
+            BootInfo::Invalid
+        }
+    }
+}
+
+/// Test hook for the exception vectors, from the command line:
+/// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
+/// (hex) reads a word from ADDR (a data abort where nothing is mapped),
+/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts).
+fn inject_fault(what: &str) {
+    kprintln!("zonekit: injecting fault {:?}", what);
+    if what == "undef" {
+        // SAFETY: deliberately raises an Undefined Instruction exception, which the
+        // vectors report before exiting; nothing after it runs.
+        unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+    } else if what == "hang" {
+        semihosting::halt();
+    } else if let Some(addr) = what.strip_prefix("read:") {
+        let digits = addr.trim_start_matches("0x");
+        match u32::from_str_radix(digits, 16) {
+            Ok(a) if a % 4 == 0 => {
+                // SAFETY: a deliberate, test-only read of an arbitrary aligned address;
+                // a fault is reported by the vectors, and the value is discarded.
+                let v = unsafe { core::ptr::read_volatile(a as usize as *const u32) };
+                kprintln!("zonekit: read {:#010x} from {:#010x} without a fault", v, a);
+            }
+            _ => kprintln!("zonekit: zonekit.fault=read: needs an aligned hex address"),
+        }
+    } else {
+        kprintln!("zonekit: unknown zonekit.fault={}", what);
+    }
+}
+
+/// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
+/// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
+/// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
+pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+    console::init(console);
+    kprintln!("zonekit: booting on {}", board.name);
+    kprintln!(
+        "zonekit: machine id {:#x}, boot information at {:#010x}",
+        r1,
+        r2
+    );
+
+    let image = kernel_image();
+    let image_start = if image.is_empty() {
+        board.ram_base + KERNEL_LOAD_OFFSET
+    } else {
+        image.base
+    };
+    let board_map = {
+        let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
+        map.dma_zone_size = board.dma_zone_size;
+        map
+    };
+    let atags = match classify_r2(board, r2, image_start) {
+        BootInfo::Atags(mut atags) => {
+            atags.dma_zone_size = board.dma_zone_size;
+            Some(atags)
+        }
+        BootInfo::Dtb(at) => {
+            kprintln!(
+                "zonekit: DTB at {:#010x} ignored (device-tree support comes later)",
+                at
+            );
+            None
+        }
+        BootInfo::Invalid => None,
+    };
+    let source: &dyn MemorySource = match &atags {
+        Some(a) => {
+            kprintln!("zonekit: memory from ATAGS");
+            a
+        }
+        None => {
+            kprintln!("zonekit: memory from board map");
+            &board_map
+        }
+    };
+    if !source.cmdline().is_empty() {
+        kprintln!("Kernel command line: {}", source.cmdline());
+    }
+
+    for word in source.cmdline().split_ascii_whitespace() {
+        if let Some(what) = word.strip_prefix("zonekit.fault=") {
+            inject_fault(what);
+        }
+    }
+
+    // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
+    let boot_area = MemRange::new(board.ram_base, PAGE_SIZE);
+    let boot_data = [boot_area];
+    let params = BootParams {
+        source,
+        kernel_image: image,
+        boot_data: &boot_data,
+        mm: MmConfig::ZONEKIT,
+    };
+    // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
+    // flow only passes ranges memblock has just reserved for it.
+    let mut storage = unsafe { PhysPageStorage::new() };
+    let booted = bootmem::boot(&params, &mut storage);
+    let checked = booted.as_ref().map(|mem| mem.self_check());
+    check_stack();
+    match checked {
+        Ok(Ok(())) => {
+            kprintln!("zonekit: self-check passed");
+            semihosting::exit(0)
+        }
+        Ok(Err(e)) => {
+            kprintln!("zonekit: self-check failed: {:?}", e);
+            semihosting::exit(EXIT_SELF_CHECK)
+        }
+        Err(e) => {
+            kprintln!("zonekit: boot failed: {:?}", e);
+            semihosting::exit(EXIT_BOOT_ERROR)
+        }
+    }
+}
