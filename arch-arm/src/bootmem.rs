@@ -269,12 +269,7 @@ pub fn adjust_lowmem_bounds(mb: &mut BootMemblock, arch: &Arm32) -> Result<PhysA
 }
 
 /// Print Linux's `Zone ranges:` / `Early memory node ranges` / `Initmem setup` block.
-fn print_zone_ranges(
-    mb: &BootMemblock,
-    sizes: &ZoneSizes,
-    limits: &PfnLimits,
-    has_dma_zone: bool,
-) {
+fn print_zone_ranges(mb: &BootMemblock, sizes: &ZoneSizes, limits: &PfnLimits, has_dma_zone: bool) {
     zk_info!("Zone ranges:");
     let ranges = sizes.zone_ranges(limits.min);
     for zt in [ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem] {
@@ -285,7 +280,11 @@ fn print_zone_ranges(
         if start == end {
             zk_info!("  {:<8} empty", zt.name());
         } else {
-            zk_info!("  {:<8} {}", zt.name(), mem_line(pfn_phys(start), pfn_phys(end)));
+            zk_info!(
+                "  {:<8} {}",
+                zt.name(),
+                mem_line(pfn_phys(start), pfn_phys(end))
+            );
         }
     }
     zk_info!("Movable zone start for each node");
@@ -317,7 +316,11 @@ pub fn bootmem_init<S: PageStorage>(
     cmdline: Cmdline,
 ) -> Result<BootedMemory<S>, BootError> {
     memblock.allow_resize();
-    let limits = find_limits(memblock.start_of_dram(), memblock.end_of_dram(), lowmem_limit);
+    let limits = find_limits(
+        memblock.start_of_dram(),
+        memblock.end_of_dram(),
+        lowmem_limit,
+    );
     if limits.max_low <= limits.min {
         return Err(BootError::NoLowmem);
     }
@@ -399,7 +402,14 @@ pub fn boot<S: PageStorage>(
     memblock.set_current_limit(lowmem_limit);
 
     let dma_zone_size = cmdline.dma_zone_size.or(params.source.dma_zone_size());
-    bootmem_init(memblock, storage, arch, lowmem_limit, dma_zone_size, cmdline)
+    bootmem_init(
+        memblock,
+        storage,
+        arch,
+        lowmem_limit,
+        dma_zone_size,
+        cmdline,
+    )
 }
 
 impl<S: PageStorage> BootedMemory<S> {
@@ -419,12 +429,16 @@ impl<S: PageStorage> BootedMemory<S> {
         }
         let holes: u64 = self.zone_sizes.zhole_size.iter().sum();
         if self.node.node_present_pages != spanned - holes {
-            return Err(BootError::SelfCheck("present pages disagree with the holes"));
+            return Err(BootError::SelfCheck(
+                "present pages disagree with the holes",
+            ));
         }
         let ranges = self.zone_sizes.zone_ranges(self.limits.min);
         let highmem = ranges[ZoneType::HighMem as usize];
         if highmem.1 > highmem.0 && highmem.0 != self.limits.max_low {
-            return Err(BootError::SelfCheck("highmem does not start at max_low_pfn"));
+            return Err(BootError::SelfCheck(
+                "highmem does not start at max_low_pfn",
+            ));
         }
         zk_info!(
             "zonekit: self-check: {} pages reserved and linked in {} zones, mem_map reserved at {:#x}",
@@ -496,7 +510,11 @@ mod tests {
     #[test]
     fn dma_zone_larger_than_lowmem_keeps_everything_dma() {
         let l = limits(0x60000, 0x80000, 0x80000);
-        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x2000_0000)], Some(1 << 32));
+        let s = zone_sizes_init(
+            &l,
+            &[MemRange::new(0x6000_0000, 0x2000_0000)],
+            Some(1 << 32),
+        );
         assert_eq!(s.zone_size, [0x20000, 0, 0, 0]);
     }
 }

@@ -139,7 +139,11 @@ pub struct PfnLimits {
 
 /// `find_limits`: `min = PFN_UP(start of DRAM)`, `max_low = PFN_DOWN(lowmem limit)`,
 /// `max_high = PFN_DOWN(end of DRAM)`.
-pub fn find_limits(start_of_dram: PhysAddr, end_of_dram: PhysAddr, lowmem_limit: PhysAddr) -> PfnLimits {
+pub fn find_limits(
+    start_of_dram: PhysAddr,
+    end_of_dram: PhysAddr,
+    lowmem_limit: PhysAddr,
+) -> PfnLimits {
     PfnLimits {
         min: pfn_up(start_of_dram),
         max_low: pfn_down(lowmem_limit),
@@ -162,7 +166,10 @@ mod tests {
         assert_eq!(b.lowmem_limit, 0x9000_0000);
         assert_eq!(b.memblock_limit, 0x9000_0000);
         let a = Arm32::new(MmConfig::ZONEKIT, 0x1000_0000);
-        assert_eq!(a.lowmem_bounds(&bank(0x1000_0000, 2 << 30)).lowmem_limit, 0x4000_0000);
+        assert_eq!(
+            a.lowmem_bounds(&bank(0x1000_0000, 2 << 30)).lowmem_limit,
+            0x4000_0000
+        );
     }
 
     #[test]
@@ -176,15 +183,24 @@ mod tests {
     fn vmalloc_600m_moves_the_limit() {
         let mut a = Arm32::new(MmConfig::ZONEKIT, 0x6000_0000);
         a.vmalloc_size = early_vmalloc(600 << 20).0;
-        assert_eq!(a.lowmem_bounds(&bank(0x6000_0000, 512 << 20)).lowmem_limit, 0x7980_0000);
+        assert_eq!(
+            a.lowmem_bounds(&bank(0x6000_0000, 512 << 20)).lowmem_limit,
+            0x7980_0000
+        );
         // vmalloc=400M leaves 608 MiB of lowmem: more than 512 MiB of RAM, no effect.
         a.vmalloc_size = early_vmalloc(400 << 20).0;
-        assert_eq!(a.lowmem_bounds(&bank(0x6000_0000, 512 << 20)).lowmem_limit, 0x8000_0000);
+        assert_eq!(
+            a.lowmem_bounds(&bank(0x6000_0000, 512 << 20)).lowmem_limit,
+            0x8000_0000
+        );
     }
 
     #[test]
     fn vmalloc_is_clamped() {
-        assert_eq!(early_vmalloc(1 << 20), (16 << 20, VmallocAdjust::RaisedTo(16 << 20)));
+        assert_eq!(
+            early_vmalloc(1 << 20),
+            (16 << 20, VmallocAdjust::RaisedTo(16 << 20))
+        );
         let (max, adj) = early_vmalloc(4 << 30);
         assert_eq!(max, 0xff80_0000 - 0xc000_0000 - (32 << 20) - (8 << 20));
         assert_eq!(adj, VmallocAdjust::LoweredTo(max));

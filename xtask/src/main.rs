@@ -7,6 +7,7 @@
 //!   boot log against lines computed here, independently of the guest code.
 
 mod image;
+mod oracle;
 mod toolchain;
 
 use std::io::{BufRead, BufReader, Read};
@@ -18,7 +19,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]\n  cargo xtask test\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("qemu") => cmd_qemu(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
+        Some("oracle") => cmd_oracle(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
@@ -401,6 +403,18 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask oracle [DIR...]`: replay Linux fixtures (default: the copied ones).
+fn cmd_oracle(args: &[String]) -> Result<u8, String> {
+    let dirs: Vec<PathBuf> = if args.is_empty() {
+        oracle::default_dirs(&workspace_root())
+    } else {
+        args.iter().map(PathBuf::from).collect()
+    };
+    let (passed, failed) = oracle::run(&dirs);
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 && passed > 0 { 0 } else { 1 })
+}
+
 fn cmd_test(args: &[String]) -> Result<u8, String> {
     if let Some(a) = args.first() {
         return Err(format!("`test` takes no options (got {a:?})"));
@@ -435,6 +449,11 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
             Err(format!("cargo test exited with {host}"))
         },
     );
+
+    // The Linux 6.1 oracle: one result per fixture.
+    for outcome in oracle::run_all(&oracle::default_dirs(&root)) {
+        report(&format!("oracle {}", outcome.name), outcome.result());
+    }
 
     // QEMU boot matrix: build each board once.
     let cases = boot_matrix();

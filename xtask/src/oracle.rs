@@ -17,7 +17,7 @@ use zonekit_arch_arm::limits::{early_vmalloc, find_limits, Arm32};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange};
 use zonekit_core::arch::{ArchLimits, MmConfig};
 use zonekit_core::cmdline::Cmdline;
-use zonekit_core::memblock::RegionFlags;
+use zonekit_core::memblock::{RegionFlags, NUMA_NO_NODE};
 use zonekit_core::mmzone::{free_area_init_node, ZoneType};
 use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::VecPageStorage;
@@ -40,12 +40,15 @@ fn ram_base(board: &str) -> Option<u64> {
 }
 
 fn hex(v: &Value) -> Result<u64, String> {
-    let s = v.as_str().ok_or_else(|| format!("expected a hex string, got {v}"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("expected a hex string, got {v}"))?;
     u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("bad hex {s}: {e}"))
 }
 
 fn int(v: &Value) -> Result<i64, String> {
-    v.as_i64().ok_or_else(|| format!("expected an integer, got {v}"))
+    v.as_i64()
+        .ok_or_else(|| format!("expected an integer, got {v}"))
 }
 
 fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
@@ -78,10 +81,21 @@ pub struct Outcome {
     pub failures: Vec<String>,
 }
 
-/// Run every `*.json` in `dirs`; print a line per case and the summary. Returns
-/// (passed, failed).
-pub fn run(dirs: &[PathBuf]) -> (usize, usize) {
-    let mut files = Vec::new();
+impl Outcome {
+    /// `Ok` when every check passed, else the mismatches joined.
+    pub fn result(&self) -> Result<(), String> {
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(self.failures.join("; "))
+        }
+    }
+}
+
+/// Check every `*.json` in `dirs` (sorted per directory). A directory that cannot be
+/// read is one failed outcome.
+pub fn run_all(dirs: &[PathBuf]) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
     for dir in dirs {
         match std::fs::read_dir(dir) {
             Ok(entries) => {
@@ -90,23 +104,38 @@ pub fn run(dirs: &[PathBuf]) -> (usize, usize) {
                     .filter(|p| p.extension().is_some_and(|x| x == "json"))
                     .collect();
                 found.sort();
-                files.extend(found);
+                if found.is_empty() {
+                    outcomes.push(Outcome {
+                        name: dir.display().to_string(),
+                        summary: String::new(),
+                        failures: vec!["no *.json fixtures in this directory".into()],
+                    });
+                }
+                outcomes.extend(found.iter().map(|p| run_file(p)));
             }
-            Err(e) => {
-                println!("FAIL {}: cannot read directory: {e}", dir.display());
-                return (0, 1);
-            }
+            Err(e) => outcomes.push(Outcome {
+                name: dir.display().to_string(),
+                summary: String::new(),
+                failures: vec![format!("cannot read directory: {e}")],
+            }),
         }
     }
+    outcomes
+}
+
+/// Run every fixture in `dirs`, print one line per case, return (passed, failed).
+pub fn run(dirs: &[PathBuf]) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
-    for path in files {
-        let outcome = run_file(&path);
-        if outcome.failures.is_empty() {
-            passed += 1;
-            println!("PASS {} ({})", outcome.name, outcome.summary);
-        } else {
-            failed += 1;
-            println!("FAIL {}: {}", outcome.name, outcome.failures.join("; "));
+    for outcome in run_all(dirs) {
+        match outcome.result() {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {} ({})", outcome.name, outcome.summary);
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {}: {why}", outcome.name);
+            }
         }
     }
     (passed, failed)
@@ -198,7 +227,10 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
     let limits = find_limits(start, end, lowmem_limit);
     let sizes = zone_sizes_init(&limits, &banks, Some(LINUX_DMA_ZONE_SIZE));
     let ranges = sizes.zone_ranges(limits.min);
-    for z in field(v, "zones_printed")?.as_array().ok_or("zones_printed")? {
+    for z in field(v, "zones_printed")?
+        .as_array()
+        .ok_or("zones_printed")?
+    {
         let zname = field(z, "name")?.as_str().unwrap_or("");
         let zt = match zname {
             "DMA" => ZoneType::Dma,
@@ -214,7 +246,11 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         let empty = z.get("empty").and_then(Value::as_bool).unwrap_or(false);
         if empty {
             if s != e {
-                fail.push(format!("{zname}: zonekit {:#x}-{:#x}, Linux empty", pfn_phys(s), pfn_phys(e)));
+                fail.push(format!(
+                    "{zname}: zonekit {:#x}-{:#x}, Linux empty",
+                    pfn_phys(s),
+                    pfn_phys(e)
+                ));
             }
         } else {
             let (ws, we) = (hex(field(z, "start")?)?, hex(field(z, "end")?)?);
@@ -239,13 +275,17 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         .map(|n| Ok((hex(field(n, "start")?)?, hex(field(n, "end")?)?)))
         .collect::<Result<_, String>>()?;
     if node_ranges != want_nodes {
-        fail.push(format!("node ranges {node_ranges:x?} != Linux {want_nodes:x?}"));
+        fail.push(format!(
+            "node ranges {node_ranges:x?} != Linux {want_nodes:x?}"
+        ));
     }
     let initmem = field(v, "initmem_setup")?;
     let want_initmem = (hex(field(initmem, "start")?)?, hex(field(initmem, "end")?)?);
     let got_initmem = (pfn_phys(limits.min), pfn_phys(limits.max_high));
     if got_initmem != want_initmem {
-        fail.push(format!("initmem {got_initmem:x?} != Linux {want_initmem:x?}"));
+        fail.push(format!(
+            "initmem {got_initmem:x?} != Linux {want_initmem:x?}"
+        ));
     }
 
     // 3 + 4. Replay every op from the dumped state; free_area_init_node performs the
@@ -254,11 +294,13 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
     for &(b, s, f) in &want_memory {
         mb.add(b, s).map_err(|e| format!("replay add: {e}"))?;
         if f & RegionFlags::NOMAP.0 != 0 {
-            mb.mark_nomap(b, s).map_err(|e| format!("replay nomap: {e}"))?;
+            mb.mark_nomap(b, s)
+                .map_err(|e| format!("replay nomap: {e}"))?;
         }
     }
     for &(b, s, _) in &want_reserved {
-        mb.reserve(b, s).map_err(|e| format!("replay reserve: {e}"))?;
+        mb.reserve(b, s)
+            .map_err(|e| format!("replay reserve: {e}"))?;
     }
     mb.set_current_limit(lowmem_limit);
     let ops = field(v, "ops")?.as_array().ok_or("ops")?;
@@ -327,11 +369,16 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
                 let nid = int(field(op, "nid")?)? as i32;
                 let from = hex(field(op, "from")?)?;
                 let max_addr = hex(field(op, "max_addr")?)?;
-                let want = op.get("base").filter(|b| !b.is_null()).map(hex).transpose()?;
+                let want = op
+                    .get("base")
+                    .filter(|b| !b.is_null())
+                    .map(hex)
+                    .transpose()?;
                 let got = if func == "memblock_alloc_try_nid_raw" {
                     mb.alloc_try_nid_raw(bytes, align, from, max_addr, nid).ok()
                 } else {
-                    mb.alloc_try_nid(&mut storage, bytes, align, from, max_addr, nid).ok()
+                    mb.alloc_try_nid(&mut storage, bytes, align, from, max_addr, nid)
+                        .ok()
                 };
                 allocs += 1;
                 if got != want {
@@ -383,7 +430,10 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
 
     // 5. Pages memblock_free_all would release.
     let memory = field(v, "memory")?;
-    let want_avail = field(memory, "available_k")?.as_u64().ok_or("available_k")? / 4;
+    let want_avail = field(memory, "available_k")?
+        .as_u64()
+        .ok_or("available_k")?
+        / 4;
     let want_high = field(memory, "highmem_k")?.as_u64().ok_or("highmem_k")? / 4;
     if let Some((low, high)) = free_counts {
         if low + high != want_avail || high != want_high {
@@ -404,7 +454,7 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
 /// split at `max_low_pfn` into (lowmem, highmem).
 fn count_free_pages(mb: &BootMemblock, max_low: u64) -> (u64, u64) {
     let (mut low, mut high) = (0, 0);
-    for (start, end) in mb.free_ranges() {
+    for (start, end, _) in mb.free_ranges(NUMA_NO_NODE, RegionFlags::NONE) {
         let (s, e) = (pfn_up(start), pfn_down(end));
         if s >= e {
             continue;

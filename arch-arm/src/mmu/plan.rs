@@ -56,7 +56,8 @@ pub const VMALLOC_OFFSET: u32 = crate::limits::VMALLOC_OFFSET as u32;
 /// `VMALLOC_END`.
 pub const VMALLOC_END: u32 = crate::limits::VMALLOC_END as u32;
 /// `vmalloc_min = VMALLOC_END - 240 MiB - VMALLOC_OFFSET`: the highest end of lowmem.
-pub const VMALLOC_MIN: u32 = VMALLOC_END - crate::limits::VMALLOC_DEFAULT_SIZE as u32 - VMALLOC_OFFSET;
+pub const VMALLOC_MIN: u32 =
+    VMALLOC_END - crate::limits::VMALLOC_DEFAULT_SIZE as u32 - VMALLOC_OFFSET;
 /// The most lowmem the linear map can hold (768 MiB).
 pub const LOWMEM_MAX_SIZE: u32 = VMALLOC_MIN - PAGE_OFFSET;
 /// `FIXADDR_START`.
