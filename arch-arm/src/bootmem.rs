@@ -13,7 +13,9 @@ use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, Pfn, PhysAddr, PA
 use zonekit_core::arch::{ArchLimits, MmConfig};
 use zonekit_core::cmdline::Cmdline;
 use zonekit_core::fmt::LogLines;
-use zonekit_core::memblock::{Memblock, MemblockError, INIT_MEMBLOCK_REGIONS};
+use zonekit_core::memblock::{
+    Memblock, MemblockError, RegionFlags, INIT_MEMBLOCK_REGIONS, MEMBLOCK_ALLOC_ANYWHERE,
+};
 use zonekit_core::mmzone::{free_area_init_node, InitError, PgData, ZoneType, MAX_NR_ZONES};
 use zonekit_core::page::PAGE_DESCRIPTOR_SIZE;
 use zonekit_core::source::SourceError;
@@ -52,6 +54,13 @@ pub enum BootError {
     UnsupportedPageSize(u64),
     /// The self-check found an inconsistency; the text says which.
     SelfCheck(&'static str),
+    /// A dynamic reservation (`/reserved-memory` with `size`) found no room.
+    Reservation {
+        /// Bytes requested.
+        size: u64,
+        /// Alignment requested.
+        align: u64,
+    },
 }
 
 impl fmt::Display for BootError {
@@ -63,6 +72,10 @@ impl fmt::Display for BootError {
             BootError::NoLowmem => write!(f, "no memory below the lowmem limit"),
             BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
             BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
+            BootError::Reservation { size, align } => write!(
+                f,
+                "no room for a {size:#x}-byte reserved-memory region (align {align:#x})"
+            ),
         }
     }
 }
@@ -212,7 +225,8 @@ pub fn add_memory(
 }
 
 /// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
-/// reserved ranges; dump memblock under `memblock=debug`.
+/// reserved ranges, mark its `no-map` ranges NOMAP, place its dynamic reservations
+/// (`early_init_fdt_scan_reserved_mem`), and dump memblock under `memblock=debug`.
 pub fn arm_memblock_init(
     mb: &mut BootMemblock,
     params: &BootParams<'_>,
@@ -225,6 +239,19 @@ pub fn arm_memblock_init(
     for r in &params.source.reserved_ranges()? {
         mb.reserve(r.base, r.size)?;
     }
+    for r in &params.source.nomap_ranges()? {
+        mb.mark_nomap(r.base, r.size)?;
+        zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
+    }
+    for req in params.source.reservation_requests() {
+        let base = reserve_dynamic(mb, &req)?;
+        zk_info!(
+            "OF: reserved mem: allocated {} {}{}",
+            req.name,
+            MemRange::new(base, req.size),
+            if req.no_map { " no-map" } else { "" }
+        );
+    }
     if debug {
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
@@ -233,13 +260,43 @@ pub fn arm_memblock_init(
     Ok(())
 }
 
+/// `__reserved_mem_alloc_size`: place one dynamic reservation top-down, inside its
+/// `alloc-ranges` when it has them, anywhere in memory otherwise.
+fn reserve_dynamic(
+    mb: &mut BootMemblock,
+    req: &zonekit_core::source::ReservationRequest<'_>,
+) -> Result<PhysAddr, BootError> {
+    let align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    let found = if req.alloc_ranges.is_empty() {
+        mb.phys_alloc_range(req.size, align, 0, MEMBLOCK_ALLOC_ANYWHERE)
+    } else {
+        req.alloc_ranges
+            .iter()
+            .find_map(|r| mb.phys_alloc_range(req.size, align, r.base, r.end()))
+    };
+    let base = found.ok_or(BootError::Reservation {
+        size: req.size,
+        align,
+    })?;
+    if req.no_map {
+        if let Err(e) = mb.mark_nomap(base, req.size) {
+            mb.phys_free(base, req.size)?;
+            return Err(e.into());
+        }
+    }
+    Ok(base)
+}
+
 /// Step 3, `adjust_lowmem_bounds`: compute `arm_lowmem_limit`, drop memory above it
 /// when there is no highmem, and set the early memblock limit.
 pub fn adjust_lowmem_bounds(mb: &mut BootMemblock, arch: &Arm32) -> Result<PhysAddr, BootError> {
+    // `for_each_mem_range`: memory regions, NOMAP ones skipped.
     let mut banks: heapless::Vec<MemRange, { 2 * INIT_MEMBLOCK_REGIONS }> = heapless::Vec::new();
-    for r in mb.memory_ranges() {
-        // memblock.memory never holds more regions than this vector.
-        let _ = banks.push(r);
+    for r in mb.memory.regions() {
+        if !r.flags.contains(RegionFlags::NOMAP) {
+            // memblock.memory never holds more regions than this vector.
+            let _ = banks.push(MemRange::new(r.base, r.size));
+        }
     }
     // A first bank that does not start on a section boundary cannot be mapped with
     // sections; Linux takes its head out of the linear map.

@@ -84,7 +84,8 @@ use fdt_rs::error::DevTreeError;
 use fdt_rs::prelude::FallibleIterator;
 use zonekit_core::addr::{MemRange, PhysAddr};
 use zonekit_core::source::{
-    validate_ranges, MemorySource, RangeList, SourceError, MAX_SOURCE_RANGES,
+    validate_ranges, MemorySource, RangeList, ReservationRequest, SourceError,
+    MAX_RESERVATION_REQUESTS, MAX_SOURCE_RANGES,
 };
 
 /// The FDT magic number (stored big-endian at offset 0).
@@ -738,6 +739,8 @@ pub struct FdtMemory<'a> {
     pub warnings: heapless::Vec<FdtWarning<'a>, MAX_WARNINGS>,
     /// Warnings beyond [`MAX_WARNINGS`] (counted, not kept).
     pub warnings_lost: usize,
+    /// The board's DMA zone size (a device tree does not carry it; the board sets it).
+    pub dma_zone_size: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -887,6 +890,7 @@ impl<'a> FdtMemory<'a> {
             blob: None,
             warnings: heapless::Vec::new(),
             warnings_lost: 0,
+            dma_zone_size: None,
         };
         m.parse_rsvmap(bytes)?;
         let end_tok = check_structure(bytes, &header)?;
@@ -1233,11 +1237,23 @@ impl<'a> FdtMemory<'a> {
         for r in &self.memreserve {
             push(&mut out, *r, what)?;
         }
-        for (r, _) in &self.reserved_static {
-            push(&mut out, *r, what)?;
+        for (r, no_map) in &self.reserved_static {
+            if !no_map {
+                push(&mut out, *r, what)?;
+            }
         }
         for r in self.initrd.iter().chain(self.blob.iter()) {
             push(&mut out, *r, what)?;
+        }
+        Ok(out)
+    }
+
+    /// The static `/reserved-memory` regions marked `no-map`: Linux takes them out of
+    /// the linear map (`memblock_mark_nomap`) rather than reserving them.
+    pub fn all_nomap(&self) -> Result<RangeList, FdtError> {
+        let mut out = RangeList::new();
+        for (r, _) in self.reserved_static.iter().filter(|(_, no_map)| *no_map) {
+            push(&mut out, *r, "no-map ranges")?;
         }
         Ok(out)
     }
@@ -1260,6 +1276,29 @@ impl MemorySource for FdtMemory<'_> {
         let out = self.all_reserved()?;
         validate_ranges(&out)?;
         Ok(out)
+    }
+
+    fn dma_zone_size(&self) -> Option<u64> {
+        self.dma_zone_size
+    }
+
+    fn nomap_ranges(&self) -> Result<RangeList, SourceError> {
+        Ok(self.all_nomap()?)
+    }
+
+    fn reservation_requests(
+        &self,
+    ) -> heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS> {
+        self.reserved_dynamic
+            .iter()
+            .map(|d| ReservationRequest {
+                name: d.name,
+                size: d.size,
+                align: d.alignment,
+                alloc_ranges: d.alloc_ranges.iter().copied().collect(),
+                no_map: d.no_map,
+            })
+            .collect()
     }
 
     fn cmdline(&self) -> &str {

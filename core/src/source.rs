@@ -51,6 +51,25 @@ impl core::fmt::Display for SourceError {
     }
 }
 
+/// Most dynamic reservations one source may request.
+pub const MAX_RESERVATION_REQUESTS: usize = 8;
+
+/// A reservation whose place memblock chooses (a `/reserved-memory` child with `size`
+/// instead of `reg`; Linux's `__reserved_mem_alloc_size`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservationRequest<'a> {
+    /// The node name, for the boot log.
+    pub name: &'a str,
+    /// Bytes to reserve.
+    pub size: u64,
+    /// Required alignment (`SMP_CACHE_BYTES` when `None`).
+    pub align: Option<u64>,
+    /// Where it may go (`alloc-ranges`); anywhere in memory when empty.
+    pub alloc_ranges: heapless::Vec<MemRange, 4>,
+    /// `no-map`: take the range out of the linear map instead of just reserving it.
+    pub no_map: bool,
+}
+
 /// A provider of the physical memory map.
 pub trait MemorySource {
     /// A short name for the boot log ("ATAGS", "board map", "DTB").
@@ -63,6 +82,19 @@ pub trait MemorySource {
     /// `memblock_reserve`.
     fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
         Ok(RangeList::new())
+    }
+
+    /// Ranges that are memory but must stay out of the kernel's linear map
+    /// (`/reserved-memory` with `no-map`). Each becomes `memblock_mark_nomap`.
+    fn nomap_ranges(&self) -> Result<RangeList, SourceError> {
+        Ok(RangeList::new())
+    }
+
+    /// Reservations memblock must place (allocated during `arm_memblock_init`).
+    fn reservation_requests(
+        &self,
+    ) -> heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS> {
+        heapless::Vec::new()
     }
 
     /// Size of the DMA zone from the start of RAM (`arm_dma_zone_size`), or `None` when

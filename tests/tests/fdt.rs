@@ -457,8 +457,12 @@ fn reserved_memory_static_with_and_without_no_map() {
             node: "off@7d000000"
         }]
     );
-    // The MemorySource reserves no-map regions too.
-    assert_eq!(m.reserved_ranges().unwrap().len(), 3);
+    // The MemorySource reserves the plain regions and marks the no-map one NOMAP.
+    assert_eq!(m.reserved_ranges().unwrap().len(), 2);
+    assert_eq!(
+        m.nomap_ranges().unwrap().as_slice(),
+        &[MemRange::new(0x7f00_0000, 0x80_0000)]
+    );
 }
 
 #[test]
@@ -585,7 +589,6 @@ fn chosen_bootargs_and_initrd() {
         m.reserved_ranges().unwrap().as_slice(),
         &[
             MemRange::new(0x6000_0000, 0x1000),    // /memreserve/
-            MemRange::new(0x7f00_0000, 0x80_0000), // vram (no-map)
             MemRange::new(0x6800_0000, 0x40_0000), // initrd
             MemRange::new(0x6ff0_0000, total),     // the DTB itself
         ]

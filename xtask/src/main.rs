@@ -6,6 +6,7 @@
 //! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
 //!   boot log against lines computed here, independently of the guest code.
 
+mod dtb;
 mod image;
 mod oracle;
 mod toolchain;
@@ -19,7 +20,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -102,6 +103,7 @@ struct BootOptions {
     cmdline: Option<String>,
     release: bool,
     timeout_secs: u64,
+    dtb: dtb::DtbMode,
 }
 
 fn cmd_qemu(args: &[String]) -> Result<u8, String> {
@@ -111,6 +113,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         cmdline: None,
         release: false,
         timeout_secs: 60,
+        dtb: dtb::DtbMode::Auto,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -124,6 +127,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
             "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
             "--release" => opts.release = true,
+            "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?),
             "--timeout" => {
                 opts.timeout_secs = value("--timeout")?
                     .parse()
@@ -181,7 +185,14 @@ struct QemuRun {
     stderr: String,
 }
 
-fn qemu_command(opts: &BootOptions, image: &Path) -> Command {
+fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
+    let dtb = dtb::dtb_for(
+        &opts.dtb,
+        opts.board,
+        opts.mem,
+        opts.cmdline.as_deref().unwrap_or(""),
+        &workspace_root().join("target/arm/dtb"),
+    )?;
     let mut cmd = Command::new("timeout");
     cmd.arg("-k")
         .arg("5")
@@ -198,15 +209,18 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Command {
     if let Some(c) = &opts.cmdline {
         cmd.arg("-append").arg(c);
     }
+    if let Some(path) = dtb {
+        cmd.arg("-dtb").arg(path);
+    }
     if opts.board.qemu_machine.starts_with("vexpress") {
         cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
     }
-    cmd
+    Ok(cmd)
 }
 
 /// Boot the image; with `stream` the console goes to our stdout as it arrives.
 fn run_qemu(opts: &BootOptions, image: &Path, stream: bool) -> Result<QemuRun, String> {
-    let mut cmd = qemu_command(opts, image);
+    let mut cmd = qemu_command(opts, image)?;
     if stream {
         eprintln!("xtask: running {}", describe(&cmd));
     }
@@ -272,14 +286,26 @@ const VMALLOC_OFFSET: u64 = 8 * MIB;
 /// The boot-log lines a correct boot prints for one RAM bank, computed from Linux's
 /// rules (6.1 `adjust_lowmem_bounds`): lowmem ends `vmalloc_size + VMALLOC_OFFSET`
 /// below `VMALLOC_END`, 768 MiB above the RAM base by default.
-fn expected_lines(board: &BoardDesc, mem: u64, cmdline: Option<&str>) -> Vec<String> {
-    let vmalloc = cmdline
+fn expected_lines(
+    board: &BoardDesc,
+    mem: u64,
+    cmdline: Option<&str>,
+    nomap: Option<(u64, u64)>,
+) -> Vec<String> {
+    let words: Vec<&str> = cmdline
         .into_iter()
         .flat_map(str::split_ascii_whitespace)
-        .filter_map(|w| w.strip_prefix("vmalloc="))
-        .filter_map(zonekit_core::cmdline::memparse)
-        .next_back()
-        .unwrap_or(DEFAULT_VMALLOC);
+        .collect();
+    let last_size = |key: &str| {
+        words
+            .iter()
+            .filter_map(|w| w.strip_prefix(key))
+            .filter_map(zonekit_core::cmdline::memparse)
+            .next_back()
+    };
+    let vmalloc = last_size("vmalloc=").unwrap_or(DEFAULT_VMALLOC);
+    // ARM's `mem=SIZE`: RAM becomes SIZE bytes from the start of RAM.
+    let mem = last_size("mem=").map_or(mem, |limit| limit.min(mem) & !0xfff);
     let lowmem_size = VMALLOC_END_OFFSET - vmalloc - VMALLOC_OFFSET;
     let start = board.ram_base;
     let end = start + mem;
@@ -300,12 +326,20 @@ fn expected_lines(board: &BoardDesc, mem: u64, cmdline: Option<&str>) -> Vec<Str
     } else {
         lines.push(format!("  {:<8} empty", "HighMem"));
     }
-    lines.push(format!(
-        "  node {:>3}: [mem {:#018x}-{:#018x}]",
-        0,
-        start,
-        end - 1
-    ));
+    // A no-map region splits memblock.memory (different flags never merge).
+    let mut cuts = vec![start];
+    if let Some((b, e)) = nomap {
+        cuts.extend([b, e]);
+    }
+    cuts.push(end);
+    for w in cuts.windows(2) {
+        lines.push(format!(
+            "  node {:>3}: [mem {:#018x}-{:#018x}]",
+            0,
+            w[0],
+            w[1] - 1
+        ));
+    }
     lines.push(format!("On node 0 totalpages: {}", mem / 4096));
     lines
 }
@@ -315,11 +349,20 @@ struct BootCase {
     board: &'static str,
     mem: u64,
     cmdline: Option<&'static str>,
+    dtb: dtb::DtbMode,
+    /// Lines (prefixes) the log must also contain.
+    also: &'static [&'static str],
 }
 
 impl BootCase {
     fn name(&self) -> String {
         let mut s = format!("{} {}", self.board, size_name(self.mem));
+        s.push_str(match self.dtb {
+            dtb::DtbMode::Auto => " dtb",
+            dtb::DtbMode::AutoNomap => " dtb-nomap",
+            dtb::DtbMode::None => " atags",
+            dtb::DtbMode::File(_) => " dtb-file",
+        });
         if let Some(c) = self.cmdline {
             s.push_str(&format!(" {c}"));
         }
@@ -327,24 +370,52 @@ impl BootCase {
     }
 }
 
-/// The QEMU boot matrix of `cargo xtask test`.
+/// The QEMU boot matrix of `cargo xtask test`: every board from a generated DTB and
+/// from ATAGS, highmem on vexpress-a9 1G and sabrelite 2G, `vmalloc=`, `mem=`, a
+/// `no-map` hole and the `memblock=debug` trace.
 fn boot_matrix() -> Vec<BootCase> {
-    let case = |board, mem_mib: u64, cmdline| BootCase {
+    use dtb::DtbMode::{Auto, AutoNomap, None as Atags};
+    const FROM_DTB: &[&str] = &["zonekit: memory from DTB"];
+    const FROM_ATAGS: &[&str] = &["zonekit: memory from ATAGS"];
+    let case = |board, mem_mib: u64, cmdline, dtb, also| BootCase {
         board,
         mem: mem_mib * MIB,
         cmdline,
+        dtb,
+        also,
     };
     vec![
-        case("vexpress-a9", 128, None),
-        case("vexpress-a9", 512, None),
-        case("vexpress-a9", 1024, None),
-        case("vexpress-a9", 512, Some("vmalloc=600M")),
-        case("vexpress-a15", 512, None),
-        case("vexpress-a15", 1024, None),
-        case("sabrelite", 512, None),
-        case("sabrelite", 2048, None),
-        case("mcimx6ul-evk", 256, None),
-        case("mcimx6ul-evk", 512, None),
+        case("vexpress-a9", 128, None, Auto, FROM_DTB),
+        case("vexpress-a9", 512, None, Auto, FROM_DTB),
+        case("vexpress-a9", 512, None, Atags, FROM_ATAGS),
+        case("vexpress-a9", 1024, None, Auto, FROM_DTB),
+        case("vexpress-a9", 512, Some("vmalloc=600M"), Auto, FROM_DTB),
+        case("vexpress-a9", 512, Some("mem=300M"), Auto, FROM_DTB),
+        case(
+            "vexpress-a9",
+            512,
+            None,
+            AutoNomap,
+            &["OF: reserved mem: [mem 0x0000000062000000-0x00000000620fffff] no-map"],
+        ),
+        case(
+            "vexpress-a9",
+            1024,
+            Some("memblock=debug"),
+            Auto,
+            &[
+                "MEMBLOCK configuration:",
+                " memory.cnt  = 0x1",
+                "memblock_alloc_try_nid_raw: 4194304 bytes align=0x40 nid=0 from=0x00000000 max_addr=0x00000000 ",
+                "memblock_reserve: [",
+            ],
+        ),
+        case("vexpress-a15", 512, None, Auto, FROM_DTB),
+        case("vexpress-a15", 1024, None, Atags, FROM_ATAGS),
+        case("sabrelite", 512, None, Atags, FROM_ATAGS),
+        case("sabrelite", 2048, None, Auto, FROM_DTB),
+        case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
+        case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
     ]
 }
 
@@ -376,6 +447,7 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
         cmdline: case.cmdline.map(str::to_string),
         release: false,
         timeout_secs: 60,
+        dtb: case.dtb.clone(),
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;
@@ -395,9 +467,18 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
     if !log.lines().any(|l| l == "zonekit: self-check passed") {
         return fail("no `zonekit: self-check passed`".into());
     }
-    for want in expected_lines(board, case.mem, case.cmdline) {
+    let nomap = (case.dtb == dtb::DtbMode::AutoNomap).then(|| {
+        let b = board.ram_base + dtb::NOMAP_OFFSET;
+        (b, b + dtb::NOMAP_SIZE)
+    });
+    for want in expected_lines(board, case.mem, case.cmdline, nomap) {
         if !log.lines().any(|l| l == want) {
             return fail(format!("missing line {want:?}"));
+        }
+    }
+    for want in case.also {
+        if !log.lines().any(|l| l.starts_with(want)) {
+            return fail(format!("missing line starting {want:?}"));
         }
     }
     Ok(())
@@ -520,7 +601,7 @@ mod tests {
     fn expected_lines_follow_linux() {
         let a9 = find_board("vexpress-a9").unwrap();
         assert_eq!(
-            expected_lines(a9, 512 * MIB, None),
+            expected_lines(a9, 512 * MIB, None, None),
             vec![
                 "  Normal   [mem 0x0000000060000000-0x000000007fffffff]",
                 "  HighMem  empty",
@@ -528,7 +609,7 @@ mod tests {
                 "On node 0 totalpages: 131072",
             ]
         );
-        let l = expected_lines(a9, 1 << 30, None);
+        let l = expected_lines(a9, 1 << 30, None, None);
         assert_eq!(
             l[0],
             "  Normal   [mem 0x0000000060000000-0x000000008fffffff]"
@@ -537,7 +618,19 @@ mod tests {
             l[1],
             "  HighMem  [mem 0x0000000090000000-0x000000009fffffff]"
         );
-        let l = expected_lines(a9, 512 * MIB, Some("vmalloc=600M"));
+        let l = expected_lines(a9, 512 * MIB, Some("mem=300M"), None);
+        assert_eq!(
+            l[2],
+            "  node   0: [mem 0x0000000060000000-0x0000000072bfffff]"
+        );
+        assert_eq!(l[3], "On node 0 totalpages: 76800");
+        let hole = Some((0x6200_0000, 0x6210_0000));
+        let l = expected_lines(a9, 512 * MIB, None, hole);
+        assert_eq!(
+            l[3],
+            "  node   0: [mem 0x0000000062000000-0x00000000620fffff]"
+        );
+        let l = expected_lines(a9, 512 * MIB, Some("vmalloc=600M"), None);
         // 408 MiB of lowmem.
         assert_eq!(
             l[0],

@@ -13,6 +13,7 @@ pub use storage::PhysPageStorage;
 use crate::atags::Atags;
 use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
 use crate::bootmem::{self, BootParams};
+use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
@@ -120,6 +121,40 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     }
 }
 
+/// Validate and parse the DTB at `at`: read its header, check that `totalsize` fits in
+/// the board's RAM window, then hand the blob to the validating parser.
+fn open_dtb(
+    board: &BoardDesc,
+    at: u32,
+    phys_addr_max: u64,
+) -> Result<FdtMemory<'static>, FdtError> {
+    let addr = u64::from(at);
+    let room = (board.ram_base + board.max_ram).saturating_sub(addr);
+    if room < FDT_HEADER_SIZE as u64 {
+        return Err(FdtError::Truncated {
+            need: FDT_HEADER_SIZE,
+            have: room as usize,
+        });
+    }
+    // SAFETY: classify_r2 checked that `at` is 4-aligned and inside the board's RAM
+    // window, and `room` bytes from it are inside that window; the header is read-only.
+    let header: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(addr as usize as *const u8, FDT_HEADER_SIZE) };
+    let total = fdt_totalsize_at(header).ok_or(FdtError::BadMagic { found: 0 })? as u64;
+    if total > room {
+        return Err(FdtError::Truncated {
+            need: total as usize,
+            have: room as usize,
+        });
+    }
+    // SAFETY: [addr, addr + total) is inside the board's RAM window (checked above);
+    // the boot loader placed the blob there and nothing writes it while zonekit runs,
+    // and memblock reserves it before any allocation.
+    let blob: &'static [u8] =
+        unsafe { core::slice::from_raw_parts(addr as usize as *const u8, total as usize) };
+    FdtMemory::parse_at(blob, phys_addr_max, Some(addr))
+}
+
 /// Test hook for the exception vectors, from the command line:
 /// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
 /// (hex) reads a word from ADDR (a data abort where nothing is mapped),
@@ -171,29 +206,40 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         map.dma_zone_size = board.dma_zone_size;
         map
     };
-    let atags = match classify_r2(board, r2, image_start) {
-        BootInfo::Atags(mut atags) => {
-            atags.dma_zone_size = board.dma_zone_size;
-            Some(atags)
+    // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
+    let mm = MmConfig::ZONEKIT;
+    let mut atags = None;
+    let mut dtb = None;
+    match classify_r2(board, r2, image_start) {
+        BootInfo::Atags(mut a) => {
+            a.dma_zone_size = board.dma_zone_size;
+            atags = Some(a);
         }
-        BootInfo::Dtb(at) => {
-            kprintln!(
-                "zonekit: DTB at {:#010x} ignored (device-tree support comes later)",
-                at
-            );
-            None
-        }
-        BootInfo::Invalid => None,
-    };
-    let source: &dyn MemorySource = match &atags {
-        Some(a) => {
-            kprintln!("zonekit: memory from ATAGS");
-            a
-        }
-        None => {
-            kprintln!("zonekit: memory from board map");
-            &board_map
-        }
+        BootInfo::Dtb(at) => match open_dtb(board, at, mm.phys_addr_max) {
+            Ok(mut fdt) => {
+                fdt.dma_zone_size = board.dma_zone_size;
+                for dropped in &fdt.dropped {
+                    kprintln!(
+                        "OF: fdt: Ignoring memory range {:#x} - {:#x}",
+                        dropped.base,
+                        dropped.end()
+                    );
+                }
+                dtb = Some(fdt);
+            }
+            Err(e) => kprintln!("zonekit: DTB at {:#010x} rejected: {}", at, e),
+        },
+        BootInfo::Invalid => {}
+    }
+    let source: &dyn MemorySource = if let Some(d) = &dtb {
+        kprintln!("zonekit: memory from DTB at {:#010x}", r2);
+        d
+    } else if let Some(a) = &atags {
+        kprintln!("zonekit: memory from ATAGS");
+        a
+    } else {
+        kprintln!("zonekit: memory from board map");
+        &board_map
     };
     if !source.cmdline().is_empty() {
         kprintln!("Kernel command line: {}", source.cmdline());
@@ -212,7 +258,7 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         source,
         kernel_image: image,
         boot_data: &boot_data,
-        mm: MmConfig::ZONEKIT,
+        mm,
     };
     // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
     // flow only passes ranges memblock has just reserved for it.
