@@ -567,71 +567,36 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         core::array::from_fn(|i| self.node.zones[i].managed_pages)
     }
 
-    /// `init_per_zone_wmark_min` (+ khugepaged's recommendation when `cfg.thp`).
+    /// `init_per_zone_wmark_min` (+ khugepaged's recommendation when `cfg.thp`):
+    /// see [`watermark::init_per_zone_wmark_min`].
     pub fn init_per_zone_wmark_min(&mut self) {
-        let managed = self.managed_all();
-        let high: [u64; MAX_NR_ZONES] = core::array::from_fn(|i| self.zones[i].wmark.high);
-        let lowmem_kbytes = watermark::nr_free_buffer_pages(&managed, &high) * 4;
-        self.min_free_kbytes = self
-            .cfg
-            .min_free_kbytes
-            .unwrap_or_else(|| watermark::calculate_min_free_kbytes(lowmem_kbytes));
-        self.setup_per_zone_wmarks();
-        for z in 0..MAX_NR_ZONES {
-            self.zones[z].stat_threshold = watermark::stat_threshold(managed[z], NCPU as u32);
-        }
-        let reserve =
-            watermark::setup_per_zone_lowmem_reserve(&managed, &self.cfg.lowmem_reserve_ratio);
-        for z in 0..MAX_NR_ZONES {
-            self.zones[z].lowmem_reserve = reserve[z];
-        }
-        if self.cfg.thp {
-            let high: [u64; MAX_NR_ZONES] = core::array::from_fn(|i| self.zones[i].wmark.high);
-            let nr_zones = (0..=ZoneType::Normal as usize)
-                .filter(|&i| self.node.zones[i].present_pages > 0)
-                .count() as u64;
-            let pb = 1u64
+        let inp = watermark::WmarkInput {
+            managed: self.managed_all(),
+            populated: core::array::from_fn(|i| self.node.zones[i].is_populated()),
+            nr_cpus: NCPU as u32,
+            thp: self.cfg.thp,
+            pageblock_nr_pages: 1
                 << self
                     .node
                     .zones
                     .iter()
                     .map(|z| z.pageblock_order)
                     .max()
-                    .unwrap_or(0);
-            let rec = watermark::recommended_min_free_kbytes(
-                self.min_free_kbytes,
-                pb,
-                nr_zones,
-                watermark::nr_free_buffer_pages(&managed, &high),
-            );
-            if rec > self.min_free_kbytes {
-                self.min_free_kbytes = rec;
-                self.setup_per_zone_wmarks();
-            }
-        }
-    }
-
-    /// `setup_per_zone_wmarks` + `zone_pcp_update` of every zone.
-    pub fn setup_per_zone_wmarks(&mut self) {
-        let managed = self.managed_all();
-        let w = watermark::setup_per_zone_wmarks(
-            self.min_free_kbytes,
-            &managed,
-            self.cfg.watermark_scale_factor,
-        );
+                    .unwrap_or(0),
+            lowmem_reserve_ratio: self.cfg.lowmem_reserve_ratio,
+            watermark_scale_factor: self.cfg.watermark_scale_factor,
+            percpu_pagelist_high_fraction: self.cfg.percpu_pagelist_high_fraction,
+            min_free_kbytes: self.cfg.min_free_kbytes,
+        };
+        let t = watermark::init_per_zone_wmark_min(&inp);
+        self.min_free_kbytes = t.min_free_kbytes;
         for z in 0..MAX_NR_ZONES {
-            self.zones[z].wmark = w[z];
-            let batch = watermark::pcp_batch(managed[z]);
-            let high = watermark::pcp_high(
-                w[z].low + self.zones[z].boost,
-                managed[z],
-                batch,
-                NCPU as u32,
-                self.cfg.percpu_pagelist_high_fraction,
-            );
+            self.zones[z].wmark = t.wmark[z];
+            self.zones[z].lowmem_reserve = t.lowmem_reserve[z];
+            self.zones[z].stat_threshold = t.stat_threshold[z];
             for cpu in 0..NCPU {
-                self.pcp[cpu][z].batch = batch;
-                self.pcp[cpu][z].high = high;
+                self.pcp[cpu][z].batch = t.pcp_batch[z];
+                self.pcp[cpu][z].high = t.pcp_high[z];
             }
         }
     }
@@ -842,6 +807,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 flags |= ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK | ALLOC_HIGHATOMIC;
             }
             got = self.get_page_from_freelist(cpu, order, highest, mt, flags);
+            if got.is_none() && self.nr_pcp_pages() > 0 {
+                // No reclaim here, but like the slow path after direct reclaim:
+                // drain the per-CPU lists and retry once.
+                self.drain_all_pages();
+                got = self.get_page_from_freelist(cpu, order, highest, mt, flags);
+            }
+        }
+        if got.is_none() && nowm != 0 && self.nr_pcp_pages() > 0 {
+            self.drain_all_pages();
+            got = self.get_page_from_freelist(cpu, order, highest, mt, ALLOC_WMARK_LOW | cma | nowm);
         }
         let Some((z, pfn)) = got else {
             return Err(AllocError::NoMemory);

@@ -131,9 +131,16 @@ pub fn setup_per_zone_lowmem_reserve(
     out
 }
 
-/// `zone_batchsize` as `zone_set_pageset_high_and_batch` uses it (`max(1, ...)`).
+/// Linux 6.1's `zone_batchsize` (1 MiB cap: `SZ_1M / PAGE_SIZE` = 256 pages) as
+/// `zone_set_pageset_high_and_batch` uses it (`max(1, ...)`).
 pub fn pcp_batch(managed: u64) -> u32 {
-    core::cmp::max(1, crate::mmzone::zone_batchsize(managed))
+    let mut batch = core::cmp::min(managed >> 10, 256) / 4;
+    if batch < 1 {
+        batch = 1;
+    }
+    let x = batch + batch / 2;
+    let pow = 1u64 << (63 - x.leading_zeros());
+    core::cmp::max(1, (pow - 1) as u32)
 }
 
 /// `zone_highsize` with `percpu_pagelist_high_fraction` (0 = default: the low
@@ -206,5 +213,97 @@ mod tests {
         assert_eq!(pcp_high(w[2].low, managed[2], 15, 4, 0), 60);
         assert_eq!(stat_threshold(managed[0], 1), 8);
         assert_eq!(stat_threshold(managed[2], 4), 18);
+        assert_eq!(pcp_batch(327_680), 63);
+        assert_eq!(pcp_batch(0), 1);
     }
+}
+
+/// Inputs of [`init_per_zone_wmark_min`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WmarkInput {
+    /// Managed pages per zone when the watermarks are computed (freed by
+    /// `memblock_free_all` plus CMA).
+    pub managed: [u64; MAX_NR_ZONES],
+    /// `populated_zone` per zone (present pages > 0).
+    pub populated: [bool; MAX_NR_ZONES],
+    /// Online CPUs.
+    pub nr_cpus: u32,
+    /// THP=always: apply `set_recommended_min_free_kbytes`.
+    pub thp: bool,
+    /// `pageblock_nr_pages`.
+    pub pageblock_nr_pages: u64,
+    /// `vm.lowmem_reserve_ratio`.
+    pub lowmem_reserve_ratio: [u64; MAX_NR_ZONES],
+    /// `vm.watermark_scale_factor`.
+    pub watermark_scale_factor: u64,
+    /// `vm.percpu_pagelist_high_fraction`.
+    pub percpu_pagelist_high_fraction: u64,
+    /// A fixed `min_free_kbytes` (instead of the computed one).
+    pub min_free_kbytes: Option<u64>,
+}
+
+/// Everything `init_per_zone_wmark_min` (and khugepaged) leave in the zones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneTunables {
+    /// `min_free_kbytes`.
+    pub min_free_kbytes: u64,
+    /// Watermarks per zone.
+    pub wmark: [Watermarks; MAX_NR_ZONES],
+    /// `lowmem_reserve[]` per zone.
+    pub lowmem_reserve: [[u64; MAX_NR_ZONES]; MAX_NR_ZONES],
+    /// Per-CPU batch per zone.
+    pub pcp_batch: [u32; MAX_NR_ZONES],
+    /// Per-CPU high per zone.
+    pub pcp_high: [u32; MAX_NR_ZONES],
+    /// vm stat threshold per zone.
+    pub stat_threshold: [u32; MAX_NR_ZONES],
+}
+
+/// `init_per_zone_wmark_min` at postcore time, then khugepaged's
+/// `set_recommended_min_free_kbytes` when `thp` (which recomputes the watermarks and
+/// the per-CPU lists but not the lowmem reserves).
+pub fn init_per_zone_wmark_min(inp: &WmarkInput) -> ZoneTunables {
+    let managed = &inp.managed;
+    let mut t = ZoneTunables {
+        min_free_kbytes: inp.min_free_kbytes.unwrap_or_else(|| {
+            calculate_min_free_kbytes(nr_free_buffer_pages(managed, &[0; MAX_NR_ZONES]) * 4)
+        }),
+        wmark: [Watermarks::default(); MAX_NR_ZONES],
+        lowmem_reserve: setup_per_zone_lowmem_reserve(managed, &inp.lowmem_reserve_ratio),
+        pcp_batch: [0; MAX_NR_ZONES],
+        pcp_high: [0; MAX_NR_ZONES],
+        stat_threshold: core::array::from_fn(|i| stat_threshold(managed[i], inp.nr_cpus)),
+    };
+    let apply = |t: &mut ZoneTunables| {
+        t.wmark = setup_per_zone_wmarks(t.min_free_kbytes, managed, inp.watermark_scale_factor);
+        for z in 0..MAX_NR_ZONES {
+            t.pcp_batch[z] = pcp_batch(managed[z]);
+            t.pcp_high[z] = pcp_high(
+                t.wmark[z].low,
+                managed[z],
+                t.pcp_batch[z],
+                inp.nr_cpus,
+                inp.percpu_pagelist_high_fraction,
+            );
+        }
+    };
+    apply(&mut t);
+    if inp.thp {
+        let high: [u64; MAX_NR_ZONES] = core::array::from_fn(|i| t.wmark[i].high);
+        let nr_zones = inp.populated[..=ZoneType::Normal as usize]
+            .iter()
+            .filter(|&&p| p)
+            .count() as u64;
+        let rec = recommended_min_free_kbytes(
+            t.min_free_kbytes,
+            inp.pageblock_nr_pages,
+            nr_zones,
+            nr_free_buffer_pages(managed, &high),
+        );
+        if rec > t.min_free_kbytes {
+            t.min_free_kbytes = rec;
+            apply(&mut t);
+        }
+    }
+    t
 }
