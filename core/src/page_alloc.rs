@@ -816,7 +816,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
         if got.is_none() && nowm != 0 && self.nr_pcp_pages() > 0 {
             self.drain_all_pages();
-            got = self.get_page_from_freelist(cpu, order, highest, mt, ALLOC_WMARK_LOW | cma | nowm);
+            got =
+                self.get_page_from_freelist(cpu, order, highest, mt, ALLOC_WMARK_LOW | cma | nowm);
         }
         let Some((z, pfn)) = got else {
             return Err(AllocError::NoMemory);

@@ -146,11 +146,8 @@ pub fn pcp_batch(managed: u64) -> u32 {
 /// `zone_highsize` with `percpu_pagelist_high_fraction` (0 = default: the low
 /// watermark split among the node's CPUs), floored at `4 * batch`.
 pub fn pcp_high(low_wmark: u64, managed: u64, batch: u32, nr_cpus: u32, high_fraction: u64) -> u32 {
-    let total = if high_fraction == 0 {
-        low_wmark
-    } else {
-        managed / high_fraction
-    };
+    // percpu_pagelist_high_fraction 0 means: split the low watermark.
+    let total = managed.checked_div(high_fraction).unwrap_or(low_wmark);
     let high = total / core::cmp::max(1, nr_cpus) as u64;
     core::cmp::max(high, (batch as u64) << 2).min(i32::MAX as u64) as u32
 }
@@ -262,6 +259,7 @@ pub struct ZoneTunables {
 /// `init_per_zone_wmark_min` at postcore time, then khugepaged's
 /// `set_recommended_min_free_kbytes` when `thp` (which recomputes the watermarks and
 /// the per-CPU lists but not the lowmem reserves).
+#[allow(clippy::needless_range_loop)]
 pub fn init_per_zone_wmark_min(inp: &WmarkInput) -> ZoneTunables {
     let managed = &inp.managed;
     let mut t = ZoneTunables {

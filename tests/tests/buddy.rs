@@ -123,7 +123,10 @@ fn free_all_matches_independent_count() {
             )),
             "{line}"
         );
-        assert!(line.ends_with(&format!("K reserved, {}K highmem)", stats.highmem_pages * 4)));
+        assert!(line.ends_with(&format!(
+            "K reserved, {}K highmem)",
+            stats.highmem_pages * 4
+        )));
     }
 }
 
@@ -131,16 +134,18 @@ fn free_all_matches_independent_count() {
 fn free_all_blocks_are_max_aligned() {
     let (a, _, _) = allocator::<1>(booted(512 << 20, MmConfig::LINUX_61_ARMMP));
     let z = &a.node().zones[ZoneType::Dma as usize];
-    // 512 MiB with an 8 MiB image: most of the zone is order-11 blocks.
-    assert!(z.free_area[11].nr_free > 100);
+    // 512 MiB (64 order-11 blocks) with an 8 MiB image: most of the zone is order-11
+    // blocks.
+    assert!(z.free_area[11].nr_free >= 58, "{}", z.free_area[11].nr_free);
     let pt = {
         let mut s = String::new();
         report::pagetypeinfo(&a, &mut s).unwrap();
         s
     };
+    println!("{pt}");
     assert!(pt.starts_with("Page block order: 11\nPages per block:  2048\n\nFree pages count per migrate type at order       0      1"));
     assert!(pt.contains("Node    0, zone      DMA, type      Movable "));
-    assert!(pt.contains("\nNumber of blocks type     Unmovable      Movable  Reclaimable   HighAtomic          CMA      Isolate \nNode 0, zone      DMA            0          128            0            0            0            0 \n"), "{pt}");
+    assert!(pt.contains("\nNumber of blocks type     Unmovable      Movable  Reclaimable   HighAtomic          CMA      Isolate \nNode 0, zone      DMA            0           64            0            0            0            0 \n"), "{pt}");
 }
 
 fn alloc_everything<const N: usize>(a: &mut Alloc<N>, orders: &[u32]) -> Vec<PageBlock> {
@@ -200,7 +205,10 @@ fn alloc_all_mixed_orders_then_free_restores_buddyinfo() {
     assert_eq!(pages, stats.totalram());
     a.check_invariants().unwrap();
     // free in an interleaved order, on both CPUs
-    let (even, odd): (Vec<_>, Vec<_>) = blocks.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (even, odd): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
     for (i, b) in odd.into_iter().rev().chain(even) {
         a.free_pages(i % 2, b).unwrap();
     }
@@ -219,7 +227,10 @@ fn bad_frees_are_detected_and_harmless() {
     let (pfn, order) = b.into_raw();
     a.free_pages_raw(0, pfn, order).unwrap();
     let s = snapshot(&a);
-    assert_eq!(a.free_pages_raw(0, pfn, 0), Err(FreeError::AlreadyFree(pfn)));
+    assert_eq!(
+        a.free_pages_raw(0, pfn, 0),
+        Err(FreeError::AlreadyFree(pfn))
+    );
     assert_eq!(snapshot(&a), s);
 
     let b = a.alloc_pages(0, Gfp::KERNEL, 3).unwrap();
@@ -227,21 +238,40 @@ fn bad_frees_are_detected_and_harmless() {
     let s = snapshot(&a);
     assert_eq!(
         a.free_pages_raw(0, pfn, 2),
-        Err(FreeError::WrongOrder { pfn, allocated: 3, given: 2 })
+        Err(FreeError::WrongOrder {
+            pfn,
+            allocated: 3,
+            given: 2
+        })
     );
-    assert_eq!(a.free_pages_raw(0, pfn + 1, 0), Err(FreeError::NotHead(pfn + 1)));
-    assert_eq!(a.free_pages_raw(0, pfn, 20), Err(FreeError::InvalidOrder { pfn, order: 20 }));
+    assert_eq!(
+        a.free_pages_raw(0, pfn + 1, 0),
+        Err(FreeError::NotHead(pfn + 1))
+    );
+    assert_eq!(
+        a.free_pages_raw(0, pfn, 20),
+        Err(FreeError::InvalidOrder { pfn, order: 20 })
+    );
     assert_eq!(snapshot(&a), s);
     a.free_pages_raw(0, pfn, order).unwrap();
     // freed order-3 block: its pages are inside a free block now
-    assert_eq!(a.free_pages_raw(0, pfn + 1, 0), Err(FreeError::AlreadyFree(pfn + 1)));
-    assert_eq!(a.free_pages_raw(0, pfn, 3), Err(FreeError::AlreadyFree(pfn)));
+    assert_eq!(
+        a.free_pages_raw(0, pfn + 1, 0),
+        Err(FreeError::AlreadyFree(pfn + 1))
+    );
+    assert_eq!(
+        a.free_pages_raw(0, pfn, 3),
+        Err(FreeError::AlreadyFree(pfn))
+    );
 
     // the kernel image is reserved
     let kpfn = (BASE + 0x10_0000) >> 12;
     assert_eq!(a.free_pages_raw(0, kpfn, 0), Err(FreeError::Reserved(kpfn)));
     // outside the node
-    assert_eq!(a.free_pages_raw(0, 0x1000, 0), Err(FreeError::OutsideNode(0x1000)));
+    assert_eq!(
+        a.free_pages_raw(0, 0x1000, 0),
+        Err(FreeError::OutsideNode(0x1000))
+    );
     assert_eq!(a.free_pages_raw(5, pfn, 0), Err(FreeError::BadCpu(5)));
     a.check_invariants().unwrap();
 }
@@ -270,7 +300,12 @@ fn watermarks_stop_normal_allocations_and_zonelist_falls_back() {
     assert!(blocks.iter().any(|b| b.zone() == ZoneType::Dma));
     assert!(a.free(ZoneType::HighMem) <= hi.wmark.min + 1);
     let dma_floor = dma.wmark.min + dma.lowmem_reserve[ZoneType::Movable as usize];
-    assert!(a.free(ZoneType::Dma) <= dma_floor + 1, "{} {}", a.free(ZoneType::Dma), dma_floor);
+    assert!(
+        a.free(ZoneType::Dma) <= dma_floor + 1,
+        "{} {}",
+        a.free(ZoneType::Dma),
+        dma_floor
+    );
     assert!(a.free(ZoneType::Dma) + 64 >= dma_floor);
     // GFP_ATOMIC dips below the min watermark
     let atomic = a.alloc_pages(0, Gfp::GFP_ATOMIC, 0).unwrap();
@@ -319,7 +354,10 @@ fn zoneinfo_format() {
     let bi = buddyinfo(&a);
     assert!(bi.starts_with("Node 0, zone      DMA "));
     assert_eq!(bi.lines().count(), 2);
-    assert_eq!(bi.lines().next().unwrap().len(), "Node 0, zone      DMA ".len() + 12 * 7);
+    assert_eq!(
+        bi.lines().next().unwrap().len(),
+        "Node 0, zone      DMA ".len() + 12 * 7
+    );
 }
 
 // ---- The Linux 6.1 /proc oracle ----
@@ -372,7 +410,11 @@ fn proc_oracle_watermarks_protection_pcp() {
             min_free_kbytes: None,
         };
         let t = init_per_zone_wmark_min(&inp);
-        assert_eq!(t.min_free_kbytes, v["min_free_kbytes"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            t.min_free_kbytes,
+            v["min_free_kbytes"].as_u64().unwrap(),
+            "{name}"
+        );
         for (i, z) in zi.iter().enumerate() {
             let zn = z["name"].as_str().unwrap();
             assert_eq!(zn, zone_names[i]);
@@ -394,8 +436,16 @@ fn proc_oracle_watermarks_protection_pcp() {
                 .collect();
             assert_eq!(t.lowmem_reserve[i].to_vec(), prot, "{name} {zn} protection");
             for ps in z["pagesets"].as_array().unwrap() {
-                assert_eq!(t.pcp_batch[i] as u64, ps["batch"].as_u64().unwrap(), "{name} {zn} batch");
-                assert_eq!(t.pcp_high[i] as u64, ps["high"].as_u64().unwrap(), "{name} {zn} high");
+                assert_eq!(
+                    t.pcp_batch[i] as u64,
+                    ps["batch"].as_u64().unwrap(),
+                    "{name} {zn} batch"
+                );
+                assert_eq!(
+                    t.pcp_high[i] as u64,
+                    ps["high"].as_u64().unwrap(),
+                    "{name} {zn} high"
+                );
                 assert_eq!(
                     t.stat_threshold[i] as u64,
                     ps["stat_threshold"].as_u64().unwrap(),
@@ -489,11 +539,16 @@ fn run_ops(a: &mut Alloc<2>, ops: &[Op]) {
                 if m.overlaps(pfn, order) {
                     continue; // reallocated since
                 }
-                assert!(a.free_pages_raw(0, pfn, order).is_err(), "double free accepted");
+                assert!(
+                    a.free_pages_raw(0, pfn, order).is_err(),
+                    "double free accepted"
+                );
             }
             Op::Drain { cpu } => a.drain_pages(cpu),
         }
-        let r = a.check_invariants().unwrap_or_else(|e| panic!("{e} after {op:?}"));
+        let r = a
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("{e} after {op:?}"));
         let model_alloc: u64 = m.blocks.values().map(|(o, _)| 1u64 << o).sum();
         assert_eq!(r.allocated, model_alloc);
         assert_eq!(r.free + r.pcp + r.allocated, total);
