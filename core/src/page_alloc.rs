@@ -1380,3 +1380,111 @@ impl<S: PageStorage, const NCPU: usize> LockedPageAllocator<S, NCPU> {
         self.0.lock()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buddy::{list_add, list_add_tail, list_del, list_tail};
+    use crate::memblock::Memblock;
+    use crate::mmzone::free_area_init_node;
+    use crate::storage::VecPageStorage;
+    use crate::MmConfig;
+
+    #[test]
+    fn list_ops_are_o1_and_consistent() {
+        let mut map = alloc::vec![Page::ZEROED; 8];
+        let mut head = NIL;
+        list_add(&mut map, &mut head, 3);
+        list_add_tail(&mut map, &mut head, 5);
+        list_add(&mut map, &mut head, 1);
+        // 1 3 5
+        assert_eq!(head, 1);
+        assert_eq!(list_tail(&map, head), 5);
+        list_del(&mut map, &mut head, 5);
+        assert_eq!(list_tail(&map, head), 3);
+        list_del(&mut map, &mut head, 1);
+        assert_eq!((head, list_tail(&map, head)), (3, 3));
+        list_del(&mut map, &mut head, 3);
+        assert_eq!(head, NIL);
+    }
+
+    /// 16 MiB at 0x60000000, zonekit profile (orders 0..=10), 1 MiB reserved at
+    /// 0x60100000.
+    fn small() -> PageAllocator<VecPageStorage, 1> {
+        let cfg = MmConfig::ZONEKIT;
+        let mut mb: Memblock = Memblock::new(u32::MAX as u64);
+        mb.add(0x6000_0000, 16 << 20).unwrap();
+        mb.reserve(0x6010_0000, 1 << 20).unwrap();
+        mb.set_current_limit(0x6100_0000);
+        let mut storage = VecPageStorage::default();
+        let mut node = free_area_init_node(
+            &mut mb,
+            &mut storage,
+            &cfg,
+            0,
+            &[4096, 0, 0, 0],
+            0x60000,
+            &[0; 4],
+            0,
+        )
+        .unwrap();
+        let stats = memblock_free_all(&mut node, &mb, 0x61000);
+        assert_eq!(stats.lowmem_pages, node.zones[0].managed_pages);
+        PageAllocator::new(
+            node,
+            VecPageStorage::default(),
+            AllocConfig::new(0x61000, 0x6000_0000),
+        )
+    }
+
+    #[test]
+    fn free_all_splits_around_reservations_and_merges() {
+        let mut a = small();
+        let r = a.check_invariants().unwrap();
+        assert_eq!(r.free + r.reserved_present, 4096);
+        // The reservations cut the first 4 MiB block; the rest are order-10 blocks.
+        assert!(a.node().zones[0].free_area[10].nr_free >= 2);
+        let before = a.node().zones[0].free_area;
+        let b = a.alloc_pages(0, Gfp::KERNEL, 5).unwrap();
+        assert_eq!(b.pfn() & 31, 0);
+        a.check_invariants().unwrap();
+        a.free_pages(0, b).unwrap();
+        a.check_invariants().unwrap();
+        assert_eq!(
+            a.node().zones[0].free_area.map(|f| f.nr_free),
+            before.map(|f| f.nr_free)
+        );
+    }
+
+    #[test]
+    fn pcp_refills_a_batch_and_drains_above_high() {
+        let mut a = small();
+        let batch = a.pcp(0, ZoneType::Dma).unwrap().batch;
+        let high = a.pcp(0, ZoneType::Dma).unwrap().high;
+        let b = a.alloc_pages(0, Gfp::MOVABLE, 0).unwrap();
+        assert_eq!(a.nr_pcp_pages(), batch as u64 - 1);
+        let mut v = alloc::vec![b];
+        for _ in 0..high + batch {
+            v.push(a.alloc_pages(0, Gfp::MOVABLE, 0).unwrap());
+        }
+        for b in v {
+            a.free_pages(0, b).unwrap();
+            assert!(a.nr_pcp_pages() < high as u64);
+        }
+        a.check_invariants().unwrap();
+        a.drain_all_pages();
+        assert_eq!(a.nr_pcp_pages(), 0);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn gfp_zone_and_type() {
+        assert_eq!(Gfp::KERNEL.zone(), ZoneType::Normal);
+        assert_eq!(Gfp::DMA.zone(), ZoneType::Dma);
+        assert_eq!(Gfp::HIGHMEM.zone(), ZoneType::HighMem);
+        assert_eq!(Gfp::HIGHUSER_MOVABLE.zone(), ZoneType::Movable);
+        assert_eq!(Gfp::MOVABLE.zone(), ZoneType::Normal);
+        assert_eq!(Gfp::RECLAIMABLE.migratetype(), MigrateType::Reclaimable);
+        assert_eq!(Gfp::HIGHUSER_MOVABLE.migratetype(), MigrateType::Movable);
+    }
+}

@@ -615,3 +615,57 @@ fn model_long_xorshift_sequence() {
     run_ops(&mut a, &ops);
     assert_eq!(buddyinfo(&a), before);
 }
+
+#[test]
+fn cma_area_is_freed_as_migrate_cma() {
+    let mut b = booted(512 << 20, MmConfig::LINUX_61_ARMMP);
+    // A 16 MiB CMA area, reserved in memblock until cma_init_reserved_areas.
+    let cma_base = 0x7e00_0000u64;
+    b.memblock.reserve(cma_base, 16 << 20).unwrap();
+    let BootedMemory {
+        memblock,
+        mut node,
+        limits,
+        ..
+    } = b;
+    let stats = memblock_free_all(&mut node, &memblock, limits.max_low);
+    let mut cfg = AllocConfig::new(limits.max_low, BASE);
+    cfg.cma = Some((cma_base >> 12, 4096));
+    let mut a: Alloc<1> = PageAllocator::new(node, VecPageStorage::default(), cfg);
+    let st = a.zone_state(ZoneType::Dma);
+    assert_eq!(st.cma_pages, 4096);
+    assert_eq!(st.counters.free_cma, 4096);
+    assert_eq!(a.managed(ZoneType::Dma), stats.totalram() + 4096);
+    // min_free_kbytes includes the CMA pages (README relation 2)
+    assert_eq!(
+        a.min_free_kbytes(),
+        zonekit_core::watermark::calculate_min_free_kbytes((stats.totalram() + 4096) * 4)
+    );
+    let counts = report::pageblock_counts(&a.node().zones[ZoneType::Dma as usize]);
+    assert_eq!(counts[zonekit_core::mmzone::MigrateType::Cma as usize], 2);
+    let line = MemoryLine::new(a.node(), &stats, 16 << 20).to_string();
+    assert!(
+        line.contains(", 16384K cma-reserved, 0K highmem)"),
+        "{line}"
+    );
+    a.check_invariants().unwrap();
+    // Unmovable allocations never get CMA pages; movable ones may.
+    let cma_range = (cma_base >> 12)..(cma_base >> 12) + 4096;
+    let mut blocks = Vec::new();
+    while let Ok(b) = a.alloc_pages(0, Gfp::KERNEL, 0) {
+        assert!(!cma_range.contains(&b.pfn()));
+        blocks.push(b);
+    }
+    let m = a
+        .alloc_pages(0, Gfp::HIGHUSER_MOVABLE | Gfp::MEMALLOC, 0)
+        .unwrap();
+    assert!(cma_range.contains(&m.pfn()));
+    blocks.push(m);
+    a.check_invariants().unwrap();
+    for b in blocks {
+        a.free_pages(0, b).unwrap();
+    }
+    a.drain_all_pages();
+    a.check_invariants().unwrap();
+    assert_eq!(a.zone_state(ZoneType::Dma).counters.free_cma, 4096);
+}
