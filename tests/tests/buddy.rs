@@ -669,3 +669,31 @@ fn cma_area_is_freed_as_migrate_cma() {
     a.check_invariants().unwrap();
     assert_eq!(a.zone_state(ZoneType::Dma).counters.free_cma, 4096);
 }
+
+/// Rough order-0 alloc+free throughput (run with `--release -- --ignored`).
+#[test]
+#[ignore]
+fn order0_throughput() {
+    let (mut a, _, _) = allocator::<1>(booted(1 << 30, MmConfig::LINUX_61_ARMMP));
+    let n = 2_000_000u32;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let b = a.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+        a.free_pages(0, b).unwrap();
+    }
+    let dt = t.elapsed();
+    let mut held = Vec::with_capacity(100_000);
+    let t2 = std::time::Instant::now();
+    for _ in 0..100_000 {
+        held.push(a.alloc_pages(0, Gfp::KERNEL, 0).unwrap());
+    }
+    for b in held {
+        a.free_pages(0, b).unwrap();
+    }
+    println!(
+        "order-0 alloc+free: {:.1} ns/pair (hot), {:.1} ns/pair (100k held)",
+        dt.as_nanos() as f64 / n as f64,
+        t2.elapsed().as_nanos() as f64 / 100_000.0
+    );
+    a.check_invariants().unwrap();
+}
