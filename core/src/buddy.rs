@@ -77,6 +77,7 @@ pub(crate) struct ZoneView<'a> {
 
 impl<'a> ZoneView<'a> {
     /// Borrow zone `zone` and the `mem_map` apart.
+    #[inline]
     pub fn new<S: PageStorage>(
         map: &'a mut [Page],
         map_start: Pfn,

@@ -52,6 +52,7 @@ impl FreeAllStats {
     }
 }
 
+#[inline]
 fn zone_view<S: PageStorage>(node: &mut PgData<S>, z: usize) -> Option<ZoneView<'_>> {
     let PgData {
         mem_map,
@@ -676,12 +677,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         )
     }
 
+    #[inline]
     fn zone_index(&self, pfn: Pfn) -> Option<usize> {
         let z = self.node.pfn_to_page(pfn)?.zone_type() as usize;
         self.node.zones[z].contains_pfn(pfn).then_some(z)
     }
 
     /// `__zone_watermark_unusable_free`.
+    #[inline]
     fn unusable_free(&self, z: usize, order: u32, flags: u32) -> i64 {
         let zs = &self.zones[z];
         let mut u = (1i64 << order) - 1;
@@ -748,6 +751,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 
     /// `zone_watermark_fast`.
+    #[inline]
     fn watermark_fast(&self, z: usize, order: u32, mark: u64, highest: usize, flags: u32) -> bool {
         if order == 0 {
             let free = self.zones[z].counters.free as i64;
@@ -842,6 +846,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         Ok(block)
     }
 
+    #[inline]
     fn get_page_from_freelist(
         &mut self,
         cpu: usize,
@@ -873,6 +878,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 
     /// `rmqueue`: order 0 through the per-CPU lists, larger orders from the buddy.
+    #[inline]
     fn rmqueue(&mut self, cpu: usize, z: usize, order: u32, mt: usize, flags: u32) -> Option<Pfn> {
         let PageAllocator {
             node, zones, pcp, ..
@@ -927,14 +933,26 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if cpu >= NCPU {
             return Err(FreeError::BadCpu(cpu));
         }
-        let z = self.zone_index(pfn).ok_or(FreeError::OutsideNode(pfn))?;
-        let nr_orders = self.node.zones[z].nr_orders as u32;
-        if order >= nr_orders || pfn & ((1 << order) - 1) != 0 {
-            return Err(FreeError::InvalidOrder { pfn, order });
-        }
-        let Some(page) = self.node.pfn_to_page(pfn) else {
+        let idx = self
+            .node
+            .pfn_to_index(pfn)
+            .ok_or(FreeError::OutsideNode(pfn))?;
+        let Some(map) = self.node.mem_map.as_deref_mut() else {
             return Err(FreeError::OutsideNode(pfn));
         };
+        let page = map[idx];
+        let z = page.zone_type() as usize;
+        let zone = &self.node.zones[z];
+        if !zone.contains_pfn(pfn) {
+            return Err(FreeError::OutsideNode(pfn));
+        }
+        let nr_orders = zone.nr_orders as u32;
+        if order >= nr_orders
+            || pfn & ((1 << order) - 1) != 0
+            || pfn + (1 << order) > zone.zone_end_pfn()
+        {
+            return Err(FreeError::InvalidOrder { pfn, order });
+        }
         if page.is_reserved() {
             return Err(FreeError::Reserved(pfn));
         }
@@ -954,13 +972,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 given: order,
             });
         }
-        if pfn + (1 << order) > self.node.zones[z].zone_end_pfn() {
-            return Err(FreeError::InvalidOrder { pfn, order });
-        }
-        let page = self
-            .node
-            .pfn_to_page_mut(pfn)
-            .ok_or(FreeError::OutsideNode(pfn))?;
+        let page = &mut map[idx];
         page.set_refcount(0);
         page.set_order(0);
         self.zones[z].allocated -= 1 << order;
