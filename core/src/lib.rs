@@ -7,6 +7,8 @@
 //! * [`mmzone`]: node, zones and page frames (`free_area_init_node`,
 //!   `calculate_node_totalpages`, `alloc_node_mem_map`, `free_area_init_core`,
 //!   `memmap_init`);
+//! * [`page_alloc`], [`buddy`], [`watermark`], [`report`]: `memblock_free_all` and the
+//!   buddy page allocator with per-CPU lists, Linux 6.1 watermarks and `/proc` reports;
 //! * the traits through which an architecture ([`ArchLimits`]), a board
 //!   ([`MemorySource`]) and the page-descriptor memory ([`PageStorage`]) plug in.
 //!
@@ -25,12 +27,16 @@ pub mod fmt;
 
 pub mod addr;
 pub mod arch;
+pub mod buddy;
 pub mod cmdline;
 pub mod memblock;
 pub mod mmzone;
 pub mod page;
+pub mod page_alloc;
+pub mod report;
 pub mod source;
 pub mod storage;
+pub mod watermark;
 
 pub use addr::{MemRange, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use arch::{ArchLimits, MmConfig};

@@ -6,7 +6,7 @@
 //!
 //! | word | contents |
 //! |---|---|
-//! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`), bits 8-12 buddy order, bits 24-25 zone index, bits 26-31 node id |
+//! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`, `PG_pcp`), bits 8-12 order, bits 16-18 free-list migrate type, bits 24-25 zone index, bits 26-31 node id |
 //! | `refcount` | `_refcount` |
 //! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]) |
 
@@ -26,6 +26,15 @@ pub mod flags {
     pub const PG_RESERVED: u32 = 1 << 0;
     /// `PG_buddy`: free, the head of a block on a buddy free list.
     pub const PG_BUDDY: u32 = 1 << 1;
+    /// zonekit's marker for a free page parked on a per-CPU list (Linux keeps such
+    /// pages with `_refcount` 0 and `page->pcp_list` linked; zonekit needs the bit to
+    /// tell them from allocated pages when checking a free).
+    pub const PG_PCP: u32 = 1 << 2;
+    /// Shift of the free-list migrate type (bits 16-18): the list a free block or a
+    /// per-CPU page is on (Linux's `get_pcppage_migratetype` / the list head).
+    pub const MT_SHIFT: u32 = 16;
+    /// Mask of the free-list migrate type (after shifting).
+    pub const MT_MASK: u32 = 0x7;
     /// Mask of the page-flag bits.
     pub const PG_MASK: u32 = 0xff;
     /// Shift of the buddy order field.
@@ -135,6 +144,39 @@ impl Page {
     /// `buddy_order`: the order of the free block this page heads.
     pub fn buddy_order(&self) -> u32 {
         (self.flags >> flags::ORDER_SHIFT) & flags::ORDER_MASK
+    }
+
+    /// Set the order field alone (the head of an allocated block records its order so
+    /// that a free with the wrong order is detected).
+    pub fn set_order(&mut self, order: u32) {
+        self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
+        self.flags |= (order & flags::ORDER_MASK) << flags::ORDER_SHIFT;
+    }
+
+    /// `PG_pcp`: the page is free on a per-CPU list.
+    pub fn is_pcp(&self) -> bool {
+        self.flags & flags::PG_PCP != 0
+    }
+
+    /// Mark the page as parked on a per-CPU list.
+    pub fn set_pcp(&mut self) {
+        self.flags |= flags::PG_PCP;
+    }
+
+    /// Clear the per-CPU marker.
+    pub fn clear_pcp(&mut self) {
+        self.flags &= !flags::PG_PCP;
+    }
+
+    /// The migrate type recorded for the free list (or per-CPU list) the page is on.
+    pub fn list_mt(&self) -> usize {
+        ((self.flags >> flags::MT_SHIFT) & flags::MT_MASK) as usize
+    }
+
+    /// Record the migrate type of the list the page is put on.
+    pub fn set_list_mt(&mut self, mt: usize) {
+        self.flags &= !(flags::MT_MASK << flags::MT_SHIFT);
+        self.flags |= ((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT;
     }
 
     /// `page_ref_count`.

@@ -1,0 +1,442 @@
+//! The buddy free lists of a zone (Linux 6.1 `mm/page_alloc.c`): `__free_one_page`,
+//! `expand`, `__rmqueue_smallest`, `__rmqueue_fallback` with `steal_suitable_fallback`,
+//! `move_freepages_block`.
+//!
+//! Free lists are doubly linked through the page descriptors (`Page::next` /
+//! `Page::prev` hold `mem_map` indices): the list head in `FreeArea::free_list[mt]`
+//! names the first page, the first page's `prev` names the last one (so adding at the
+//! tail is O(1)) and the last page's `next` is [`Page::NIL`]. A free block's head has
+//! `PG_buddy`, its order and the migrate type of the list it is on; the other pages of
+//! the block are plain (`_refcount` 0, no flags).
+//!
+//! These functions work on a zone and the node's `mem_map` slice; the caller holds the
+//! zone lock (`&mut`). They keep the caller's [`FreeCounters`] (`NR_FREE_PAGES`,
+//! `NR_FREE_CMA_PAGES`) in step.
+
+use crate::addr::Pfn;
+use crate::mmzone::{FreeArea, MigrateType, Zone, MAX_ORDER_LIMIT, MIGRATE_TYPES};
+use crate::page::Page;
+use crate::storage::PageStorage;
+
+const NIL: u32 = Page::NIL;
+const UNMOVABLE: usize = MigrateType::Unmovable as usize;
+const MOVABLE: usize = MigrateType::Movable as usize;
+const RECLAIMABLE: usize = MigrateType::Reclaimable as usize;
+const HIGHATOMIC: usize = MigrateType::HighAtomic as usize;
+const CMA: usize = MigrateType::Cma as usize;
+/// `MIGRATE_PCPTYPES`.
+pub const MIGRATE_PCPTYPES: usize = 3;
+
+/// Linux 6.1's `fallbacks[]`: where an allocation of each PCP type may steal from, in
+/// order.
+pub const FALLBACKS: [[usize; 2]; MIGRATE_PCPTYPES] = [
+    [RECLAIMABLE, MOVABLE],   // UNMOVABLE
+    [RECLAIMABLE, UNMOVABLE], // MOVABLE
+    [UNMOVABLE, MOVABLE],     // RECLAIMABLE
+];
+
+/// The zone's free-page counters (`NR_FREE_PAGES`, `NR_FREE_CMA_PAGES`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeCounters {
+    /// Pages on the buddy free lists.
+    pub free: u64,
+    /// Of those, pages on `MIGRATE_CMA` lists.
+    pub free_cma: u64,
+}
+
+impl FreeCounters {
+    #[inline]
+    fn add(&mut self, nr: u64, mt: usize) {
+        self.free += nr;
+        if mt == CMA {
+            self.free_cma += nr;
+        }
+    }
+
+    #[inline]
+    fn sub(&mut self, nr: u64, mt: usize) {
+        self.free -= nr;
+        if mt == CMA {
+            self.free_cma -= nr;
+        }
+    }
+}
+
+/// The pieces of a zone the buddy needs, borrowed apart from the `mem_map`.
+pub(crate) struct ZoneView<'a> {
+    pub map: &'a mut [Page],
+    pub map_start: Pfn,
+    pub start: Pfn,
+    pub end: Pfn,
+    pub nr_orders: u32,
+    pub pageblock_order: u32,
+    pub free_area: &'a mut [FreeArea; MAX_ORDER_LIMIT],
+    pub usemap: &'a mut [u8],
+    pub usemap_base: Pfn,
+}
+
+impl<'a> ZoneView<'a> {
+    /// Borrow zone `zone` and the `mem_map` apart.
+    #[inline]
+    pub fn new<S: PageStorage>(
+        map: &'a mut [Page],
+        map_start: Pfn,
+        zone: &'a mut Zone<S>,
+    ) -> Option<Self> {
+        let start = zone.zone_start_pfn;
+        let end = zone.zone_end_pfn();
+        let pb = zone.pageblock_order;
+        let usemap: &'a mut [u8] = zone.usemap.as_deref_mut()?;
+        Some(ZoneView {
+            map,
+            map_start,
+            start,
+            end,
+            nr_orders: zone.nr_orders as u32,
+            pageblock_order: pb,
+            free_area: &mut zone.free_area,
+            usemap,
+            usemap_base: crate::addr::align_down(start, 1 << pb),
+        })
+    }
+
+    #[inline]
+    pub fn idx(&self, pfn: Pfn) -> u32 {
+        (pfn - self.map_start) as u32
+    }
+
+    #[inline]
+    pub fn page(&self, pfn: Pfn) -> &Page {
+        &self.map[(pfn - self.map_start) as usize]
+    }
+
+    #[inline]
+    pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
+        &mut self.map[(pfn - self.map_start) as usize]
+    }
+
+    #[inline]
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        pfn >= self.start && pfn < self.end
+    }
+
+    /// `get_pageblock_migratetype`.
+    #[inline]
+    pub fn pageblock_mt(&self, pfn: Pfn) -> usize {
+        let bit = ((pfn - self.usemap_base) >> self.pageblock_order) * 4;
+        let b = self.usemap[(bit / 8) as usize];
+        let mt = ((b >> (bit % 8)) & 7) as usize;
+        if mt < MIGRATE_TYPES {
+            mt
+        } else {
+            MOVABLE
+        }
+    }
+
+    /// `set_pageblock_migratetype`.
+    pub fn set_pageblock_mt(&mut self, pfn: Pfn, mt: usize) {
+        let bit = ((pfn - self.usemap_base) >> self.pageblock_order) * 4;
+        let b = &mut self.usemap[(bit / 8) as usize];
+        let shift = bit % 8;
+        *b = (*b & !(7 << shift)) | ((mt as u8) << shift);
+    }
+}
+
+/// Insert `i` at the head of the list.
+#[inline]
+pub(crate) fn list_add(map: &mut [Page], head: &mut u32, i: u32) {
+    let h = *head;
+    if h == NIL {
+        map[i as usize].set_links(i, NIL);
+    } else {
+        let tail = map[h as usize].prev();
+        map[i as usize].set_links(tail, h);
+        map[h as usize].set_prev(i);
+    }
+    *head = i;
+}
+
+/// Insert `i` at the tail of the list.
+#[inline]
+pub(crate) fn list_add_tail(map: &mut [Page], head: &mut u32, i: u32) {
+    let h = *head;
+    if h == NIL {
+        map[i as usize].set_links(i, NIL);
+        *head = i;
+    } else {
+        let tail = map[h as usize].prev();
+        map[tail as usize].set_next(i);
+        map[i as usize].set_links(tail, NIL);
+        map[h as usize].set_prev(i);
+    }
+}
+
+/// Unlink `i` from the list.
+#[inline]
+pub(crate) fn list_del(map: &mut [Page], head: &mut u32, i: u32) {
+    let (p, n) = (map[i as usize].prev(), map[i as usize].next());
+    if *head == i {
+        *head = n;
+        if n != NIL {
+            map[n as usize].set_prev(p);
+        }
+    } else {
+        map[p as usize].set_next(n);
+        if n != NIL {
+            map[n as usize].set_prev(p);
+        } else {
+            let h = *head;
+            map[h as usize].set_prev(p);
+        }
+    }
+    map[i as usize].set_links(NIL, NIL);
+}
+
+/// The last element of a list.
+#[inline]
+pub(crate) fn list_tail(map: &[Page], head: u32) -> u32 {
+    if head == NIL {
+        NIL
+    } else {
+        map[head as usize].prev()
+    }
+}
+
+/// `migratetype_is_mergeable`.
+#[inline]
+fn mergeable(mt: usize) -> bool {
+    mt < MIGRATE_PCPTYPES
+}
+
+impl ZoneView<'_> {
+    /// Put the block at `pfn` on the free list of `order`/`mt` (head or tail).
+    #[inline]
+    fn add_free(&mut self, pfn: Pfn, order: u32, mt: usize, tail: bool, c: &mut FreeCounters) {
+        let i = self.idx(pfn);
+        let p = &mut self.map[i as usize];
+        p.set_buddy(order);
+        p.set_list_mt(mt);
+        let area = &mut self.free_area[order as usize];
+        if tail {
+            list_add_tail(self.map, &mut area.free_list[mt], i);
+        } else {
+            list_add(self.map, &mut area.free_list[mt], i);
+        }
+        area.nr_free += 1;
+        c.add(1 << order, mt);
+    }
+
+    /// Take the free block at `pfn` (a `PageBuddy` head of `order`) off its list.
+    #[inline]
+    fn del_free(&mut self, pfn: Pfn, order: u32, c: &mut FreeCounters) {
+        let i = self.idx(pfn);
+        let mt = self.map[i as usize].list_mt();
+        let area = &mut self.free_area[order as usize];
+        list_del(self.map, &mut area.free_list[mt], i);
+        area.nr_free -= 1;
+        self.map[i as usize].clear_buddy();
+        c.sub(1 << order, mt);
+    }
+
+    /// `move_to_free_list`: move a free block to the list of `mt` (at the tail).
+    fn move_free(&mut self, pfn: Pfn, order: u32, mt: usize, c: &mut FreeCounters) {
+        self.del_free(pfn, order, c);
+        self.add_free(pfn, order, mt, true, c);
+    }
+
+    /// `find_buddy_page_pfn`: the buddy of `pfn` at `order` if it is a free block of
+    /// that order in this zone.
+    #[inline]
+    fn free_buddy(&self, pfn: Pfn, order: u32) -> Option<Pfn> {
+        let b = pfn ^ (1 << order);
+        if !self.contains(b) {
+            return None;
+        }
+        let p = self.page(b);
+        (p.is_buddy() && p.buddy_order() == order).then_some(b)
+    }
+
+    /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging
+    /// with free buddies; `to_tail` is `FPI_TO_TAIL`.
+    pub fn free_one_page(
+        &mut self,
+        mut pfn: Pfn,
+        mut order: u32,
+        mt: usize,
+        to_tail: bool,
+        c: &mut FreeCounters,
+    ) {
+        let max = self.nr_orders - 1;
+        while order < max {
+            let Some(buddy) = self.free_buddy(pfn, order) else {
+                break;
+            };
+            if order >= self.pageblock_order {
+                let bmt = self.pageblock_mt(buddy);
+                if mt != bmt && (!mergeable(mt) || !mergeable(bmt)) {
+                    break;
+                }
+            }
+            self.del_free(buddy, order, c);
+            pfn &= buddy;
+            order += 1;
+        }
+        let tail = to_tail
+            || (order + 2 < self.nr_orders && {
+                // buddy_merge_likely: the block one order up could merge next.
+                let higher = pfn & !(1 << order);
+                self.free_buddy(higher, order + 1).is_some()
+            });
+        self.add_free(pfn, order, mt, tail, c);
+    }
+
+    /// `expand`: split the block `pfn`/`high` down to `low`, freeing the upper halves.
+    #[inline]
+    fn expand(&mut self, pfn: Pfn, low: u32, mut high: u32, mt: usize, c: &mut FreeCounters) {
+        while high > low {
+            high -= 1;
+            self.add_free(pfn + (1 << high), high, mt, false, c);
+        }
+    }
+
+    /// `__rmqueue_smallest`: the smallest free block of `mt` at or above `order`, split
+    /// down to `order`.
+    #[inline]
+    pub fn rmqueue_smallest(&mut self, order: u32, mt: usize, c: &mut FreeCounters) -> Option<Pfn> {
+        for cur in order..self.nr_orders {
+            let head = self.free_area[cur as usize].free_list[mt];
+            if head != NIL {
+                let pfn = self.map_start + head as u64;
+                self.del_free(pfn, cur, c);
+                self.expand(pfn, order, cur, mt, c);
+                return Some(pfn);
+            }
+        }
+        None
+    }
+
+    /// `can_steal_fallback`.
+    fn can_steal(&self, order: u32, start_mt: usize) -> bool {
+        order >= self.pageblock_order
+            || order >= self.pageblock_order / 2
+            || start_mt == RECLAIMABLE
+            || start_mt == UNMOVABLE
+    }
+
+    /// `find_suitable_fallback` (only_stealable = false).
+    fn find_fallback(&self, order: u32, start_mt: usize) -> Option<(usize, bool)> {
+        let area = &self.free_area[order as usize];
+        if area.nr_free == 0 || start_mt >= MIGRATE_PCPTYPES {
+            return None;
+        }
+        for &f in &FALLBACKS[start_mt] {
+            if area.free_list[f] == NIL {
+                continue;
+            }
+            return Some((f, self.can_steal(order, start_mt)));
+        }
+        None
+    }
+
+    /// `__rmqueue_fallback`: steal a block of another type for `start_mt`. Returns
+    /// whether a block was moved (the caller retries `__rmqueue_smallest`).
+    pub fn rmqueue_fallback(&mut self, order: u32, start_mt: usize, c: &mut FreeCounters) -> bool {
+        let mut found = None;
+        let mut cur = self.nr_orders;
+        while cur > order {
+            cur -= 1;
+            if let Some((f, steal)) = self.find_fallback(cur, start_mt) {
+                if !steal && start_mt == MOVABLE && cur > order {
+                    // find_smallest
+                    for o in order..self.nr_orders {
+                        if let Some((f, steal)) = self.find_fallback(o, start_mt) {
+                            found = Some((o, f, steal));
+                            break;
+                        }
+                    }
+                } else {
+                    found = Some((cur, f, steal));
+                }
+                break;
+            }
+        }
+        let Some((cur, f, whole)) = found else {
+            return false;
+        };
+        let head = self.free_area[cur as usize].free_list[f];
+        let pfn = self.map_start + head as u64;
+        self.steal_suitable_fallback(pfn, cur, start_mt, whole, c);
+        true
+    }
+
+    /// `steal_suitable_fallback` (no watermark boost: zonekit has no kswapd to undo it,
+    /// and no LRU, so no in-use page counts as movable).
+    fn steal_suitable_fallback(
+        &mut self,
+        pfn: Pfn,
+        order: u32,
+        start_mt: usize,
+        whole_block: bool,
+        c: &mut FreeCounters,
+    ) {
+        let old = self.pageblock_mt(pfn);
+        if old == HIGHATOMIC {
+            self.move_free(pfn, order, start_mt, c);
+            return;
+        }
+        if order >= self.pageblock_order {
+            // change_pageblock_range
+            let nr = 1u64 << (order - self.pageblock_order);
+            for k in 0..nr {
+                self.set_pageblock_mt(pfn + (k << self.pageblock_order), start_mt);
+            }
+            self.move_free(pfn, order, start_mt, c);
+            return;
+        }
+        if !whole_block {
+            self.move_free(pfn, order, start_mt, c);
+            return;
+        }
+        let free_pages = self.move_freepages_block(pfn, start_mt, c);
+        let nr = 1u64 << self.pageblock_order;
+        let alike = if start_mt == MOVABLE {
+            0
+        } else if old == MOVABLE {
+            nr - free_pages
+        } else {
+            0
+        };
+        if free_pages + alike >= nr / 2 {
+            self.set_pageblock_mt(pfn, start_mt);
+        }
+    }
+
+    /// `move_freepages_block`: move every free block of the pageblock holding `pfn` to
+    /// the lists of `mt`, returning the pages moved (0 when the pageblock's end is
+    /// outside the zone, as in Linux).
+    fn move_freepages_block(&mut self, pfn: Pfn, mt: usize, c: &mut FreeCounters) -> u64 {
+        let nr = 1u64 << self.pageblock_order;
+        let mut start = pfn & !(nr - 1);
+        let end = start + nr - 1;
+        if !self.contains(start) {
+            start = pfn;
+        }
+        if !self.contains(end) {
+            return 0;
+        }
+        let mut p = start;
+        let mut moved = 0;
+        while p <= end {
+            let page = self.page(p);
+            if !page.is_buddy() {
+                p += 1;
+                continue;
+            }
+            let order = page.buddy_order();
+            self.move_free(p, order, mt, c);
+            p += 1 << order;
+            moved += 1 << order;
+        }
+        moved
+    }
+}
