@@ -15,9 +15,14 @@ use zonekit_core::cmdline::Cmdline;
 use zonekit_core::fmt::LogLines;
 use zonekit_core::memblock::{
     Memblock, MemblockError, RegionFlags, INIT_MEMBLOCK_REGIONS, MEMBLOCK_ALLOC_ANYWHERE,
+    NUMA_NO_NODE,
 };
 use zonekit_core::mmzone::{free_area_init_node, InitError, PgData, ZoneType, MAX_NR_ZONES};
 use zonekit_core::page::PAGE_DESCRIPTOR_SIZE;
+use zonekit_core::page_alloc::{
+    memblock_free_all, AllocConfig, FreeAllStats, MemoryLine, PageAllocator,
+};
+use zonekit_core::selftest::{page_alloc_selftest, SelfTestError, SelfTestReport};
 use zonekit_core::source::SourceError;
 use zonekit_core::{zk_debug, zk_info, zk_warn, MemorySource, PageStorage};
 
@@ -54,6 +59,8 @@ pub enum BootError {
     UnsupportedPageSize(u64),
     /// The self-check found an inconsistency; the text says which.
     SelfCheck(&'static str),
+    /// The page allocator self-test failed.
+    PageAllocSelfTest(SelfTestError),
     /// A dynamic reservation (`/reserved-memory` with `size`) found no room.
     Reservation {
         /// Bytes requested.
@@ -72,6 +79,7 @@ impl fmt::Display for BootError {
             BootError::NoLowmem => write!(f, "no memory below the lowmem limit"),
             BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
             BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
+            BootError::PageAllocSelfTest(e) => write!(f, "page allocator self-test: {e}"),
             BootError::Reservation { size, align } => write!(
                 f,
                 "no room for a {size:#x}-byte reserved-memory region (align {align:#x})"
@@ -505,6 +513,99 @@ impl<S: PageStorage> BootedMemory<S> {
         );
         Ok(())
     }
+}
+
+/// Memory after `mem_init`: the page allocator owns every free page.
+pub struct RunningMemory<S: PageStorage, const NCPU: usize> {
+    /// The buddy allocator with the node, its zones and mem_map.
+    pub allocator: PageAllocator<S, NCPU>,
+    /// memblock as retired (kept for reports and checks).
+    pub memblock: BootMemblock,
+    /// What `memblock_free_all` released.
+    pub free_all: FreeAllStats,
+    /// The `Memory:` line.
+    pub memory_line: MemoryLine,
+    /// `min_low_pfn`, `max_low_pfn`, `max_pfn`.
+    pub limits: PfnLimits,
+    /// The parsed command line.
+    pub cmdline: Cmdline,
+}
+
+impl<S: PageStorage> BootedMemory<S> {
+    /// Linux's `mem_init`: `memblock_free_all` hands every free page to the buddy
+    /// allocator, the `Memory:` line is printed, and watermarks, lowmem reserves and
+    /// per-CPU lists are set up (`init_per_zone_wmark_min`). `storage` is what the
+    /// allocator uses for `__GFP_ZERO`.
+    pub fn mem_init<const NCPU: usize>(self, storage: S) -> RunningMemory<S, NCPU> {
+        let BootedMemory {
+            memblock,
+            mut node,
+            limits,
+            cmdline,
+            arch,
+            ..
+        } = self;
+        let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
+        let memory_line = MemoryLine::new(&node, &free_all, 0);
+        zk_info!("{}", memory_line);
+        // The MMU is off while zonekit boots: lowmem's virtual address is its physical one.
+        let cfg = AllocConfig::new(limits.max_low, arch.phys_offset);
+        let allocator = PageAllocator::new(node, storage, cfg);
+        zk_info!(
+            "zonekit: page allocator ready: {} pages free, min_free_kbytes {}",
+            allocator.nr_free_pages(),
+            allocator.min_free_kbytes()
+        );
+        RunningMemory {
+            allocator,
+            memblock,
+            free_all,
+            memory_line,
+            limits,
+            cmdline,
+        }
+    }
+}
+
+impl<S: PageStorage, const NCPU: usize> RunningMemory<S, NCPU> {
+    /// Print `/proc/zoneinfo`, `/proc/buddyinfo` and `/proc/pagetypeinfo` through the log
+    /// (what `zonekit.report` on the command line asks for).
+    pub fn print_reports(&self) {
+        let mut out = LogLines::new();
+        // Writing to the log cannot fail.
+        let _ = zonekit_core::report::zoneinfo(&self.allocator, &mut out);
+        let _ = zonekit_core::report::buddyinfo(&self.allocator, &mut out);
+        let _ = zonekit_core::report::pagetypeinfo(&self.allocator, &mut out);
+    }
+
+    /// The page allocator self-test (see [`zonekit_core::selftest`]), then a check that
+    /// the free pages equal what memblock's free ranges say, counted independently.
+    pub fn self_test(&mut self, seed: u64, random_ops: u64) -> Result<SelfTestReport, BootError> {
+        let expected = count_free_pages(&self.memblock);
+        if expected != self.allocator.nr_free_pages() + self.allocator.nr_pcp_pages() {
+            return Err(BootError::SelfCheck(
+                "free pages differ from memblock's free ranges",
+            ));
+        }
+        let report = page_alloc_selftest(&mut self.allocator, 0, seed, random_ops)
+            .map_err(BootError::PageAllocSelfTest)?;
+        zk_info!(
+            "zonekit: page allocator self-test: {} pages one by one, {} mixed blocks, {} random ops, {} invariant checks",
+            report.order0_pages,
+            report.mixed_blocks,
+            report.random_ops,
+            report.invariant_checks
+        );
+        Ok(report)
+    }
+}
+
+/// Whole pages in memblock.memory outside memblock.reserved (NOMAP excluded), counted
+/// straight from the tables: what `memblock_free_all` must release.
+pub fn count_free_pages(mb: &BootMemblock) -> u64 {
+    mb.free_ranges(NUMA_NO_NODE, RegionFlags::NONE)
+        .map(|(start, end, _)| pfn_down(end).saturating_sub(pfn_up(start)))
+        .sum()
 }
 
 #[cfg(test)]

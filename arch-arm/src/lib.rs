@@ -17,6 +17,7 @@ pub mod board;
 pub mod bootmem;
 pub mod fdt;
 pub mod limits;
+pub mod link;
 pub mod mmu;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]

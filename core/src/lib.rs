@@ -34,6 +34,7 @@ pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod report;
+pub mod selftest;
 pub mod source;
 pub mod storage;
 pub mod watermark;

@@ -25,6 +25,9 @@ pub const EXIT_BOOT_ERROR: u32 = 1;
 /// Exit code when the self-check fails.
 pub const EXIT_SELF_CHECK: u32 = 2;
 
+/// Operations of the random phase of the page allocator self-test.
+const SELFTEST_RANDOM_OPS: u64 = 20_000;
+
 /// Flattened device tree magic (big-endian in memory).
 const FDT_MAGIC: u32 = 0xd00d_feed;
 
@@ -62,7 +65,9 @@ fn check_stack() {
     let (used, size) = stack_usage();
     kprintln!("zonekit: boot stack: {} of {} bytes used", used, size);
     if used >= size {
-        kprintln!("zonekit: error: boot stack overflowed (raise STACK_SIZE in the BSP build.rs)");
+        kprintln!(
+            "zonekit: error: boot stack overflowed (raise STACK_SIZE in arch-arm/src/link.rs)"
+        );
         semihosting::exit(EXIT_STACK_OVERFLOW);
     }
 }
@@ -263,21 +268,34 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
     // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
     // flow only passes ranges memblock has just reserved for it.
     let mut storage = unsafe { PhysPageStorage::new() };
-    let booted = bootmem::boot(&params, &mut storage);
-    let checked = booted.as_ref().map(|mem| mem.self_check());
+    let booted = match bootmem::boot(&params, &mut storage) {
+        Ok(b) => b,
+        Err(e) => {
+            check_stack();
+            kprintln!("zonekit: boot failed: {}", e);
+            semihosting::exit(EXIT_BOOT_ERROR)
+        }
+    };
+    if let Err(e) = booted.self_check() {
+        check_stack();
+        kprintln!("zonekit: self-check failed: {}", e);
+        semihosting::exit(EXIT_SELF_CHECK)
+    }
+    // mem_init: every free page to the buddy allocator.
+    let mut running = booted.mem_init::<1>(storage);
+    if running.cmdline.report {
+        running.print_reports();
+    }
+    let tested = running.self_test(u64::from(r2) | 1, SELFTEST_RANDOM_OPS);
     check_stack();
-    match checked {
-        Ok(Ok(())) => {
+    match tested {
+        Ok(_) => {
             kprintln!("zonekit: self-check passed");
             semihosting::exit(0)
         }
-        Ok(Err(e)) => {
-            kprintln!("zonekit: self-check failed: {:?}", e);
-            semihosting::exit(EXIT_SELF_CHECK)
-        }
         Err(e) => {
-            kprintln!("zonekit: boot failed: {:?}", e);
-            semihosting::exit(EXIT_BOOT_ERROR)
+            kprintln!("zonekit: self-check failed: {}", e);
+            semihosting::exit(EXIT_SELF_CHECK)
         }
     }
 }

@@ -1,0 +1,78 @@
+//! The whole host-side boot: `bootmem::boot` on simulated RAM, the self-check,
+//! `mem_init` (memblock_free_all + page allocator) and the page allocator self-test,
+//! as the guest runs them.
+
+use zonekit_arch_arm::bootmem::{boot, count_free_pages, BootParams};
+use zonekit_core::addr::MemRange;
+use zonekit_core::arch::MmConfig;
+use zonekit_core::mmzone::ZoneType;
+use zonekit_core::source::StaticMemoryMap;
+use zonekit_core::storage::VecPageStorage;
+
+fn run(base: u64, size: u64, cmdline_dma: Option<u64>, random_ops: u64) -> (u64, u64) {
+    let mut map = StaticMemoryMap::single_bank(base, size);
+    map.dma_zone_size = cmdline_dma;
+    let boot_data = [MemRange::new(base, 0x1000)];
+    let params = BootParams {
+        source: &map,
+        kernel_image: MemRange::new(base + 0x1_0000, 0x10_0000),
+        boot_data: &boot_data,
+        mm: MmConfig::ZONEKIT,
+    };
+    let mut storage = VecPageStorage::default();
+    let booted = boot(&params, &mut storage).expect("boot");
+    booted.self_check().expect("self-check");
+    let expected_free = count_free_pages(&booted.memblock);
+    let mut running = booted.mem_init::<1>(storage);
+    assert_eq!(running.allocator.nr_free_pages(), expected_free);
+    assert_eq!(running.free_all.totalram(), expected_free);
+    running
+        .self_test(0x5eed, random_ops)
+        .expect("page allocator self-test");
+    (
+        running.allocator.nr_free_pages(),
+        running.allocator.free(ZoneType::HighMem),
+    )
+}
+
+#[test]
+fn vexpress_a9_512m_boot_to_buddy() {
+    let (free, high) = run(0x6000_0000, 512 << 20, None, 5000);
+    assert!(free > 120_000, "{free}");
+    assert_eq!(high, 0);
+}
+
+#[test]
+fn vexpress_a9_1g_highmem_boot_to_buddy() {
+    let (_, high) = run(0x6000_0000, 1 << 30, None, 5000);
+    // 256 MiB of highmem, all free (nothing is allocated there at boot).
+    assert_eq!(high, 65536);
+}
+
+#[test]
+fn board_with_a_dma_zone_boots_to_buddy() {
+    run(0x1000_0000, 512 << 20, Some(64 << 20), 2000);
+}
+
+#[test]
+fn memory_line_counts_what_memblock_leaves() {
+    let map = StaticMemoryMap::single_bank(0x8000_0000, 512 << 20);
+    let boot_data = [MemRange::new(0x8000_0000, 0x1000)];
+    let params = BootParams {
+        source: &map,
+        kernel_image: MemRange::new(0x8001_0000, 0x10_0000),
+        boot_data: &boot_data,
+        mm: MmConfig::ZONEKIT,
+    };
+    let mut storage = VecPageStorage::default();
+    let booted = boot(&params, &mut storage).unwrap();
+    let running = booted.mem_init::<1>(storage);
+    let line = running.memory_line.to_string();
+    assert!(line.starts_with("Memory: "), "{line}");
+    assert!(line.contains("K/524288K available"), "{line}");
+    assert_eq!(running.memory_line.total_k, 524288);
+    assert_eq!(
+        running.memory_line.available_k,
+        4 * running.free_all.totalram()
+    );
+}
