@@ -1,12 +1,14 @@
 //! `cargo xtask oracle`: check zonekit against fixtures recorded from a real Linux 6.1
-//! kernel booted under QEMU (`tests/fixtures/linux-6.1/`).
+//! kernel booted under QEMU: memblock fixtures (`tests/fixtures/linux-6.1/`, told apart
+//! by `memblock_initial`) and /proc page-allocator fixtures
+//! (`tests/fixtures/linux-6.1-proc/`, told apart by `zoneinfo` + `min_free_kbytes`).
 //!
 //! Only the fixture's inputs are read (board, RAM, command line, LPAE, the memblock
 //! state at the `MEMBLOCK configuration` dump and the requests in `ops`); `derived`
 //! and `checks` are the extractor's own arithmetic and are never looked at. Every
 //! number is then produced by zonekit's own code paths (`add_memory`,
-//! `Arm32::lowmem_bounds`, `zone_sizes_init`, memblock, `free_area_init_node`) and
-//! compared with what Linux printed.
+//! `Arm32::lowmem_bounds`, `zone_sizes_init`, memblock, `free_area_init_node`,
+//! `memblock_free_all`, `init_per_zone_wmark_min`) and compared with what Linux printed.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,18 +19,24 @@ use zonekit_arch_arm::limits::{early_vmalloc, find_limits, Arm32};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange};
 use zonekit_core::arch::{ArchLimits, MmConfig};
 use zonekit_core::cmdline::Cmdline;
-use zonekit_core::memblock::{RegionFlags, NUMA_NO_NODE};
-use zonekit_core::mmzone::{free_area_init_node, ZoneType};
+use zonekit_core::memblock::RegionFlags;
+use zonekit_core::mmzone::{free_area_init_node, PgData, ZoneType, MAX_NR_ZONES};
+use zonekit_core::page_alloc::memblock_free_all;
 use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::VecPageStorage;
+use zonekit_core::watermark::{init_per_zone_wmark_min, WmarkInput};
 
 /// Linux 6.1 armmp has CONFIG_ZONE_DMA with `arm_dma_limit = 0xffffffff`: ZONE_DMA
 /// covers all of lowmem on every board here.
 const LINUX_DMA_ZONE_SIZE: u64 = 1 << 32;
 
-/// The fixture directories used when none are given.
+/// The fixture directories used when none are given: the memblock fixtures and the
+/// /proc (page allocator) fixtures.
 pub fn default_dirs(root: &Path) -> Vec<PathBuf> {
-    vec![root.join("tests/fixtures/linux-6.1")]
+    vec![
+        root.join("tests/fixtures/linux-6.1"),
+        root.join("tests/fixtures/linux-6.1-proc"),
+    ]
 }
 
 /// Physical RAM base of each board the fixtures name.
@@ -157,10 +165,15 @@ pub fn run_file(path: &Path) -> Outcome {
             failures: vec![format!("unreadable fixture: {e}")],
         },
         Ok(v) if v.get("memblock_initial").is_some() => check_memblock_case(name, &v),
+        Ok(v) if v.get("zoneinfo").is_some() && v.get("min_free_kbytes").is_some() => {
+            check_proc_case(name, &v)
+        }
         Ok(_) => Outcome {
             name,
             summary: String::new(),
-            failures: vec!["unknown fixture kind (no `memblock_initial`)".into()],
+            failures: vec![
+                "unknown fixture kind (neither `memblock_initial` nor `zoneinfo`)".into(),
+            ],
         },
     }
 }
@@ -312,17 +325,18 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
     let mut mismatches = 0usize;
     let mut free_counts = None;
     let mut node_total = None;
+    let mut node = None;
     let mut i = 0;
     while i < ops.len() {
         if i == ops_before {
-            free_counts = Some(count_free_pages(&mb, limits.max_low));
+            free_counts = free_all(&mut node, &mb, limits.max_low);
         }
         let op = &ops[i];
         let kind = field(op, "op")?.as_str().unwrap_or("");
         let func = op.get("fn").and_then(Value::as_str).unwrap_or("");
         if kind == "alloc" && func == "memblock_alloc_try_nid_raw" && node_total.is_none() {
             // alloc_node_mem_map + setup_usemap, done by zonekit's own code.
-            let node = free_area_init_node(
+            let n = free_area_init_node(
                 &mut mb,
                 &mut storage,
                 &mm,
@@ -333,9 +347,9 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
                 0,
             )
             .map_err(|e| format!("free_area_init_node: {e:?}"))?;
-            let mut made = vec![(node.mem_map_phys, node.mem_map_bytes)];
+            let mut made = vec![(n.mem_map_phys, n.mem_map_bytes)];
             for zt in ZoneType::ALL {
-                let zone = &node.zones[zt as usize];
+                let zone = &n.zones[zt as usize];
                 if zone.usemap.is_some() {
                     made.push((zone.usemap_phys, zone.usemap_bytes));
                 }
@@ -358,7 +372,8 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
                     ));
                 }
             }
-            node_total = Some(node.zones.iter().map(|z| z.managed_pages).sum::<u64>());
+            node_total = Some(n.zones.iter().map(|z| z.managed_pages).sum::<u64>());
+            node = Some(n);
             i += made.len();
             continue;
         }
@@ -414,7 +429,7 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         i += 1;
     }
     if ops_before >= ops.len() {
-        free_counts = Some(count_free_pages(&mb, limits.max_low));
+        free_counts = free_all(&mut node, &mb, limits.max_low);
     }
     if mismatches > 3 {
         fail.push(format!("{} more alloc mismatches", mismatches - 3));
@@ -435,6 +450,9 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         .ok_or("available_k")?
         / 4;
     let want_high = field(memory, "highmem_k")?.as_u64().ok_or("highmem_k")? / 4;
+    if free_counts.is_none() {
+        fail.push("no node to free pages into (no mem_map allocation before `Memory:`)".into());
+    }
     if let Some((low, high)) = free_counts {
         if low + high != want_avail || high != want_high {
             fail.push(format!(
@@ -450,19 +468,16 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
     Ok(())
 }
 
-/// Pages `memblock_free_all` releases: every whole page in memory outside reserved,
-/// split at `max_low_pfn` into (lowmem, highmem).
-fn count_free_pages(mb: &BootMemblock, max_low: u64) -> (u64, u64) {
-    let (mut low, mut high) = (0, 0);
-    for (start, end, _) in mb.free_ranges(NUMA_NO_NODE, RegionFlags::NONE) {
-        let (s, e) = (pfn_up(start), pfn_down(end));
-        if s >= e {
-            continue;
-        }
-        low += e.min(max_low).saturating_sub(s);
-        high += e.saturating_sub(s.max(max_low));
-    }
-    (low, high)
+/// Run zonekit's `memblock_free_all` on the node at the memblock state Linux had at its
+/// `Memory:` line; returns (lowmem, highmem) pages released.
+fn free_all(
+    node: &mut Option<PgData<VecPageStorage>>,
+    mb: &BootMemblock,
+    max_low: u64,
+) -> Option<(u64, u64)> {
+    let node = node.as_mut()?;
+    let stats = memblock_free_all(node, mb, max_low);
+    Some((stats.lowmem_pages, stats.highmem_pages))
 }
 
 fn fmt_regions(r: &[(u64, u64, u32)]) -> String {
@@ -470,4 +485,145 @@ fn fmt_regions(r: &[(u64, u64, u32)]) -> String {
         .map(|(b, s, f)| format!("[{b:#x}+{s:#x} f{f:#x}]"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+const ZONE_NAMES: [&str; MAX_NR_ZONES] = ["DMA", "Normal", "HighMem", "Movable"];
+
+fn check_proc_case(name: String, v: &Value) -> Outcome {
+    let mut failures = Vec::new();
+    let mut summary = String::new();
+    if let Err(e) = proc_case(v, &mut failures, &mut summary) {
+        failures.push(e);
+    }
+    Outcome {
+        name,
+        summary,
+        failures,
+    }
+}
+
+/// The /proc oracle: from the inputs the README names (online CPUs, LPAE, THP mode,
+/// the sysctls, and each zone's managed pages when Linux set its watermarks), zonekit's
+/// `init_per_zone_wmark_min` must give Linux's `min_free_kbytes`, every zone's
+/// min/low/high and protection, and each pageset's batch, high and stat threshold.
+fn proc_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Result<(), String> {
+    let u = |v: &Value, what: &str| {
+        v.as_u64()
+            .ok_or_else(|| format!("`{what}` is not a number"))
+    };
+    let lpae = field(v, "lpae")?.as_bool().unwrap_or(false);
+    let zoneinfo = field(v, "zoneinfo")?.as_array().ok_or("zoneinfo")?;
+    let managed_in = field(field(v, "model")?, "managed")?;
+    let mut managed = [0u64; MAX_NR_ZONES];
+    let mut populated = [false; MAX_NR_ZONES];
+    for (i, zname) in ZONE_NAMES.iter().enumerate() {
+        managed[i] = u(
+            field(field(managed_in, zname)?, "at_watermark_setup")?,
+            "at_watermark_setup",
+        )?;
+        let z = zoneinfo
+            .iter()
+            .find(|z| z.get("name").and_then(Value::as_str) == Some(zname))
+            .ok_or_else(|| format!("zoneinfo has no zone {zname}"))?;
+        populated[i] = u(field(z, "present")?, "present")? > 0;
+    }
+    let ratio: Vec<u64> = field(v, "lowmem_reserve_ratio")?
+        .as_array()
+        .ok_or("lowmem_reserve_ratio")?
+        .iter()
+        .map(|x| u(x, "lowmem_reserve_ratio"))
+        .collect::<Result<_, _>>()?;
+    if ratio.len() != MAX_NR_ZONES {
+        return Err(format!("lowmem_reserve_ratio has {} entries", ratio.len()));
+    }
+    let mm = if lpae {
+        MmConfig::LINUX_61_ARMMP_LPAE
+    } else {
+        MmConfig::LINUX_61_ARMMP
+    };
+    let input = WmarkInput {
+        managed,
+        populated,
+        nr_cpus: u(field(v, "cpus_online")?, "cpus_online")? as u32,
+        // Null when the kernel has no THP (the non-LPAE build).
+        thp: v
+            .get("thp_enabled")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.contains("[always]")),
+        pageblock_nr_pages: mm.pageblock_nr_pages(),
+        lowmem_reserve_ratio: [ratio[0], ratio[1], ratio[2], ratio[3]],
+        watermark_scale_factor: u(
+            field(v, "watermark_scale_factor")?,
+            "watermark_scale_factor",
+        )?,
+        percpu_pagelist_high_fraction: v
+            .get("percpu_pagelist_high_fraction")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        min_free_kbytes: None,
+    };
+    let t = init_per_zone_wmark_min(&input);
+    let want_mfk = u(field(v, "min_free_kbytes")?, "min_free_kbytes")?;
+    if t.min_free_kbytes != want_mfk {
+        fail.push(format!(
+            "min_free_kbytes {} != Linux {want_mfk}",
+            t.min_free_kbytes
+        ));
+    }
+    let mut pagesets = 0;
+    for z in zoneinfo {
+        let zname = field(z, "name")?.as_str().unwrap_or("");
+        let Some(i) = ZONE_NAMES.iter().position(|n| *n == zname) else {
+            fail.push(format!("unknown zone {zname}"));
+            continue;
+        };
+        let w = t.wmark[i];
+        let want = (
+            u(field(z, "min")?, "min")?,
+            u(field(z, "low")?, "low")?,
+            u(field(z, "high")?, "high")?,
+        );
+        if (w.min, w.low, w.high) != want {
+            fail.push(format!(
+                "{zname} min/low/high {:?} != Linux {want:?}",
+                (w.min, w.low, w.high)
+            ));
+        }
+        let prot: Vec<u64> = field(z, "protection")?
+            .as_array()
+            .ok_or("protection")?
+            .iter()
+            .map(|x| u(x, "protection"))
+            .collect::<Result<_, _>>()?;
+        if t.lowmem_reserve[i].to_vec() != prot {
+            fail.push(format!(
+                "{zname} protection {:?} != Linux {prot:?}",
+                t.lowmem_reserve[i]
+            ));
+        }
+        for ps in z
+            .get("pagesets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            pagesets += 1;
+            let got = (t.pcp_batch[i] as u64, t.pcp_high[i] as u64);
+            let want = (
+                u(field(ps, "batch")?, "batch")?,
+                u(field(ps, "high")?, "high")?,
+            );
+            if got != want {
+                fail.push(format!(
+                    "{zname} pageset batch/high {got:?} != Linux {want:?}"
+                ));
+            }
+        }
+    }
+    let _ = write!(
+        summary,
+        "min_free_kbytes {want_mfk}, {} zones, {pagesets} pagesets",
+        zoneinfo.len()
+    );
+    Ok(())
 }
