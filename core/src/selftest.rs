@@ -226,7 +226,7 @@ pub fn page_alloc_selftest<S: PageStorage, const NCPU: usize>(
             a.free_pages_raw(cpu, p, o).map_err(SelfTestError::Free)?;
         }
         report.random_ops += 1;
-        if i % 256 == 255 {
+        if i % 2048 == 2047 {
             check(a, &mut report)?;
         }
     }

@@ -377,6 +377,15 @@ fn boot_matrix() -> Vec<BootCase> {
     use dtb::DtbMode::{Auto, AutoNomap, None as Atags};
     const FROM_DTB: &[&str] = &["zonekit: memory from DTB"];
     const FROM_ATAGS: &[&str] = &["zonekit: memory from ATAGS"];
+    const REPORT: &[&str] = &[
+        "Node 0, zone   Normal",
+        "  pages free     ",
+        "        protection: (",
+        "Page block order: 10",
+        "Free pages count per migrate type at order ",
+        "Node    0, zone   Normal, type      Movable ",
+        "Number of blocks type ",
+    ];
     let case = |board, mem_mib: u64, cmdline, dtb, also| BootCase {
         board,
         mem: mem_mib * MIB,
@@ -410,6 +419,10 @@ fn boot_matrix() -> Vec<BootCase> {
                 "memblock_reserve: [",
             ],
         ),
+        case("vexpress-a9", 1024, Some("zonekit.report"), Auto, REPORT),
+        case("vexpress-a15", 512, Some("zonekit.report"), Auto, REPORT),
+        case("sabrelite", 512, Some("zonekit.report"), Auto, REPORT),
+        case("mcimx6ul-evk", 512, Some("zonekit.report"), Auto, REPORT),
         case("vexpress-a15", 512, None, Auto, FROM_DTB),
         case("vexpress-a15", 1024, None, Atags, FROM_ATAGS),
         case("sabrelite", 512, None, Atags, FROM_ATAGS),
@@ -476,7 +489,11 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line {want:?}"));
         }
     }
-    for want in case.also {
+    // Every boot retires memblock into the buddy allocator and self-tests it.
+    for want in ["Memory: ", "zonekit: page allocator self-test: "]
+        .iter()
+        .chain(case.also)
+    {
         if !log.lines().any(|l| l.starts_with(want)) {
             return fail(format!("missing line starting {want:?}"));
         }
