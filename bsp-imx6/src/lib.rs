@@ -80,15 +80,6 @@ mod tests {
     use zonekit_arch_arm::board::UartKind;
 
     #[test]
-    fn build_script_uses_the_same_ram_bases() {
-        let build_rs = include_str!("../build.rs");
-        for b in BOARDS {
-            let entry = std::format!("(\"{}\", {:#x})", b.name, b.ram_base);
-            assert!(build_rs.contains(&entry), "build.rs lacks {entry}");
-        }
-    }
-
-    #[test]
     fn boards_are_consistent() {
         for b in BOARDS {
             assert_eq!(b.load_address(), b.ram_base + 0x1_0000);
