@@ -112,7 +112,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         mem: 512 * MIB,
         cmdline: None,
         release: false,
-        timeout_secs: 60,
+        timeout_secs: 180,
         dtb: dtb::DtbMode::Auto,
     };
     let mut it = args.iter();
@@ -388,7 +388,11 @@ fn boot_matrix() -> Vec<BootCase> {
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
         case("vexpress-a9", 512, None, Auto, FROM_DTB),
         case("vexpress-a9", 512, None, Atags, FROM_ATAGS),
-        case("vexpress-a9", 1024, None, Auto, FROM_DTB),
+        case("vexpress-a9", 1024, None, Auto, &[
+            "zonekit: memory from DTB",
+            "    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)",
+            "zonekit: kmap test: 8 highmem pages from pfn ",
+        ]),
         case("vexpress-a9", 512, Some("vmalloc=600M"), Auto, FROM_DTB),
         case("vexpress-a9", 512, Some("mem=300M"), Auto, FROM_DTB),
         case(
@@ -413,11 +417,49 @@ fn boot_matrix() -> Vec<BootCase> {
         case("vexpress-a15", 512, None, Auto, FROM_DTB),
         case("vexpress-a15", 1024, None, Atags, FROM_ATAGS),
         case("sabrelite", 512, None, Atags, FROM_ATAGS),
-        case("sabrelite", 2048, None, Auto, FROM_DTB),
+        case("sabrelite", 2048, None, Auto, &[
+            "zonekit: memory from DTB",
+            "    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)",
+            "zonekit: kmap test: 8 highmem pages from pfn ",
+        ]),
+        case(
+            "vexpress-a9",
+            512,
+            Some("zonekit.test_abort"),
+            Auto,
+            &[
+                "zonekit: data abort at pc=0x",
+                "zonekit: test_abort: unmapped read caught: DFAR=0xe0801000 DFSR=0x00000005 (translation fault, section)",
+                "zonekit: test_abort: freed kmap slot caught: DFAR=0xbfe0",
+                "zonekit: kmap test: no highmem on this boot, skipped",
+            ],
+        ),
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
+        case("mcimx6ul-evk", 2048, None, Auto, KMAP_LINES),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
     ]
 }
+
+/// Lines (prefixes) every boot prints once `paging_init` has switched the MMU on.
+const MMU_ON_LINES: &[&str] = &[
+    "zonekit: MMU on (TTBR0 0x",
+    "zonekit: linear map test: 64 words at ",
+    "zonekit: linear map test: page pfn ",
+];
+
+/// Linux's `Virtual kernel memory layout:` block (fixed lines of the 3G/1G split).
+const LAYOUT_LINES: &[&str] = &[
+    "Virtual kernel memory layout:",
+    "    vector  : 0xffff0000 - 0xffff1000   (   4 kB)",
+    "    fixmap  : 0xffc00000 - 0xfff00000   (3072 kB)",
+    "    vmalloc : 0x",
+    "    lowmem  : 0xc0000000 - 0x",
+    "    pkmap   : 0xbfe00000 - 0xc0000000   (   2 MB)",
+    "    modules : 0xbf000000 - 0xbfe00000   (  14 MB)",
+];
+
+/// The highmem kmap test.
+const KMAP_LINES: &[&str] = &["zonekit: kmap test: 8 highmem pages from pfn "];
 
 /// An extra check of `cargo xtask test` that is neither a host suite nor a boot.
 struct ExtraStep {
@@ -446,11 +488,12 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
-        timeout_secs: 60,
+        timeout_secs: 180,
         dtb: case.dtb.clone(),
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;
+    let mmu_lines = MMU_ON_LINES.iter().chain(LAYOUT_LINES);
     let fail = |why: String| {
         let mut s = format!("{why}\n  guest log tail:\n{}", tail(log, 15));
         if !run.stderr.trim().is_empty() {
@@ -476,7 +519,7 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line {want:?}"));
         }
     }
-    for want in case.also {
+    for want in mmu_lines.chain(case.also) {
         if !log.lines().any(|l| l.starts_with(want)) {
             return fail(format!("missing line starting {want:?}"));
         }
