@@ -112,7 +112,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         mem: 512 * MIB,
         cmdline: None,
         release: false,
-        timeout_secs: 180,
+        timeout_secs: 600,
         dtb: dtb::DtbMode::Auto,
     };
     let mut it = args.iter();
@@ -461,6 +461,43 @@ const LAYOUT_LINES: &[&str] = &[
 /// The highmem kmap test.
 const KMAP_LINES: &[&str] = &["zonekit: kmap test: 8 highmem pages from pfn "];
 
+/// QEMU boots `cargo xtask test` runs at once: `ZONEKIT_QEMU_JOBS`, else the
+/// available parallelism (at most 4).
+fn boot_jobs() -> usize {
+    std::env::var("ZONEKIT_QEMU_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
+}
+
+/// `f` over `items` on `jobs` threads; the results in the order of `items`.
+fn run_parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                out.lock().expect("no panics while holding the lock")[i] = Some(r);
+            });
+        }
+    });
+    out.into_inner()
+        .expect("no panics while holding the lock")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
 /// An extra check of `cargo xtask test` that is neither a host suite nor a boot.
 struct ExtraStep {
     name: &'static str,
@@ -488,7 +525,7 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
-        timeout_secs: 180,
+        timeout_secs: 600,
         dtb: case.dtb.clone(),
     };
     let run = run_qemu(&opts, image, false)?;
@@ -604,14 +641,19 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                     );
                     images.push((case.board, built));
                 }
+            }
+            // The boots are independent: run a few at once, report in matrix order.
+            let results = run_parallel(&cases, boot_jobs(), |case| {
                 let image = images
                     .iter()
                     .find(|(b, _)| *b == case.board)
                     .map(|(_, i)| i.clone())
-                    .expect("just built");
-                let result = image
+                    .expect("built above");
+                image
                     .map_err(|e| format!("build failed: {e}"))
-                    .and_then(|img| check_boot(case, &img));
+                    .and_then(|img| check_boot(case, &img))
+            });
+            for (case, result) in cases.iter().zip(results) {
                 report(&case.name(), result);
             }
         }
@@ -628,6 +670,16 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_results_keep_their_order() {
+        let items: Vec<u64> = (0..37).collect();
+        for jobs in [1, 3, 8, 100] {
+            let out = run_parallel(&items, jobs, |x| x * 2);
+            assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        }
+        assert!(run_parallel(&[] as &[u8], 4, |_| 0).is_empty());
+    }
 
     #[test]
     fn mem_sizes() {
