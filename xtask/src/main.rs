@@ -410,6 +410,9 @@ fn boot_matrix() -> Vec<BootCase> {
             &[
                 "MEMBLOCK configuration:",
                 " memory.cnt  = 0x1",
+                // paging_init's early_alloc: the L1 table, then the PKMAP L2 chunk.
+                "memblock_alloc_try_nid: 16384 bytes align=0x4000 nid=-1 from=0x00000000 max_addr=0x00000000 ",
+                "memblock_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0x00000000 max_addr=0x00000000 ",
                 "memblock_alloc_try_nid_raw: 4194304 bytes align=0x40 nid=0 from=0x00000000 max_addr=0x00000000 ",
                 "memblock_reserve: [",
             ],
