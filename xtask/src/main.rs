@@ -652,9 +652,17 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                     .find(|(b, _)| *b == case.board)
                     .map(|(_, i)| i.clone())
                     .expect("built above");
-                image
+                let started = std::time::Instant::now();
+                let r = image
                     .map_err(|e| format!("build failed: {e}"))
-                    .and_then(|img| check_boot(case, &img))
+                    .and_then(|img| check_boot(case, &img));
+                eprintln!(
+                    "xtask: boot {} {} in {:.0} s",
+                    case.name(),
+                    if r.is_ok() { "ok" } else { "FAILED" },
+                    started.elapsed().as_secs_f64()
+                );
+                r
             });
             for (case, result) in cases.iter().zip(results) {
                 report(&case.name(), result);
