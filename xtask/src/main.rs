@@ -438,7 +438,7 @@ fn boot_matrix() -> Vec<BootCase> {
             ],
         ),
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
-        case("mcimx6ul-evk", 2048, None, Auto, KMAP_LINES),
+        case("mcimx6ul-evk", 1536, None, Auto, KMAP_LINES),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
     ]
 }
