@@ -1,6 +1,8 @@
 //! Board descriptions and the console interface, visible on the host so that tools
 //! (xtask, tests) can list boards without any target code.
 
+pub use crate::mmu::plan::DeviceRegion;
+
 /// Which console UART a board uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UartKind {
@@ -37,6 +39,9 @@ pub struct BoardDesc {
     pub starts_in_hyp: bool,
     /// Machine number QEMU puts in r1 (`0xffff_ffff` when the board has none).
     pub machine_id: u32,
+    /// MMIO regions the kernel maps at boot (`mdesc->map_io`): the console UART and
+    /// the timers. `paging_init` puts them in the device window.
+    pub mmio: &'static [DeviceRegion],
 }
 
 /// Offset from the RAM base at which QEMU loads a raw (zImage-style) image.
@@ -55,6 +60,37 @@ impl BoardDesc {
 /// Bytes in a mebibyte.
 const MIB: u64 = 1 << 20;
 
+const fn region(name: &'static str, phys: u64, size: u64) -> DeviceRegion {
+    DeviceRegion { name, phys, size }
+}
+
+/// vexpress-a9: PL011 UART0, the MPCore private region (SCU, GIC, global and private
+/// timers; periphbase 0x1E000000).
+pub const VEXPRESS_A9_MMIO: [DeviceRegion; 2] = [
+    region("uart0", 0x1000_9000, 0x1000),
+    region("mpcore", 0x1E00_0000, 0x2000),
+];
+
+/// vexpress-a15: PL011 UART0, the GIC (CBAR 0x2C000000). The timer is the CP15
+/// generic timer and needs no mapping.
+pub const VEXPRESS_A15_MMIO: [DeviceRegion; 2] = [
+    region("uart0", 0x1C09_0000, 0x1000),
+    region("gic", 0x2C00_0000, 0x8000),
+];
+
+/// sabrelite: i.MX UART1, the GPT, the MPCore private region (periphbase 0x00A00000).
+pub const SABRELITE_MMIO: [DeviceRegion; 3] = [
+    region("uart1", 0x0202_0000, 0x4000),
+    region("gpt", 0x0209_8000, 0x4000),
+    region("mpcore", 0x00A0_0000, 0x2000),
+];
+
+/// mcimx6ul-evk: i.MX UART1 and GPT1 (the generic timer needs no mapping).
+pub const MCIMX6UL_EVK_MMIO: [DeviceRegion; 2] = [
+    region("uart1", 0x0202_0000, 0x4000),
+    region("gpt1", 0x0209_8000, 0x4000),
+];
+
 /// `-M vexpress-a9`: RAM at 0x6000_0000 (QEMU models at most 1 GiB), PL011 UART0 at
 /// 0x1000_9000.
 pub const VEXPRESS_A9: BoardDesc = BoardDesc {
@@ -69,6 +105,7 @@ pub const VEXPRESS_A9: BoardDesc = BoardDesc {
     uart_kind: UartKind::Pl011,
     starts_in_hyp: false,
     machine_id: 0x8e0,
+    mmio: &VEXPRESS_A9_MMIO,
 };
 
 /// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
@@ -85,6 +122,7 @@ pub const VEXPRESS_A15: BoardDesc = BoardDesc {
     uart_kind: UartKind::Pl011,
     starts_in_hyp: false,
     machine_id: 0x8e0,
+    mmio: &VEXPRESS_A15_MMIO,
 };
 
 /// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
@@ -101,6 +139,7 @@ pub const SABRELITE: BoardDesc = BoardDesc {
     uart_kind: UartKind::Imx,
     starts_in_hyp: false,
     machine_id: 0xffff_ffff,
+    mmio: &SABRELITE_MMIO,
 };
 
 /// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
@@ -117,6 +156,7 @@ pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
     uart_kind: UartKind::Imx,
     starts_in_hyp: true,
     machine_id: 0xffff_ffff,
+    mmio: &MCIMX6UL_EVK_MMIO,
 };
 
 /// Every board zonekit boots on (the BSP crates re-export their own).
@@ -132,6 +172,13 @@ pub fn find(name: &str) -> Option<&'static BoardDesc> {
 pub trait Console: Sync {
     /// Write one byte, waiting until the device accepts it.
     fn putc(&self, byte: u8);
+
+    /// Reach the device at virtual address `base` from now on (called once the MMU
+    /// is on, with the UART's address in the device window). Consoles that are not
+    /// memory-mapped ignore it.
+    fn remap(&self, base: usize) {
+        let _ = base;
+    }
 
     /// Write a string, turning `\n` into `\r\n`.
     fn puts(&self, s: &str) {
@@ -176,6 +223,21 @@ mod tests {
             assert_eq!(b.load_address(), b.ram_base + 0x1_0000);
             assert!(b.ram_base + b.max_ram <= 1 << 32, "{} needs LPAE", b.name);
             assert!(b.default_ram <= b.max_ram);
+            assert!(
+                b.mmio
+                    .iter()
+                    .any(|r| r.phys <= b.uart_base && b.uart_base < r.phys + r.size),
+                "{}: the console UART is not in mmio",
+                b.name
+            );
+            for r in b.mmio {
+                let ram = (b.ram_base, b.ram_base + b.max_ram);
+                assert!(
+                    r.phys + r.size <= ram.0 || r.phys >= ram.1,
+                    "{} overlaps RAM",
+                    r.name
+                );
+            }
         }
         assert_eq!(find("nope"), None);
     }

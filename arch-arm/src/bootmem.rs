@@ -61,6 +61,8 @@ pub enum BootError {
     SelfCheck(&'static str),
     /// The page allocator self-test failed.
     PageAllocSelfTest(SelfTestError),
+    /// `paging_init` failed (a page-table allocation or mapping).
+    Paging(crate::mmu::MmuError),
     /// A dynamic reservation (`/reserved-memory` with `size`) found no room.
     Reservation {
         /// Bytes requested.
@@ -80,6 +82,7 @@ impl fmt::Display for BootError {
             BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
             BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
             BootError::PageAllocSelfTest(e) => write!(f, "page allocator self-test: {e}"),
+            BootError::Paging(e) => write!(f, "paging_init: {e}"),
             BootError::Reservation { size, align } => write!(
                 f,
                 "no room for a {size:#x}-byte reserved-memory region (align {align:#x})"
@@ -97,6 +100,12 @@ impl From<SourceError> for BootError {
 impl From<MemblockError> for BootError {
     fn from(e: MemblockError) -> Self {
         BootError::Memblock(e)
+    }
+}
+
+impl From<crate::mmu::MmuError> for BootError {
+    fn from(e: crate::mmu::MmuError) -> Self {
+        BootError::Paging(e)
     }
 }
 
@@ -201,6 +210,10 @@ pub struct BootedMemory<S: PageStorage> {
     pub cmdline: Cmdline,
     /// Whether the board declared a DMA zone (so ZONE_DMA is configured).
     pub has_dma_zone: bool,
+    /// `PAGE_OFFSET` as far as `page_address` is concerned: the virtual address of
+    /// `arch.phys_offset`. Equal to it (identity) unless `paging_init` switched to the
+    /// linear map.
+    pub page_offset: u64,
 }
 
 fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
@@ -411,6 +424,7 @@ pub fn bootmem_init<S: PageStorage>(
         zone_sizes,
         cmdline,
         has_dma_zone: dma_zone_size.is_some(),
+        page_offset: arch.phys_offset,
     })
 }
 
@@ -423,12 +437,59 @@ fn memblock_banks(mb: &BootMemblock) -> heapless::Vec<MemRange, { 2 * INIT_MEMBL
     banks
 }
 
+/// What `paging_init` gets: memblock after `adjust_lowmem_bounds` (its current limit
+/// at `arm_lowmem_limit`), the page storage, and the limits it must map.
+pub struct PagingContext<'a, S: PageStorage> {
+    /// memblock, for `early_alloc` of page tables.
+    pub memblock: &'a mut BootMemblock,
+    /// The storage `bootmem_init` will use next (for zeroing, and to switch to the
+    /// linear map once the MMU is on).
+    pub storage: &'a mut S,
+    /// The arch description (`phys_offset` = PHYS_OFFSET).
+    pub arch: &'a Arm32,
+    /// `arm_lowmem_limit`: lowmem is `[phys_offset, lowmem_limit)`.
+    pub lowmem_limit: PhysAddr,
+    /// The running image.
+    pub kernel_image: MemRange,
+}
+
+/// Linux's `paging_init` hook of [`boot_with_paging`]: runs after
+/// `adjust_lowmem_bounds`/`arm_memblock_init` and before `bootmem_init`, so that
+/// its page tables come from memblock like Linux's `early_alloc`. Returns the
+/// virtual address of `phys_offset` (`PAGE_OFFSET`) when it switched to a linear
+/// map, `None` when addressing is still the identity.
+pub trait PagingInit<S: PageStorage> {
+    /// Build the tables, map, and (on a target) switch the MMU on.
+    fn paging_init(&mut self, ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError>;
+}
+
+/// The `paging_init` of hosts, simulators and tests: no tables, identity addressing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPaging;
+
+impl<S: PageStorage> PagingInit<S> for NoPaging {
+    fn paging_init(&mut self, _ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
+        Ok(None)
+    }
+}
+
 /// Run the whole flow: memblock setup, `arm_memblock_init`, `adjust_lowmem_bounds`,
 /// the `paging_init` limit switch and `bootmem_init`, printing the Linux-format boot
-/// log on the way.
+/// log on the way. No page tables are built (identity addressing): see
+/// [`boot_with_paging`].
 pub fn boot<S: PageStorage>(
     params: &BootParams<'_>,
     storage: &mut S,
+) -> Result<BootedMemory<S>, BootError> {
+    boot_with_paging(params, storage, &mut NoPaging)
+}
+
+/// [`boot`] with a `paging_init` step between `adjust_lowmem_bounds` and
+/// `bootmem_init`, in Linux's order.
+pub fn boot_with_paging<S: PageStorage, P: PagingInit<S>>(
+    params: &BootParams<'_>,
+    storage: &mut S,
+    paging: &mut P,
 ) -> Result<BootedMemory<S>, BootError> {
     let cmdline = Cmdline::parse(params.source.cmdline());
     for e in &cmdline.errors {
@@ -465,16 +526,29 @@ pub fn boot<S: PageStorage>(
     zk_debug!("zonekit: arm_lowmem_limit {:#x}", lowmem_limit);
     // paging_init: once lowmem is mapped, allocations may use all of it.
     memblock.set_current_limit(lowmem_limit);
-
+    // Everything bootmem_init needs from the source is read before paging_init: the
+    // source (a DTB, ATAGS) may not be mapped afterwards.
     let dma_zone_size = cmdline.dma_zone_size.or(params.source.dma_zone_size());
-    bootmem_init(
+    let page_offset = paging.paging_init(PagingContext {
+        memblock: &mut memblock,
+        storage,
+        arch: &arch,
+        lowmem_limit,
+        kernel_image: params.kernel_image,
+    })?;
+
+    let mut booted = bootmem_init(
         memblock,
         storage,
         arch,
         lowmem_limit,
         dma_zone_size,
         cmdline,
-    )
+    )?;
+    if let Some(po) = page_offset {
+        booted.page_offset = po;
+    }
+    Ok(booted)
 }
 
 impl<S: PageStorage> BootedMemory<S> {
@@ -543,13 +617,15 @@ impl<S: PageStorage> BootedMemory<S> {
             limits,
             cmdline,
             arch,
+            page_offset,
             ..
         } = self;
         let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
         let memory_line = MemoryLine::new(&node, &free_all, 0);
         zk_info!("{}", memory_line);
-        // The MMU is off while zonekit boots: lowmem's virtual address is its physical one.
-        let cfg = AllocConfig::new(limits.max_low, arch.phys_offset);
+        // page_address: the linear map when paging_init built one, else the identity.
+        let mut cfg = AllocConfig::new(limits.max_low, arch.phys_offset);
+        cfg.page_offset = page_offset;
         let allocator = PageAllocator::new(node, storage, cfg);
         zk_info!(
             "zonekit: page allocator ready: {} pages free, min_free_kbytes {}",

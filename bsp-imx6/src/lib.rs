@@ -6,6 +6,8 @@
 #![no_std]
 #![warn(missing_docs)]
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use zonekit_arch_arm::board::BoardDesc;
 pub use zonekit_arch_arm::board::{MCIMX6UL_EVK, SABRELITE};
 
@@ -28,29 +30,37 @@ pub const UTS_TXFULL: u32 = 1 << 4;
 /// An i.MX UART used for output only.
 #[derive(Debug)]
 pub struct ImxUart {
-    base: usize,
+    base: AtomicUsize,
 }
 
 impl ImxUart {
     /// A driver for the i.MX UART at physical address `base` (MMU off).
     pub const fn new(base: usize) -> Self {
-        Self { base }
+        Self {
+            base: AtomicUsize::new(base),
+        }
     }
 
     /// The register block's address.
-    pub const fn base(&self) -> usize {
-        self.base
+    pub fn base(&self) -> usize {
+        self.base.load(Ordering::Relaxed)
     }
 }
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 impl zonekit_arch_arm::board::Console for ImxUart {
+    fn remap(&self, base: usize) {
+        self.base.store(base, Ordering::Relaxed);
+    }
+
     fn putc(&self, byte: u8) {
-        let ucr2 = (self.base + UCR2) as *mut u32;
-        let uts = (self.base + UTS) as *const u32;
-        let utxd = (self.base + UTXD) as *mut u32;
+        let base = self.base();
+        let ucr2 = (base + UCR2) as *mut u32;
+        let uts = (base + UTS) as *const u32;
+        let utxd = (base + UTXD) as *mut u32;
         // SAFETY: `base` is the board's UART (a BoardDesc constant), reached through
-        // identity addressing with the MMU off; all registers are 32-bit MMIO.
+        // identity addressing with the MMU off, or at the device-window address
+        // `remap` installed once the MMU is on; all registers are 32-bit MMIO.
         unsafe {
             let ctrl = core::ptr::read_volatile(ucr2);
             if ctrl & UCR2_TXEN == 0 {
@@ -78,6 +88,21 @@ extern crate std;
 mod tests {
     use super::*;
     use zonekit_arch_arm::board::UartKind;
+
+    #[test]
+    fn build_script_uses_the_same_ram_bases() {
+        // build.rs writes one script per board of this package from the shared
+        // board table, linked at the board's load address.
+        let build_rs = include_str!("../build.rs");
+        assert!(build_rs.contains("emit_linker_scripts()"));
+        for b in BOARDS {
+            assert_eq!(b.package, env!("CARGO_PKG_NAME"), "{}", b.name);
+            let mut script = std::string::String::new();
+            zonekit_arch_arm::link::write_linker_script(&mut script, b.load_address()).unwrap();
+            let at = std::format!("{:#x}", b.load_address());
+            assert!(script.contains(&at), "{}: script lacks {at}", b.name);
+        }
+    }
 
     #[test]
     fn boards_are_consistent() {

@@ -7,6 +7,8 @@
 #![no_std]
 #![warn(missing_docs)]
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use zonekit_arch_arm::board::BoardDesc;
 pub use zonekit_arch_arm::board::{VEXPRESS_A15, VEXPRESS_A9};
 
@@ -23,28 +25,36 @@ pub const UARTFR_TXFF: u32 = 1 << 5;
 /// An Arm PL011 UART used for output only.
 #[derive(Debug)]
 pub struct Pl011 {
-    base: usize,
+    base: AtomicUsize,
 }
 
 impl Pl011 {
     /// A driver for the PL011 at physical address `base` (MMU off).
     pub const fn new(base: usize) -> Self {
-        Self { base }
+        Self {
+            base: AtomicUsize::new(base),
+        }
     }
 
     /// The register block's address.
-    pub const fn base(&self) -> usize {
-        self.base
+    pub fn base(&self) -> usize {
+        self.base.load(Ordering::Relaxed)
     }
 }
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 impl zonekit_arch_arm::board::Console for Pl011 {
+    fn remap(&self, base: usize) {
+        self.base.store(base, Ordering::Relaxed);
+    }
+
     fn putc(&self, byte: u8) {
-        let fr = (self.base + UARTFR) as *const u32;
-        let dr = (self.base + UARTDR) as *mut u32;
+        let base = self.base();
+        let fr = (base + UARTFR) as *const u32;
+        let dr = (base + UARTDR) as *mut u32;
         // SAFETY: `base` is the board's PL011 (a BoardDesc constant), reached through
-        // identity addressing with the MMU off; FR and DR are 32-bit MMIO registers.
+        // identity addressing with the MMU off, or at the device-window address
+        // `remap` installed once the MMU is on; FR and DR are 32-bit MMIO registers.
         unsafe {
             while core::ptr::read_volatile(fr) & UARTFR_TXFF != 0 {}
             core::ptr::write_volatile(dr, u32::from(byte));
@@ -67,6 +77,21 @@ extern crate std;
 mod tests {
     use super::*;
     use zonekit_arch_arm::board::UartKind;
+
+    #[test]
+    fn build_script_uses_the_same_ram_bases() {
+        // build.rs writes one script per board of this package from the shared
+        // board table, linked at the board's load address.
+        let build_rs = include_str!("../build.rs");
+        assert!(build_rs.contains("emit_linker_scripts()"));
+        for b in BOARDS {
+            assert_eq!(b.package, env!("CARGO_PKG_NAME"), "{}", b.name);
+            let mut script = std::string::String::new();
+            zonekit_arch_arm::link::write_linker_script(&mut script, b.load_address()).unwrap();
+            let at = std::format!("{:#x}", b.load_address());
+            assert!(script.contains(&at), "{}: script lacks {at}", b.name);
+        }
+    }
 
     #[test]
     fn boards_are_consistent() {

@@ -134,13 +134,32 @@ pub fn dtb_for(
     };
     let blob = board_dtb(board, mem, cmdline, nomap)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let path = dir.join(format!(
-        "{}-{}M{}.dtb",
+    // The blob carries the command line: one file per command line, so that boots
+    // running at once never share a file with different contents.
+    let tag = if cmdline.is_empty() {
+        String::new()
+    } else {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        cmdline.hash(&mut h);
+        format!("-{:016x}", h.finish())
+    };
+    let name = format!(
+        "{}-{}M{}{tag}.dtb",
         board.name,
         mem >> 20,
         if nomap { "-nomap" } else { "" }
+    );
+    let path = dir.join(&name);
+    // Write a private file and rename it into place: a boot reading the same
+    // (identical) file meanwhile never sees it half written.
+    let tmp = dir.join(format!(
+        "{name}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
     ));
-    std::fs::write(&path, blob).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::fs::write(&tmp, blob).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
     Ok(Some(path))
 }
 

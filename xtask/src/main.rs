@@ -112,7 +112,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         mem: 512 * MIB,
         cmdline: None,
         release: false,
-        timeout_secs: 60,
+        timeout_secs: 600,
         dtb: dtb::DtbMode::Auto,
     };
     let mut it = args.iter();
@@ -397,7 +397,11 @@ fn boot_matrix() -> Vec<BootCase> {
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
         case("vexpress-a9", 512, None, Auto, FROM_DTB),
         case("vexpress-a9", 512, None, Atags, FROM_ATAGS),
-        case("vexpress-a9", 1024, None, Auto, FROM_DTB),
+        case("vexpress-a9", 1024, None, Auto, &[
+            "zonekit: memory from DTB",
+            "    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)",
+            "zonekit: kmap test: 8 highmem pages from pfn ",
+        ]),
         case("vexpress-a9", 512, Some("vmalloc=600M"), Auto, FROM_DTB),
         case("vexpress-a9", 512, Some("mem=300M"), Auto, FROM_DTB),
         case(
@@ -415,6 +419,9 @@ fn boot_matrix() -> Vec<BootCase> {
             &[
                 "MEMBLOCK configuration:",
                 " memory.cnt  = 0x1",
+                // paging_init's early_alloc: the L1 table, then the PKMAP L2 chunk.
+                "memblock_alloc_try_nid: 16384 bytes align=0x4000 nid=-1 from=0x00000000 max_addr=0x00000000 ",
+                "memblock_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0x00000000 max_addr=0x00000000 ",
                 "memblock_alloc_try_nid_raw: 4194304 bytes align=0x40 nid=0 from=0x00000000 max_addr=0x00000000 ",
                 "memblock_reserve: [",
             ],
@@ -426,10 +433,85 @@ fn boot_matrix() -> Vec<BootCase> {
         case("vexpress-a15", 512, None, Auto, FROM_DTB),
         case("vexpress-a15", 1024, None, Atags, FROM_ATAGS),
         case("sabrelite", 512, None, Atags, FROM_ATAGS),
-        case("sabrelite", 2048, None, Auto, FROM_DTB),
+        case("sabrelite", 2048, None, Auto, &[
+            "zonekit: memory from DTB",
+            "    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)",
+            "zonekit: kmap test: 8 highmem pages from pfn ",
+        ]),
+        case(
+            "vexpress-a9",
+            512,
+            Some("zonekit.test_abort"),
+            Auto,
+            &[
+                "zonekit: data abort at pc=0x",
+                "zonekit: test_abort: unmapped read caught: DFAR=0xe0801000 DFSR=0x00000005 (translation fault, section)",
+                "zonekit: test_abort: freed kmap slot caught: DFAR=0xbfe0",
+                "zonekit: kmap test: no highmem on this boot, skipped",
+            ],
+        ),
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
+        case("mcimx6ul-evk", 1536, None, Auto, KMAP_LINES),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
     ]
+}
+
+/// Lines (prefixes) every boot prints once `paging_init` has switched the MMU on.
+const MMU_ON_LINES: &[&str] = &[
+    "zonekit: MMU on (TTBR0 0x",
+    "zonekit: linear map test: 64 words at ",
+    "zonekit: linear map test: page pfn ",
+];
+
+/// Linux's `Virtual kernel memory layout:` block (fixed lines of the 3G/1G split).
+const LAYOUT_LINES: &[&str] = &[
+    "Virtual kernel memory layout:",
+    "    vector  : 0xffff0000 - 0xffff1000   (   4 kB)",
+    "    fixmap  : 0xffc00000 - 0xfff00000   (3072 kB)",
+    "    vmalloc : 0x",
+    "    lowmem  : 0xc0000000 - 0x",
+    "    pkmap   : 0xbfe00000 - 0xc0000000   (   2 MB)",
+    "    modules : 0xbf000000 - 0xbfe00000   (  14 MB)",
+];
+
+/// The highmem kmap test.
+const KMAP_LINES: &[&str] = &["zonekit: kmap test: 8 highmem pages from pfn "];
+
+/// QEMU boots `cargo xtask test` runs at once: `ZONEKIT_QEMU_JOBS`, else the
+/// available parallelism (at most 4).
+fn boot_jobs() -> usize {
+    std::env::var("ZONEKIT_QEMU_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
+}
+
+/// `f` over `items` on `jobs` threads; the results in the order of `items`.
+fn run_parallel<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                out.lock().expect("no panics while holding the lock")[i] = Some(r);
+            });
+        }
+    });
+    out.into_inner()
+        .expect("no panics while holding the lock")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 /// An extra check of `cargo xtask test` that is neither a host suite nor a boot.
@@ -459,11 +541,12 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
-        timeout_secs: 60,
+        timeout_secs: 600,
         dtb: case.dtb.clone(),
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;
+    let mmu_lines = MMU_ON_LINES.iter().chain(LAYOUT_LINES);
     let fail = |why: String| {
         let mut s = format!("{why}\n  guest log tail:\n{}", tail(log, 15));
         if !run.stderr.trim().is_empty() {
@@ -489,9 +572,11 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line {want:?}"));
         }
     }
-    // Every boot retires memblock into the buddy allocator and self-tests it.
+    // Every boot turns the MMU on, retires memblock into the buddy allocator and
+    // self-tests it.
     for want in ["Memory: ", "zonekit: page allocator self-test: "]
         .iter()
+        .chain(mmu_lines)
         .chain(case.also)
     {
         if !log.lines().any(|l| l.starts_with(want)) {
@@ -578,14 +663,27 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                     );
                     images.push((case.board, built));
                 }
+            }
+            // The boots are independent: run a few at once, report in matrix order.
+            let results = run_parallel(&cases, boot_jobs(), |case| {
                 let image = images
                     .iter()
                     .find(|(b, _)| *b == case.board)
                     .map(|(_, i)| i.clone())
-                    .expect("just built");
-                let result = image
+                    .expect("built above");
+                let started = std::time::Instant::now();
+                let r = image
                     .map_err(|e| format!("build failed: {e}"))
                     .and_then(|img| check_boot(case, &img));
+                eprintln!(
+                    "xtask: boot {} {} in {:.0} s",
+                    case.name(),
+                    if r.is_ok() { "ok" } else { "FAILED" },
+                    started.elapsed().as_secs_f64()
+                );
+                r
+            });
+            for (case, result) in cases.iter().zip(results) {
                 report(&case.name(), result);
             }
         }
@@ -602,6 +700,16 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_results_keep_their_order() {
+        let items: Vec<u64> = (0..37).collect();
+        for jobs in [1, 3, 8, 100] {
+            let out = run_parallel(&items, jobs, |x| x * 2);
+            assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        }
+        assert!(run_parallel(&[] as &[u8], 4, |_| 0).is_empty());
+    }
 
     #[test]
     fn mem_sizes() {

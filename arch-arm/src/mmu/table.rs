@@ -340,6 +340,19 @@ impl<A: TableAllocator> PageTable<A> {
         self.alloc
     }
 
+    /// The same tables with another allocator, e.g. once memblock is retired and
+    /// later tables come from the buddy allocator. `f` gets the old allocator and
+    /// must return one that reaches the same table memory.
+    pub fn map_allocator<B: TableAllocator>(self, f: impl FnOnce(A) -> B) -> PageTable<B> {
+        PageTable {
+            alloc: f(self.alloc),
+            l1: self.l1,
+            chunk_next: self.chunk_next,
+            chunk_left: self.chunk_left,
+            l2_tables: self.l2_tables,
+        }
+    }
+
     fn l1_words(&self) -> Result<&[u32], MmuError> {
         self.alloc
             .words(self.l1 as u64, L1_ENTRIES)

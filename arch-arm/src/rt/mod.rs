@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod entry;
+pub mod paging;
 pub mod semihosting;
 pub mod storage;
 
@@ -15,6 +16,7 @@ use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
 use crate::bootmem::{self, BootParams};
 use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
+use crate::mmu::{MappingHooks, NoHooks};
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
 use zonekit_core::source::StaticMemoryMap;
@@ -37,6 +39,12 @@ const ATAGS_MAX_BYTES: u64 = 0x4000;
 
 /// Exit code when the boot stack overflowed (checked after the boot flow).
 pub const EXIT_STACK_OVERFLOW: u32 = 4;
+
+/// Exit code when an MMU self-test fails.
+pub const EXIT_MMU_TEST: u32 = 5;
+
+/// Highmem pages the kmap self-test maps twice.
+const KMAP_TEST_PAGES: usize = 8;
 
 extern "C" {
     static __image_start: u8;
@@ -189,9 +197,22 @@ fn inject_fault(what: &str) {
 }
 
 /// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
-/// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
-/// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
-pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+/// the board's static map, `bootmem::boot_with_paging` with the MMU switched on in
+/// `paging_init`, the self-checks, and a semihosting exit (0 on success,
+/// [`EXIT_BOOT_ERROR`], [`EXIT_SELF_CHECK`] or [`EXIT_MMU_TEST`] otherwise).
+pub fn boot_main(board: &'static BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+    boot_main_with_hooks(board, console, r1, r2, NoHooks)
+}
+
+/// [`boot_main`] with an OS's [`MappingHooks`]: `before_mmu_on` may add mappings to
+/// the kernel table, `after_mmu_on` runs on the new mappings (console already moved).
+pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    r1: u32,
+    r2: u32,
+    hooks: H,
+) -> ! {
     console::init(console);
     kprintln!("zonekit: booting on {}", board.name);
     kprintln!(
@@ -250,10 +271,14 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         kprintln!("Kernel command line: {}", source.cmdline());
     }
 
+    let mut test_abort = false;
+    let mut nommu = false;
     for word in source.cmdline().split_ascii_whitespace() {
         if let Some(what) = word.strip_prefix("zonekit.fault=") {
             inject_fault(what);
         }
+        test_abort |= word == "zonekit.test_abort";
+        nommu |= word == "zonekit.nommu";
     }
 
     // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
@@ -265,10 +290,20 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         boot_data: &boot_data,
         mm,
     };
-    // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
-    // flow only passes ranges memblock has just reserved for it.
+    // SAFETY: the MMU is off (identity addressing) until paging_init, which moves the
+    // storage to the linear map when it switches the MMU on; the boot flow only
+    // passes ranges memblock has just reserved for it.
     let mut storage = unsafe { PhysPageStorage::new() };
-    let booted = match bootmem::boot(&params, &mut storage) {
+    let mut paging = paging::ArmPaging::new(board, console, hooks);
+    // From here on the memory source (DTB, ATAGS) may be unmapped: nothing after
+    // `boot_with_paging` reads it.
+    let booted = if nommu {
+        kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
+        bootmem::boot(&params, &mut storage)
+    } else {
+        bootmem::boot_with_paging(&params, &mut storage, &mut paging)
+    };
+    let booted = match booted {
         Ok(b) => b,
         Err(e) => {
             check_stack();
@@ -287,6 +322,23 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         running.print_reports();
     }
     let tested = running.self_test(u64::from(r2) | 1, SELFTEST_RANDOM_OPS);
+    if tested.is_ok() && !nommu {
+        let Some(mut mmu) = paging.take_mmu() else {
+            kprintln!("zonekit: MMU self-test failed: paging_init did not run");
+            semihosting::exit(EXIT_MMU_TEST)
+        };
+        let r = paging::mmu_self_test(
+            &mut mmu,
+            &mut running.allocator,
+            KMAP_TEST_PAGES,
+            test_abort,
+        );
+        if let Err(e) = r {
+            check_stack();
+            kprintln!("zonekit: MMU self-test failed: {}", e);
+            semihosting::exit(EXIT_MMU_TEST)
+        }
+    }
     check_stack();
     match tested {
         Ok(_) => {

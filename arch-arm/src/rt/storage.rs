@@ -1,14 +1,17 @@
-//! [`PhysPageStorage`]: page descriptors in physical memory, reached with the MMU off.
+//! [`PhysPageStorage`]: page descriptors in physical memory, reached with the MMU off
+//! or, once `paging_init` switched it on, through the lowmem linear map.
 
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;
 use zonekit_core::{PageStorage, StorageError};
 
 /// Hands out memblock allocations as slices, using physical addresses as pointers
-/// (valid while the MMU is off: physical == virtual).
+/// while the MMU is off (physical == virtual) and linear-map addresses once
+/// [`PhysPageStorage::use_linear_map`] was called.
 #[derive(Debug)]
 pub struct PhysPageStorage {
-    _private: (),
+    /// `(PHYS_OFFSET, lowmem end, PAGE_OFFSET)` once the linear map is live.
+    linear: Option<(PhysAddr, PhysAddr, u32)>,
 }
 
 impl PhysPageStorage {
@@ -19,22 +22,44 @@ impl PhysPageStorage {
     /// memblock has reserved for the caller and that nothing else references: the
     /// slices are `'static` and exclusive.
     pub const unsafe fn new() -> Self {
-        Self { _private: () }
+        Self { linear: None }
+    }
+
+    /// From now on reach `[phys_offset, lowmem_end)` at `page_offset + (pa -
+    /// phys_offset)`, and nothing else (highmem has no permanent mapping).
+    ///
+    /// # Safety
+    ///
+    /// The MMU must be on with that linear map installed (normal memory, kernel
+    /// read/write) for as long as the storage and the slices it returned are used;
+    /// slices handed out before the switch must no longer be used.
+    pub unsafe fn use_linear_map(
+        &mut self,
+        phys_offset: PhysAddr,
+        lowmem_end: PhysAddr,
+        page_offset: u32,
+    ) {
+        self.linear = Some((phys_offset, lowmem_end, page_offset));
     }
 
     /// Turn `[base, base + bytes)` into a non-null pointer aligned for `T`.
-    fn pointer<T>(base: PhysAddr, bytes: u64) -> Result<*mut T, StorageError> {
-        let in_reach = match base.checked_add(bytes) {
-            Some(end) => base != 0 && end <= 1 << 32,
-            None => false,
+    fn pointer<T>(&self, base: PhysAddr, bytes: u64) -> Result<*mut T, StorageError> {
+        let out = StorageError::OutOfReach { base, size: bytes };
+        let end = base.checked_add(bytes).ok_or(out)?;
+        let addr = match self.linear {
+            None if base != 0 && end <= 1 << 32 => base,
+            None => return Err(out),
+            Some((lo, hi, po)) if base >= lo && end <= hi => u64::from(po) + (base - lo),
+            Some(_) => return Err(out),
         };
-        if !in_reach {
-            return Err(StorageError::OutOfReach { base, size: bytes });
+        if addr >= 1 << 32 || base % core::mem::align_of::<T>() as u64 != 0 {
+            return Err(if addr >= 1 << 32 {
+                out
+            } else {
+                StorageError::Misaligned { base }
+            });
         }
-        if base % core::mem::align_of::<T>() as u64 != 0 {
-            return Err(StorageError::Misaligned { base });
-        }
-        Ok(base as usize as *mut T)
+        Ok(addr as usize as *mut T)
     }
 }
 
@@ -49,10 +74,11 @@ impl PageStorage for PhysPageStorage {
                 base,
                 size: u64::MAX,
             })?;
-        let ptr = Self::pointer::<Page>(base, bytes)?;
+        let ptr = self.pointer::<Page>(base, bytes)?;
         for i in 0..nr_pages {
             // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
-            // `pointer` checked it is non-null, aligned and inside the 32-bit space.
+            // `pointer` checked it is non-null, aligned and inside the 32-bit space
+            // (or inside the linear map, per `use_linear_map`'s contract).
             unsafe { ptr.add(i).write(Page::ZEROED) };
         }
         // SAFETY: all `nr_pages` elements were just initialised; the memory is
@@ -61,7 +87,7 @@ impl PageStorage for PhysPageStorage {
     }
 
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
-        let ptr = Self::pointer::<u8>(base, bytes as u64)?;
+        let ptr = self.pointer::<u8>(base, bytes as u64)?;
         // SAFETY: as in `mem_map`: reserved, exclusive, checked RAM.
         unsafe {
             ptr.write_bytes(0, bytes);
@@ -70,7 +96,7 @@ impl PageStorage for PhysPageStorage {
     }
 
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
-        let ptr = Self::pointer::<u8>(base, size)?;
+        let ptr = self.pointer::<u8>(base, size)?;
         // SAFETY: as in `mem_map`; `pointer` checked that `size` fits in the 32-bit
         // address space, so the `usize` conversion is lossless.
         unsafe { ptr.write_bytes(0, size as usize) };
