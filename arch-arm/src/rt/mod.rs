@@ -11,8 +11,8 @@ pub mod storage;
 pub use storage::PhysPageStorage;
 
 use crate::atags::Atags;
-use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams};
+use crate::board::{BoardDesc, Console, MonotonicCounter, Stopwatch, KERNEL_LOAD_OFFSET};
+use crate::bootmem::{self, BootParams, BootStep};
 use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
@@ -188,11 +188,40 @@ fn inject_fault(what: &str) {
     }
 }
 
+/// Ticks of the board counter at each [`BootStep`] (for `zonekit.bench`).
+#[derive(Default)]
+struct StepTicks([u64; 4]);
+
+impl StepTicks {
+    fn record(&mut self, counter: &dyn MonotonicCounter, step: BootStep) {
+        let slot = match step {
+            BootStep::FreeAreaInitStart => 0,
+            BootStep::FreeAreaInitEnd => 1,
+            BootStep::FreeAllStart => 2,
+            BootStep::FreeAllEnd => 3,
+        };
+        self.0[slot] = counter.ticks();
+    }
+
+    /// Ticks spent in `free_area_init_node` plus `memblock_free_all`.
+    fn init_and_free_all(&self) -> u64 {
+        self.0[1].wrapping_sub(self.0[0]) + self.0[3].wrapping_sub(self.0[2])
+    }
+}
+
 /// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
-/// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
-/// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
-pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+/// the board's static map, `bootmem::boot` and `mem_init` (timed on the board's
+/// `counter`), the self-checks, and a semihosting exit (0 on success,
+/// [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
+pub fn boot_main(
+    board: &BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    r1: u32,
+    r2: u32,
+) -> ! {
     console::init(console);
+    counter.start();
     kprintln!("zonekit: booting on {}", board.name);
     kprintln!(
         "zonekit: machine id {:#x}, boot information at {:#010x}",
@@ -268,7 +297,11 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
     // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
     // flow only passes ranges memblock has just reserved for it.
     let mut storage = unsafe { PhysPageStorage::new() };
-    let booted = match bootmem::boot(&params, &mut storage) {
+    let mut steps = StepTicks::default();
+    let boot_timer = Stopwatch::start(counter);
+    let booted = bootmem::boot_probed(&params, &mut storage, &mut |s| steps.record(counter, s));
+    let boot_ticks = boot_timer.elapsed_ticks();
+    let booted = match booted {
         Ok(b) => b,
         Err(e) => {
             check_stack();
@@ -282,7 +315,21 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         semihosting::exit(EXIT_SELF_CHECK)
     }
     // mem_init: every free page to the buddy allocator.
-    let mut running = booted.mem_init::<1>(storage);
+    let mem_init_timer = Stopwatch::start(counter);
+    let mut running = booted.mem_init_probed::<1>(storage, &mut |s| steps.record(counter, s));
+    let init_ticks = boot_ticks + mem_init_timer.elapsed_ticks();
+    kprintln!(
+        "zonekit: memory init took {} us",
+        counter.ticks_to_ns(init_ticks) / 1000
+    );
+    if running.cmdline.bench {
+        kprintln!(
+            "zonekit-bench: free_area_init_core+memblock_free_all ticks={} hz={} pages={}",
+            steps.init_and_free_all(),
+            counter.frequency_hz(),
+            running.allocator.node().node_present_pages
+        );
+    }
     if running.cmdline.report {
         running.print_reports();
     }
