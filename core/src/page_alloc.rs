@@ -83,6 +83,13 @@ fn free_pfn_range<S: PageStorage>(
             continue;
         };
         let mut c = FreeCounters::default();
+        // __free_pages_core's per-page part, over the whole range at once:
+        // __ClearPageReserved and set_page_count(0).
+        let (lo, hi) = ((a - v.map_start) as usize, (b - v.map_start) as usize);
+        for page in &mut v.map[lo..hi] {
+            page.clear_reserved();
+            page.set_refcount(0);
+        }
         let mut pfn = a;
         while pfn < b {
             let mut order = if blocks {
@@ -92,11 +99,6 @@ fn free_pfn_range<S: PageStorage>(
             };
             while pfn + (1 << order) > b {
                 order -= 1;
-            }
-            for p in pfn..pfn + (1 << order) {
-                let page = v.page_mut(p);
-                page.clear_reserved();
-                page.set_refcount(0);
             }
             let mt = v.pageblock_mt(pfn);
             v.free_one_page(pfn, order, mt, blocks, &mut c);
@@ -112,8 +114,8 @@ fn free_pfn_range<S: PageStorage>(
 /// (`memory` minus `reserved`, NOMAP excluded), whole pages
 /// `[PFN_UP(start), PFN_DOWN(end))` only, loses `PG_reserved` and enters the free
 /// lists of its zone. Lowmem (below `max_low_pfn`) goes first in the largest naturally
-/// aligned blocks (`__free_pages_memory`); highmem follows page by page, which merges
-/// to the same blocks. Managed pages are reset to 0 and count what was freed
+/// aligned blocks (`__free_pages_memory`); highmem follows, also in blocks (Linux frees
+/// it page by page, which merges to the same blocks). Managed pages are reset to 0 and count what was freed
 /// (`reset_all_zones_managed_pages` + `adjust_managed_page_count`).
 pub fn memblock_free_all<S: PageStorage, const N: usize>(
     node: &mut PgData<S>,
@@ -139,7 +141,11 @@ pub fn memblock_free_all<S: PageStorage, const N: usize>(
         let (s, e) = (pfn_up(start).max(max_low_pfn), pfn_down(end));
         if s < e {
             let before: u64 = stats.per_zone.iter().sum();
-            free_pfn_range(node, s, e, false, &mut stats);
+            // ARM's free_highpages frees page by page; freeing the same range in
+            // maximal aligned blocks ends in the same free blocks (page-by-page frees
+            // of a contiguous range merge into exactly them), without the per-page
+            // merge walks. Only the order within the free lists differs.
+            free_pfn_range(node, s, e, true, &mut stats);
             stats.highmem_pages += stats.per_zone.iter().sum::<u64>() - before;
         }
     }
