@@ -237,11 +237,13 @@ impl Gfp {
     const FAST_PATH_OK: u32 = 0x01 | 0x02 | 0x08 | 0x10;
 
     /// True when every bit of `other` is set.
+    #[inline]
     pub const fn contains(self, other: Gfp) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// `gfp_zone`: the highest zone the allocation may use.
+    #[inline]
     pub fn zone(self) -> ZoneType {
         if self.contains(Gfp::DMA) {
             ZoneType::Dma
@@ -257,6 +259,7 @@ impl Gfp {
     }
 
     /// `gfp_migratetype`.
+    #[inline]
     pub fn migratetype(self) -> MigrateType {
         if self.contains(Gfp::MOVABLE) {
             MigrateType::Movable

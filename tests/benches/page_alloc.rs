@@ -3,6 +3,8 @@
 //! writes BENCHMARKS.md). Same workloads, same number of free frames, same run.
 //!
 //! * `order0/*`: allocate one page and free it again (the per-CPU fast path).
+//! * `order0_batch/*`: allocate 1024 single pages, then free them all (one iteration
+//!   = 1024 pairs; criterion's time is divided by 1024 in BENCHMARKS.md).
 //! * `order3/*`: the same with 8-page blocks.
 //! * `mixed/*`: a xorshift-driven mix of allocations of orders 0-3 and frees of
 //!   random live blocks (at most 4096 live), one operation per iteration.
@@ -101,6 +103,39 @@ fn order0(c: &mut Criterion) {
     bench_pairs(c, 0, "order0");
 }
 
+/// Pages held at once by the batch workload.
+pub const BATCH: usize = 1024;
+
+fn order0_batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("order0_batch");
+    let mut z = zonekit_allocator(ALLOC_RAM);
+    let frames = z.nr_free_pages() as usize;
+    let mut held: Vec<PageBlock> = Vec::with_capacity(BATCH);
+    g.bench_function("zonekit", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                held.push(z.alloc_pages(0, Gfp::KERNEL, 0).unwrap());
+            }
+            for blk in held.drain(..) {
+                z.free_pages(0, blk).unwrap();
+            }
+        })
+    });
+    let mut f = bsa_allocator(frames);
+    let mut held: Vec<usize> = Vec::with_capacity(BATCH);
+    g.bench_function("buddy_system_allocator", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                held.push(f.alloc(1).unwrap());
+            }
+            for at in held.drain(..) {
+                f.dealloc(at, 1);
+            }
+        })
+    });
+    g.finish();
+}
+
 fn order3(c: &mut Criterion) {
     bench_pairs(c, 3, "order3");
 }
@@ -166,5 +201,5 @@ fn free_all_1g(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, order0, order3, mixed, free_all_1g);
+criterion_group!(benches, order0, order0_batch, order3, mixed, free_all_1g);
 criterion_main!(benches);

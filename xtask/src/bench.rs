@@ -27,8 +27,15 @@ const TARGET_ORDER0_RATIO: f64 = 5.0;
 const TARGET_INSNS_PER_PAGE: f64 = 40.0;
 
 /// The workloads run on both allocators: (criterion group, description).
-const PAIRED: [(&str, &str); 3] = [
+/// Iterations of `order0_batch` are this many alloc+free pairs.
+const BATCH: f64 = 1024.0;
+
+const PAIRED: [(&str, &str); 4] = [
     ("order0", "order-0 alloc+free pair"),
+    (
+        "order0_batch",
+        "order-0: 1024 allocs then 1024 frees, per pair",
+    ),
     ("order3", "order-3 alloc+free pair"),
     ("mixed", "mixed random op (orders 0-3, alloc/free)"),
 ];
@@ -39,6 +46,16 @@ struct Estimate {
     point: f64,
     lower: f64,
     upper: f64,
+}
+
+impl Estimate {
+    fn scaled(self, k: f64) -> Estimate {
+        Estimate {
+            point: self.point * k,
+            lower: self.lower * k,
+            upper: self.upper * k,
+        }
+    }
 }
 
 /// Read `target/criterion/<group>/<name>/new/estimates.json`: the slope when
@@ -243,8 +260,12 @@ pub fn cmd_bench(args: &[String]) -> Result<u8, String> {
             return Err(format!("cargo bench failed ({status})"));
         }
         for (group, what) in PAIRED {
-            let z = read_estimate(&root, group, "zonekit")?;
-            let b = read_estimate(&root, group, "buddy_system_allocator")?;
+            let mut z = read_estimate(&root, group, "zonekit")?;
+            let mut b = read_estimate(&root, group, "buddy_system_allocator")?;
+            if group == "order0_batch" {
+                z = z.scaled(1.0 / BATCH);
+                b = b.scaled(1.0 / BATCH);
+            }
             pairs.push((group, what, z, b));
         }
         free_all = Some(read_estimate(&root, "free_all_1g", "zonekit")?);
@@ -321,11 +342,21 @@ fn render(
         "| page descriptor ≤ 16 bytes | `size_of::<Page>()` = {descriptor} | {} |",
         met(descriptor <= 16)
     );
+    let batch_ratio = pairs
+        .iter()
+        .find(|p| p.0 == "order0_batch")
+        .map(|(_, _, z, b)| b.point / z.point);
     match order0_ratio {
         Some(r) => {
+            let batch = batch_ratio.map_or(String::new(), |b| {
+                format!(
+                    "; {b:.2}× in 1024-page batches ({})",
+                    if b >= TARGET_ORDER0_RATIO { "≥" } else { "<" }
+                )
+            });
             let _ = writeln!(
                 s,
-                "| order-0 alloc+free ≥ {TARGET_ORDER0_RATIO}× `buddy_system_allocator::FrameAllocator` | {r:.2}× | {} |",
+                "| order-0 alloc+free ≥ {TARGET_ORDER0_RATIO}× `buddy_system_allocator::FrameAllocator` (judged on the single alloc+free pair loop) | {r:.2}× pair loop{batch} | {} |",
                 met(r >= TARGET_ORDER0_RATIO)
             );
         }
