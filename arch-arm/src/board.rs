@@ -42,7 +42,122 @@ pub struct BoardDesc {
     /// MMIO regions the kernel maps at boot (`mdesc->map_io`): the console UART and
     /// the timers. `paging_init` puts them in the device window.
     pub mmio: &'static [DeviceRegion],
+    /// The free-running counter the boot uses for timings.
+    pub timer: TimerDesc,
 }
+
+/// Which free-running counter a board's timer driver reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Cortex-A9 MPCore global timer (64-bit, memory-mapped, enabled by software).
+    A9GlobalTimer,
+    /// ARMv7 generic timer: the virtual count `CNTVCT` read through cp15 (always runs).
+    GenericTimer,
+    /// i.MX general purpose timer (32-bit free-running mode).
+    ImxGpt,
+}
+
+/// A board's timer: what it is, where, and how fast QEMU runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerDesc {
+    /// The kind of counter.
+    pub kind: TimerKind,
+    /// Physical address of its register block (0 for the cp15 generic timer).
+    pub base: u64,
+    /// Nominal rate in Hz (the generic timer's driver reads `CNTFRQ` instead).
+    pub frequency_hz: u64,
+}
+
+/// A free-running, monotonic counter (a board timer). Visible on the host so that
+/// tools and tests can provide their own.
+pub trait MonotonicCounter: Sync {
+    /// Start the counter if it needs software to start it (the A9 global timer does);
+    /// idempotent.
+    fn start(&self) {}
+
+    /// The current count.
+    fn ticks(&self) -> u64;
+
+    /// Move a memory-mapped counter to the virtual address `base` of its register
+    /// block once the MMU is on (no-op for counters read through cp15).
+    fn remap(&self, _base: usize) {}
+
+    /// Counts per second.
+    fn frequency_hz(&self) -> u64;
+
+    /// `ticks` converted to nanoseconds (saturating).
+    fn ticks_to_ns(&self, ticks: u64) -> u64 {
+        ticks_to_ns(ticks, self.frequency_hz())
+    }
+}
+
+/// `ticks` of a counter running at `hz` converted to nanoseconds (saturating; 0 when
+/// `hz` is 0).
+pub fn ticks_to_ns(ticks: u64, hz: u64) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    let ns = u128::from(ticks) * 1_000_000_000 / u128::from(hz);
+    u64::try_from(ns).unwrap_or(u64::MAX)
+}
+
+/// Busy-wait `ns` nanoseconds on `counter` (the body of the timers'
+/// `embedded_hal::delay::DelayNs::delay_ns`). Waits at least `ns`, rounded up to a
+/// whole tick; correct across counter wrap-around of the 64-bit count.
+pub fn busy_wait_ns<C: MonotonicCounter + ?Sized>(counter: &C, ns: u64) {
+    let hz = counter.frequency_hz();
+    if hz == 0 || ns == 0 {
+        return;
+    }
+    let wait = (u128::from(ns) * u128::from(hz)).div_ceil(1_000_000_000);
+    let wait = u64::try_from(wait).unwrap_or(u64::MAX);
+    let start = counter.ticks();
+    while counter.ticks().wrapping_sub(start) < wait {
+        core::hint::spin_loop();
+    }
+}
+
+/// A stopwatch over a [`MonotonicCounter`].
+pub struct Stopwatch<'a> {
+    counter: &'a dyn MonotonicCounter,
+    start: u64,
+}
+
+impl<'a> Stopwatch<'a> {
+    /// Start timing now.
+    pub fn start(counter: &'a dyn MonotonicCounter) -> Self {
+        Self {
+            counter,
+            start: counter.ticks(),
+        }
+    }
+
+    /// Ticks since the start.
+    pub fn elapsed_ticks(&self) -> u64 {
+        self.counter.ticks().wrapping_sub(self.start)
+    }
+
+    /// Microseconds since the start.
+    pub fn elapsed_us(&self) -> u64 {
+        self.counter.ticks_to_ns(self.elapsed_ticks()) / 1000
+    }
+}
+
+/// The A9 MPCore global timer: 100 MHz in QEMU (prescaler 0).
+const fn a9_global_timer(base: u64) -> TimerDesc {
+    TimerDesc {
+        kind: TimerKind::A9GlobalTimer,
+        base,
+        frequency_hz: 100_000_000,
+    }
+}
+
+/// The ARMv7 generic timer as QEMU presets it (`CNTFRQ` = 62.5 MHz).
+const GENERIC_TIMER: TimerDesc = TimerDesc {
+    kind: TimerKind::GenericTimer,
+    base: 0,
+    frequency_hz: 62_500_000,
+};
 
 /// Offset from the RAM base at which QEMU loads a raw (zImage-style) image.
 pub const KERNEL_LOAD_OFFSET: u64 = 0x1_0000;
@@ -106,6 +221,7 @@ pub const VEXPRESS_A9: BoardDesc = BoardDesc {
     starts_in_hyp: false,
     machine_id: 0x8e0,
     mmio: &VEXPRESS_A9_MMIO,
+    timer: a9_global_timer(0x1E00_0200),
 };
 
 /// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
@@ -123,6 +239,7 @@ pub const VEXPRESS_A15: BoardDesc = BoardDesc {
     starts_in_hyp: false,
     machine_id: 0x8e0,
     mmio: &VEXPRESS_A15_MMIO,
+    timer: GENERIC_TIMER,
 };
 
 /// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
@@ -140,6 +257,7 @@ pub const SABRELITE: BoardDesc = BoardDesc {
     starts_in_hyp: false,
     machine_id: 0xffff_ffff,
     mmio: &SABRELITE_MMIO,
+    timer: a9_global_timer(0x00A0_0200),
 };
 
 /// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
@@ -157,6 +275,7 @@ pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
     starts_in_hyp: true,
     machine_id: 0xffff_ffff,
     mmio: &MCIMX6UL_EVK_MMIO,
+    timer: GENERIC_TIMER,
 };
 
 /// Every board zonekit boots on (the BSP crates re-export their own).
@@ -240,6 +359,43 @@ mod tests {
             }
         }
         assert_eq!(find("nope"), None);
+    }
+
+    struct FakeCounter(std::sync::atomic::AtomicU64);
+
+    impl MonotonicCounter for FakeCounter {
+        fn ticks(&self) -> u64 {
+            // Every read advances the count by 3 ticks.
+            self.0.fetch_add(3, std::sync::atomic::Ordering::Relaxed)
+        }
+        fn frequency_hz(&self) -> u64 {
+            1_000_000
+        }
+    }
+
+    #[test]
+    fn counter_conversions_and_delay() {
+        assert_eq!(ticks_to_ns(100, 100_000_000), 1000);
+        assert_eq!(ticks_to_ns(125, 62_500_000), 2000);
+        assert_eq!(ticks_to_ns(5, 0), 0);
+        assert_eq!(ticks_to_ns(u64::MAX, 1), u64::MAX);
+        let c = FakeCounter(std::sync::atomic::AtomicU64::new(u64::MAX - 10));
+        // 10 us at 1 MHz = 10 ticks, across the wrap of the count.
+        busy_wait_ns(&c, 10_000);
+        let after = c.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(after.wrapping_sub(u64::MAX - 10) >= 10);
+        let sw = Stopwatch::start(&c);
+        assert_eq!(sw.elapsed_ticks(), 3);
+        assert_eq!(sw.elapsed_us(), 6);
+    }
+
+    #[test]
+    fn timers_are_described() {
+        assert_eq!(VEXPRESS_A9.timer.kind, TimerKind::A9GlobalTimer);
+        assert_eq!(VEXPRESS_A9.timer.base, 0x1E00_0200);
+        assert_eq!(SABRELITE.timer.base, 0x00A0_0200);
+        assert_eq!(VEXPRESS_A15.timer.kind, TimerKind::GenericTimer);
+        assert_eq!(MCIMX6UL_EVK.timer.frequency_hz, 62_500_000);
     }
 
     #[test]

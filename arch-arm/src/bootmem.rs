@@ -383,15 +383,51 @@ fn print_zone_ranges(mb: &BootMemblock, sizes: &ZoneSizes, limits: &PfnLimits, h
     );
 }
 
+/// Points of the boot flow a caller can time: [`boot_probed`] and
+/// [`BootedMemory::mem_init_probed`] call the probe at each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootStep {
+    /// Just before `free_area_init_node` (mem_map allocation, `free_area_init_core`,
+    /// `memmap_init`).
+    FreeAreaInitStart,
+    /// Just after `free_area_init_node`.
+    FreeAreaInitEnd,
+    /// Just before `memblock_free_all`.
+    FreeAllStart,
+    /// Just after `memblock_free_all`.
+    FreeAllEnd,
+}
+
 /// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `zone_sizes_init`
 /// and `free_area_init_node`.
 pub fn bootmem_init<S: PageStorage>(
+    memblock: BootMemblock,
+    storage: &mut S,
+    arch: Arm32,
+    lowmem_limit: PhysAddr,
+    dma_zone_size: Option<u64>,
+    cmdline: Cmdline,
+) -> Result<BootedMemory<S>, BootError> {
+    bootmem_init_probed(
+        memblock,
+        storage,
+        arch,
+        lowmem_limit,
+        dma_zone_size,
+        cmdline,
+        &mut |_| {},
+    )
+}
+
+/// [`bootmem_init`], calling `probe` around `free_area_init_node`.
+pub fn bootmem_init_probed<S: PageStorage>(
     mut memblock: BootMemblock,
     storage: &mut S,
     arch: Arm32,
     lowmem_limit: PhysAddr,
     dma_zone_size: Option<u64>,
     cmdline: Cmdline,
+    probe: &mut dyn FnMut(BootStep),
 ) -> Result<BootedMemory<S>, BootError> {
     memblock.allow_resize();
     let limits = find_limits(
@@ -405,6 +441,7 @@ pub fn bootmem_init<S: PageStorage>(
     let banks = memblock_banks(&memblock);
     let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size);
     print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
+    probe(BootStep::FreeAreaInitStart);
     let node = free_area_init_node(
         &mut memblock,
         storage,
@@ -415,6 +452,7 @@ pub fn bootmem_init<S: PageStorage>(
         &zone_sizes.zhole_size,
         0,
     )?;
+    probe(BootStep::FreeAreaInitEnd);
     Ok(BootedMemory {
         memblock,
         node,
@@ -481,7 +519,7 @@ pub fn boot<S: PageStorage>(
     params: &BootParams<'_>,
     storage: &mut S,
 ) -> Result<BootedMemory<S>, BootError> {
-    boot_with_paging(params, storage, &mut NoPaging)
+    boot_full(params, storage, &mut NoPaging, &mut |_| {})
 }
 
 /// [`boot`] with a `paging_init` step between `adjust_lowmem_bounds` and
@@ -490,6 +528,27 @@ pub fn boot_with_paging<S: PageStorage, P: PagingInit<S>>(
     params: &BootParams<'_>,
     storage: &mut S,
     paging: &mut P,
+) -> Result<BootedMemory<S>, BootError> {
+    boot_full(params, storage, paging, &mut |_| {})
+}
+
+/// [`boot`], calling `probe` around `free_area_init_node` (for timing).
+pub fn boot_probed<S: PageStorage>(
+    params: &BootParams<'_>,
+    storage: &mut S,
+    probe: &mut dyn FnMut(BootStep),
+) -> Result<BootedMemory<S>, BootError> {
+    boot_full(params, storage, &mut NoPaging, probe)
+}
+
+/// The whole flow with both hooks: `paging` builds the page tables between
+/// `adjust_lowmem_bounds` and `bootmem_init`; `probe` is called around
+/// `free_area_init_node` (for timing).
+pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
+    params: &BootParams<'_>,
+    storage: &mut S,
+    paging: &mut P,
+    probe: &mut dyn FnMut(BootStep),
 ) -> Result<BootedMemory<S>, BootError> {
     let cmdline = Cmdline::parse(params.source.cmdline());
     for e in &cmdline.errors {
@@ -537,13 +596,14 @@ pub fn boot_with_paging<S: PageStorage, P: PagingInit<S>>(
         kernel_image: params.kernel_image,
     })?;
 
-    let mut booted = bootmem_init(
+    let mut booted = bootmem_init_probed(
         memblock,
         storage,
         arch,
         lowmem_limit,
         dma_zone_size,
         cmdline,
+        probe,
     )?;
     if let Some(po) = page_offset {
         booted.page_offset = po;
@@ -611,6 +671,15 @@ impl<S: PageStorage> BootedMemory<S> {
     /// per-CPU lists are set up (`init_per_zone_wmark_min`). `storage` is what the
     /// allocator uses for `__GFP_ZERO`.
     pub fn mem_init<const NCPU: usize>(self, storage: S) -> RunningMemory<S, NCPU> {
+        self.mem_init_probed(storage, &mut |_| {})
+    }
+
+    /// [`BootedMemory::mem_init`], calling `probe` around `memblock_free_all`.
+    pub fn mem_init_probed<const NCPU: usize>(
+        self,
+        storage: S,
+        probe: &mut dyn FnMut(BootStep),
+    ) -> RunningMemory<S, NCPU> {
         let BootedMemory {
             memblock,
             mut node,
@@ -620,7 +689,9 @@ impl<S: PageStorage> BootedMemory<S> {
             page_offset,
             ..
         } = self;
+        probe(BootStep::FreeAllStart);
         let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
+        probe(BootStep::FreeAllEnd);
         let memory_line = MemoryLine::new(&node, &free_all, 0);
         zk_info!("{}", memory_line);
         // page_address: the linear map when paging_init built one, else the identity.

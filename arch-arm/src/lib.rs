@@ -19,6 +19,7 @@ pub mod fdt;
 pub mod limits;
 pub mod link;
 pub mod mmu;
+pub mod timer;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub mod rt;

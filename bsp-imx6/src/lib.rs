@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use zonekit_arch_arm::board::BoardDesc;
 pub use zonekit_arch_arm::board::{MCIMX6UL_EVK, SABRELITE};
+pub use zonekit_arch_arm::timer::{A9GlobalTimer, GenericTimer};
 
 /// Every board of this BSP.
 pub const BOARDS: [&BoardDesc; 2] = [&SABRELITE, &MCIMX6UL_EVK];
@@ -70,6 +71,26 @@ impl zonekit_arch_arm::board::Console for ImxUart {
             while core::ptr::read_volatile(uts) & UTS_TXFULL != 0 {}
             core::ptr::write_volatile(utxd, u32::from(byte));
         }
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl embedded_io::ErrorType for ImxUart {
+    type Error = core::convert::Infallible;
+}
+
+/// Raw bytes, no newline translation; blocks until the FIFO takes each byte.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl embedded_io::Write for ImxUart {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        for &b in buf {
+            zonekit_arch_arm::board::Console::putc(self, b);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 

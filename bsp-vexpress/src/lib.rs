@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use zonekit_arch_arm::board::BoardDesc;
 pub use zonekit_arch_arm::board::{VEXPRESS_A15, VEXPRESS_A9};
+pub use zonekit_arch_arm::timer::{A9GlobalTimer, GenericTimer};
 
 /// Every board of this BSP.
 pub const BOARDS: [&BoardDesc; 2] = [&VEXPRESS_A9, &VEXPRESS_A15];
@@ -59,6 +60,26 @@ impl zonekit_arch_arm::board::Console for Pl011 {
             while core::ptr::read_volatile(fr) & UARTFR_TXFF != 0 {}
             core::ptr::write_volatile(dr, u32::from(byte));
         }
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl embedded_io::ErrorType for Pl011 {
+    type Error = core::convert::Infallible;
+}
+
+/// Raw bytes, no newline translation; blocks until the FIFO takes each byte.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl embedded_io::Write for Pl011 {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        for &b in buf {
+            zonekit_arch_arm::board::Console::putc(self, b);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 

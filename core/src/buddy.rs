@@ -143,7 +143,7 @@ impl<'a> ZoneView<'a> {
 }
 
 /// Insert `i` at the head of the list.
-#[inline]
+#[inline(always)]
 pub(crate) fn list_add(map: &mut [Page], head: &mut u32, i: u32) {
     let h = *head;
     if h == NIL {
@@ -172,7 +172,7 @@ pub(crate) fn list_add_tail(map: &mut [Page], head: &mut u32, i: u32) {
 }
 
 /// Unlink `i` from the list.
-#[inline]
+#[inline(always)]
 pub(crate) fn list_del(map: &mut [Page], head: &mut u32, i: u32) {
     let (p, n) = (map[i as usize].prev(), map[i as usize].next());
     if *head == i {

@@ -34,6 +34,8 @@ pub struct Cmdline {
     pub memblock_debug: bool,
     /// `zonekit.report`: print allocator reports at the end of boot.
     pub report: bool,
+    /// `zonekit.bench`: print machine-readable `zonekit-bench:` timing lines.
+    pub bench: bool,
     /// Values of known parameters that were rejected (at most 8 kept).
     pub errors: heapless::Vec<CmdlineError, 8>,
 }
@@ -103,6 +105,7 @@ impl Cmdline {
                 ("memblock", Some("debug")) => c.memblock_debug = true,
                 ("memblock", _) => c.error("memblock", "only memblock=debug is known"),
                 ("zonekit.report", None) => c.report = true,
+                ("zonekit.bench", None) => c.bench = true,
                 _ => {}
             }
         }
@@ -139,13 +142,15 @@ mod tests {
         assert_eq!(c.vmalloc_size, Some(600 << 20));
         assert!(c.memblock_debug);
         assert!(c.errors.is_empty());
-        let c = Cmdline::parse("mem=64M@0x70000000 zonekit.dma_zone=16M zonekit.report");
+        let c =
+            Cmdline::parse("mem=64M@0x70000000 zonekit.dma_zone=16M zonekit.report zonekit.bench");
         assert_eq!(
             (c.mem_limit, c.mem_start),
             (Some(64 << 20), Some(0x7000_0000))
         );
         assert_eq!(c.dma_zone_size, Some(16 << 20));
         assert!(c.report);
+        assert!(c.bench);
     }
 
     #[test]

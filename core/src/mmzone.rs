@@ -849,7 +849,9 @@ fn alloc_node_mem_map<S: PageStorage, const N: usize>(
     Ok(())
 }
 
-/// `__init_single_page` + `__SetPageReserved` for `[start, end)`.
+/// `__init_single_page` + `__SetPageReserved` for `[start, end)`: every descriptor of
+/// the range gets the same value, so one template is computed and stored into each
+/// (pfns the map does not describe are skipped). Returns the pages initialised.
 fn init_reserved_range(
     map: &mut [Page],
     map_start: Pfn,
@@ -858,19 +860,17 @@ fn init_reserved_range(
     zone: ZoneType,
     nid: usize,
 ) -> u64 {
-    let mut count = 0;
-    for pfn in start..end {
-        let Some(page) = usize::try_from(pfn - map_start)
-            .ok()
-            .and_then(|i| map.get_mut(i))
-        else {
-            continue;
-        };
-        page.init_single_page(zone, nid);
-        page.set_reserved();
-        count += 1;
+    let mut template = Page::ZEROED;
+    template.init_single_page(zone, nid);
+    template.set_reserved();
+    let len = map.len() as u64;
+    let lo = start.saturating_sub(map_start).min(len);
+    let hi = end.saturating_sub(map_start).min(len);
+    if lo >= hi {
+        return 0;
     }
-    count
+    map[lo as usize..hi as usize].fill(template);
+    hi - lo
 }
 
 /// `memmap_init` for one zone (MEMINIT_EARLY): the pages of every memblock.memory

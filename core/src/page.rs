@@ -84,6 +84,7 @@ impl Page {
 
     /// `__init_single_page`: reset the descriptor, link it to its zone and node, set the
     /// reference count to 1. The caller then marks it reserved (`__SetPageReserved`).
+    #[inline]
     pub fn init_single_page(&mut self, zone: ZoneType, nid: usize) {
         *self = Page::ZEROED;
         self.set_page_links(zone, nid);
@@ -91,6 +92,7 @@ impl Page {
     }
 
     /// `set_page_links`: record the zone and node in the flags word.
+    #[inline]
     pub fn set_page_links(&mut self, zone: ZoneType, nid: usize) {
         let links = ((zone as u32 & flags::ZONE_MASK) << flags::ZONE_SHIFT)
             | ((nid as u32 & flags::NODE_MASK) << flags::NODE_SHIFT);
@@ -100,122 +102,145 @@ impl Page {
     }
 
     /// `page_zonenum`.
+    #[inline]
     pub fn zone_type(&self) -> ZoneType {
         ZoneType::from_index(((self.flags >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize)
     }
 
     /// `page_to_nid`.
+    #[inline]
     pub fn nid(&self) -> usize {
         ((self.flags >> flags::NODE_SHIFT) & flags::NODE_MASK) as usize
     }
 
     /// `PageReserved`.
+    #[inline]
     pub fn is_reserved(&self) -> bool {
         self.flags & flags::PG_RESERVED != 0
     }
 
     /// `__SetPageReserved`.
+    #[inline]
     pub fn set_reserved(&mut self) {
         self.flags |= flags::PG_RESERVED;
     }
 
     /// `__ClearPageReserved`.
+    #[inline]
     pub fn clear_reserved(&mut self) {
         self.flags &= !flags::PG_RESERVED;
     }
 
     /// `PageBuddy`: the page heads a free block.
+    #[inline]
     pub fn is_buddy(&self) -> bool {
         self.flags & flags::PG_BUDDY != 0
     }
 
     /// Mark the page as the head of a free block of `order` (`__SetPageBuddy` +
     /// `set_buddy_order`).
+    #[inline]
     pub fn set_buddy(&mut self, order: u32) {
         self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
         self.flags |= flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT);
     }
 
     /// Clear the free-block marking (`__ClearPageBuddy`).
+    #[inline]
     pub fn clear_buddy(&mut self) {
         self.flags &= !(flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT));
     }
 
     /// `buddy_order`: the order of the free block this page heads.
+    #[inline]
     pub fn buddy_order(&self) -> u32 {
         (self.flags >> flags::ORDER_SHIFT) & flags::ORDER_MASK
     }
 
     /// Set the order field alone (the head of an allocated block records its order so
     /// that a free with the wrong order is detected).
+    #[inline]
     pub fn set_order(&mut self, order: u32) {
         self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
         self.flags |= (order & flags::ORDER_MASK) << flags::ORDER_SHIFT;
     }
 
     /// `PG_pcp`: the page is free on a per-CPU list.
+    #[inline]
     pub fn is_pcp(&self) -> bool {
         self.flags & flags::PG_PCP != 0
     }
 
     /// Mark the page as parked on a per-CPU list.
+    #[inline]
     pub fn set_pcp(&mut self) {
         self.flags |= flags::PG_PCP;
     }
 
     /// Clear the per-CPU marker.
+    #[inline]
     pub fn clear_pcp(&mut self) {
         self.flags &= !flags::PG_PCP;
     }
 
     /// The migrate type recorded for the free list (or per-CPU list) the page is on.
+    #[inline]
     pub fn list_mt(&self) -> usize {
         ((self.flags >> flags::MT_SHIFT) & flags::MT_MASK) as usize
     }
 
     /// Record the migrate type of the list the page is put on.
+    #[inline]
     pub fn set_list_mt(&mut self, mt: usize) {
         self.flags &= !(flags::MT_MASK << flags::MT_SHIFT);
         self.flags |= ((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT;
     }
 
     /// `page_ref_count`.
+    #[inline]
     pub fn refcount(&self) -> i32 {
         self.refcount
     }
 
     /// `set_page_count`.
+    #[inline]
     pub fn set_refcount(&mut self, count: i32) {
         self.refcount = count;
     }
 
     /// The raw flags word (for reports and checks).
+    #[inline]
     pub fn raw_flags(&self) -> u32 {
         self.flags
     }
 
     /// Next page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    #[inline]
     pub fn next(&self) -> u32 {
         self.next
     }
 
     /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    #[inline]
     pub fn prev(&self) -> u32 {
         self.prev
     }
 
     /// Set both free-list links.
+    #[inline]
     pub fn set_links(&mut self, prev: u32, next: u32) {
         self.prev = prev;
         self.next = next;
     }
 
     /// Set the next link.
+    #[inline]
     pub fn set_next(&mut self, next: u32) {
         self.next = next;
     }
 
     /// Set the previous link.
+    #[inline]
     pub fn set_prev(&mut self, prev: u32) {
         self.prev = prev;
     }

@@ -83,6 +83,13 @@ fn free_pfn_range<S: PageStorage>(
             continue;
         };
         let mut c = FreeCounters::default();
+        // __free_pages_core's per-page part, over the whole range at once:
+        // __ClearPageReserved and set_page_count(0).
+        let (lo, hi) = ((a - v.map_start) as usize, (b - v.map_start) as usize);
+        for page in &mut v.map[lo..hi] {
+            page.clear_reserved();
+            page.set_refcount(0);
+        }
         let mut pfn = a;
         while pfn < b {
             let mut order = if blocks {
@@ -92,11 +99,6 @@ fn free_pfn_range<S: PageStorage>(
             };
             while pfn + (1 << order) > b {
                 order -= 1;
-            }
-            for p in pfn..pfn + (1 << order) {
-                let page = v.page_mut(p);
-                page.clear_reserved();
-                page.set_refcount(0);
             }
             let mt = v.pageblock_mt(pfn);
             v.free_one_page(pfn, order, mt, blocks, &mut c);
@@ -112,8 +114,8 @@ fn free_pfn_range<S: PageStorage>(
 /// (`memory` minus `reserved`, NOMAP excluded), whole pages
 /// `[PFN_UP(start), PFN_DOWN(end))` only, loses `PG_reserved` and enters the free
 /// lists of its zone. Lowmem (below `max_low_pfn`) goes first in the largest naturally
-/// aligned blocks (`__free_pages_memory`); highmem follows page by page, which merges
-/// to the same blocks. Managed pages are reset to 0 and count what was freed
+/// aligned blocks (`__free_pages_memory`); highmem follows, also in blocks (Linux frees
+/// it page by page, which merges to the same blocks). Managed pages are reset to 0 and count what was freed
 /// (`reset_all_zones_managed_pages` + `adjust_managed_page_count`).
 pub fn memblock_free_all<S: PageStorage, const N: usize>(
     node: &mut PgData<S>,
@@ -139,7 +141,11 @@ pub fn memblock_free_all<S: PageStorage, const N: usize>(
         let (s, e) = (pfn_up(start).max(max_low_pfn), pfn_down(end));
         if s < e {
             let before: u64 = stats.per_zone.iter().sum();
-            free_pfn_range(node, s, e, false, &mut stats);
+            // ARM's free_highpages frees page by page; freeing the same range in
+            // maximal aligned blocks ends in the same free blocks (page-by-page frees
+            // of a contiguous range merge into exactly them), without the per-page
+            // merge walks. Only the order within the free lists differs.
+            free_pfn_range(node, s, e, true, &mut stats);
             stats.highmem_pages += stats.per_zone.iter().sum::<u64>() - before;
         }
     }
@@ -227,13 +233,17 @@ impl Gfp {
     pub const HIGHUSER_MOVABLE: Gfp = Gfp(0x02 | 0x08);
     /// `GFP_ATOMIC`.
     pub const GFP_ATOMIC: Gfp = Gfp(0x20 | 0x800);
+    /// Flags the order-0 per-CPU fast path handles (zone and migrate type only).
+    const FAST_PATH_OK: u32 = 0x01 | 0x02 | 0x08 | 0x10;
 
     /// True when every bit of `other` is set.
+    #[inline]
     pub const fn contains(self, other: Gfp) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// `gfp_zone`: the highest zone the allocation may use.
+    #[inline]
     pub fn zone(self) -> ZoneType {
         if self.contains(Gfp::DMA) {
             ZoneType::Dma
@@ -249,6 +259,7 @@ impl Gfp {
     }
 
     /// `gfp_migratetype`.
+    #[inline]
     pub fn migratetype(self) -> MigrateType {
         if self.contains(Gfp::MOVABLE) {
             MigrateType::Movable
@@ -773,7 +784,72 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// `alloc_pages` on `cpu`: a block of `2^order` pages from the highest zone `gfp`
     /// allows down to DMA (the zonelist), first above the low watermark, then (slow
     /// path, no reclaim) above the min watermark with `__GFP_HIGH`/atomic reserves.
+    #[inline]
     pub fn alloc_pages(
+        &mut self,
+        cpu: usize,
+        gfp: Gfp,
+        order: u32,
+    ) -> Result<PageBlock, AllocError> {
+        if order == 0 && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
+            if let Some(block) = self.alloc_pcp_fast(cpu, gfp) {
+                return Ok(block);
+            }
+        }
+        self.alloc_pages_slow(cpu, gfp, order)
+    }
+
+    /// The order-0 fast path: the first zone of the zonelist that has pages, above its
+    /// low watermark (`zone_watermark_fast`'s order-0 test), with a page on this CPU's
+    /// list: pop the head, O(1). Anything else (a zone to skip, a list to refill, a
+    /// flag that changes the rules) returns `None` before changing anything, and the
+    /// general path decides; when this path succeeds, it took the page the general
+    /// path would have taken.
+    #[inline]
+    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp) -> Option<PageBlock> {
+        let highest = gfp.zone() as usize;
+        let mt = gfp.migratetype() as usize;
+        let z = (0..=highest)
+            .rev()
+            .find(|&z| self.node.zones[z].managed_pages != 0)?;
+        let zs = &self.zones[z];
+        // zone_watermark_fast, order 0, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
+        let mut unusable = zs.nr_reserved_highatomic;
+        if mt != MOVABLE {
+            unusable += zs.counters.free_cma;
+        }
+        let free = zs.counters.free;
+        let usable = free - free.min(unusable);
+        if usable <= zs.wmark.low + zs.boost + zs.lowmem_reserve[highest] {
+            return None;
+        }
+        let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
+        let i = pcp.lists[mt];
+        if i == NIL {
+            return None;
+        }
+        let map = self.node.mem_map.as_deref_mut()?;
+        if i as usize >= map.len() {
+            return None;
+        }
+        pcp.free_factor >>= 1;
+        list_del(map, &mut pcp.lists[mt], i);
+        pcp.count -= 1;
+        let page = &mut map[i as usize];
+        page.clear_pcp();
+        page.set_refcount(1);
+        page.set_order(0);
+        page.set_list_mt(0);
+        self.zones[z].allocated += 1;
+        Some(PageBlock {
+            pfn: self.node.mem_map_start_pfn + u64::from(i),
+            order: 0,
+            zone: ZoneType::from_index(z),
+        })
+    }
+
+    /// The general allocation path (every order, every flag, refills, fallbacks).
+    fn alloc_pages_slow(
         &mut self,
         cpu: usize,
         gfp: Gfp,
@@ -921,15 +997,88 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
 
     /// `free_pages(block)`: give an allocated block back (order 0 through the per-CPU
     /// list of `cpu`).
+    #[inline]
     pub fn free_pages(&mut self, cpu: usize, block: PageBlock) -> Result<(), FreeError> {
         self.free_pages_raw(cpu, block.pfn, block.order)
+    }
+
+    /// The order-0 fast path of `free_unref_page`: an allocated, unreserved head page
+    /// with refcount 1 and order 0, in a pageblock that is not isolated, whose per-CPU
+    /// list stays below `high`: push it on the head of the list, O(1). Anything else
+    /// returns `false` before changing anything, and the checked path runs.
+    #[inline]
+    fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn) -> bool {
+        use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
+        const NOT_PLAIN: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
+        let Some(pcps) = self.pcp.get_mut(cpu) else {
+            return false;
+        };
+        let Some(map) = self.node.mem_map.as_deref_mut() else {
+            return false;
+        };
+        let Some(i) = pfn
+            .checked_sub(self.node.mem_map_start_pfn)
+            .filter(|&i| i < map.len() as u64)
+        else {
+            return false;
+        };
+        let page = map[i as usize];
+        if page.raw_flags() & NOT_PLAIN != 0 || page.refcount() != 1 {
+            return false;
+        }
+        let z = page.zone_type() as usize;
+        let zone = &self.node.zones[z];
+        if !zone.contains_pfn(pfn) || zone.nr_orders == 0 {
+            return false;
+        }
+        let Some(usemap) = zone.usemap.as_deref() else {
+            return false;
+        };
+        let pb = zone.pageblock_order;
+        let bit = ((pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb) * 4;
+        let Some(&byte) = usemap.get((bit / 8) as usize) else {
+            return false;
+        };
+        let mut pmt = ((byte >> (bit % 8)) & 7) as usize;
+        if pmt >= crate::mmzone::MIGRATE_TYPES {
+            pmt = MOVABLE;
+        }
+        if pmt == ISOLATE {
+            return false;
+        }
+        let pcp = &mut pcps[z];
+        if pcp.count + 1 >= pcp.high {
+            return false;
+        }
+        let list = if pmt >= MIGRATE_PCPTYPES {
+            MOVABLE
+        } else {
+            pmt
+        };
+        let page = &mut map[i as usize];
+        page.set_refcount(0);
+        page.set_pcp();
+        page.set_list_mt(pmt);
+        list_add(map, &mut pcp.lists[list], i as u32);
+        pcp.count += 1;
+        self.zones[z].allocated -= 1;
+        true
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the
     /// page is checked first (`free_page_is_bad`): outside the node, reserved, already
     /// free, a tail page or the wrong order is refused with a [`FreeError`] and
     /// nothing changes.
+    #[inline]
     pub fn free_pages_raw(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+        if order == 0 && self.free_pcp_fast(cpu, pfn) {
+            return Ok(());
+        }
+        self.free_pages_checked(cpu, pfn, order)
+    }
+
+    /// The general free path, with every `free_page_is_bad` check.
+    fn free_pages_checked(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         if cpu >= NCPU {
             return Err(FreeError::BadCpu(cpu));
         }

@@ -3,9 +3,13 @@
 //! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]`
 //!   builds one board image for ARM, converts it to a raw image and boots it in QEMU,
 //!   exiting with the guest's status.
+//! * `cargo xtask bench` runs the criterion benchmarks (zonekit against
+//!   `buddy_system_allocator`) and the guest's instruction count per page under
+//!   `-icount`, and writes BENCHMARKS.md.
 //! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
 //!   boot log against lines computed here, independently of the guest code.
 
+mod bench;
 mod dtb;
 mod image;
 mod oracle;
@@ -20,7 +24,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         Some("qemu") => cmd_qemu(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
         Some("oracle") => cmd_oracle(&args[1..]),
+        Some("bench") => bench::cmd_bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
@@ -104,6 +109,9 @@ struct BootOptions {
     release: bool,
     timeout_secs: u64,
     dtb: dtb::DtbMode,
+    /// `-icount shift=0,sleep=off`: one guest instruction per virtual nanosecond, so
+    /// the board timers count instructions deterministically.
+    icount: bool,
 }
 
 fn cmd_qemu(args: &[String]) -> Result<u8, String> {
@@ -114,6 +122,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         release: false,
         timeout_secs: 600,
         dtb: dtb::DtbMode::Auto,
+        icount: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -127,6 +136,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
             "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
             "--release" => opts.release = true,
+            "--icount" => opts.icount = true,
             "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?),
             "--timeout" => {
                 opts.timeout_secs = value("--timeout")?
@@ -185,6 +195,10 @@ struct QemuRun {
     stderr: String,
 }
 
+/// QEMU's `-icount` setting for deterministic guest timing: 1 instruction = 1 ns of
+/// virtual time, no sleeping while idle.
+const ICOUNT: &str = "shift=0,sleep=off";
+
 fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
     let dtb = dtb::dtb_for(
         &opts.dtb,
@@ -206,6 +220,9 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         .arg(image)
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
         .arg("-semihosting");
+    if opts.icount {
+        cmd.args(["-icount", ICOUNT]);
+    }
     if let Some(c) = &opts.cmdline {
         cmd.arg("-append").arg(c);
     }
@@ -543,6 +560,7 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
         release: false,
         timeout_secs: 600,
         dtb: case.dtb.clone(),
+        icount: false,
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;

@@ -12,8 +12,8 @@ pub mod storage;
 pub use storage::PhysPageStorage;
 
 use crate::atags::Atags;
-use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams};
+use crate::board::{BoardDesc, Console, MonotonicCounter, Stopwatch, KERNEL_LOAD_OFFSET};
+use crate::bootmem::{self, BootParams, BootStep};
 use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
 use crate::mmu::{MappingHooks, NoHooks};
@@ -196,12 +196,40 @@ fn inject_fault(what: &str) {
     }
 }
 
+/// Ticks of the board counter at each [`BootStep`] (for `zonekit.bench`).
+#[derive(Default)]
+struct StepTicks([u64; 4]);
+
+impl StepTicks {
+    fn record(&mut self, counter: &dyn MonotonicCounter, step: BootStep) {
+        let slot = match step {
+            BootStep::FreeAreaInitStart => 0,
+            BootStep::FreeAreaInitEnd => 1,
+            BootStep::FreeAllStart => 2,
+            BootStep::FreeAllEnd => 3,
+        };
+        self.0[slot] = counter.ticks();
+    }
+
+    /// Ticks spent in `free_area_init_node` plus `memblock_free_all`.
+    fn init_and_free_all(&self) -> u64 {
+        self.0[1].wrapping_sub(self.0[0]) + self.0[3].wrapping_sub(self.0[2])
+    }
+}
+
 /// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
 /// the board's static map, `bootmem::boot_with_paging` with the MMU switched on in
-/// `paging_init`, the self-checks, and a semihosting exit (0 on success,
-/// [`EXIT_BOOT_ERROR`], [`EXIT_SELF_CHECK`] or [`EXIT_MMU_TEST`] otherwise).
-pub fn boot_main(board: &'static BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
-    boot_main_with_hooks(board, console, r1, r2, NoHooks)
+/// `paging_init` (timed on the board's `counter`), the self-checks, and a semihosting
+/// exit (0 on success, [`EXIT_BOOT_ERROR`], [`EXIT_SELF_CHECK`] or [`EXIT_MMU_TEST`]
+/// otherwise).
+pub fn boot_main(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    r1: u32,
+    r2: u32,
+) -> ! {
+    boot_main_with_hooks(board, console, counter, r1, r2, NoHooks)
 }
 
 /// [`boot_main`] with an OS's [`MappingHooks`]: `before_mmu_on` may add mappings to
@@ -209,11 +237,13 @@ pub fn boot_main(board: &'static BoardDesc, console: &'static dyn Console, r1: u
 pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
     r1: u32,
     r2: u32,
     hooks: H,
 ) -> ! {
     console::init(console);
+    counter.start();
     kprintln!("zonekit: booting on {}", board.name);
     kprintln!(
         "zonekit: machine id {:#x}, boot information at {:#010x}",
@@ -294,15 +324,19 @@ pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     // storage to the linear map when it switches the MMU on; the boot flow only
     // passes ranges memblock has just reserved for it.
     let mut storage = unsafe { PhysPageStorage::new() };
-    let mut paging = paging::ArmPaging::new(board, console, hooks);
+    let mut paging = paging::ArmPaging::new(board, console, hooks).with_counter(counter);
+    let mut steps = StepTicks::default();
+    let boot_timer = Stopwatch::start(counter);
+    let mut probe = |s| steps.record(counter, s);
     // From here on the memory source (DTB, ATAGS) may be unmapped: nothing after
-    // `boot_with_paging` reads it.
+    // `boot_full` reads it.
     let booted = if nommu {
         kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
-        bootmem::boot(&params, &mut storage)
+        bootmem::boot_probed(&params, &mut storage, &mut probe)
     } else {
-        bootmem::boot_with_paging(&params, &mut storage, &mut paging)
+        bootmem::boot_full(&params, &mut storage, &mut paging, &mut probe)
     };
+    let boot_ticks = boot_timer.elapsed_ticks();
     let booted = match booted {
         Ok(b) => b,
         Err(e) => {
@@ -317,7 +351,21 @@ pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
         semihosting::exit(EXIT_SELF_CHECK)
     }
     // mem_init: every free page to the buddy allocator.
-    let mut running = booted.mem_init::<1>(storage);
+    let mem_init_timer = Stopwatch::start(counter);
+    let mut running = booted.mem_init_probed::<1>(storage, &mut |s| steps.record(counter, s));
+    let init_ticks = boot_ticks + mem_init_timer.elapsed_ticks();
+    kprintln!(
+        "zonekit: memory init took {} us",
+        counter.ticks_to_ns(init_ticks) / 1000
+    );
+    if running.cmdline.bench {
+        kprintln!(
+            "zonekit-bench: free_area_init_core+memblock_free_all ticks={} hz={} pages={}",
+            steps.init_and_free_all(),
+            counter.frequency_hz(),
+            running.allocator.node().node_present_pages
+        );
+    }
     if running.cmdline.report {
         running.print_reports();
     }

@@ -25,7 +25,7 @@
 
 use super::entry;
 use super::storage::PhysPageStorage;
-use crate::board::{BoardDesc, Console};
+use crate::board::{BoardDesc, Console, MonotonicCounter};
 use crate::bootmem::{BootError, BootMemblock, PagingContext, PagingInit};
 use crate::mmu::hw::{self, DirectTableMemory};
 use crate::mmu::regs::{ttbr0_value, FaultStatus};
@@ -175,6 +175,7 @@ impl KernelMmu {
 pub struct ArmPaging<H> {
     board: &'static BoardDesc,
     console: &'static dyn Console,
+    counter: Option<&'static dyn MonotonicCounter>,
     hooks: H,
     mmu: Option<KernelMmu>,
 }
@@ -185,9 +186,17 @@ impl<H> ArmPaging<H> {
         Self {
             board,
             console,
+            counter: None,
             hooks,
             mmu: None,
         }
+    }
+
+    /// Also move the board's timer to its device-window address when the MMU goes on
+    /// (a memory-mapped counter read during boot would fault at its physical address).
+    pub fn with_counter(mut self, counter: &'static dyn MonotonicCounter) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// The live MMU state, once `paging_init` has run.
@@ -250,6 +259,11 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for A
         // map from then on) is accessed outside the image afterwards.
         unsafe { hw::install_and_enable(l1, false) };
         self.console.remap(uart_virt as usize);
+        if let (Some(counter), base @ 1..) = (self.counter, self.board.timer.base) {
+            if let Some(v) = device_virt(&plan, base) {
+                counter.remap(v as usize);
+            }
+        }
         let virt_offset = PAGE_OFFSET.wrapping_sub(phys_offset as u32);
         {
             let a = pt.allocator_mut();

@@ -1,17 +1,22 @@
-//! zonekit for QEMU `-M vexpress-a15`: the board's console and memory description handed to
+//! zonekit for QEMU `-M vexpress-a15`: the board's console, timer and memory description handed to
 //! the generic boot. A target-only binary; on the host it only says so.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 mod target {
-    use zonekit_bsp_vexpress::{Pl011, VEXPRESS_A15};
+    use zonekit_bsp_vexpress::{GenericTimer, Pl011, VEXPRESS_A15};
 
     static CONSOLE: Pl011 = Pl011::new(VEXPRESS_A15.uart_base as usize);
+
+    static TIMER: GenericTimer = match GenericTimer::from_desc(&VEXPRESS_A15.timer) {
+        Some(t) => t,
+        None => panic!("the board table names another timer"),
+    };
 
     /// Called by the runtime's `_start` with the boot registers.
     #[no_mangle]
     extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
-        zonekit_arch_arm::rt::boot_main(&VEXPRESS_A15, &CONSOLE, r1, r2)
+        zonekit_arch_arm::rt::boot_main(&VEXPRESS_A15, &CONSOLE, &TIMER, r1, r2)
     }
 }
 
