@@ -4,7 +4,7 @@
 /// Which console UART a board uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UartKind {
-    /// Arm PrimeCell PL011 (vexpress).
+    /// Arm PrimeCell PL011 (vexpress, virt).
     Pl011,
     /// Freescale/NXP i.MX UART (i.MX6Q, i.MX6UL).
     Imx,
@@ -37,6 +37,11 @@ pub struct BoardDesc {
     pub starts_in_hyp: bool,
     /// Machine number QEMU puts in r1 (`0xffff_ffff` when the board has none).
     pub machine_id: u32,
+    /// QEMU `-cpu` to ask for, or `None` for the machine's default CPU.
+    pub qemu_cpu: Option<&'static str>,
+    /// QEMU generates the board's device tree itself and always passes it in r2 (no
+    /// ATAGS, and `-dtb` would replace the machine's own tree).
+    pub qemu_dtb: bool,
 }
 
 /// Offset from the RAM base at which QEMU loads a raw (zImage-style) image.
@@ -69,6 +74,8 @@ pub const VEXPRESS_A9: BoardDesc = BoardDesc {
     uart_kind: UartKind::Pl011,
     starts_in_hyp: false,
     machine_id: 0x8e0,
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
@@ -85,6 +92,8 @@ pub const VEXPRESS_A15: BoardDesc = BoardDesc {
     uart_kind: UartKind::Pl011,
     starts_in_hyp: false,
     machine_id: 0x8e0,
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
@@ -101,6 +110,8 @@ pub const SABRELITE: BoardDesc = BoardDesc {
     uart_kind: UartKind::Imx,
     starts_in_hyp: false,
     machine_id: 0xffff_ffff,
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
@@ -117,10 +128,37 @@ pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
     uart_kind: UartKind::Imx,
     starts_in_hyp: true,
     machine_id: 0xffff_ffff,
+    qemu_cpu: None,
+    qemu_dtb: false,
+};
+
+/// `-M virt -cpu cortex-a15`: QEMU's generic board, RAM at 0x4000_0000 (at most 3 GiB
+/// below 4 GiB without LPAE), PL011 at 0x0900_0000, described only by the device tree
+/// QEMU generates and passes in r2.
+pub const VIRT: BoardDesc = BoardDesc {
+    name: "virt",
+    qemu_machine: "virt",
+    package: "zonekit-bsp-virt",
+    ram_base: 0x4000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 3072 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x0900_0000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0xffff_ffff,
+    qemu_cpu: Some("cortex-a15"),
+    qemu_dtb: true,
 };
 
 /// Every board zonekit boots on (the BSP crates re-export their own).
-pub const BOARDS: [&BoardDesc; 4] = [&VEXPRESS_A9, &VEXPRESS_A15, &SABRELITE, &MCIMX6UL_EVK];
+pub const BOARDS: [&BoardDesc; 5] = [
+    &VEXPRESS_A9,
+    &VEXPRESS_A15,
+    &SABRELITE,
+    &MCIMX6UL_EVK,
+    &VIRT,
+];
 
 /// The board called `name`.
 pub fn find(name: &str) -> Option<&'static BoardDesc> {

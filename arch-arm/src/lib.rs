@@ -9,7 +9,7 @@
 #![cfg_attr(not(all(target_arch = "arm", target_os = "none")), deny(unsafe_code))]
 #![warn(missing_docs)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "build"))]
 extern crate std;
 
 pub mod atags;

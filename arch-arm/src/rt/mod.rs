@@ -12,7 +12,7 @@ pub use storage::PhysPageStorage;
 
 use crate::atags::Atags;
 use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams};
+use crate::bootmem::{self, BootParams, RunningMemory};
 use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
@@ -188,10 +188,19 @@ fn inject_fault(what: &str) {
     }
 }
 
-/// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
-/// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
-/// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
-pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+/// The board-independent boot up to a running page allocator, for your own kernel:
+/// console and logger, memory source from r2 (DTB, then ATAGS, then the board's
+/// static map), `bootmem::boot` (Linux's `setup_arch` memory part: memblock,
+/// `adjust_lowmem_bounds`, paging, `bootmem_init`), the node self-check and
+/// `mem_init` (`memblock_free_all`). Returns the buddy allocator's owner; on a boot
+/// error it exits through semihosting with [`EXIT_BOOT_ERROR`] or
+/// [`EXIT_SELF_CHECK`].
+pub fn boot_memory(
+    board: &BoardDesc,
+    console: &'static dyn Console,
+    r1: u32,
+    r2: u32,
+) -> RunningMemory<PhysPageStorage, 1> {
     console::init(console);
     kprintln!("zonekit: booting on {}", board.name);
     kprintln!(
@@ -282,7 +291,15 @@ pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: 
         semihosting::exit(EXIT_SELF_CHECK)
     }
     // mem_init: every free page to the buddy allocator.
-    let mut running = booted.mem_init::<1>(storage);
+    booted.mem_init::<1>(storage)
+}
+
+/// The board-independent boot of zonekit's board binaries: [`boot_memory`], the
+/// reports when `zonekit.report` is on the command line, the page allocator
+/// self-test, the stack check, and a semihosting exit (0 on success,
+/// [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
+pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
+    let mut running = boot_memory(board, console, r1, r2);
     if running.cmdline.report {
         running.print_reports();
     }
