@@ -18,6 +18,7 @@ pub mod bootmem;
 pub mod fdt;
 pub mod limits;
 pub mod link;
+pub mod mmio;
 pub mod mmu;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
