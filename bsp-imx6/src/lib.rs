@@ -152,7 +152,7 @@ mod tests {
         let mut uart = ImxUart::with_registers(&regs);
         embedded_io::Write::write_all(&mut uart, b"ok").unwrap();
         embedded_io::Write::flush(&mut uart).unwrap();
-        write!(uart, "\n").unwrap();
+        uart.write_str("\n").unwrap();
         assert_eq!(regs.written_to(UCR2), [UCR2_TXEN | UCR2_SRST]);
         assert_eq!(
             regs.written_to(UTXD),
