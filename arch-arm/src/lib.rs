@@ -7,7 +7,7 @@
 //! the boot entry, exception vectors, semihosting and the physical page storage.
 #![no_std]
 #![cfg_attr(not(all(target_arch = "arm", target_os = "none")), deny(unsafe_code))]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 #[cfg(any(test, feature = "build"))]
 extern crate std;

@@ -4,7 +4,7 @@
 //! `readl_relaxed`/`writel_relaxed` on an `__iomem` cookie from `ioremap`.
 //!
 //! [`Mmio`] is the real thing (volatile accesses at a physical address, MMU off);
-//! with the `fake-mmio` feature, [`fake::FakeRegisters`] records every write and
+//! with the `fake-mmio` feature, [`fake::FakeRegisters`](crate::mmio) (module `fake`) records every write and
 //! replays scripted reads.
 
 /// Reads and writes 32-bit device registers at byte offsets from a block's base.
