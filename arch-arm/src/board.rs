@@ -1,5 +1,7 @@
 //! Board descriptions and the console interface, visible on the host so that tools
 //! (xtask, tests) can list boards without any target code.
+//!
+//! Linux counterpart: a board's `MACHINE_START`/`DT_MACHINE_START` (`struct machine_desc`, chosen by `setup_machine_fdt`/`setup_machine_tags` in `arch/arm/kernel/setup.c`) plus its early console.
 
 /// Which console UART a board uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,8 @@
 //!
 //! A BSP's `build.rs` is one call (with this crate as a build-dependency and its
 //! `build` feature): `zonekit_arch_arm::link::emit_linker_scripts();`.
+//!
+//! Linux counterpart: `arch/arm/kernel/vmlinux.lds.S` (`_text`/`_end`, which `arm_memblock_init` reserves).
 
 /// Boot stack size (the boot flow runs on it; debug builds need the most).
 pub const STACK_SIZE: u64 = 0x8_0000;

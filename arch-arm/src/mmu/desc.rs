@@ -22,6 +22,8 @@
 //! use zonekit_arch_arm::mmu::{L1Kind, L2Entry};
 //! let k: L1Kind = L2Entry::FAULT.decode();
 //! ```
+//!
+//! Linux counterpart: the `PMD_SECT_*`/`PTE_EXT_*` bits of `arch/arm/include/asm/pgtable-2level-hwdef.h`.
 
 /// Memory type of a mapping, as Linux's `mem_types[]` chooses them on ARMv7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,5 +1,7 @@
 //! The CP15 values the MMU switch programs, computed here so the host can test them.
 //! `hw.rs` writes them on the target.
+//!
+//! Linux counterpart: the TTBR/TTBCR/DACR/SCTLR values `__v7_setup` and `__enable_mmu` program.
 
 /// DACR: domain 0 client (accesses checked against the descriptors' AP bits), all
 /// other domains no access. zonekit puts every mapping in domain 0.

@@ -2,6 +2,8 @@
 //! panic handler, physical page storage, and the generic [`boot_main`].
 //!
 //! Compiled only for `target_arch = "arm", target_os = "none"`.
+//!
+//! Linux counterpart: `start_kernel` → `setup_arch` (`setup_machine_fdt`/ATAGS, `arm_memblock_init`, `adjust_lowmem_bounds`, `paging_init` → `bootmem_init`) → `mm_init` → `mem_init` (`memblock_free_all`); [`boot_memory`] stops there and hands the allocator to your kernel.
 
 pub mod console;
 pub mod entry;

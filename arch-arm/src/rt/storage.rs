@@ -1,4 +1,6 @@
 //! [`PhysPageStorage`]: page descriptors in physical memory, reached with the MMU off.
+//!
+//! Linux counterpart: `mem_map` reached through `__va` in the linear map; with the MMU off the physical address is the pointer.
 
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;
