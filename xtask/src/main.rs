@@ -769,6 +769,39 @@ mod tests {
     }
 
     #[test]
+    fn qemu_generated_dtb_boards() {
+        let opts = |board: &str, dtb| BootOptions {
+            board: find_board(board).unwrap(),
+            mem: 512 * MIB,
+            cmdline: None,
+            release: false,
+            timeout_secs: 1,
+            dtb,
+        };
+        // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
+        assert_eq!(
+            effective_dtb(&opts("virt", dtb::DtbMode::Auto)),
+            Ok(dtb::DtbMode::None)
+        );
+        assert!(effective_dtb(&opts("virt", dtb::DtbMode::None)).is_err());
+        assert!(effective_dtb(&opts("virt", dtb::DtbMode::AutoNomap)).is_err());
+        // Other boards keep what was asked for.
+        assert_eq!(
+            effective_dtb(&opts("vexpress-a9", dtb::DtbMode::Auto)),
+            Ok(dtb::DtbMode::Auto)
+        );
+        let cmd = qemu_command(&opts("virt", dtb::DtbMode::Auto), Path::new("x.bin")).unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a15"]));
+        assert!(!args.iter().any(|a| a == "-dtb"));
+        assert!(boot_matrix().iter().any(|c| c.board == "virt"));
+        assert_eq!(find_example("minimal-os").unwrap().board, "vexpress-a9");
+    }
+
+    #[test]
     fn matrix_boards_exist_and_fit() {
         for c in boot_matrix() {
             let b = find_board(c.board).unwrap();
