@@ -17,10 +17,7 @@ mod os {
     extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
         let mut mem = rt::boot_memory(&BOARD, &UART, r1, r2);
         let buddy = &mut mem.allocator;
-        let free = |b: &zonekit_core::page_alloc::PageAllocator<_, 1>| {
-            b.nr_free_pages() + b.nr_pcp_pages()
-        };
-        let before = free(buddy);
+        let before = buddy.nr_free_pages() + buddy.nr_pcp_pages();
         let page = buddy.alloc_pages(0, Gfp::KERNEL, 0).expect("one page");
         let block = buddy
             .alloc_pages(0, Gfp::HIGHUSER_MOVABLE, 4)
@@ -34,7 +31,7 @@ mod os {
         );
         buddy.free_pages(0, page).expect("free the page");
         buddy.free_pages(0, block).expect("free the block");
-        let after = free(buddy);
+        let after = buddy.nr_free_pages() + buddy.nr_pcp_pages();
         kprintln!("minimal-os: {} pages free before, {} after", before, after);
         rt::semihosting::exit(if before == after { 0 } else { 1 })
     }
