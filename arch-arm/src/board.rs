@@ -1,12 +1,14 @@
 //! Board descriptions and the console interface, visible on the host so that tools
 //! (xtask, tests) can list boards without any target code.
+//!
+//! Linux counterpart: a board's `MACHINE_START`/`DT_MACHINE_START` (`struct machine_desc`, chosen by `setup_machine_fdt`/`setup_machine_tags` in `arch/arm/kernel/setup.c`) plus its early console.
 
 pub use crate::mmu::plan::DeviceRegion;
 
 /// Which console UART a board uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UartKind {
-    /// Arm PrimeCell PL011 (vexpress).
+    /// Arm PrimeCell PL011 (vexpress, virt).
     Pl011,
     /// Freescale/NXP i.MX UART (i.MX6Q, i.MX6UL).
     Imx,
@@ -44,6 +46,11 @@ pub struct BoardDesc {
     pub mmio: &'static [DeviceRegion],
     /// The free-running counter the boot uses for timings.
     pub timer: TimerDesc,
+    /// QEMU `-cpu` to ask for, or `None` for the machine's default CPU.
+    pub qemu_cpu: Option<&'static str>,
+    /// QEMU generates the board's device tree itself and always passes it in r2 (no
+    /// ATAGS, and `-dtb` would replace the machine's own tree).
+    pub qemu_dtb: bool,
 }
 
 /// Which free-running counter a board's timer driver reads.
@@ -206,6 +213,12 @@ pub const MCIMX6UL_EVK_MMIO: [DeviceRegion; 2] = [
     region("gpt1", 0x0209_8000, 0x4000),
 ];
 
+/// virt: PL011 UART0 and the GIC (the timer is the CP15 generic timer).
+pub const VIRT_MMIO: [DeviceRegion; 2] = [
+    region("uart0", 0x0900_0000, 0x1000),
+    region("gic", 0x0800_0000, 0x2_0000),
+];
+
 /// `-M vexpress-a9`: RAM at 0x6000_0000 (QEMU models at most 1 GiB), PL011 UART0 at
 /// 0x1000_9000.
 pub const VEXPRESS_A9: BoardDesc = BoardDesc {
@@ -222,6 +235,8 @@ pub const VEXPRESS_A9: BoardDesc = BoardDesc {
     machine_id: 0x8e0,
     mmio: &VEXPRESS_A9_MMIO,
     timer: a9_global_timer(0x1E00_0200),
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M vexpress-a15`: RAM at 0x8000_0000 (at most 2 GiB below 4 GiB without LPAE),
@@ -240,6 +255,8 @@ pub const VEXPRESS_A15: BoardDesc = BoardDesc {
     machine_id: 0x8e0,
     mmio: &VEXPRESS_A15_MMIO,
     timer: GENERIC_TIMER,
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M sabrelite`: MMDC RAM at 0x1000_0000 (QEMU models at most 3840 MiB, up to
@@ -258,6 +275,8 @@ pub const SABRELITE: BoardDesc = BoardDesc {
     machine_id: 0xffff_ffff,
     mmio: &SABRELITE_MMIO,
     timer: a9_global_timer(0x00A0_0200),
+    qemu_cpu: None,
+    qemu_dtb: false,
 };
 
 /// `-M mcimx6ul-evk`: MMDC RAM at 0x8000_0000 (at most 2 GiB), console on UART1 at
@@ -276,10 +295,39 @@ pub const MCIMX6UL_EVK: BoardDesc = BoardDesc {
     machine_id: 0xffff_ffff,
     mmio: &MCIMX6UL_EVK_MMIO,
     timer: GENERIC_TIMER,
+    qemu_cpu: None,
+    qemu_dtb: false,
+};
+
+/// `-M virt -cpu cortex-a15`: QEMU's generic board, RAM at 0x4000_0000 (at most 3 GiB
+/// below 4 GiB without LPAE), PL011 at 0x0900_0000, described only by the device tree
+/// QEMU generates and passes in r2.
+pub const VIRT: BoardDesc = BoardDesc {
+    name: "virt",
+    qemu_machine: "virt",
+    package: "zonekit-bsp-virt",
+    ram_base: 0x4000_0000,
+    default_ram: 128 * MIB,
+    max_ram: 3072 * MIB,
+    dma_zone_size: None,
+    uart_base: 0x0900_0000,
+    uart_kind: UartKind::Pl011,
+    starts_in_hyp: false,
+    machine_id: 0xffff_ffff,
+    mmio: &VIRT_MMIO,
+    timer: GENERIC_TIMER,
+    qemu_cpu: Some("cortex-a15"),
+    qemu_dtb: true,
 };
 
 /// Every board zonekit boots on (the BSP crates re-export their own).
-pub const BOARDS: [&BoardDesc; 4] = [&VEXPRESS_A9, &VEXPRESS_A15, &SABRELITE, &MCIMX6UL_EVK];
+pub const BOARDS: [&BoardDesc; 5] = [
+    &VEXPRESS_A9,
+    &VEXPRESS_A15,
+    &SABRELITE,
+    &MCIMX6UL_EVK,
+    &VIRT,
+];
 
 /// The board called `name`.
 pub fn find(name: &str) -> Option<&'static BoardDesc> {

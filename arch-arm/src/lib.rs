@@ -7,9 +7,9 @@
 //! the boot entry, exception vectors, semihosting and the physical page storage.
 #![no_std]
 #![cfg_attr(not(all(target_arch = "arm", target_os = "none")), deny(unsafe_code))]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "build"))]
 extern crate std;
 
 pub mod atags;
@@ -18,6 +18,7 @@ pub mod bootmem;
 pub mod fdt;
 pub mod limits;
 pub mod link;
+pub mod mmio;
 pub mod mmu;
 pub mod timer;
 

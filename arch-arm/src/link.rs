@@ -7,6 +7,8 @@
 //!
 //! A BSP's `build.rs` is one call (with this crate as a build-dependency and its
 //! `build` feature): `zonekit_arch_arm::link::emit_linker_scripts();`.
+//!
+//! Linux counterpart: `arch/arm/kernel/vmlinux.lds.S` (`_text`/`_end`, which `arm_memblock_init` reserves).
 
 /// Boot stack size (the boot flow runs on it; debug builds need the most).
 pub const STACK_SIZE: u64 = 0x8_0000;
@@ -58,28 +60,32 @@ SECTIONS
 /// it to that board's binary. Host builds get none.
 #[cfg(feature = "build")]
 pub fn emit_linker_scripts() {
-    extern crate std;
+    let package = std::env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME");
+    for board in crate::board::BOARDS.iter().filter(|b| b.package == package) {
+        emit_linker_script(board.name, board.load_address());
+    }
+}
+
+/// For a build script: when building for the bare-metal target, write the linker
+/// script of binary `bin` linked at `load` (usually a board's
+/// [`load_address`](crate::board::BoardDesc::load_address)) and pass it to that
+/// binary. Host builds get none. Use it for binaries that are not a BSP's board
+/// binary, e.g. your own kernel: `emit_linker_script("my-os", VEXPRESS_A9.load_address())`.
+#[cfg(feature = "build")]
+pub fn emit_linker_script(bin: &str, load: u64) {
     use std::string::String;
 
     std::println!("cargo:rerun-if-changed=build.rs");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
-    let package = std::env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for board in crate::board::BOARDS.iter().filter(|b| b.package == package) {
-        let mut script = String::new();
-        write_linker_script(&mut script, board.load_address())
-            .expect("writing to a String cannot fail");
-        let path = out.join(std::format!("{}.ld", board.name));
-        std::fs::write(&path, script)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        std::println!(
-            "cargo:rustc-link-arg-bin={}=-T{}",
-            board.name,
-            path.display()
-        );
-    }
+    let mut script = String::new();
+    write_linker_script(&mut script, load).expect("writing to a String cannot fail");
+    let path = out.join(std::format!("{bin}.ld"));
+    std::fs::write(&path, script)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    std::println!("cargo:rustc-link-arg-bin={bin}=-T{}", path.display());
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! Physical addresses are 64-bit everywhere (Linux's `phys_addr_t` with LPAE), so the
 //! same code serves classic 32-bit ARM and LPAE boards with RAM above 4 GiB. Whether an
 //! address is representable on a given build is the arch's business
-//! ([`crate::ArchLimits::phys_addr_max`]).
+//! ([`crate::arch::MmConfig::phys_addr_max`]).
+//!
+//! Linux counterpart: `phys_addr_t`, `PFN_UP`/`PFN_DOWN`/`PFN_PHYS` (`include/linux/pfn.h`).
 
 /// A physical address (`phys_addr_t`).
 pub type PhysAddr = u64;

@@ -3,6 +3,8 @@
 //!
 //! Unknown words are ignored, as Linux ignores parameters meant for someone else. A
 //! malformed value of a known parameter is reported in [`Cmdline::errors`] and ignored.
+//!
+//! Linux counterpart: the `early_param` handlers run by `parse_early_param` (`early_mem`, `early_vmalloc`, `early_memblock`).
 
 /// Why a known parameter's value was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 //! today; a `defmt` backend can be switched in here without touching call sites.
 //! Boot-log lines are printed verbatim (no level prefix) so that a zonekit log can be
 //! diffed against a Linux `dmesg`.
+//!
+//! Linux counterpart: `printk`/`pr_info`/`memblock_dbg` on the early console.
 #![allow(unused_macros)]
 
 /// Log at info level (Linux `pr_info`).

@@ -17,7 +17,7 @@
 //! [`PageStorage`], which lives in the arch crate (or, on the host, is a `Vec`).
 #![no_std]
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;

@@ -9,6 +9,8 @@
 //! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`, `PG_pcp`), bits 8-12 order, bits 16-18 free-list migrate type, bits 24-25 zone index, bits 26-31 node id |
 //! | `refcount` | `_refcount` |
 //! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]) |
+//!
+//! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
 use crate::mmzone::ZoneType;
 

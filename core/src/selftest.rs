@@ -7,6 +7,8 @@
 //! ([`PageAllocator::check_invariants`]) between steps. It needs no heap: blocks it
 //! holds live in fixed-capacity tables, and the "allocate everything" phase finds its
 //! pages again through the page descriptors.
+//!
+//! Linux has no single counterpart: this plays the role of the page allocator's `CONFIG_DEBUG_VM` checks (`check_new_pages`, `free_pages_check`) run over every free page.
 
 use crate::addr::Pfn;
 use crate::mmzone::{ZoneType, MAX_NR_ZONES};

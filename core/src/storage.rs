@@ -5,6 +5,8 @@
 //! zero it. On the target the arch crate does this with a pointer cast (the one
 //! `unsafe` step, with the MMU off or through the linear map); on the host,
 //! [`VecPageStorage`] simulates RAM with ordinary allocations.
+//!
+//! Linux counterpart: the `mem_map` array and `pfn_to_page`/`page_to_pfn` (`FLATMEM`), with `__va` turning the physical address memblock returned into a pointer.
 
 use crate::addr::PhysAddr;
 use crate::page::Page;

@@ -133,7 +133,7 @@ fn guest_run(
     tc: &crate::toolchain::ArmToolchain,
     board: &'static BoardDesc,
 ) -> Result<GuestFigure, String> {
-    let image = build_image(tc, board, true)?;
+    let image = build_image(tc, board.package, board.name, board, true)?;
     let opts = BootOptions {
         board,
         mem: GUEST_MEM,

@@ -6,8 +6,11 @@
 //! * `cargo xtask bench` runs the criterion benchmarks (zonekit against
 //!   `buddy_system_allocator`) and the guest's instruction count per page under
 //!   `-icount`, and writes BENCHMARKS.md.
+//! * `cargo xtask qemu --example minimal-os` does the same for the reuse example
+//!   (`examples/minimal-os`, a kernel of its own on vexpress-a9).
 //! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
-//!   boot log against lines computed here, independently of the guest code.
+//!   boot log against lines computed here, independently of the guest code, and boots
+//!   the reuse example.
 
 mod bench;
 mod dtb;
@@ -23,8 +26,45 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 
 const MIB: u64 = 1 << 20;
 
-fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+/// How long a boot may take. Debug images at 1 GiB need about 30 s of CPU for the page
+/// allocator self-test, and far longer on a loaded machine.
+const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
+fn usage() -> String {
+    let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+    let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
+    format!(
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
+        boards.join(", "),
+        examples.join(", ")
+    )
+}
+
+/// A binary that is not a board's own: a kernel of its own built on zonekit.
+struct Example {
+    /// Binary name.
+    bin: &'static str,
+    /// Package that holds it.
+    package: &'static str,
+    /// The board it is built for.
+    board: &'static str,
+    /// Lines (prefixes) its log must contain.
+    expect: &'static [&'static str],
+}
+
+/// The reuse examples `cargo xtask test` builds and boots.
+const EXAMPLES: &[Example] = &[Example {
+    bin: "minimal-os",
+    package: "zonekit-example-minimal",
+    board: "vexpress-a9",
+    expect: &["minimal-os: page at 0x", "minimal-os: "],
+}];
+
+fn find_example(name: &str) -> Result<&'static Example, String> {
+    EXAMPLES.iter().find(|e| e.bin == name).ok_or_else(|| {
+        let names: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
+        format!("unknown example {name:?} (known: {})", names.join(", "))
+    })
 }
 
 fn main() -> ExitCode {
@@ -124,6 +164,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         dtb: dtb::DtbMode::Auto,
         icount: false,
     };
+    let mut example = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -133,6 +174,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         };
         match a.as_str() {
             "--board" => opts.board = find_board(&value("--board")?)?,
+            "--example" => example = Some(find_example(&value("--example")?)?),
             "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
             "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
             "--release" => opts.release = true,
@@ -146,6 +188,9 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             other => return Err(format!("unknown option {other:?}\n{}", usage())),
         }
     }
+    if let Some(e) = example {
+        opts.board = find_board(e.board)?;
+    }
     if opts.mem > opts.board.max_ram {
         return Err(format!(
             "{} supports at most {} of RAM here",
@@ -156,7 +201,11 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
     let tc = toolchain::ArmToolchain::find_or_install()?;
     toolchain::ensure_qemu()?;
     let started = std::time::Instant::now();
-    let image = build_image(&tc, opts.board, opts.release)?;
+    let (package, bin) = match example {
+        Some(e) => (e.package, e.bin),
+        None => (opts.board.package, opts.board.name),
+    };
+    let image = build_image(&tc, package, bin, opts.board, opts.release)?;
     eprintln!(
         "xtask: built {} in {:.1} s",
         image.display(),
@@ -173,15 +222,18 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
     Ok(run.status)
 }
 
-/// Build the board's binary for ARM and convert it to a raw image; returns its path.
+/// Build binary `bin` of `package` (a board's own binary, or a kernel built on
+/// zonekit) for ARM and convert it to a raw image for `board`; returns its path.
 fn build_image(
     tc: &toolchain::ArmToolchain,
+    package: &str,
+    bin: &str,
     board: &BoardDesc,
     release: bool,
 ) -> Result<PathBuf, String> {
     let root = workspace_root();
     let target_dir = root.join("target/arm");
-    let elf = tc.build(&root, &target_dir, board.package, board.name, release)?;
+    let elf = tc.build(&root, &target_dir, package, bin, release)?;
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;
     Ok(bin)
@@ -198,10 +250,26 @@ struct QemuRun {
 /// QEMU's `-icount` setting for deterministic guest timing: 1 instruction = 1 ns of
 /// virtual time, no sleeping while idle.
 const ICOUNT: &str = "shift=0,sleep=off";
+/// The `-dtb` mode a boot really uses: on a board whose tree QEMU generates (`virt`),
+/// `auto` means QEMU's own tree (no `-dtb`), and ATAGS or the `no-map` variant do not
+/// exist.
+fn effective_dtb(opts: &BootOptions) -> Result<dtb::DtbMode, String> {
+    if !opts.board.qemu_dtb {
+        return Ok(opts.dtb.clone());
+    }
+    match &opts.dtb {
+        dtb::DtbMode::Auto => Ok(dtb::DtbMode::None),
+        dtb::DtbMode::File(p) => Ok(dtb::DtbMode::File(p.clone())),
+        other => Err(format!(
+            "--dtb {other:?} is not available on {}: QEMU always passes its own device tree there (use auto or a file)",
+            opts.board.name
+        )),
+    }
+}
 
 fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
     let dtb = dtb::dtb_for(
-        &opts.dtb,
+        &effective_dtb(opts)?,
         opts.board,
         opts.mem,
         opts.cmdline.as_deref().unwrap_or(""),
@@ -214,6 +282,7 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         .arg("qemu-system-arm")
         .arg("-M")
         .arg(opts.board.qemu_machine)
+        .args(opts.board.qemu_cpu.iter().flat_map(|c| ["-cpu", c]))
         .arg("-m")
         .arg(format!("{}M", opts.mem >> 20))
         .arg("-kernel")
@@ -228,6 +297,10 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
     }
     if let Some(path) = dtb {
         cmd.arg("-dtb").arg(path);
+    }
+    if opts.board.qemu_machine == "virt" {
+        // virt's default NIC is virtio-net, whose option ROM Debian's QEMU may lack.
+        cmd.args(["-nic", "none"]);
     }
     if opts.board.qemu_machine.starts_with("vexpress") {
         cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
@@ -374,7 +447,9 @@ struct BootCase {
 impl BootCase {
     fn name(&self) -> String {
         let mut s = format!("{} {}", self.board, size_name(self.mem));
+        let qemu_dtb = find_board(self.board).is_ok_and(|b| b.qemu_dtb);
         s.push_str(match self.dtb {
+            dtb::DtbMode::Auto if qemu_dtb => " qemu-dtb",
             dtb::DtbMode::Auto => " dtb",
             dtb::DtbMode::AutoNomap => " dtb-nomap",
             dtb::DtbMode::None => " atags",
@@ -470,6 +545,8 @@ fn boot_matrix() -> Vec<BootCase> {
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
         case("mcimx6ul-evk", 1536, None, Auto, KMAP_LINES),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
+        case("virt", 512, None, Auto, FROM_DTB),
+        case("virt", 1024, Some("memblock=debug"), Auto, FROM_DTB),
     ]
 }
 
@@ -604,6 +681,42 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Boot a reuse example on its board (512 MiB, generated DTB): it must exit 0, print
+/// its lines, and show the same zones as a board binary.
+fn check_example(example: &Example, image: &Path) -> Result<(), String> {
+    let board = find_board(example.board)?;
+    let opts = BootOptions {
+        board,
+        mem: 512 * MIB,
+        cmdline: None,
+        release: false,
+        timeout_secs: DEFAULT_TIMEOUT_SECS,
+        dtb: dtb::DtbMode::Auto,
+        icount: false,
+    };
+    let run = run_qemu(&opts, image, false)?;
+    let log = &run.stdout;
+    let fail = |why: String| Err(format!("{why}\n  guest log tail:\n{}", tail(log, 15)));
+    if run.timed_out {
+        return fail(format!("timed out after {} s", opts.timeout_secs));
+    }
+    if run.status != 0 {
+        return fail(format!("exit status {}", run.status));
+    }
+    let expected = expected_lines(board, opts.mem, None, None);
+    for want in &expected {
+        if !log.lines().any(|l| l == want) {
+            return fail(format!("missing line {want:?}"));
+        }
+    }
+    for want in example.expect {
+        if !log.lines().any(|l| l.starts_with(want)) {
+            return fail(format!("missing line starting {want:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// `cargo xtask oracle [DIR...]`: replay Linux fixtures (default: the copied ones).
 fn cmd_oracle(args: &[String]) -> Result<u8, String> {
     let dirs: Vec<PathBuf> = if args.is_empty() {
@@ -673,7 +786,8 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
             for case in &cases {
                 if !images.iter().any(|(b, _)| *b == case.board) {
                     let started = std::time::Instant::now();
-                    let built = find_board(case.board).and_then(|b| build_image(&tc, b, false));
+                    let built = find_board(case.board)
+                        .and_then(|b| build_image(&tc, b.package, b.name, b, false));
                     eprintln!(
                         "xtask: built {} in {:.1} s",
                         case.board,
@@ -705,6 +819,18 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                 report(&case.name(), result);
             }
         }
+    }
+
+    // The reuse examples: a kernel of its own boots memory and uses the allocator.
+    for example in EXAMPLES {
+        let name = format!("example {} on {}", example.bin, example.board);
+        let result = toolchain::ArmToolchain::find_or_install()
+            .and_then(|tc| {
+                let board = find_board(example.board)?;
+                build_image(&tc, example.package, example.bin, board, false)
+            })
+            .and_then(|img| check_example(example, &img));
+        report(&name, result);
     }
 
     for step in extra_steps() {
@@ -783,6 +909,40 @@ mod tests {
             l[1],
             "  HighMem  [mem 0x0000000079800000-0x000000007fffffff]"
         );
+    }
+
+    #[test]
+    fn qemu_generated_dtb_boards() {
+        let opts = |board: &str, dtb| BootOptions {
+            board: find_board(board).unwrap(),
+            mem: 512 * MIB,
+            cmdline: None,
+            release: false,
+            timeout_secs: 1,
+            dtb,
+            icount: false,
+        };
+        // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
+        assert_eq!(
+            effective_dtb(&opts("virt", dtb::DtbMode::Auto)),
+            Ok(dtb::DtbMode::None)
+        );
+        assert!(effective_dtb(&opts("virt", dtb::DtbMode::None)).is_err());
+        assert!(effective_dtb(&opts("virt", dtb::DtbMode::AutoNomap)).is_err());
+        // Other boards keep what was asked for.
+        assert_eq!(
+            effective_dtb(&opts("vexpress-a9", dtb::DtbMode::Auto)),
+            Ok(dtb::DtbMode::Auto)
+        );
+        let cmd = qemu_command(&opts("virt", dtb::DtbMode::Auto), Path::new("x.bin")).unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a15"]));
+        assert!(!args.iter().any(|a| a == "-dtb"));
+        assert!(boot_matrix().iter().any(|c| c.board == "virt"));
+        assert_eq!(find_example("minimal-os").unwrap().board, "vexpress-a9");
     }
 
     #[test]

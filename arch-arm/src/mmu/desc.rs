@@ -5,7 +5,7 @@
 //! rules or written into a second-level table.
 //!
 //! Memory attributes use the plain TEX/C/B encoding (SCTLR.TRE = 0, no TEX remap) and
-//! AP[2:0] access permissions with SCTLR.AFE = 0, which is what [`super::regs`]
+//! AP\[2:0\] access permissions with SCTLR.AFE = 0, which is what [`super::regs`]
 //! programs when the MMU is switched on.
 //!
 //! Builders never panic: address bits that a descriptor cannot hold are masked off
@@ -22,6 +22,8 @@
 //! use zonekit_arch_arm::mmu::{L1Kind, L2Entry};
 //! let k: L1Kind = L2Entry::FAULT.decode();
 //! ```
+//!
+//! Linux counterpart: the `PMD_SECT_*`/`PTE_EXT_*` bits of `arch/arm/include/asm/pgtable-2level-hwdef.h`.
 
 /// Memory type of a mapping, as Linux's `mem_types[]` chooses them on ARMv7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,7 +64,7 @@ impl MemType {
     }
 }
 
-/// Access permissions (AP[2:0] with SCTLR.AFE = 0).
+/// Access permissions (AP\[2:0\] with SCTLR.AFE = 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
     /// PL1 read/write, PL0 no access (AP=0b001).
@@ -76,7 +78,7 @@ pub enum Access {
 }
 
 impl Access {
-    /// AP[2:0] as a 3-bit value (AP[2] in bit 2).
+    /// AP\[2:0\] as a 3-bit value (AP\[2\] in bit 2).
     pub const fn ap(self) -> u8 {
         match self {
             Access::KernelRw => 0b001,
@@ -86,7 +88,7 @@ impl Access {
         }
     }
 
-    /// Decode AP[2:0]. `None` for no-access (000), PL0-read-only (010) and the
+    /// Decode AP\[2:0\]. `None` for no-access (000), PL0-read-only (010) and the
     /// reserved 100; the deprecated 110 decodes as [`Access::UserRo`].
     pub const fn from_ap(ap: u8) -> Option<Access> {
         match ap & 0b111 {
@@ -110,13 +112,13 @@ impl Access {
 /// decoders report them as 0/false and second-level builders ignore them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Attrs {
-    /// TEX[2:0].
+    /// TEX\[2:0\].
     pub tex: u8,
     /// C (cacheable).
     pub c: bool,
     /// B (bufferable).
     pub b: bool,
-    /// AP[2:0] (AP[2] in bit 2).
+    /// AP\[2:0\] (AP\[2\] in bit 2).
     pub ap: u8,
     /// Execute-never.
     pub xn: bool,
@@ -176,7 +178,7 @@ const fn is_set(v: u32, n: u32) -> bool {
     v & (1 << n) != 0
 }
 
-/// Bits common to sections and supersections: B, C, XN, AP, TEX, AP[2], S, nG, NS, PXN.
+/// Bits common to sections and supersections: B, C, XN, AP, TEX, AP\[2\], S, nG, NS, PXN.
 const fn section_attr_bits(a: &Attrs) -> u32 {
     bit(a.pxn, 0)
         | bit(a.b, 2)
@@ -229,30 +231,30 @@ pub struct L1Entry(u32);
 /// What an [`L1Entry`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L1Kind {
-    /// Translation fault (bits[1:0] = 00).
+    /// Translation fault (bits\[1:0\] = 00).
     Fault,
-    /// Pointer to a second-level table (bits[1:0] = 01).
+    /// Pointer to a second-level table (bits\[1:0\] = 01).
     PageTable {
-        /// Physical base of the 1 KiB second-level table (bits[31:10]).
+        /// Physical base of the 1 KiB second-level table (bits\[31:10\]).
         base: u32,
-        /// Domain (bits[8:5]).
+        /// Domain (bits\[8:5\]).
         domain: u8,
         /// Non-secure (bit 3).
         ns: bool,
         /// Privileged execute-never for the whole table (bit 2).
         pxn: bool,
     },
-    /// A 1 MiB section (bits[1] = 1, bit 18 = 0).
+    /// A 1 MiB section (bits\[1\] = 1, bit 18 = 0).
     Section {
-        /// Physical base (bits[31:20]).
+        /// Physical base (bits\[31:20\]).
         base: u32,
         /// Attributes.
         attrs: Attrs,
     },
-    /// A 16 MiB supersection (bits[1] = 1, bit 18 = 1), replicated in 16 entries.
+    /// A 16 MiB supersection (bits\[1\] = 1, bit 18 = 1), replicated in 16 entries.
     Supersection {
-        /// Physical base, up to 40 bits (PA[31:24] in bits[31:24], PA[35:32] in
-        /// bits[23:20], PA[39:36] in bits[8:5]).
+        /// Physical base, up to 40 bits (PA\[31:24\] in bits\[31:24\], PA\[35:32\] in
+        /// bits\[23:20\], PA\[39:36\] in bits\[8:5\]).
         base: u64,
         /// Attributes (domain is always 0).
         attrs: Attrs,
@@ -273,13 +275,13 @@ impl L1Entry {
         self.0
     }
 
-    /// A page-table pointer to the second-level table at `l2_phys` (bits[9:0]
+    /// A page-table pointer to the second-level table at `l2_phys` (bits\[9:0\]
     /// masked off) in `domain` (masked to 4 bits).
     pub const fn page_table(l2_phys: u32, domain: u8) -> L1Entry {
         L1Entry((l2_phys & 0xFFFF_FC00) | (((domain & 0xF) as u32) << 5) | 0b01)
     }
 
-    /// A 1 MiB section mapping `phys` (bits[19:0] masked off) with zonekit's
+    /// A 1 MiB section mapping `phys` (bits\[19:0\] masked off) with zonekit's
     /// attributes for `mem`, `access`, `exec` (domain 0).
     pub const fn section(phys: u32, mem: MemType, access: Access, exec: bool) -> L1Entry {
         Self::section_with(phys, &Attrs::new(mem, access, exec))
@@ -295,7 +297,7 @@ impl L1Entry {
         )
     }
 
-    /// A 16 MiB supersection mapping the 40-bit `phys` (bits[23:0] masked off).
+    /// A 16 MiB supersection mapping the 40-bit `phys` (bits\[23:0\] masked off).
     /// The entry must be written to 16 consecutive, 16-aligned L1 slots.
     pub const fn supersection(phys: u64, mem: MemType, access: Access, exec: bool) -> L1Entry {
         Self::supersection_with(phys, &Attrs::new(mem, access, exec))
@@ -341,7 +343,7 @@ impl L1Entry {
         }
     }
 
-    /// True for the fault entry (bits[1:0] = 00).
+    /// True for the fault entry (bits\[1:0\] = 00).
     pub const fn is_fault(self) -> bool {
         self.0 & 0b11 == 0
     }
@@ -409,18 +411,18 @@ pub struct L2Entry(u32);
 /// What an [`L2Entry`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L2Kind {
-    /// Translation fault (bits[1:0] = 00).
+    /// Translation fault (bits\[1:0\] = 00).
     Fault,
-    /// A 64 KiB large page (bits[1:0] = 01), replicated in 16 entries.
+    /// A 64 KiB large page (bits\[1:0\] = 01), replicated in 16 entries.
     LargePage {
-        /// Physical base (bits[31:16]).
+        /// Physical base (bits\[31:16\]).
         base: u32,
         /// Attributes (no domain, NS or PXN at this level).
         attrs: Attrs,
     },
     /// A 4 KiB small page (bit 1 = 1, XN in bit 0).
     SmallPage {
-        /// Physical base (bits[31:12]).
+        /// Physical base (bits\[31:12\]).
         base: u32,
         /// Attributes (no domain, NS or PXN at this level).
         attrs: Attrs,
@@ -441,7 +443,7 @@ impl L2Entry {
         self.0
     }
 
-    /// A 4 KiB small page mapping `phys` (bits[11:0] masked off).
+    /// A 4 KiB small page mapping `phys` (bits\[11:0\] masked off).
     pub const fn small_page(phys: u32, mem: MemType, access: Access, exec: bool) -> L2Entry {
         Self::small_page_with(phys, &Attrs::new(mem, access, exec))
     }
@@ -462,7 +464,7 @@ impl L2Entry {
         )
     }
 
-    /// A 64 KiB large page mapping `phys` (bits[15:0] masked off). The entry must
+    /// A 64 KiB large page mapping `phys` (bits\[15:0\] masked off). The entry must
     /// be written to 16 consecutive, 16-aligned L2 slots.
     pub const fn large_page(phys: u32, mem: MemType, access: Access, exec: bool) -> L2Entry {
         Self::large_page_with(phys, &Attrs::new(mem, access, exec))
@@ -484,7 +486,7 @@ impl L2Entry {
         )
     }
 
-    /// True for the fault entry (bits[1:0] = 00).
+    /// True for the fault entry (bits\[1:0\] = 00).
     pub const fn is_fault(self) -> bool {
         self.0 & 0b11 == 0
     }

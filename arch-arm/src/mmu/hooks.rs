@@ -1,4 +1,6 @@
 //! OS hooks around the MMU switch, and building the table a plan describes.
+//!
+//! Linux counterpart: the `paging_init` steps around `create_mapping` and the switch in `__enable_mmu`/`__turn_mmu_on` (`arch/arm/kernel/head.S`).
 
 use super::plan::MappingRequest;
 use super::table::{PageTable, TableAllocator};

@@ -9,6 +9,8 @@
 //! reset until this switch), so they are in memory when the walker reads them. A
 //! caller that writes tables with the D-cache on must clean them to the point of
 //! coherency first (DCCMVAC); QEMU does not model caches, real hardware does.
+//!
+//! Linux counterpart: `__v7_setup` (`arch/arm/mm/proc-v7.S`) and `__enable_mmu`/`__turn_mmu_on` (`arch/arm/kernel/head.S`).
 
 use super::hooks::MappingHooks;
 use super::regs::{

@@ -1,5 +1,7 @@
 //! The CP15 values the MMU switch programs, computed here so the host can test them.
 //! `hw.rs` writes them on the target.
+//!
+//! Linux counterpart: the TTBR/TTBCR/DACR/SCTLR values `__v7_setup` and `__enable_mmu` program.
 
 /// DACR: domain 0 client (accesses checked against the descriptors' AP bits), all
 /// other domains no access. zonekit puts every mapping in domain 0.
@@ -28,7 +30,7 @@ pub const SCTLR_I: u32 = 1 << 12;
 pub const SCTLR_V: u32 = 1 << 13;
 /// SCTLR.TRE: TEX remap (must be clear: descriptors use plain TEX/C/B).
 pub const SCTLR_TRE: u32 = 1 << 28;
-/// SCTLR.AFE: access flag enable (must be clear: AP[0] is a permission bit).
+/// SCTLR.AFE: access flag enable (must be clear: AP\[0\] is a permission bit).
 pub const SCTLR_AFE: u32 = 1 << 29;
 
 /// TTBR0 for a first-level table at `l1_phys` (16 KiB aligned; low bits masked).
@@ -50,11 +52,11 @@ pub const fn sctlr_mmu_on(old: u32, caches: bool) -> u32 {
 /// A decoded DFSR/IFSR (short-descriptor format).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultStatus {
-    /// FS[4:0] (FS[4] is bit 10).
+    /// FS\[4:0\] (FS\[4\] is bit 10).
     pub fs: u8,
     /// WnR: the abort was on a write (DFSR only).
     pub write: bool,
-    /// Domain of the faulting descriptor (bits[7:4]).
+    /// Domain of the faulting descriptor (bits\[7:4\]).
     pub domain: u8,
 }
 

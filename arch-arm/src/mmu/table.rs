@@ -11,6 +11,8 @@
 //! sees page-sized requests (memblock, the buddy allocator). Second-level tables are
 //! never freed: [`PageTable::unmap`] leaves an empty table installed, as Linux keeps
 //! its PTE tables.
+//!
+//! Linux counterpart: `create_mapping` → `alloc_init_pmd`/`alloc_init_pte`/`early_pte_alloc` (`arch/arm/mm/mmu.c`).
 
 use super::desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
 use super::plan::{MappingKind, MappingRequest};

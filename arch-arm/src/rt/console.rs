@@ -1,4 +1,6 @@
 //! The global console, the `log` backend and the panic handler.
+//!
+//! Linux counterpart: the early console (`earlycon`/`early_printk`) behind `printk`, and `panic`.
 
 use crate::board::{Console, ConsoleWriter};
 use core::cell::UnsafeCell;

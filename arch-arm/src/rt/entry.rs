@@ -12,6 +12,8 @@
 //! 5. zeroes `.bss` (`__bss_start` .. `__bss_end`);
 //! 6. points VBAR at [`zonekit_vectors`](self) and calls the board binary's
 //!    `zonekit_main(r0, r1, r2)`, which must not return.
+//!
+//! Linux counterpart: `stext` in `arch/arm/kernel/head.S` (boot registers, HYP drop in `__hyp_stub_install`, secondary parking) and `__vectors_start` in `entry-armv.S`.
 
 use super::console;
 use super::semihosting;

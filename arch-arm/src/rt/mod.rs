@@ -13,7 +13,7 @@ pub use storage::PhysPageStorage;
 
 use crate::atags::Atags;
 use crate::board::{BoardDesc, Console, MonotonicCounter, Stopwatch, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams, BootStep};
+use crate::bootmem::{self, BootParams, BootStep, RunningMemory};
 use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
 use crate::kprintln;
 use crate::mmu::{MappingHooks, NoHooks};
@@ -232,16 +232,31 @@ pub fn boot_main(
     boot_main_with_hooks(board, console, counter, r1, r2, NoHooks)
 }
 
-/// [`boot_main`] with an OS's [`MappingHooks`]: `before_mmu_on` may add mappings to
-/// the kernel table, `after_mmu_on` runs on the new mappings (console already moved).
-pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+/// What [`boot_kernel`] leaves: the running page allocator and, unless the command
+/// line said `zonekit.nommu`, the live MMU state (page tables, pkmap).
+pub struct BootedKernel {
+    /// memblock retired, the buddy allocator owning every free page.
+    pub running: RunningMemory<PhysPageStorage, 1>,
+    /// The kernel page tables and pkmap, once `paging_init` switched the MMU on.
+    pub mmu: Option<paging::KernelMmu>,
+    /// `zonekit.test_abort` was on the command line.
+    pub test_abort: bool,
+}
+
+/// The board-independent boot up to a running page allocator: console and logger,
+/// memory source from r2 (DTB, then ATAGS, then the board's static map), Linux's
+/// `setup_arch` memory part (memblock, `adjust_lowmem_bounds`, `paging_init` with the
+/// MMU switched on, `bootmem_init`) timed on the board's `counter`, the node
+/// self-check and `mem_init` (`memblock_free_all`). On a boot error it exits through
+/// semihosting with [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
+pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
     counter: &'static dyn MonotonicCounter,
     r1: u32,
     r2: u32,
     hooks: H,
-) -> ! {
+) -> BootedKernel {
     console::init(console);
     counter.start();
     kprintln!("zonekit: booting on {}", board.name);
@@ -366,15 +381,53 @@ pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
             running.allocator.node().node_present_pages
         );
     }
+    let mmu = if nommu {
+        None
+    } else if let Some(mmu) = paging.take_mmu() {
+        Some(mmu)
+    } else {
+        kprintln!("zonekit: MMU self-test failed: paging_init did not run");
+        semihosting::exit(EXIT_MMU_TEST)
+    };
+    BootedKernel {
+        running,
+        mmu,
+        test_abort,
+    }
+}
+
+/// For your own kernel: [`boot_kernel`] without mapping hooks, returning the buddy
+/// allocator's owner (the MMU is on, lowmem linearly mapped at PAGE_OFFSET).
+pub fn boot_memory(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    r1: u32,
+    r2: u32,
+) -> RunningMemory<PhysPageStorage, 1> {
+    boot_kernel(board, console, counter, r1, r2, NoHooks).running
+}
+
+/// [`boot_main`] with an OS's [`MappingHooks`]: `before_mmu_on` may add mappings to
+/// the kernel table, `after_mmu_on` runs on the new mappings (console already moved).
+pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    r1: u32,
+    r2: u32,
+    hooks: H,
+) -> ! {
+    let BootedKernel {
+        mut running,
+        mmu,
+        test_abort,
+    } = boot_kernel(board, console, counter, r1, r2, hooks);
     if running.cmdline.report {
         running.print_reports();
     }
     let tested = running.self_test(u64::from(r2) | 1, SELFTEST_RANDOM_OPS);
-    if tested.is_ok() && !nommu {
-        let Some(mut mmu) = paging.take_mmu() else {
-            kprintln!("zonekit: MMU self-test failed: paging_init did not run");
-            semihosting::exit(EXIT_MMU_TEST)
-        };
+    if let (Ok(_), Some(mut mmu)) = (&tested, mmu) {
         let r = paging::mmu_self_test(
             &mut mmu,
             &mut running.allocator,

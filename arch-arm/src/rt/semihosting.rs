@@ -1,4 +1,6 @@
 //! Arm semihosting: the exit call QEMU turns into its own exit status.
+//!
+//! Linux counterpart: none (Linux powers off through PSCI or a board reset driver); QEMU turns this into its exit status.
 
 /// `SYS_EXIT_EXTENDED`.
 const SYS_EXIT_EXTENDED: u32 = 0x20;

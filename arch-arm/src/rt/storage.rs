@@ -1,5 +1,7 @@
 //! [`PhysPageStorage`]: page descriptors in physical memory, reached with the MMU off
 //! or, once `paging_init` switched it on, through the lowmem linear map.
+//!
+//! Linux counterpart: `mem_map` reached through `__va` in the linear map.
 
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;

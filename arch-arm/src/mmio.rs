@@ -1,0 +1,159 @@
+//! 32-bit device-register access for the BSP drivers, behind a trait so that a driver
+//! can be tested on the host against a fake register block (the Tock approach: the
+//! driver logic is generic over its registers). Linux's equivalent is
+//! `readl_relaxed`/`writel_relaxed` on an `__iomem` cookie from `ioremap`.
+//!
+//! [`Mmio`] is the real thing (volatile accesses at a physical address, MMU off);
+//! with the `fake-mmio` feature, [`fake::FakeRegisters`](crate::mmio) (module `fake`) records every write and
+//! replays scripted reads.
+
+/// Reads and writes 32-bit device registers at byte offsets from a block's base.
+pub trait RegisterIo: Sync {
+    /// Read the register at `offset`.
+    fn read32(&self, offset: usize) -> u32;
+    /// Write `value` to the register at `offset`.
+    fn write32(&self, offset: usize, value: u32);
+    /// Move the block to virtual address `base` (when `paging_init` maps it in the
+    /// device window); a no-op for blocks that cannot move.
+    fn remap(&self, _base: usize) {}
+}
+
+impl<T: RegisterIo + ?Sized> RegisterIo for &T {
+    fn read32(&self, offset: usize) -> u32 {
+        (**self).read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        (**self).write32(offset, value)
+    }
+    fn remap(&self, base: usize) {
+        (**self).remap(base)
+    }
+}
+
+/// A memory-mapped register block: at its physical address through identity
+/// addressing while the MMU is off, then at the device-window address `paging_init`
+/// gives it ([`RegisterIo::remap`]). Accesses are volatile and exist only on the
+/// bare-metal target.
+#[derive(Debug)]
+pub struct Mmio {
+    base: core::sync::atomic::AtomicUsize,
+}
+
+impl Mmio {
+    /// The register block at physical address `base`, which must be a device's
+    /// register block of the running board (a [`crate::board::BoardDesc`] constant).
+    pub const fn new(base: usize) -> Self {
+        Self {
+            base: core::sync::atomic::AtomicUsize::new(base),
+        }
+    }
+
+    /// The block's current address (physical until remapped).
+    pub fn base(&self) -> usize {
+        self.base.load(core::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+impl RegisterIo for Mmio {
+    fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: `base` is a device register block of the board (see `Mmio::new`),
+        // identity-mapped with the MMU off, or its device-window mapping after
+        // `remap` (paging_init maps every board MMIO region before it moves it); drivers pass the offsets of its 32-bit
+        // registers.
+        unsafe { core::ptr::read_volatile((self.base() + offset) as *const u32) }
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        // SAFETY: as in `read32`.
+        unsafe { core::ptr::write_volatile((self.base() + offset) as *mut u32, value) }
+    }
+    fn remap(&self, base: usize) {
+        self.base.store(base, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A fake register block for host tests of drivers.
+#[cfg(feature = "fake-mmio")]
+pub mod fake {
+    extern crate std;
+    use super::RegisterIo;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::vec::Vec;
+
+    /// Registers that hold what was last written (or preset), log every write, and
+    /// can report a value for a number of reads before settling (a FIFO that stays
+    /// full for a while).
+    #[derive(Debug, Default)]
+    pub struct FakeRegisters {
+        state: Mutex<State>,
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        values: BTreeMap<usize, u32>,
+        scripted: BTreeMap<usize, (u32, usize)>,
+        writes: Vec<(usize, u32)>,
+        reads: usize,
+    }
+
+    impl FakeRegisters {
+        /// A block whose registers all read 0.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Preset the register at `offset`.
+        pub fn set(&self, offset: usize, value: u32) {
+            self.state.lock().unwrap().values.insert(offset, value);
+        }
+
+        /// The next `times` reads of `offset` return `value`, then its normal value.
+        pub fn read_as(&self, offset: usize, value: u32, times: usize) {
+            self.state
+                .lock()
+                .unwrap()
+                .scripted
+                .insert(offset, (value, times));
+        }
+
+        /// Every write so far, in order, as (offset, value).
+        pub fn writes(&self) -> Vec<(usize, u32)> {
+            self.state.lock().unwrap().writes.clone()
+        }
+
+        /// The values written to `offset`, in order.
+        pub fn written_to(&self, offset: usize) -> Vec<u32> {
+            self.writes()
+                .into_iter()
+                .filter(|&(o, _)| o == offset)
+                .map(|(_, v)| v)
+                .collect()
+        }
+
+        /// How many reads the driver made.
+        pub fn reads(&self) -> usize {
+            self.state.lock().unwrap().reads
+        }
+    }
+
+    impl RegisterIo for FakeRegisters {
+        fn read32(&self, offset: usize) -> u32 {
+            let mut s = self.state.lock().unwrap();
+            s.reads += 1;
+            if let Some((value, left)) = s.scripted.get_mut(&offset) {
+                if *left > 0 {
+                    *left -= 1;
+                    return *value;
+                }
+            }
+            s.values.get(&offset).copied().unwrap_or(0)
+        }
+
+        fn write32(&self, offset: usize, value: u32) {
+            let mut s = self.state.lock().unwrap();
+            s.writes.push((offset, value));
+            s.values.insert(offset, value);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! zonekit for QEMU `-M virt`: the board's console, timer and description handed to the generic
+//! boot. A target-only binary; on the host it only says so.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+mod target {
+    use zonekit_bsp_virt::{GenericTimer, Pl011, VIRT};
+
+    static CONSOLE: Pl011 = Pl011::new(VIRT.uart_base as usize);
+
+    static TIMER: GenericTimer = match GenericTimer::from_desc(&VIRT.timer) {
+        Some(t) => t,
+        None => panic!("the board table names another timer"),
+    };
+
+    /// Called by the runtime's `_start` with the boot registers (r2: QEMU's DTB).
+    #[no_mangle]
+    extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
+        zonekit_arch_arm::rt::boot_main(&VIRT, &CONSOLE, &TIMER, r1, r2)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    println!("virt is a target-only binary: run `cargo xtask qemu --board virt`");
+}

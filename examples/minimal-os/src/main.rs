@@ -1,0 +1,44 @@
+//! A minimal "your OS" on zonekit: the arch crate's runtime (`_start`, vectors,
+//! semihosting) enters `zonekit_main`, one call boots memory the way Linux does up to
+//! `mem_init`, and the kernel then owns a buddy allocator. Run it with
+//! `cargo xtask qemu --example minimal-os` (vexpress-a9); `cargo xtask test` boots it.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+mod os {
+    use zonekit_arch_arm::{kprintln, rt};
+    use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
+    use zonekit_core::page_alloc::Gfp;
+
+    static UART: Pl011 = Pl011::new(BOARD.uart_base as usize);
+    static TIMER: A9GlobalTimer = A9GlobalTimer::new(0x1E00_0200, 100_000_000);
+
+    /// The kernel's entry, called by `_start` with the boot registers.
+    #[no_mangle]
+    extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
+        let mut mem = rt::boot_memory(&BOARD, &UART, &TIMER, r1, r2);
+        let buddy = &mut mem.allocator;
+        let before = buddy.nr_free_pages() + buddy.nr_pcp_pages();
+        let page = buddy.alloc_pages(0, Gfp::KERNEL, 0).expect("one page");
+        let block = buddy
+            .alloc_pages(0, Gfp::HIGHUSER_MOVABLE, 4)
+            .expect("16 pages");
+        kprintln!(
+            "minimal-os: page at {:#x} ({}), 16 pages at {:#x} ({})",
+            page.phys(),
+            page.zone().name(),
+            block.phys(),
+            block.zone().name()
+        );
+        buddy.free_pages(0, page).expect("free the page");
+        buddy.free_pages(0, block).expect("free the block");
+        let after = buddy.nr_free_pages() + buddy.nr_pcp_pages();
+        kprintln!("minimal-os: {} pages free before, {} after", before, after);
+        rt::semihosting::exit(if before == after { 0 } else { 1 })
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    println!("minimal-os is a target-only binary: run `cargo xtask qemu --example minimal-os`");
+}
