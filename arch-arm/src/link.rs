@@ -7,6 +7,12 @@
 //!
 //! A BSP's `build.rs` is one call (with this crate as a build-dependency and its
 //! `build` feature): `zonekit_arch_arm::link::emit_linker_scripts();`.
+//!
+//! When the BSP is built with its `defmt` feature, the board binaries are also linked
+//! with `defmt.x` (found through the link search path the `defmt` crate's build
+//! script adds): it collects the interned log strings into the non-loaded `.defmt`
+//! INFO section the host decoder reads from the ELF. The raw image leaves it out, as
+//! it has no `PT_LOAD` segment.
 
 /// Boot stack size (the boot flow runs on it; debug builds need the most).
 pub const STACK_SIZE: u64 = 0x8_0000;
@@ -62,6 +68,7 @@ pub fn emit_linker_scripts() {
     use std::string::String;
 
     std::println!("cargo:rerun-if-changed=build.rs");
+    let defmt = std::env::var_os("CARGO_FEATURE_DEFMT").is_some();
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
@@ -79,6 +86,9 @@ pub fn emit_linker_scripts() {
             board.name,
             path.display()
         );
+        if defmt {
+            std::println!("cargo:rustc-link-arg-bin={}=-Tdefmt.x", board.name);
+        }
     }
 }
 

@@ -3,9 +3,13 @@
 //! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]`
 //!   builds one board image for ARM, converts it to a raw image and boots it in QEMU,
 //!   exiting with the guest's status.
+//!   With `--defmt` the image is built with the `defmt` feature: zonekit's log lines
+//!   leave the guest as defmt frames over semihosting, and are decoded here against
+//!   the image's ELF and printed with level and `file:line` after the console output.
 //! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
 //!   boot log against lines computed here, independently of the guest code.
 
+mod defmt;
 mod dtb;
 mod image;
 mod oracle;
@@ -20,7 +24,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--defmt] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,8 @@ struct BootOptions {
     release: bool,
     timeout_secs: u64,
     dtb: dtb::DtbMode,
+    /// Run QEMU in this directory (where the guest's defmt frame file lands).
+    workdir: Option<PathBuf>,
 }
 
 fn cmd_qemu(args: &[String]) -> Result<u8, String> {
@@ -114,7 +120,9 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         release: false,
         timeout_secs: 60,
         dtb: dtb::DtbMode::Auto,
+        workdir: None,
     };
+    let mut defmt = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -127,6 +135,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
             "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
             "--release" => opts.release = true,
+            "--defmt" => defmt = true,
             "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?),
             "--timeout" => {
                 opts.timeout_secs = value("--timeout")?
@@ -146,13 +155,16 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
     let tc = toolchain::ArmToolchain::find_or_install()?;
     toolchain::ensure_qemu()?;
     let started = std::time::Instant::now();
-    let image = build_image(&tc, opts.board, opts.release)?;
+    let built = build_image(&tc, opts.board, opts.release, defmt)?;
     eprintln!(
         "xtask: built {} in {:.1} s",
-        image.display(),
+        built.bin.display(),
         started.elapsed().as_secs_f64()
     );
-    let run = run_qemu(&opts, &image, true)?;
+    if defmt {
+        opts.workdir = Some(defmt_workdir(opts.board.name)?);
+    }
+    let run = run_qemu(&opts, &built.bin, true)?;
     if run.timed_out {
         eprintln!(
             "xtask: QEMU timed out after {} s (is the guest stuck?)",
@@ -160,21 +172,79 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         );
         return Ok(124);
     }
+    if let Some(dir) = &opts.workdir {
+        let lines = read_defmt(dir, &built.elf)?;
+        eprintln!(
+            "xtask: {} defmt frames from {}, decoded against {}:",
+            lines.len(),
+            dir.join(defmt::FRAME_FILE).display(),
+            built.elf.display()
+        );
+        for l in &lines {
+            println!("{l}");
+        }
+        if lines.is_empty() && run.status == 0 {
+            eprintln!("xtask: error: the guest sent no defmt frames");
+            return Ok(1);
+        }
+    }
     Ok(run.status)
 }
 
-/// Build the board's binary for ARM and convert it to a raw image; returns its path.
+/// A fresh directory for one defmt run: QEMU runs there, the guest's frame file
+/// lands there.
+fn defmt_workdir(board: &str) -> Result<PathBuf, String> {
+    let dir = workspace_root().join("target/arm/defmt").join(board);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let frames = dir.join(defmt::FRAME_FILE);
+    match std::fs::remove_file(&frames) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("removing {}: {e}", frames.display()))
+        }
+        _ => Ok(dir),
+    }
+}
+
+/// Read the guest's frame file in `dir` and decode it against `elf`.
+fn read_defmt(dir: &Path, elf: &Path) -> Result<Vec<defmt::Line>, String> {
+    let path = dir.join(defmt::FRAME_FILE);
+    let frames = match std::fs::read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    defmt::decode(elf, &frames, &workspace_root())
+}
+
+/// A built board image.
+#[derive(Clone, Debug)]
+struct Built {
+    /// The linked ELF (with `defmt`, a copy named `<board>.defmt.elf`, so the two
+    /// builds of a board do not overwrite each other's).
+    elf: PathBuf,
+    /// The raw image QEMU loads.
+    bin: PathBuf,
+}
+
+/// Build the board's binary for ARM (with the `defmt` feature when asked) and convert
+/// it to a raw image.
 fn build_image(
     tc: &toolchain::ArmToolchain,
     board: &BoardDesc,
     release: bool,
-) -> Result<PathBuf, String> {
+    defmt: bool,
+) -> Result<Built, String> {
     let root = workspace_root();
     let target_dir = root.join("target/arm");
-    let elf = tc.build(&root, &target_dir, board.package, board.name, release)?;
+    let mut elf = tc.build(&root, &target_dir, board.package, board.name, release, defmt)?;
+    if defmt {
+        let copy = elf.with_extension("defmt.elf");
+        std::fs::copy(&elf, &copy).map_err(|e| format!("copying {}: {e}", elf.display()))?;
+        elf = copy;
+    }
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;
-    Ok(bin)
+    Ok(Built { elf, bin })
 }
 
 /// How a QEMU run ended.
@@ -210,10 +280,15 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         cmd.arg("-append").arg(c);
     }
     if let Some(path) = dtb {
+        // Absolute, as QEMU may run in another directory (`--defmt`).
+        let path = std::path::absolute(&path).unwrap_or(path);
         cmd.arg("-dtb").arg(path);
     }
     if opts.board.qemu_machine.starts_with("vexpress") {
         cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
+    }
+    if let Some(dir) = &opts.workdir {
+        cmd.current_dir(dir);
     }
     Ok(cmd)
 }
@@ -222,7 +297,10 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
 fn run_qemu(opts: &BootOptions, image: &Path, stream: bool) -> Result<QemuRun, String> {
     let mut cmd = qemu_command(opts, image)?;
     if stream {
-        eprintln!("xtask: running {}", describe(&cmd));
+        match cmd.get_current_dir() {
+            Some(dir) => eprintln!("xtask: running {} (in {})", describe(&cmd), dir.display()),
+            None => eprintln!("xtask: running {}", describe(&cmd)),
+        }
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -352,6 +430,9 @@ struct BootCase {
     dtb: dtb::DtbMode,
     /// Lines (prefixes) the log must also contain.
     also: &'static [&'static str],
+    /// Built with the `defmt` feature: the zonekit log lines are checked in the
+    /// decoded defmt frames (messages), and each must carry a `file:line`.
+    defmt: bool,
 }
 
 impl BootCase {
@@ -365,6 +446,9 @@ impl BootCase {
         });
         if let Some(c) = self.cmdline {
             s.push_str(&format!(" {c}"));
+        }
+        if self.defmt {
+            s.push_str(" defmt");
         }
         s
     }
@@ -383,6 +467,11 @@ fn boot_matrix() -> Vec<BootCase> {
         cmdline,
         dtb,
         also,
+        defmt: false,
+    };
+    let defmt_case = |board, mem_mib: u64, dtb| BootCase {
+        defmt: true,
+        ..case(board, mem_mib, None, dtb, FROM_DTB)
     };
     vec![
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
@@ -416,6 +505,8 @@ fn boot_matrix() -> Vec<BootCase> {
         case("sabrelite", 2048, None, Auto, FROM_DTB),
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
+        defmt_case("vexpress-a9", 512, Auto),
+        defmt_case("sabrelite", 2048, Auto),
     ]
 }
 
@@ -439,18 +530,53 @@ fn tail(text: &str, lines: usize) -> String {
         .collect()
 }
 
-fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
+/// The defmt line a `--defmt` boot must show: the node's page total, logged from
+/// zonekit-core with its source location.
+fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> {
+    let line = lines
+        .iter()
+        .find(|l| l.message.starts_with("On node 0 totalpages"))
+        .ok_or("no decoded `On node 0 totalpages` frame")?;
+    let ok = line.location.starts_with("core/src/")
+        && line
+            .location
+            .split_once(".rs:")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("decoded line without a core/src/*.rs:N location: {line}"))
+    }
+}
+
+fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
     let board = find_board(case.board)?;
-    let opts = BootOptions {
+    let mut opts = BootOptions {
         board,
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
         timeout_secs: 60,
         dtb: case.dtb.clone(),
+        workdir: None,
     };
-    let run = run_qemu(&opts, image, false)?;
-    let log = &run.stdout;
+    if case.defmt {
+        opts.workdir = Some(defmt_workdir(&case.name().replace(' ', "_"))?);
+    }
+    let run = run_qemu(&opts, &built.bin, false)?;
+    // With defmt the zonekit log lines are in the frames, the rest on the console.
+    let decoded = match &opts.workdir {
+        Some(dir) => Some(read_defmt(dir, &built.elf)),
+        None => None,
+    };
+    let mut log = run.stdout.clone();
+    if let Some(Ok(lines)) = &decoded {
+        for l in lines {
+            log.push_str(&l.message);
+            log.push('\n');
+        }
+    }
+    let log = &log;
     let fail = |why: String| {
         let mut s = format!("{why}\n  guest log tail:\n{}", tail(log, 15));
         if !run.stderr.trim().is_empty() {
@@ -481,7 +607,14 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line starting {want:?}"));
         }
     }
-    Ok(())
+    match decoded {
+        None => Ok(()),
+        Some(Err(e)) => fail(format!("defmt decoding failed: {e}")),
+        Some(Ok(lines)) => match check_defmt_location(&lines) {
+            Ok(()) => Ok(()),
+            Err(e) => fail(e),
+        },
+    }
 }
 
 /// `cargo xtask oracle [DIR...]`: replay Linux fixtures (default: the copied ones).
@@ -549,21 +682,24 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
             }
         }
         Ok(tc) => {
-            let mut images: Vec<(&str, Result<PathBuf, String>)> = Vec::new();
+            let mut images: Vec<((&str, bool), Result<Built, String>)> = Vec::new();
             for case in &cases {
-                if !images.iter().any(|(b, _)| *b == case.board) {
+                let key = (case.board, case.defmt);
+                if !images.iter().any(|(k, _)| *k == key) {
                     let started = std::time::Instant::now();
-                    let built = find_board(case.board).and_then(|b| build_image(&tc, b, false));
+                    let built = find_board(case.board)
+                        .and_then(|b| build_image(&tc, b, false, case.defmt));
                     eprintln!(
-                        "xtask: built {} in {:.1} s",
+                        "xtask: built {}{} in {:.1} s",
                         case.board,
+                        if case.defmt { " (defmt)" } else { "" },
                         started.elapsed().as_secs_f64()
                     );
-                    images.push((case.board, built));
+                    images.push((key, built));
                 }
                 let image = images
                     .iter()
-                    .find(|(b, _)| *b == case.board)
+                    .find(|(k, _)| *k == key)
                     .map(|(_, i)| i.clone())
                     .expect("just built");
                 let result = image
