@@ -55,11 +55,10 @@ pub fn decode(elf: &Path, frames: &[u8], root: &Path) -> Result<Vec<Line>, Strin
                 let level = frame
                     .level()
                     .map_or_else(|| "PRINT".to_string(), |l| format!("{l:?}").to_uppercase());
-                let location = locations
-                    .get(&frame.index())
-                    .map_or_else(|| "?".to_string(), |loc| {
-                        format!("{}:{}", relative(&loc.file, root).display(), loc.line)
-                    });
+                let location = locations.get(&frame.index()).map_or_else(
+                    || "?".to_string(),
+                    |loc| format!("{}:{}", relative(&loc.file, root).display(), loc.line),
+                );
                 lines.push(Line {
                     level,
                     message: frame.display_message().to_string(),

@@ -236,7 +236,14 @@ fn build_image(
 ) -> Result<Built, String> {
     let root = workspace_root();
     let target_dir = root.join("target/arm");
-    let mut elf = tc.build(&root, &target_dir, board.package, board.name, release, defmt)?;
+    let mut elf = tc.build(
+        &root,
+        &target_dir,
+        board.package,
+        board.name,
+        release,
+        defmt,
+    )?;
     if defmt {
         let copy = elf.with_extension("defmt.elf");
         std::fs::copy(&elf, &copy).map_err(|e| format!("copying {}: {e}", elf.display()))?;
@@ -545,7 +552,9 @@ fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("decoded line without a core/src/*.rs:N location: {line}"))
+        Err(format!(
+            "decoded line without a core/src/*.rs:N location: {line}"
+        ))
     }
 }
 
@@ -565,10 +574,7 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
     }
     let run = run_qemu(&opts, &built.bin, false)?;
     // With defmt the zonekit log lines are in the frames, the rest on the console.
-    let decoded = match &opts.workdir {
-        Some(dir) => Some(read_defmt(dir, &built.elf)),
-        None => None,
-    };
+    let decoded = opts.workdir.as_ref().map(|dir| read_defmt(dir, &built.elf));
     let mut log = run.stdout.clone();
     if let Some(Ok(lines)) = &decoded {
         for l in lines {
@@ -682,13 +688,15 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
             }
         }
         Ok(tc) => {
-            let mut images: Vec<((&str, bool), Result<Built, String>)> = Vec::new();
+            // One build per (board, defmt).
+            type Image<'a> = ((&'a str, bool), Result<Built, String>);
+            let mut images: Vec<Image> = Vec::new();
             for case in &cases {
                 let key = (case.board, case.defmt);
                 if !images.iter().any(|(k, _)| *k == key) {
                     let started = std::time::Instant::now();
-                    let built = find_board(case.board)
-                        .and_then(|b| build_image(&tc, b, false, case.defmt));
+                    let built =
+                        find_board(case.board).and_then(|b| build_image(&tc, b, false, case.defmt));
                     eprintln!(
                         "xtask: built {}{} in {:.1} s",
                         case.board,

@@ -35,10 +35,7 @@ fn call(op: u32, block: &[u32]) -> u32 {
 /// `name` must end with a NUL byte (the length passed excludes it).
 pub fn open(name: &[u8], mode: u32) -> Option<u32> {
     let len = name.len().checked_sub(1).filter(|&l| name[l] == 0)?;
-    let handle = call(
-        SYS_OPEN,
-        &[name.as_ptr() as usize as u32, mode, len as u32],
-    );
+    let handle = call(SYS_OPEN, &[name.as_ptr() as usize as u32, mode, len as u32]);
     (handle as i32 >= 0).then_some(handle)
 }
 
