@@ -513,7 +513,7 @@ fn boot_matrix() -> Vec<BootCase> {
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
         defmt_case("vexpress-a9", 512, Auto),
-        defmt_case("sabrelite", 2048, Auto),
+        defmt_case("sabrelite", 512, Auto),
     ]
 }
 
