@@ -558,6 +558,10 @@ fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> {
     }
 }
 
+/// Time limit of one matrix boot: debug images at 1-2 GiB take about a minute on a
+/// loaded two-CPU machine (the page-allocator self-test touches every page).
+const MATRIX_TIMEOUT_SECS: u64 = 180;
+
 fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
     let board = find_board(case.board)?;
     let mut opts = BootOptions {
@@ -565,7 +569,7 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
-        timeout_secs: 60,
+        timeout_secs: MATRIX_TIMEOUT_SECS,
         dtb: case.dtb.clone(),
         workdir: None,
     };
