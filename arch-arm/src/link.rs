@@ -9,6 +9,12 @@
 //! `build` feature): `zonekit_arch_arm::link::emit_linker_scripts();`.
 //!
 //! Linux counterpart: `arch/arm/kernel/vmlinux.lds.S` (`_text`/`_end`, which `arm_memblock_init` reserves).
+//!
+//! When the BSP is built with its `defmt` feature, the board binaries are also linked
+//! with `defmt.x` (found through the link search path the `defmt` crate's build
+//! script adds): it collects the interned log strings into the non-loaded `.defmt`
+//! INFO section the host decoder reads from the ELF. The raw image leaves it out, as
+//! it has no `PT_LOAD` segment.
 
 /// Boot stack size (the boot flow runs on it; debug builds need the most).
 pub const STACK_SIZE: u64 = 0x8_0000;
@@ -86,6 +92,10 @@ pub fn emit_linker_script(bin: &str, load: u64) {
     std::fs::write(&path, script)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     std::println!("cargo:rustc-link-arg-bin={bin}=-T{}", path.display());
+    // The `defmt` feature of the crate being built (a BSP forwards it).
+    if std::env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+        std::println!("cargo:rustc-link-arg-bin={bin}=-Tdefmt.x");
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ extern crate alloc;
 #[macro_use]
 pub mod fmt;
 
+/// The `defmt` crate, for the `zk_*!` macros' `defmt` backend.
+#[cfg(feature = "defmt")]
+#[doc(hidden)]
+pub use defmt as __defmt;
+
 pub mod addr;
 pub mod arch;
 pub mod buddy;

@@ -133,7 +133,7 @@ fn guest_run(
     tc: &crate::toolchain::ArmToolchain,
     board: &'static BoardDesc,
 ) -> Result<GuestFigure, String> {
-    let image = build_image(tc, board.package, board.name, board, true)?;
+    let image = build_image(tc, board.package, board.name, board, true, false)?;
     let opts = BootOptions {
         board,
         mem: GUEST_MEM,
@@ -142,13 +142,14 @@ fn guest_run(
         timeout_secs: 600,
         dtb: crate::dtb::DtbMode::Auto,
         icount: true,
+        workdir: None,
     };
     eprintln!(
         "xtask: bench: {} {} MiB under -icount",
         board.name,
         GUEST_MEM >> 20
     );
-    let run = run_qemu(&opts, &image, false)?;
+    let run = run_qemu(&opts, &image.bin, false)?;
     if run.timed_out || run.status != 0 {
         return Err(format!(
             "{} exited with {} (timed out: {})\n{}{}",

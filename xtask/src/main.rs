@@ -8,11 +8,15 @@
 //!   `-icount`, and writes BENCHMARKS.md.
 //! * `cargo xtask qemu --example minimal-os` does the same for the reuse example
 //!   (`examples/minimal-os`, a kernel of its own on vexpress-a9).
+//!   With `--defmt` the image is built with the `defmt` feature: zonekit's log lines
+//!   leave the guest as defmt frames over semihosting, and are decoded here against
+//!   the image's ELF and printed with level and `file:line` after the console output.
 //! * `cargo xtask test` runs the host test suites and a QEMU boot matrix, checking each
 //!   boot log against lines computed here, independently of the guest code, and boots
 //!   the reuse example.
 
 mod bench;
+mod defmt;
 mod dtb;
 mod image;
 mod oracle;
@@ -34,7 +38,7 @@ fn usage() -> String {
     let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
     let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
         boards.join(", "),
         examples.join(", ")
     )
@@ -152,6 +156,8 @@ struct BootOptions {
     /// `-icount shift=0,sleep=off`: one guest instruction per virtual nanosecond, so
     /// the board timers count instructions deterministically.
     icount: bool,
+    /// Run QEMU in this directory (where the guest's defmt frame file lands).
+    workdir: Option<PathBuf>,
 }
 
 fn cmd_qemu(args: &[String]) -> Result<u8, String> {
@@ -163,8 +169,10 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         timeout_secs: 600,
         dtb: dtb::DtbMode::Auto,
         icount: false,
+        workdir: None,
     };
     let mut example = None;
+    let mut defmt = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -179,6 +187,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
             "--release" => opts.release = true,
             "--icount" => opts.icount = true,
+            "--defmt" => defmt = true,
             "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?),
             "--timeout" => {
                 opts.timeout_secs = value("--timeout")?
@@ -205,13 +214,16 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         Some(e) => (e.package, e.bin),
         None => (opts.board.package, opts.board.name),
     };
-    let image = build_image(&tc, package, bin, opts.board, opts.release)?;
+    let built = build_image(&tc, package, bin, opts.board, opts.release, defmt)?;
     eprintln!(
         "xtask: built {} in {:.1} s",
-        image.display(),
+        built.bin.display(),
         started.elapsed().as_secs_f64()
     );
-    let run = run_qemu(&opts, &image, true)?;
+    if defmt {
+        opts.workdir = Some(defmt_workdir(opts.board.name)?);
+    }
+    let run = run_qemu(&opts, &built.bin, true)?;
     if run.timed_out {
         eprintln!(
             "xtask: QEMU timed out after {} s (is the guest stuck?)",
@@ -219,9 +231,62 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         );
         return Ok(124);
     }
+    if let Some(dir) = &opts.workdir {
+        let lines = read_defmt(dir, &built.elf)?;
+        eprintln!(
+            "xtask: {} defmt frames from {}, decoded against {}:",
+            lines.len(),
+            dir.join(defmt::FRAME_FILE).display(),
+            built.elf.display()
+        );
+        for l in &lines {
+            println!("{l}");
+        }
+        if lines.is_empty() && run.status == 0 {
+            eprintln!("xtask: error: the guest sent no defmt frames");
+            return Ok(1);
+        }
+    }
     Ok(run.status)
 }
 
+/// A fresh directory for one defmt run: QEMU runs there, the guest's frame file
+/// lands there.
+fn defmt_workdir(board: &str) -> Result<PathBuf, String> {
+    let dir = workspace_root().join("target/arm/defmt").join(board);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let frames = dir.join(defmt::FRAME_FILE);
+    match std::fs::remove_file(&frames) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("removing {}: {e}", frames.display()))
+        }
+        _ => Ok(dir),
+    }
+}
+
+/// Read the guest's frame file in `dir` and decode it against `elf`.
+fn read_defmt(dir: &Path, elf: &Path) -> Result<Vec<defmt::Line>, String> {
+    let path = dir.join(defmt::FRAME_FILE);
+    let frames = match std::fs::read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    defmt::decode(elf, &frames, &workspace_root())
+}
+
+/// A built board image.
+#[derive(Clone, Debug)]
+struct Built {
+    /// The linked ELF (with `defmt`, a copy named `<board>.defmt.elf`, so the two
+    /// builds of a board do not overwrite each other's).
+    elf: PathBuf,
+    /// The raw image QEMU loads.
+    bin: PathBuf,
+}
+
+/// Build the board's binary for ARM (with the `defmt` feature when asked) and convert
+/// it to a raw image.
 /// Build binary `bin` of `package` (a board's own binary, or a kernel built on
 /// zonekit) for ARM and convert it to a raw image for `board`; returns its path.
 fn build_image(
@@ -230,13 +295,19 @@ fn build_image(
     bin: &str,
     board: &BoardDesc,
     release: bool,
-) -> Result<PathBuf, String> {
+    defmt: bool,
+) -> Result<Built, String> {
     let root = workspace_root();
     let target_dir = root.join("target/arm");
-    let elf = tc.build(&root, &target_dir, package, bin, release)?;
+    let mut elf = tc.build(&root, &target_dir, package, bin, release, defmt)?;
+    if defmt {
+        let copy = elf.with_extension("defmt.elf");
+        std::fs::copy(&elf, &copy).map_err(|e| format!("copying {}: {e}", elf.display()))?;
+        elf = copy;
+    }
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;
-    Ok(bin)
+    Ok(Built { elf, bin })
 }
 
 /// How a QEMU run ended.
@@ -296,6 +367,8 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         cmd.arg("-append").arg(c);
     }
     if let Some(path) = dtb {
+        // Absolute, as QEMU may run in another directory (`--defmt`).
+        let path = std::path::absolute(&path).unwrap_or(path);
         cmd.arg("-dtb").arg(path);
     }
     if opts.board.qemu_machine == "virt" {
@@ -305,6 +378,9 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
     if opts.board.qemu_machine.starts_with("vexpress") {
         cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
     }
+    if let Some(dir) = &opts.workdir {
+        cmd.current_dir(dir);
+    }
     Ok(cmd)
 }
 
@@ -312,7 +388,10 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
 fn run_qemu(opts: &BootOptions, image: &Path, stream: bool) -> Result<QemuRun, String> {
     let mut cmd = qemu_command(opts, image)?;
     if stream {
-        eprintln!("xtask: running {}", describe(&cmd));
+        match cmd.get_current_dir() {
+            Some(dir) => eprintln!("xtask: running {} (in {})", describe(&cmd), dir.display()),
+            None => eprintln!("xtask: running {}", describe(&cmd)),
+        }
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -442,6 +521,9 @@ struct BootCase {
     dtb: dtb::DtbMode,
     /// Lines (prefixes) the log must also contain.
     also: &'static [&'static str],
+    /// Built with the `defmt` feature: the zonekit log lines are checked in the
+    /// decoded defmt frames (messages), and each must carry a `file:line`.
+    defmt: bool,
 }
 
 impl BootCase {
@@ -457,6 +539,9 @@ impl BootCase {
         });
         if let Some(c) = self.cmdline {
             s.push_str(&format!(" {c}"));
+        }
+        if self.defmt {
+            s.push_str(" defmt");
         }
         s
     }
@@ -484,6 +569,11 @@ fn boot_matrix() -> Vec<BootCase> {
         cmdline,
         dtb,
         also,
+        defmt: false,
+    };
+    let defmt_case = |board, mem_mib: u64, dtb| BootCase {
+        defmt: true,
+        ..case(board, mem_mib, None, dtb, FROM_DTB)
     };
     vec![
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
@@ -547,6 +637,8 @@ fn boot_matrix() -> Vec<BootCase> {
         case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
         case("virt", 512, None, Auto, FROM_DTB),
         case("virt", 1024, Some("memblock=debug"), Auto, FROM_DTB),
+        defmt_case("vexpress-a9", 512, Auto),
+        defmt_case("sabrelite", 512, Auto),
     ]
 }
 
@@ -628,19 +720,57 @@ fn tail(text: &str, lines: usize) -> String {
         .collect()
 }
 
-fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
+/// The defmt line a `--defmt` boot must show: the node's page total, logged from
+/// zonekit-core with its source location.
+fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> {
+    let line = lines
+        .iter()
+        .find(|l| l.message.starts_with("On node 0 totalpages"))
+        .ok_or("no decoded `On node 0 totalpages` frame")?;
+    let ok = line.location.starts_with("core/src/")
+        && line
+            .location
+            .split_once(".rs:")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "decoded line without a core/src/*.rs:N location: {line}"
+        ))
+    }
+}
+
+/// Time limit of one matrix boot: debug images at 1-2 GiB take about a minute on a
+/// loaded two-CPU machine (the page-allocator self-test touches every page).
+const MATRIX_TIMEOUT_SECS: u64 = 180;
+
+fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
     let board = find_board(case.board)?;
-    let opts = BootOptions {
+    let mut opts = BootOptions {
         board,
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
-        timeout_secs: 600,
+        timeout_secs: MATRIX_TIMEOUT_SECS,
         dtb: case.dtb.clone(),
+        workdir: None,
         icount: false,
     };
-    let run = run_qemu(&opts, image, false)?;
-    let log = &run.stdout;
+    if case.defmt {
+        opts.workdir = Some(defmt_workdir(&case.name().replace(' ', "_"))?);
+    }
+    let run = run_qemu(&opts, &built.bin, false)?;
+    // With defmt the zonekit log lines are in the frames, the rest on the console.
+    let decoded = opts.workdir.as_ref().map(|dir| read_defmt(dir, &built.elf));
+    let mut log = run.stdout.clone();
+    if let Some(Ok(lines)) = &decoded {
+        for l in lines {
+            log.push_str(&l.message);
+            log.push('\n');
+        }
+    }
+    let log = &log;
     let mmu_lines = MMU_ON_LINES.iter().chain(LAYOUT_LINES);
     let fail = |why: String| {
         let mut s = format!("{why}\n  guest log tail:\n{}", tail(log, 15));
@@ -678,7 +808,14 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line starting {want:?}"));
         }
     }
-    Ok(())
+    match decoded {
+        None => Ok(()),
+        Some(Err(e)) => fail(format!("defmt decoding failed: {e}")),
+        Some(Ok(lines)) => match check_defmt_location(&lines) {
+            Ok(()) => Ok(()),
+            Err(e) => fail(e),
+        },
+    }
 }
 
 /// Boot a reuse example on its board (512 MiB, generated DTB): it must exit 0, print
@@ -693,6 +830,7 @@ fn check_example(example: &Example, image: &Path) -> Result<(), String> {
         timeout_secs: DEFAULT_TIMEOUT_SECS,
         dtb: dtb::DtbMode::Auto,
         icount: false,
+        workdir: None,
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;
@@ -782,25 +920,30 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
             }
         }
         Ok(tc) => {
-            let mut images: Vec<(&str, Result<PathBuf, String>)> = Vec::new();
+            // One build per (board, defmt).
+            type Image<'a> = ((&'a str, bool), Result<Built, String>);
+            let mut images: Vec<Image> = Vec::new();
             for case in &cases {
-                if !images.iter().any(|(b, _)| *b == case.board) {
+                let key = (case.board, case.defmt);
+                if !images.iter().any(|(k, _)| *k == key) {
                     let started = std::time::Instant::now();
                     let built = find_board(case.board)
-                        .and_then(|b| build_image(&tc, b.package, b.name, b, false));
+                        .and_then(|b| build_image(&tc, b.package, b.name, b, false, case.defmt));
                     eprintln!(
-                        "xtask: built {} in {:.1} s",
+                        "xtask: built {}{} in {:.1} s",
                         case.board,
+                        if case.defmt { " (defmt)" } else { "" },
                         started.elapsed().as_secs_f64()
                     );
-                    images.push((case.board, built));
+                    images.push((key, built));
                 }
             }
             // The boots are independent: run a few at once, report in matrix order.
             let results = run_parallel(&cases, boot_jobs(), |case| {
+                let key = (case.board, case.defmt);
                 let image = images
                     .iter()
-                    .find(|(b, _)| *b == case.board)
+                    .find(|(k, _)| *k == key)
                     .map(|(_, i)| i.clone())
                     .expect("built above");
                 let started = std::time::Instant::now();
@@ -827,9 +970,9 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
         let result = toolchain::ArmToolchain::find_or_install()
             .and_then(|tc| {
                 let board = find_board(example.board)?;
-                build_image(&tc, example.package, example.bin, board, false)
+                build_image(&tc, example.package, example.bin, board, false, false)
             })
-            .and_then(|img| check_example(example, &img));
+            .and_then(|img| check_example(example, &img.bin));
         report(&name, result);
     }
 
@@ -921,6 +1064,7 @@ mod tests {
             timeout_secs: 1,
             dtb,
             icount: false,
+            workdir: None,
         };
         // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
         assert_eq!(

@@ -125,7 +125,9 @@ impl ArmToolchain {
         Self::find().ok_or_else(|| "still no ARM toolchain after installing".into())
     }
 
-    /// Build `bin` of `package`; returns the ELF path.
+    /// Build `bin` of `package`; returns the ELF path. With `defmt` the package's
+    /// `defmt` feature is enabled and `DEFMT_LOG=debug` set (defmt compiles out the
+    /// levels below `DEFMT_LOG`, and keeps only errors when it is unset).
     pub fn build(
         &self,
         root: &Path,
@@ -133,6 +135,7 @@ impl ArmToolchain {
         package: &str,
         bin: &str,
         release: bool,
+        defmt: bool,
     ) -> Result<PathBuf, String> {
         let mut cmd = Command::new(&self.cargo);
         cmd.current_dir(root)
@@ -150,6 +153,11 @@ impl ArmToolchain {
         if release {
             cmd.arg("--release");
         }
+        if defmt {
+            cmd.args(["--features", "defmt"]).env("DEFMT_LOG", "debug");
+        } else {
+            cmd.env_remove("DEFMT_LOG");
+        }
         if self.build_std {
             cmd.arg("-Zbuild-std=core,alloc");
         }
@@ -159,7 +167,11 @@ impl ArmToolchain {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        eprintln!("xtask: building {bin} ({})", self.route);
+        eprintln!(
+            "xtask: building {bin}{} ({})",
+            if defmt { " with defmt" } else { "" },
+            self.route
+        );
         let status = cmd
             .status()
             .map_err(|e| format!("cannot run {}: {e}", self.cargo.display()))?;

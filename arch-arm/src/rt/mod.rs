@@ -4,6 +4,8 @@
 //! Compiled only for `target_arch = "arm", target_os = "none"`.
 
 pub mod console;
+#[cfg(feature = "defmt")]
+pub mod defmt_logger;
 pub mod entry;
 pub mod paging;
 pub mod semihosting;
