@@ -369,7 +369,7 @@ pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     }
     // mem_init: every free page to the buddy allocator.
     let mem_init_timer = Stopwatch::start(counter);
-    let mut running = booted.mem_init_probed::<1>(storage, &mut |s| steps.record(counter, s));
+    let running = booted.mem_init_probed::<1>(storage, &mut |s| steps.record(counter, s));
     let init_ticks = boot_ticks + mem_init_timer.elapsed_ticks();
     kprintln!(
         "zonekit: memory init took {} us",
