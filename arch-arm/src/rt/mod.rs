@@ -10,23 +10,13 @@ pub mod storage;
 
 pub use storage::PhysPageStorage;
 
-use crate::atags::Atags;
 use crate::board::{BoardDesc, Console, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams};
-use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
+use crate::fdt::{fdt_totalsize_at, FdtError, FDT_HEADER_SIZE};
+use crate::flow::{self, BootBlob, FlowHooks, FlowInput, NoBlob};
 use crate::kprintln;
-use zonekit_core::addr::{MemRange, PAGE_SIZE};
-use zonekit_core::arch::MmConfig;
-use zonekit_core::source::StaticMemoryMap;
-use zonekit_core::MemorySource;
+use zonekit_core::addr::MemRange;
 
-/// Exit code when the boot flow fails.
-pub const EXIT_BOOT_ERROR: u32 = 1;
-/// Exit code when the self-check fails.
-pub const EXIT_SELF_CHECK: u32 = 2;
-
-/// Operations of the random phase of the page allocator self-test.
-const SELFTEST_RANDOM_OPS: u64 = 20_000;
+pub use crate::flow::{EXIT_BOOT_ERROR, EXIT_SELF_CHECK};
 
 /// Flattened device tree magic (big-endian in memory).
 const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -80,24 +70,13 @@ fn kernel_image() -> MemRange {
     MemRange::new(start, end.saturating_sub(start))
 }
 
-/// What r2 points at.
-enum BootInfo {
-    Atags(Atags<'static>),
-    Dtb(u32),
-    Invalid,
-}
-
 /// Look at r2: a DTB (magic 0xd00dfeed) anywhere in the board's RAM window, or ATAGS
 /// in the boot area below the image.
-fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
+fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootBlob<'static> {
     let addr = u64::from(r2);
     let ram_end = board.ram_base + board.max_ram;
     if addr % 4 != 0 || addr < board.ram_base || addr + 4 > ram_end {
-        kprintln!(
-            "zonekit: r2={:#010x} is outside RAM; no boot information",
-            r2
-        );
-        return BootInfo::Invalid;
+        return BootBlob::None(NoBlob::OutsideRam);
     }
     // The boot protocol promises that r2 points into RAM; the board's largest RAM
     // window is all that can be checked without knowing the RAM size yet. (A bad
@@ -106,33 +85,25 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     // (checked above), where the boot loader put its data; it is read once.
     let first = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
     if u32::from_be(first) == FDT_MAGIC {
-        return BootInfo::Dtb(r2);
+        return BootBlob::Dtb {
+            addr,
+            blob: open_dtb(board, r2),
+        };
     }
     if addr >= image_start {
-        kprintln!("zonekit: r2={:#010x} points into the image; not ATAGS", r2);
-        return BootInfo::Invalid;
+        return BootBlob::None(NoBlob::IntoImage);
     }
     let len = (image_start - addr).min(ATAGS_MAX_BYTES) as usize;
     // SAFETY: [addr, addr + len) lies in RAM below the image (the boot stub and ATAGS
     // page QEMU wrote), which nothing writes while zonekit runs; it is only read.
     let buf: &'static [u8] =
         unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) };
-    match Atags::parse(buf) {
-        Ok(atags) => BootInfo::Atags(atags),
-        Err(e) => {
-            kprintln!("zonekit: no valid ATAGS at {:#010x}: {}", r2, e);
-            BootInfo::Invalid
-        }
-    }
+    BootBlob::Atags { addr, bytes: buf }
 }
 
-/// Validate and parse the DTB at `at`: read its header, check that `totalsize` fits in
-/// the board's RAM window, then hand the blob to the validating parser.
-fn open_dtb(
-    board: &BoardDesc,
-    at: u32,
-    phys_addr_max: u64,
-) -> Result<FdtMemory<'static>, FdtError> {
+/// The DTB at `at`: read its header and check that `totalsize` fits in the board's
+/// RAM window; the flow hands the blob to the validating parser.
+fn open_dtb(board: &BoardDesc, at: u32) -> Result<&'static [u8], FdtError> {
     let addr = u64::from(at);
     let room = (board.ram_base + board.max_ram).saturating_sub(addr);
     if room < FDT_HEADER_SIZE as u64 {
@@ -155,9 +126,7 @@ fn open_dtb(
     // SAFETY: [addr, addr + total) is inside the board's RAM window (checked above);
     // the boot loader placed the blob there and nothing writes it while zonekit runs,
     // and memblock reserves it before any allocation.
-    let blob: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(addr as usize as *const u8, total as usize) };
-    FdtMemory::parse_at(blob, phys_addr_max, Some(addr))
+    Ok(unsafe { core::slice::from_raw_parts(addr as usize as *const u8, total as usize) })
 }
 
 /// Test hook for the exception vectors, from the command line:
@@ -188,114 +157,41 @@ fn inject_fault(what: &str) {
     }
 }
 
-/// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
-/// the board's static map, `bootmem::boot`, the self-check, and a semihosting exit
-/// (0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`] otherwise).
+/// The guest's part in the shared flow: fault injection and the stack check.
+struct GuestHooks;
+
+impl FlowHooks<PhysPageStorage> for GuestHooks {
+    fn fault(&mut self, what: &str) {
+        inject_fault(what);
+    }
+
+    fn before_verdict(&mut self) {
+        check_stack();
+    }
+}
+
+/// The board-independent boot: console and logger, then [`flow::run`] with what r2
+/// points at (a DTB, ATAGS, or nothing: the board's static map) and physical page
+/// storage, and a semihosting exit (0 on success, [`EXIT_BOOT_ERROR`] or
+/// [`EXIT_SELF_CHECK`] otherwise).
 pub fn boot_main(board: &BoardDesc, console: &'static dyn Console, r1: u32, r2: u32) -> ! {
     console::init(console);
-    kprintln!("zonekit: booting on {}", board.name);
-    kprintln!(
-        "zonekit: machine id {:#x}, boot information at {:#010x}",
-        r1,
-        r2
-    );
-
     let image = kernel_image();
     let image_start = if image.is_empty() {
         board.ram_base + KERNEL_LOAD_OFFSET
     } else {
         image.base
     };
-    let board_map = {
-        let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
-        map.dma_zone_size = board.dma_zone_size;
-        map
-    };
-    // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
-    let mm = MmConfig::ZONEKIT;
-    let mut atags = None;
-    let mut dtb = None;
-    match classify_r2(board, r2, image_start) {
-        BootInfo::Atags(mut a) => {
-            a.dma_zone_size = board.dma_zone_size;
-            atags = Some(a);
-        }
-        BootInfo::Dtb(at) => match open_dtb(board, at, mm.phys_addr_max) {
-            Ok(mut fdt) => {
-                fdt.dma_zone_size = board.dma_zone_size;
-                for dropped in &fdt.dropped {
-                    kprintln!(
-                        "OF: fdt: Ignoring memory range {:#x} - {:#x}",
-                        dropped.base,
-                        dropped.end()
-                    );
-                }
-                dtb = Some(fdt);
-            }
-            Err(e) => kprintln!("zonekit: DTB at {:#010x} rejected: {}", at, e),
-        },
-        BootInfo::Invalid => {}
-    }
-    let source: &dyn MemorySource = if let Some(d) = &dtb {
-        kprintln!("zonekit: memory from DTB at {:#010x}", r2);
-        d
-    } else if let Some(a) = &atags {
-        kprintln!("zonekit: memory from ATAGS");
-        a
-    } else {
-        kprintln!("zonekit: memory from board map");
-        &board_map
-    };
-    if !source.cmdline().is_empty() {
-        kprintln!("Kernel command line: {}", source.cmdline());
-    }
-
-    for word in source.cmdline().split_ascii_whitespace() {
-        if let Some(what) = word.strip_prefix("zonekit.fault=") {
-            inject_fault(what);
-        }
-    }
-
-    // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
-    let boot_area = MemRange::new(board.ram_base, PAGE_SIZE);
-    let boot_data = [boot_area];
-    let params = BootParams {
-        source,
+    let input = FlowInput {
+        board,
+        r1,
+        r2,
+        blob: classify_r2(board, r2, image_start),
         kernel_image: image,
-        boot_data: &boot_data,
-        mm,
     };
     // SAFETY: the MMU is off (identity addressing) for the whole boot, and the boot
     // flow only passes ranges memblock has just reserved for it.
-    let mut storage = unsafe { PhysPageStorage::new() };
-    let booted = match bootmem::boot(&params, &mut storage) {
-        Ok(b) => b,
-        Err(e) => {
-            check_stack();
-            kprintln!("zonekit: boot failed: {}", e);
-            semihosting::exit(EXIT_BOOT_ERROR)
-        }
-    };
-    if let Err(e) = booted.self_check() {
-        check_stack();
-        kprintln!("zonekit: self-check failed: {}", e);
-        semihosting::exit(EXIT_SELF_CHECK)
-    }
-    // mem_init: every free page to the buddy allocator.
-    let mut running = booted.mem_init::<1>(storage);
-    if running.cmdline.report {
-        running.print_reports();
-    }
-    let tested = running.self_test(u64::from(r2) | 1, SELFTEST_RANDOM_OPS);
-    check_stack();
-    match tested {
-        Ok(_) => {
-            kprintln!("zonekit: self-check passed");
-            semihosting::exit(0)
-        }
-        Err(e) => {
-            kprintln!("zonekit: self-check failed: {}", e);
-            semihosting::exit(EXIT_SELF_CHECK)
-        }
-    }
+    let storage = unsafe { PhysPageStorage::new() };
+    let outcome = flow::run(input, storage, &mut GuestHooks);
+    semihosting::exit(outcome.exit_code())
 }
