@@ -125,7 +125,9 @@ pub struct NoHooks;
 
 impl<S: PageStorage> FlowHooks<S> for NoHooks {}
 
-/// The memory source chosen from r2.
+/// The memory source chosen from r2. One lives on the boot stack (there is no heap),
+/// so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Source<'a> {
     Dtb(FdtMemory<'a>),
     Atags(Atags<'a>),

@@ -9,6 +9,7 @@
 mod dtb;
 mod image;
 mod oracle;
+mod sim;
 mod toolchain;
 
 use std::io::{BufRead, BufReader, Read};
@@ -20,7 +21,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Some("qemu") => cmd_qemu(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
         Some("oracle") => cmd_oracle(&args[1..]),
+        Some("sim") => sim::cmd_sim(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
