@@ -8,6 +8,7 @@
 
 mod dtb;
 mod image;
+mod memmap;
 mod oracle;
 mod sim;
 mod toolchain;
@@ -21,7 +22,7 @@ use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 const MIB: u64 = 1 << 20;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
+    "usage:\n  cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask oracle [DIR...]\n\nboards: vexpress-a9 (default), vexpress-a15, sabrelite, mcimx6ul-evk"
 }
 
 fn main() -> ExitCode {
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Some("test") => cmd_test(&args[1..]),
         Some("oracle") => cmd_oracle(&args[1..]),
         Some("sim") => sim::cmd_sim(&args[1..]),
+        Some("memmap") => memmap::cmd_memmap(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
@@ -441,7 +443,8 @@ fn tail(text: &str, lines: usize) -> String {
         .collect()
 }
 
-fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
+/// Boot one matrix case in QEMU and check its log; returns the log.
+fn check_boot(case: &BootCase, image: &Path) -> Result<String, String> {
     let board = find_board(case.board)?;
     let opts = BootOptions {
         board,
@@ -483,7 +486,42 @@ fn check_boot(case: &BootCase, image: &Path) -> Result<(), String> {
             return fail(format!("missing line starting {want:?}"));
         }
     }
-    Ok(())
+    Ok(run.stdout.clone())
+}
+
+/// Matrix cases whose QEMU log `cargo xtask sim` must reproduce (zone, node, memmap,
+/// `Memory:` and MEMBLOCK dump lines).
+fn sim_compared(case: &BootCase) -> bool {
+    let mib = case.mem >> 20;
+    matches!(
+        (case.board, mib, case.cmdline, &case.dtb),
+        ("vexpress-a9", 512, None, dtb::DtbMode::Auto)
+            | ("vexpress-a9", 1024, None, dtb::DtbMode::Auto)
+            | (
+                "vexpress-a9",
+                1024,
+                Some("memblock=debug"),
+                dtb::DtbMode::Auto
+            )
+            | ("vexpress-a9", 512, None, dtb::DtbMode::None)
+            | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
+    )
+}
+
+/// Run the same case in the simulator and compare with the QEMU log.
+fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
+    let opts = sim::SimOptions {
+        board: find_board(case.board)?,
+        mem: case.mem,
+        cmdline: case.cmdline.map(str::to_string),
+        dtb: case.dtb.clone(),
+        release: false,
+    };
+    let run = sim::run(&opts, false)?;
+    if run.outcome.exit_code() != 0 {
+        return Err(format!("sim: {}", run.outcome));
+    }
+    sim::compare_logs(qemu_log, &run.lines)
 }
 
 /// `cargo xtask oracle [DIR...]`: replay Linux fixtures (default: the copied ones).
@@ -571,7 +609,15 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                 let result = image
                     .map_err(|e| format!("build failed: {e}"))
                     .and_then(|img| check_boot(case, &img));
-                report(&case.name(), result);
+                let log = result.as_ref().ok().cloned();
+                report(&case.name(), result.map(|_| ()));
+                if sim_compared(case) {
+                    let agrees = match log {
+                        Some(log) => check_sim(case, &log),
+                        None => Err("the QEMU boot failed".into()),
+                    };
+                    report(&format!("sim = qemu: {}", case.name()), agrees);
+                }
             }
         }
     }
@@ -642,6 +688,11 @@ mod tests {
             l[1],
             "  HighMem  [mem 0x0000000079800000-0x000000007fffffff]"
         );
+    }
+
+    #[test]
+    fn sim_comparisons_are_in_the_matrix() {
+        assert_eq!(boot_matrix().iter().filter(|c| sim_compared(c)).count(), 5);
     }
 
     #[test]

@@ -24,8 +24,7 @@ use std::sync::Mutex;
 use zonekit_arch_arm::atags::AtagsBuilder;
 use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
 use zonekit_arch_arm::bootmem::{
-    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootMemblock, BootParams,
-    BootedMemory,
+    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootMemblock, BootParams, BootedMemory,
 };
 use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
 use zonekit_arch_arm::limits::{early_vmalloc, Arm32};
@@ -235,12 +234,7 @@ struct SimHooks {
 
 impl FlowHooks<SimStorage> for SimHooks {
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
-        self.map = Some(memory_map(
-            params,
-            booted,
-            self.dtb,
-            &self.record.borrow(),
-        ));
+        self.map = Some(memory_map(params, booted, self.dtb, &self.record.borrow()));
     }
 }
 
@@ -275,8 +269,7 @@ pub fn kernel_image(board: &BoardDesc, release: bool) -> (MemRange, String) {
 
 fn image_symbols(elf: &Path) -> Result<MemRange, String> {
     use object::{Object, ObjectSymbol};
-    let data =
-        std::fs::read(elf).map_err(|e| format!("no board ELF at {}: {e}", elf.display()))?;
+    let data = std::fs::read(elf).map_err(|e| format!("no board ELF at {}: {e}", elf.display()))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
     let sym = |name: &str| {
         file.symbols()
@@ -605,8 +598,10 @@ pub fn is_compared_line(line: &str) -> bool {
     }
     // `Zone ranges:` entries and `  <Zone> zone: ...` lines.
     ["DMA", "Normal", "HighMem", "Movable"].iter().any(|z| {
-        line.strip_prefix("  ")
-            .is_some_and(|l| l.starts_with(z) && (l.contains(" zone: ") || l.contains("[mem ") || l.ends_with("empty")))
+        line.strip_prefix("  ").is_some_and(|l| {
+            l.starts_with(z)
+                && (l.contains(" zone: ") || l.contains("[mem ") || l.ends_with("empty"))
+        })
     })
 }
 
@@ -667,14 +662,20 @@ mod tests {
         let has = |l: &str| run.lines.iter().any(|x| x == l);
         assert!(has("zonekit: booting on vexpress-a9"));
         assert!(has("zonekit: memory from DTB at 0x68000000"));
-        assert!(has("  Normal   [mem 0x0000000060000000-0x000000008fffffff]"));
-        assert!(has("  HighMem  [mem 0x0000000090000000-0x000000009fffffff]"));
+        assert!(has(
+            "  Normal   [mem 0x0000000060000000-0x000000008fffffff]"
+        ));
+        assert!(has(
+            "  HighMem  [mem 0x0000000090000000-0x000000009fffffff]"
+        ));
         assert!(has("On node 0 totalpages: 262144"));
         assert!(has("zonekit: self-check passed"));
         let map = run.map.unwrap();
         assert_eq!(map.zones.len(), 2);
-        assert!(map.owned.iter().any(|(o, r)| *o == Owner::Dtb
-            && *r == MemRange::new(0x6800_0000, 0x528e)));
+        assert!(map
+            .owned
+            .iter()
+            .any(|(o, r)| *o == Owner::Dtb && *r == MemRange::new(0x6800_0000, 0x528e)));
         assert!(map.owned.iter().any(|(o, _)| *o == Owner::MemMap));
         assert!(map
             .owned
@@ -685,7 +686,12 @@ mod tests {
     #[test]
     fn sim_atags_and_cmdline() {
         let run = run(
-            &opts("sabrelite", 512 << 20, DtbMode::None, Some("memblock=debug")),
+            &opts(
+                "sabrelite",
+                512 << 20,
+                DtbMode::None,
+                Some("memblock=debug"),
+            ),
             false,
         )
         .unwrap();
@@ -702,8 +708,14 @@ mod tests {
     fn compared_lines() {
         assert!(is_compared_line("  Normal zone: 768 pages used for memmap"));
         assert!(is_compared_line("  HighMem  empty"));
-        assert!(is_compared_line("  node   0: [mem 0x0000000060000000-0x000000009fffffff]"));
+        assert!(is_compared_line(
+            "  node   0: [mem 0x0000000060000000-0x000000009fffffff]"
+        ));
         assert!(!is_compared_line("zonekit: boot stack: 1 of 2 bytes used"));
-        assert!(compare_logs("Zone ranges:\nOn node 0 totalpages: 1\n", &["Zone ranges:".into()]).is_err());
+        assert!(compare_logs(
+            "Zone ranges:\nOn node 0 totalpages: 1\n",
+            &["Zone ranges:".into()]
+        )
+        .is_err());
     }
 }
