@@ -16,6 +16,7 @@ pub mod atags;
 pub mod board;
 pub mod bootmem;
 pub mod fdt;
+pub mod flow;
 pub mod limits;
 pub mod link;
 pub mod mmio;

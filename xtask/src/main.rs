@@ -19,7 +19,9 @@ mod bench;
 mod defmt;
 mod dtb;
 mod image;
+mod memmap;
 mod oracle;
+mod sim;
 mod toolchain;
 
 use std::io::{BufRead, BufReader, Read};
@@ -38,7 +40,7 @@ fn usage() -> String {
     let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
     let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
         boards.join(", "),
         examples.join(", ")
     )
@@ -78,6 +80,8 @@ fn main() -> ExitCode {
         Some("test") => cmd_test(&args[1..]),
         Some("oracle") => cmd_oracle(&args[1..]),
         Some("bench") => bench::cmd_bench(&args[1..]),
+        Some("sim") => sim::cmd_sim(&args[1..]),
+        Some("memmap") => memmap::cmd_memmap(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
@@ -745,7 +749,8 @@ fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> {
 /// loaded two-CPU machine (the page-allocator self-test touches every page).
 const MATRIX_TIMEOUT_SECS: u64 = 180;
 
-fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
+/// Boot one matrix case in QEMU and check its log; returns the log.
+fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
     let board = find_board(case.board)?;
     let mut opts = BootOptions {
         board,
@@ -809,10 +814,10 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<(), String> {
         }
     }
     match decoded {
-        None => Ok(()),
+        None => Ok(log.clone()),
         Some(Err(e)) => fail(format!("defmt decoding failed: {e}")),
         Some(Ok(lines)) => match check_defmt_location(&lines) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(log.clone()),
             Err(e) => fail(e),
         },
     }
@@ -853,6 +858,41 @@ fn check_example(example: &Example, image: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Matrix cases whose QEMU log `cargo xtask sim` must reproduce (zone, node, memmap,
+/// `Memory:` and MEMBLOCK dump lines).
+fn sim_compared(case: &BootCase) -> bool {
+    let mib = case.mem >> 20;
+    matches!(
+        (case.board, mib, case.cmdline, &case.dtb),
+        ("vexpress-a9", 512, None, dtb::DtbMode::Auto)
+            | ("vexpress-a9", 1024, None, dtb::DtbMode::Auto)
+            | (
+                "vexpress-a9",
+                1024,
+                Some("memblock=debug"),
+                dtb::DtbMode::Auto
+            )
+            | ("vexpress-a9", 512, None, dtb::DtbMode::None)
+            | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
+    )
+}
+
+/// Run the same case in the simulator and compare with the QEMU log.
+fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
+    let opts = sim::SimOptions {
+        board: find_board(case.board)?,
+        mem: case.mem,
+        cmdline: case.cmdline.map(str::to_string),
+        dtb: case.dtb.clone(),
+        release: false,
+    };
+    let run = sim::run(&opts, false)?;
+    if run.outcome.exit_code() != 0 {
+        return Err(format!("sim: {}", run.outcome));
+    }
+    sim::compare_logs(qemu_log, &run.lines)
 }
 
 /// `cargo xtask oracle [DIR...]`: replay Linux fixtures (default: the copied ones).
@@ -959,7 +999,15 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
                 r
             });
             for (case, result) in cases.iter().zip(results) {
-                report(&case.name(), result);
+                let log = result.as_ref().ok().cloned();
+                report(&case.name(), result.map(|_| ()));
+                if sim_compared(case) {
+                    let agrees = match log {
+                        Some(log) => check_sim(case, &log),
+                        None => Err("the QEMU boot failed".into()),
+                    };
+                    report(&format!("sim = qemu: {}", case.name()), agrees);
+                }
             }
         }
     }
@@ -1087,6 +1135,11 @@ mod tests {
         assert!(!args.iter().any(|a| a == "-dtb"));
         assert!(boot_matrix().iter().any(|c| c.board == "virt"));
         assert_eq!(find_example("minimal-os").unwrap().board, "vexpress-a9");
+    }
+
+    #[test]
+    fn sim_comparisons_are_in_the_matrix() {
+        assert_eq!(boot_matrix().iter().filter(|c| sim_compared(c)).count(), 5);
     }
 
     #[test]

@@ -1,0 +1,263 @@
+//! The board-independent boot flow, shared by the guest and the host simulator.
+//!
+//! Linux's ARM `setup_arch` decides where memory is described (a device tree from r2,
+//! ATAGS, or the machine's built-in map), then runs the memblock, paging and
+//! `bootmem_init` steps and later `mem_init`. [`run`] is that sequence, generic over
+//! [`PageStorage`], with every boot-log line the guest prints: the target runtime
+//! (`rt::boot_main`) calls it with physical storage and views of the memory r2 points
+//! at, `cargo xtask sim` with simulated storage and byte buffers. Only what needs the
+//! hardware (reading r2, fault injection, the stack check, the semihosting exit) stays
+//! with the caller, through [`FlowHooks`].
+
+use core::fmt;
+
+use zonekit_core::addr::{MemRange, PAGE_SIZE};
+use zonekit_core::arch::MmConfig;
+use zonekit_core::source::StaticMemoryMap;
+use zonekit_core::{zk_info, MemorySource, PageStorage};
+
+use crate::atags::Atags;
+use crate::board::BoardDesc;
+use crate::bootmem::{self, BootError, BootParams, BootedMemory, RunningMemory};
+use crate::fdt::{FdtError, FdtMemory};
+
+/// Exit code when the boot flow fails.
+pub const EXIT_BOOT_ERROR: u32 = 1;
+/// Exit code when the self-check fails.
+pub const EXIT_SELF_CHECK: u32 = 2;
+
+/// Operations of the random phase of the page allocator self-test.
+pub const SELFTEST_RANDOM_OPS: u64 = 20_000;
+
+/// What r2 points at, as bytes the flow may read.
+pub enum BootBlob<'a> {
+    /// A device tree (magic found) at physical `addr`: its `totalsize` bytes, or why
+    /// they could not be read.
+    Dtb {
+        /// Physical address of the blob (r2).
+        addr: u64,
+        /// The blob, or why it was rejected before parsing.
+        blob: Result<&'a [u8], FdtError>,
+    },
+    /// Memory at physical `addr` that should hold an ATAGS list.
+    Atags {
+        /// Physical address of the list (r2).
+        addr: u64,
+        /// The bytes from `addr` that may be read.
+        bytes: &'a [u8],
+    },
+    /// Nothing usable at r2.
+    None(NoBlob),
+}
+
+/// Why r2 gave no boot information.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoBlob {
+    /// r2 is misaligned or outside the board's RAM window.
+    OutsideRam,
+    /// r2 points into the image and holds no DTB.
+    IntoImage,
+    /// The caller passes no boot information on purpose.
+    NotPassed,
+}
+
+/// The registers and memory the boot loader handed over.
+pub struct FlowInput<'a> {
+    /// The board being booted.
+    pub board: &'a BoardDesc,
+    /// r1: the machine number.
+    pub r1: u32,
+    /// r2: the boot information pointer.
+    pub r2: u32,
+    /// What r2 points at.
+    pub blob: BootBlob<'a>,
+    /// The running image, `__image_start..__image_end` (empty if unknown).
+    pub kernel_image: MemRange,
+}
+
+/// How the flow ended; [`FlowOutcome::exit_code`] is the guest's exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowOutcome {
+    /// Booted, self-checked and self-tested.
+    Passed,
+    /// `bootmem::boot` failed.
+    BootFailed(BootError),
+    /// The self-check or the page allocator self-test failed.
+    SelfCheckFailed(BootError),
+}
+
+impl FlowOutcome {
+    /// 0 on success, [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
+    pub fn exit_code(&self) -> u32 {
+        match self {
+            FlowOutcome::Passed => 0,
+            FlowOutcome::BootFailed(_) => EXIT_BOOT_ERROR,
+            FlowOutcome::SelfCheckFailed(_) => EXIT_SELF_CHECK,
+        }
+    }
+}
+
+impl fmt::Display for FlowOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowOutcome::Passed => write!(f, "passed"),
+            FlowOutcome::BootFailed(e) => write!(f, "boot failed: {e}"),
+            FlowOutcome::SelfCheckFailed(e) => write!(f, "self-check failed: {e}"),
+        }
+    }
+}
+
+/// Where the caller takes part in the flow. Every method has an empty default.
+pub trait FlowHooks<S: PageStorage> {
+    /// `zonekit.fault=WHAT` was on the command line (the guest injects the fault).
+    fn fault(&mut self, _what: &str) {}
+    /// `bootmem::boot` succeeded: the node, zones and memblock as Linux has them at the
+    /// end of `bootmem_init` (the memory-map picture is drawn from here).
+    fn booted(&mut self, _params: &BootParams<'_>, _booted: &BootedMemory<S>) {}
+    /// `mem_init` is done and the self-test ran.
+    fn running(&mut self, _running: &RunningMemory<S, 1>) {}
+    /// Just before the verdict line (the guest reports its stack use here).
+    fn before_verdict(&mut self) {}
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+
+impl<S: PageStorage> FlowHooks<S> for NoHooks {}
+
+/// The memory source chosen from r2. One lives on the boot stack (there is no heap),
+/// so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Source<'a> {
+    Dtb(FdtMemory<'a>),
+    Atags(Atags<'a>),
+    Board(StaticMemoryMap),
+}
+
+/// Run the boot: choose the memory source, `bootmem::boot`, the self-check,
+/// `mem_init`, the reports `zonekit.report` asks for and the page allocator self-test,
+/// printing every line of the boot log.
+pub fn run<S: PageStorage>(
+    input: FlowInput<'_>,
+    mut storage: S,
+    hooks: &mut dyn FlowHooks<S>,
+) -> FlowOutcome {
+    let board = input.board;
+    zk_info!("zonekit: booting on {}", board.name);
+    zk_info!(
+        "zonekit: machine id {:#x}, boot information at {:#010x}",
+        input.r1,
+        input.r2
+    );
+    // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
+    let mm = MmConfig::ZONEKIT;
+    let chosen = choose_source(board, input.r2, input.blob, mm.phys_addr_max);
+    let source: &dyn MemorySource = match &chosen {
+        Source::Dtb(d) => {
+            zk_info!("zonekit: memory from DTB at {:#010x}", input.r2);
+            d
+        }
+        Source::Atags(a) => {
+            zk_info!("zonekit: memory from ATAGS");
+            a
+        }
+        Source::Board(m) => {
+            zk_info!("zonekit: memory from board map");
+            m
+        }
+    };
+    if !source.cmdline().is_empty() {
+        zk_info!("Kernel command line: {}", source.cmdline());
+    }
+    for word in source.cmdline().split_ascii_whitespace() {
+        if let Some(what) = word.strip_prefix("zonekit.fault=") {
+            hooks.fault(what);
+        }
+    }
+
+    // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
+    let boot_data = [MemRange::new(board.ram_base, PAGE_SIZE)];
+    let params = BootParams {
+        source,
+        kernel_image: input.kernel_image,
+        boot_data: &boot_data,
+        mm,
+    };
+    let booted = match bootmem::boot(&params, &mut storage) {
+        Ok(b) => b,
+        Err(e) => {
+            hooks.before_verdict();
+            zk_info!("zonekit: boot failed: {}", e);
+            return FlowOutcome::BootFailed(e);
+        }
+    };
+    if let Err(e) = booted.self_check() {
+        hooks.before_verdict();
+        zk_info!("zonekit: self-check failed: {}", e);
+        return FlowOutcome::SelfCheckFailed(e);
+    }
+    hooks.booted(&params, &booted);
+    // mem_init: every free page to the buddy allocator.
+    let mut running = booted.mem_init::<1>(storage);
+    if running.cmdline.report {
+        running.print_reports();
+    }
+    let tested = running.self_test(u64::from(input.r2) | 1, SELFTEST_RANDOM_OPS);
+    hooks.running(&running);
+    hooks.before_verdict();
+    match tested {
+        Ok(_) => {
+            zk_info!("zonekit: self-check passed");
+            FlowOutcome::Passed
+        }
+        Err(e) => {
+            zk_info!("zonekit: self-check failed: {}", e);
+            FlowOutcome::SelfCheckFailed(e)
+        }
+    }
+}
+
+/// The DTB if it parses, else ATAGS if they parse, else the board's static map.
+fn choose_source<'a>(
+    board: &BoardDesc,
+    r2: u32,
+    blob: BootBlob<'a>,
+    phys_addr_max: u64,
+) -> Source<'a> {
+    match blob {
+        BootBlob::Dtb { addr, blob } => {
+            match blob.and_then(|b| FdtMemory::parse_at(b, phys_addr_max, Some(addr))) {
+                Ok(mut fdt) => {
+                    fdt.dma_zone_size = board.dma_zone_size;
+                    for dropped in &fdt.dropped {
+                        zk_info!(
+                            "OF: fdt: Ignoring memory range {:#x} - {:#x}",
+                            dropped.base,
+                            dropped.end()
+                        );
+                    }
+                    return Source::Dtb(fdt);
+                }
+                Err(e) => zk_info!("zonekit: DTB at {:#010x} rejected: {}", addr, e),
+            }
+        }
+        BootBlob::Atags { addr, bytes } => match Atags::parse(bytes) {
+            Ok(mut a) => {
+                a.dma_zone_size = board.dma_zone_size;
+                return Source::Atags(a);
+            }
+            Err(e) => zk_info!("zonekit: no valid ATAGS at {:#010x}: {}", addr, e),
+        },
+        BootBlob::None(NoBlob::OutsideRam) => zk_info!(
+            "zonekit: r2={:#010x} is outside RAM; no boot information",
+            r2
+        ),
+        BootBlob::None(NoBlob::IntoImage) => {
+            zk_info!("zonekit: r2={:#010x} points into the image; not ATAGS", r2)
+        }
+        BootBlob::None(NoBlob::NotPassed) => {}
+    }
+    let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
+    map.dma_zone_size = board.dma_zone_size;
+    Source::Board(map)
+}

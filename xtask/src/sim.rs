@@ -1,0 +1,721 @@
+//! `cargo xtask sim`: the guest's boot flow ([`zonekit_arch_arm::flow::run`]) on the
+//! host, with simulated RAM ([`VecPageStorage`]) and the boot information QEMU would
+//! hand over, so it prints the same log as `cargo xtask qemu` for the same inputs.
+//!
+//! What QEMU 7.2's `hw/arm/boot.c` does and is reproduced here:
+//! * with a DTB (`-dtb`): the file is opened with room to grow (`load_device_tree`:
+//!   `totalsize = (file size + 10000) * 2`), `/memory` is rewritten to `-m` and
+//!   `/chosen/bootargs` set from `-append` (the generated tree already has both), and
+//!   the blob is placed at `RAM base + min(RAM / 2, 128 MiB)`, page aligned; r2 points
+//!   at it;
+//! * without one: ATAGS at `RAM base + 0x100` (`CORE`, `MEM(size, base)`, `CMDLINE`
+//!   when `-append` is not empty, `NONE`); r2 points at them;
+//! * r1 is the board's machine number.
+//!
+//! The kernel image range (`__image_start..__image_end`) is read from the board's ELF
+//! under `target/arm/` when it has been built; otherwise [`DEFAULT_IMAGE_SIZE`] from the
+//! load address is assumed (and said so on stderr).
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use zonekit_arch_arm::atags::AtagsBuilder;
+use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
+use zonekit_arch_arm::bootmem::{
+    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootMemblock, BootParams, BootedMemory,
+};
+use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
+use zonekit_arch_arm::limits::{early_vmalloc, Arm32};
+use zonekit_core::addr::{pfn_phys, MemRange, PhysAddr};
+use zonekit_core::cmdline::Cmdline;
+use zonekit_core::memblock::RegionFlags;
+use zonekit_core::mmzone::ZoneType;
+use zonekit_core::page::Page;
+use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
+
+use crate::dtb::{self, DtbMode};
+
+const MIB: u64 = 1 << 20;
+
+/// Image size assumed when no built ELF is found: the debug vexpress-a9 image of this
+/// tree (code, data, .bss and the 512 KiB boot stack), rounded to pages.
+pub const DEFAULT_IMAGE_SIZE: u64 = 0x10_6000;
+
+/// Extra room QEMU's `load_device_tree` gives a DTB file: `(size + 10000) * 2`.
+fn qemu_dtb_totalsize(file_size: usize) -> usize {
+    (file_size + 10_000) * 2
+}
+
+/// What one simulated boot takes.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// The board.
+    pub board: &'static BoardDesc,
+    /// RAM size (`-m`).
+    pub mem: u64,
+    /// `-append`.
+    pub cmdline: Option<String>,
+    /// `--dtb`.
+    pub dtb: DtbMode,
+    /// Read the image range from the release ELF instead of the debug one.
+    pub release: bool,
+}
+
+/// Who owns a reserved (or no-map) range of the memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Owner {
+    /// `__image_start..__image_end`.
+    KernelImage,
+    /// The first page of RAM: QEMU's boot stub and the ATAGS.
+    BootData,
+    /// The device tree blob.
+    Dtb,
+    /// `mem_map` (the page descriptors).
+    MemMap,
+    /// The pageblock-flags usemaps.
+    Usemap,
+    /// `/reserved-memory` with `reg` (and `/memreserve/`, the initrd).
+    ReservedStatic,
+    /// `/reserved-memory` with `size`, placed by memblock.
+    ReservedDynamic,
+    /// `no-map` regions: memory outside the linear map.
+    NoMap,
+    /// Other memblock allocations (the node's zone tables, ...).
+    BootAlloc,
+}
+
+impl Owner {
+    /// Human name, for labels and the legend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Owner::KernelImage => "kernel image",
+            Owner::BootData => "boot data (stub, ATAGS page)",
+            Owner::Dtb => "DTB",
+            Owner::MemMap => "mem_map",
+            Owner::Usemap => "usemap",
+            Owner::ReservedStatic => "reserved-memory (static)",
+            Owner::ReservedDynamic => "reserved-memory (dynamic)",
+            Owner::NoMap => "no-map",
+            Owner::BootAlloc => "boot allocations",
+        }
+    }
+}
+
+/// The physical memory map at the end of `bootmem_init`, with owners.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryMap {
+    /// memblock.memory, with each region's NOMAP flag.
+    pub memory: Vec<(MemRange, bool)>,
+    /// Non-empty zones: name and `[start, end)` physical range.
+    pub zones: Vec<(&'static str, MemRange)>,
+    /// Reserved and no-map ranges by owner, sorted by address, not overlapping.
+    pub owned: Vec<(Owner, MemRange)>,
+    /// Memory that memblock hands to the buddy allocator.
+    pub free: Vec<MemRange>,
+}
+
+/// The result of one simulated boot.
+pub struct SimRun {
+    /// Every log line, as the guest console would show it.
+    pub lines: Vec<String>,
+    /// How the flow ended.
+    pub outcome: FlowOutcome,
+    /// The memory map, when the boot got through `bootmem_init`.
+    pub map: Option<MemoryMap>,
+    /// Notes about the simulation itself (for stderr).
+    pub notes: Vec<String>,
+}
+
+/// Where log records go: optionally printed, always captured.
+struct Sink {
+    print: bool,
+    mute: bool,
+    lines: Vec<String>,
+}
+
+static SINK: Mutex<Sink> = Mutex::new(Sink {
+    print: false,
+    mute: false,
+    lines: Vec::new(),
+});
+
+/// One simulated boot at a time: the logger is global.
+static RUN_LOCK: Mutex<()> = Mutex::new(());
+
+fn sink() -> std::sync::MutexGuard<'static, Sink> {
+    SINK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The guest console's logger: the message and a newline; warnings and errors marked
+/// as the guest marks them.
+struct SimLogger;
+
+impl log::Log for SimLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Debug
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let prefix = match record.level() {
+            log::Level::Error => "zonekit: error: ",
+            log::Level::Warn => "zonekit: warning: ",
+            _ => "",
+        };
+        let mut s = sink();
+        if s.mute {
+            return;
+        }
+        let line = format!("{prefix}{}", record.args());
+        if s.print {
+            println!("{line}");
+        }
+        s.lines.push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: SimLogger = SimLogger;
+
+fn install_logger() {
+    // A second call (another run in the same process) finds it installed already.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Debug);
+}
+
+/// Kind of a storage request, for owners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handed {
+    MemMap,
+    Bitmap,
+}
+
+/// [`VecPageStorage`] that also records what each request was for.
+struct SimStorage {
+    inner: VecPageStorage,
+    record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+}
+
+impl PageStorage for SimStorage {
+    type MemMap = Vec<Page>;
+    type Bitmap = Vec<u8>;
+
+    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Vec<Page>, StorageError> {
+        let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
+        self.record
+            .borrow_mut()
+            .push((Handed::MemMap, MemRange::new(base, bytes)));
+        self.inner.mem_map(base, nr_pages)
+    }
+
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
+        self.record
+            .borrow_mut()
+            .push((Handed::Bitmap, MemRange::new(base, bytes as u64)));
+        self.inner.bitmap(base, bytes)
+    }
+
+    fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
+        self.inner.zero(base, size)
+    }
+}
+
+/// The sim's part in the flow: draw the memory map once `bootmem_init` is done.
+struct SimHooks {
+    record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+    dtb: Option<MemRange>,
+    map: Option<MemoryMap>,
+}
+
+impl FlowHooks<SimStorage> for SimHooks {
+    fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
+        self.map = Some(memory_map(params, booted, self.dtb, &self.record.borrow()));
+    }
+}
+
+/// The image range from the board's ELF, or the documented default.
+pub fn kernel_image(board: &BoardDesc, release: bool) -> (MemRange, String) {
+    let elf = elf_path(board, release);
+    match image_symbols(&elf) {
+        Ok(r) => (
+            r,
+            format!(
+                "xtask: sim: kernel image {:#x}-{:#x} from {}",
+                r.base,
+                r.end(),
+                elf.display()
+            ),
+        ),
+        Err(why) => {
+            let r = MemRange::new(board.load_address(), DEFAULT_IMAGE_SIZE);
+            (
+                r,
+                format!(
+                    "xtask: sim: {why}; assuming the kernel image is {:#x}-{:#x} (load address + {:#x}); `cargo xtask qemu --board {}` builds it",
+                    r.base,
+                    r.end(),
+                    DEFAULT_IMAGE_SIZE,
+                    board.name
+                ),
+            )
+        }
+    }
+}
+
+fn image_symbols(elf: &Path) -> Result<MemRange, String> {
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(elf).map_err(|e| format!("no board ELF at {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let sym = |name: &str| {
+        file.symbols()
+            .find(|s| s.name() == Ok(name))
+            .map(|s| s.address())
+            .ok_or_else(|| format!("{} has no {name}", elf.display()))
+    };
+    let (start, end) = (sym("__image_start")?, sym("__image_end")?);
+    Ok(MemRange::new(start, end.saturating_sub(start)))
+}
+
+/// The DTB bytes and address QEMU would hand over, or `None` for ATAGS.
+fn qemu_dtb(opts: &SimOptions, cmdline: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
+    let mut blob = match &opts.dtb {
+        DtbMode::None => return Ok(None),
+        DtbMode::Auto => dtb::board_dtb(opts.board, opts.mem, cmdline, false)?,
+        DtbMode::AutoNomap => dtb::board_dtb(opts.board, opts.mem, cmdline, true)?,
+        DtbMode::File(p) => {
+            std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?
+        }
+    };
+    if blob.len() < 8 {
+        return Err("the DTB is too short".into());
+    }
+    let total = qemu_dtb_totalsize(blob.len());
+    blob.resize(total, 0);
+    blob[4..8].copy_from_slice(&(total as u32).to_be_bytes());
+    let at = opts.board.ram_base + (opts.mem / 2).min(128 * MIB);
+    let at = (at + 0xfff) & !0xfff;
+    Ok(Some((blob, at)))
+}
+
+/// The ATAGS QEMU writes for a boot without a DTB.
+fn qemu_atags(board: &BoardDesc, mem: u64, cmdline: &str) -> Result<Vec<u8>, String> {
+    let mut b = AtagsBuilder::new()
+        .core()
+        .and_then(|b| b.mem(board.ram_base as u32, mem as u32));
+    if !cmdline.is_empty() {
+        b = b.and_then(|b| b.cmdline(cmdline));
+    }
+    let words = b
+        .and_then(|b| b.finish())
+        .ok_or("the ATAGS do not fit (command line too long?)")?;
+    Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// Run the guest's flow on the host; with `print`, log lines go to stdout as they come.
+pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
+    let _one = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let cmdline = opts.cmdline.clone().unwrap_or_default();
+    let (image, note) = kernel_image(opts.board, opts.release);
+    let mut notes = vec![note];
+    if let DtbMode::File(p) = &opts.dtb {
+        notes.push(format!(
+            "xtask: sim: {} is used as is (QEMU would also rewrite /memory and /chosen/bootargs)",
+            p.display()
+        ));
+    }
+    let dtb = qemu_dtb(opts, &cmdline)?;
+    let atags = match dtb {
+        None => Some(qemu_atags(opts.board, opts.mem, &cmdline)?),
+        Some(_) => None,
+    };
+    let (blob, r2, dtb_range) = match (&dtb, &atags) {
+        (Some((bytes, at)), _) => (
+            BootBlob::Dtb {
+                addr: *at,
+                blob: Ok(&bytes[..]),
+            },
+            *at,
+            Some(MemRange::new(*at, bytes.len() as u64)),
+        ),
+        (None, Some(bytes)) => {
+            let at = opts.board.ram_base + ATAGS_OFFSET;
+            (
+                BootBlob::Atags {
+                    addr: at,
+                    bytes: &bytes[..],
+                },
+                at,
+                None,
+            )
+        }
+        (None, None) => unreachable!("either a DTB or ATAGS is built"),
+    };
+    let input = FlowInput {
+        board: opts.board,
+        r1: opts.board.machine_id,
+        r2: r2 as u32,
+        blob,
+        kernel_image: image,
+    };
+    let record = Rc::new(RefCell::new(Vec::new()));
+    let storage = SimStorage {
+        inner: VecPageStorage::default(),
+        record: record.clone(),
+    };
+    let mut hooks = SimHooks {
+        record,
+        dtb: dtb_range,
+        map: None,
+    };
+    install_logger();
+    {
+        let mut s = sink();
+        s.print = print;
+        s.mute = false;
+        s.lines.clear();
+    }
+    let outcome = flow::run(input, storage, &mut hooks);
+    let lines = std::mem::take(&mut sink().lines);
+    Ok(SimRun {
+        lines,
+        outcome,
+        map: hooks.map,
+        notes,
+    })
+}
+
+/// Subtract every range of `cut` from `r`.
+fn subtract(r: MemRange, cut: &[MemRange]) -> Vec<MemRange> {
+    let mut pieces = vec![r];
+    for c in cut.iter().filter(|c| c.size > 0) {
+        let mut next = Vec::new();
+        for p in pieces {
+            if c.end() <= p.base || c.base >= p.end() {
+                next.push(p);
+                continue;
+            }
+            if c.base > p.base {
+                next.push(MemRange::new(p.base, c.base - p.base));
+            }
+            if c.end() < p.end() {
+                next.push(MemRange::new(c.end(), p.end() - c.end()));
+            }
+        }
+        pieces = next;
+    }
+    pieces
+}
+
+/// Dynamic `/reserved-memory` placements: replay the flow's memblock steps up to
+/// `arm_memblock_init` (log muted) and see what it reserved beyond the fixed ranges.
+fn dynamic_reservations(params: &BootParams<'_>, fixed: &[MemRange]) -> Vec<MemRange> {
+    if params.source.reservation_requests().is_empty() {
+        return Vec::new();
+    }
+    sink().mute = true;
+    let replay = || -> Option<Vec<MemRange>> {
+        let cmdline = Cmdline::parse(params.source.cmdline());
+        let mut arch = Arm32::new(params.mm, 0);
+        if let Some(req) = cmdline.vmalloc_size {
+            arch.vmalloc_size = early_vmalloc(req).0;
+        }
+        let mut mb = BootMemblock::new(params.mm.phys_addr_max);
+        add_memory(&mut mb, params.source, &cmdline).ok()?;
+        arch.phys_offset = mb.start_of_dram();
+        adjust_lowmem_bounds(&mut mb, &arch).ok()?;
+        arm_memblock_init(&mut mb, params, false).ok()?;
+        Some(mb.reserved_ranges().collect())
+    };
+    let after = replay().unwrap_or_default();
+    sink().mute = false;
+    after.into_iter().flat_map(|r| subtract(r, fixed)).collect()
+}
+
+/// The memory map at the end of `bootmem_init`, reserved ranges attributed to owners.
+fn memory_map(
+    params: &BootParams<'_>,
+    booted: &BootedMemory<SimStorage>,
+    dtb: Option<MemRange>,
+    handed: &[(Handed, MemRange)],
+) -> MemoryMap {
+    let mb = &booted.memblock;
+    let memory: Vec<(MemRange, bool)> = mb
+        .memory
+        .regions()
+        .iter()
+        .map(|r| {
+            (
+                MemRange::new(r.base, r.size),
+                r.flags.contains(RegionFlags::NOMAP),
+            )
+        })
+        .collect();
+    let zones = booted
+        .zone_sizes
+        .zone_ranges(booted.limits.min)
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, e))| e > s)
+        .map(|(i, (s, e))| {
+            (
+                ZoneType::from_index(i).name(),
+                MemRange::new(pfn_phys(*s), pfn_phys(*e) - pfn_phys(*s)),
+            )
+        })
+        .collect();
+
+    let mut known: Vec<(Owner, MemRange)> = Vec::new();
+    known.push((Owner::KernelImage, params.kernel_image));
+    for r in params.boot_data {
+        known.push((Owner::BootData, *r));
+    }
+    for r in params.source.reserved_ranges().unwrap_or_default().iter() {
+        let owner = if Some(*r) == dtb {
+            Owner::Dtb
+        } else {
+            Owner::ReservedStatic
+        };
+        known.push((owner, *r));
+    }
+    for r in params.source.nomap_ranges().unwrap_or_default().iter() {
+        known.push((Owner::NoMap, *r));
+    }
+    let fixed: Vec<MemRange> = known.iter().map(|k| k.1).collect();
+    for r in dynamic_reservations(params, &fixed) {
+        known.push((Owner::ReservedDynamic, r));
+    }
+    for (kind, r) in handed {
+        let owner = match kind {
+            Handed::MemMap => Owner::MemMap,
+            Handed::Bitmap => Owner::Usemap,
+        };
+        known.push((owner, *r));
+    }
+    // Whatever memblock reserved that no one above claims: boot allocations.
+    let claimed: Vec<MemRange> = known.iter().map(|k| k.1).collect();
+    let mut owned = known;
+    for r in mb.reserved_ranges() {
+        for piece in subtract(r, &claimed) {
+            owned.push((Owner::BootAlloc, piece));
+        }
+    }
+    owned.retain(|(_, r)| r.size > 0);
+    owned.sort_by_key(|(o, r)| (r.base, *o));
+
+    let taken: Vec<MemRange> = owned.iter().map(|o| o.1).collect();
+    let free = memory
+        .iter()
+        .filter(|(_, nomap)| !nomap)
+        .flat_map(|(r, _)| subtract(*r, &taken))
+        .collect();
+    MemoryMap {
+        memory,
+        zones,
+        owned,
+        free,
+    }
+}
+
+/// Parse the options shared by `sim` and `memmap`; returns the rest.
+pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String)>), String> {
+    let mut opts = SimOptions {
+        board: crate::find_board("vexpress-a9")?,
+        mem: 512 * MIB,
+        cmdline: None,
+        dtb: DtbMode::Auto,
+        release: false,
+    };
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--release" {
+            opts.release = true;
+            continue;
+        }
+        let value = it
+            .next()
+            .cloned()
+            .ok_or_else(|| format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--board" => opts.board = crate::find_board(&value)?,
+            "--mem" => opts.mem = crate::parse_mem(&value)?,
+            "--cmdline" => opts.cmdline = Some(value),
+            "--dtb" => opts.dtb = DtbMode::parse(&value),
+            _ => rest.push((a.clone(), value)),
+        }
+    }
+    if opts.mem > opts.board.max_ram {
+        return Err(format!(
+            "{} supports at most {} of RAM here",
+            opts.board.name,
+            crate::size_name(opts.board.max_ram)
+        ));
+    }
+    Ok((opts, rest))
+}
+
+/// `cargo xtask sim --board B --mem SIZE [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]`.
+pub fn cmd_sim(args: &[String]) -> Result<u8, String> {
+    let (opts, rest) = parse_options(args)?;
+    if let Some((o, _)) = rest.first() {
+        return Err(format!("unknown option {o:?}\n{}", crate::usage()));
+    }
+    let started = std::time::Instant::now();
+    let run = run(&opts, true)?;
+    for n in &run.notes {
+        eprintln!("{n}");
+    }
+    eprintln!(
+        "xtask: sim: {} in {:.3} s",
+        run.outcome,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(run.outcome.exit_code() as u8)
+}
+
+/// Is `line` one of the zone/node/memmap lines sim and QEMU must agree on?
+pub fn is_compared_line(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "Zone ranges:",
+        "Movable zone start",
+        "Early memory node ranges",
+        "  node ",
+        "Initmem setup",
+        "On node",
+        "Memory:",
+        "MEMBLOCK configuration:",
+        " memory",
+        " reserved",
+        "free_area_init_node:",
+    ];
+    if PREFIXES.iter().any(|p| line.starts_with(p)) {
+        return true;
+    }
+    // `Zone ranges:` entries and `  <Zone> zone: ...` lines.
+    ["DMA", "Normal", "HighMem", "Movable"].iter().any(|z| {
+        line.strip_prefix("  ").is_some_and(|l| {
+            l.starts_with(z)
+                && (l.contains(" zone: ") || l.contains("[mem ") || l.ends_with("empty"))
+        })
+    })
+}
+
+/// Compare the compared lines of a QEMU log and a sim log; `Err` lists differences.
+pub fn compare_logs(qemu: &str, sim: &[String]) -> Result<(), String> {
+    let q: Vec<&str> = qemu.lines().filter(|l| is_compared_line(l)).collect();
+    let s: Vec<&str> = sim
+        .iter()
+        .map(String::as_str)
+        .filter(|l| is_compared_line(l))
+        .collect();
+    if q.is_empty() {
+        return Err("no zone/node lines in the QEMU log".into());
+    }
+    if q == s {
+        return Ok(());
+    }
+    let mut diff = String::new();
+    for i in 0..q.len().max(s.len()) {
+        let (a, b) = (q.get(i).copied(), s.get(i).copied());
+        if a != b {
+            diff.push_str(&format!(
+                "\n    qemu: {}\n    sim:  {}",
+                a.unwrap_or("<none>"),
+                b.unwrap_or("<none>")
+            ));
+        }
+    }
+    Err(format!("sim and QEMU logs differ:{diff}"))
+}
+
+/// The board's ELF as `cargo xtask qemu` builds it.
+pub fn elf_path(board: &BoardDesc, release: bool) -> PathBuf {
+    crate::workspace_root()
+        .join("target/arm/armv7a-none-eabi")
+        .join(if release { "release" } else { "debug" })
+        .join(board.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(board: &str, mem: u64, dtb: DtbMode, cmdline: Option<&str>) -> SimOptions {
+        SimOptions {
+            board: crate::find_board(board).unwrap(),
+            mem,
+            cmdline: cmdline.map(str::to_string),
+            dtb,
+            release: false,
+        }
+    }
+
+    #[test]
+    fn sim_boots_vexpress_a9_1g_like_the_guest() {
+        let run = run(&opts("vexpress-a9", 1 << 30, DtbMode::Auto, None), false).unwrap();
+        assert_eq!(run.outcome, FlowOutcome::Passed, "{:#?}", run.lines);
+        let has = |l: &str| run.lines.iter().any(|x| x == l);
+        assert!(has("zonekit: booting on vexpress-a9"));
+        assert!(has("zonekit: memory from DTB at 0x68000000"));
+        assert!(has(
+            "  Normal   [mem 0x0000000060000000-0x000000008fffffff]"
+        ));
+        assert!(has(
+            "  HighMem  [mem 0x0000000090000000-0x000000009fffffff]"
+        ));
+        assert!(has("On node 0 totalpages: 262144"));
+        assert!(has("zonekit: self-check passed"));
+        let map = run.map.unwrap();
+        assert_eq!(map.zones.len(), 2);
+        assert!(map
+            .owned
+            .iter()
+            .any(|(o, r)| *o == Owner::Dtb && *r == MemRange::new(0x6800_0000, 0x528e)));
+        assert!(map.owned.iter().any(|(o, _)| *o == Owner::MemMap));
+        assert!(map
+            .owned
+            .iter()
+            .any(|(o, r)| *o == Owner::ReservedDynamic && r.base == 0x9ff0_0000));
+    }
+
+    #[test]
+    fn sim_atags_and_cmdline() {
+        let run = run(
+            &opts(
+                "sabrelite",
+                512 << 20,
+                DtbMode::None,
+                Some("memblock=debug"),
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(run.outcome, FlowOutcome::Passed);
+        assert!(run.lines.iter().any(|l| l == "zonekit: memory from ATAGS"));
+        assert!(run
+            .lines
+            .iter()
+            .any(|l| l == "Kernel command line: memblock=debug"));
+        assert!(run.lines.iter().any(|l| l == "MEMBLOCK configuration:"));
+    }
+
+    #[test]
+    fn compared_lines() {
+        assert!(is_compared_line("  Normal zone: 768 pages used for memmap"));
+        assert!(is_compared_line("  HighMem  empty"));
+        assert!(is_compared_line(
+            "  node   0: [mem 0x0000000060000000-0x000000009fffffff]"
+        ));
+        assert!(!is_compared_line("zonekit: boot stack: 1 of 2 bytes used"));
+        assert!(compare_logs(
+            "Zone ranges:\nOn node 0 totalpages: 1\n",
+            &["Zone ranges:".into()]
+        )
+        .is_err());
+    }
+}
