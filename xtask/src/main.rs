@@ -1139,7 +1139,7 @@ mod tests {
 
     #[test]
     fn sim_comparisons_are_in_the_matrix() {
-        assert_eq!(boot_matrix().iter().filter(|c| sim_compared(c)).count(), 5);
+        assert!(boot_matrix().iter().filter(|c| sim_compared(c)).count() >= 5);
     }
 
     #[test]

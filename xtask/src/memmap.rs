@@ -27,12 +27,13 @@ const MEM_H: f64 = 48.0;
 /// Height of one label line.
 const LINE_H: f64 = 15.0;
 
-/// Human size: bytes, KiB, MiB or GiB, exact when whole.
+/// Human size: the largest of GiB, MiB, KiB that divides it exactly, or that it has at
+/// least ten of (then with one decimal); bytes otherwise.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (unit, name) in UNITS {
-        if bytes >= unit {
-            return if bytes % unit == 0 {
+        if bytes >= unit && (bytes.is_multiple_of(unit) || bytes >= 10 * unit) {
+            return if bytes.is_multiple_of(unit) {
                 format!("{} {name}", bytes / unit)
             } else {
                 format!("{:.1} {name}", bytes as f64 / unit as f64)
@@ -397,7 +398,7 @@ mod tests {
         let doc = roxmltree::Document::parse(svg).unwrap();
         doc.descendants()
             .filter(|n| n.has_tag_name("text"))
-            .map(|n| n.text().unwrap_or("").to_string())
+            .map(|n| n.text().unwrap_or("").trim().to_string())
             .collect()
     }
 
@@ -441,7 +442,7 @@ mod tests {
         let t = texts(&svg);
         for want in [
             "mem_map 0x3f800000 8 MiB",
-            "HighMem 0x40000000 1.2 GiB",
+            "HighMem 0x40000000 1280 MiB",
             "reserved-memory (static) 0x11000000 64 KiB",
         ] {
             assert!(t.iter().any(|x| x == want), "no label {want:?} in {t:#?}");
@@ -475,5 +476,7 @@ mod tests {
         assert_eq!(human_size(8 << 20), "8 MiB");
         assert_eq!(human_size(0x528e), "20.6 KiB");
         assert_eq!(human_size(96), "96 B");
+        assert_eq!(human_size(0x105000), "1044 KiB");
+        assert_eq!(human_size(1280 << 20), "1280 MiB");
     }
 }
