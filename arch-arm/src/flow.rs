@@ -18,7 +18,7 @@ use zonekit_core::{zk_info, MemorySource, PageStorage};
 
 use crate::atags::Atags;
 use crate::board::BoardDesc;
-use crate::bootmem::{self, BootError, BootParams, BootedMemory, RunningMemory};
+use crate::bootmem::{self, BootError, BootParams, BootedMemory, PagingContext, RunningMemory};
 use crate::fdt::{FdtError, FdtMemory};
 
 /// Exit code when the boot flow fails.
@@ -111,6 +111,11 @@ impl fmt::Display for FlowOutcome {
 pub trait FlowHooks<S: PageStorage> {
     /// `zonekit.fault=WHAT` was on the command line (the guest injects the fault).
     fn fault(&mut self, _what: &str) {}
+    /// Linux's `paging_init` (see [`bootmem::PagingInit`]): build the kernel page
+    /// tables from memblock. The default builds none.
+    fn paging_init(&mut self, _ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
+        Ok(None)
+    }
     /// `bootmem::boot` succeeded: the node, zones and memblock as Linux has them at the
     /// end of `bootmem_init` (the memory-map picture is drawn from here).
     fn booted(&mut self, _params: &BootParams<'_>, _booted: &BootedMemory<S>) {}
@@ -118,6 +123,15 @@ pub trait FlowHooks<S: PageStorage> {
     fn running(&mut self, _running: &RunningMemory<S, 1>) {}
     /// Just before the verdict line (the guest reports its stack use here).
     fn before_verdict(&mut self) {}
+}
+
+/// The hooks' `paging_init` as a [`bootmem::PagingInit`].
+struct HookPaging<'h, S: PageStorage>(&'h mut dyn FlowHooks<S>);
+
+impl<S: PageStorage> bootmem::PagingInit<S> for HookPaging<'_, S> {
+    fn paging_init(&mut self, ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
+        self.0.paging_init(ctx)
+    }
 }
 
 /// Hooks that do nothing.
@@ -183,7 +197,7 @@ pub fn run<S: PageStorage>(
         boot_data: &boot_data,
         mm,
     };
-    let booted = match bootmem::boot(&params, &mut storage) {
+    let booted = match bootmem::boot_with_paging(&params, &mut storage, &mut HookPaging(hooks)) {
         Ok(b) => b,
         Err(e) => {
             hooks.before_verdict();

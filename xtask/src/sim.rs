@@ -17,6 +17,7 @@
 //! load address is assumed (and said so on stderr).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Mutex;
@@ -24,13 +25,18 @@ use std::sync::Mutex;
 use zonekit_arch_arm::atags::AtagsBuilder;
 use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
 use zonekit_arch_arm::bootmem::{
-    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootMemblock, BootParams, BootedMemory,
+    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootError, BootMemblock, BootParams,
+    BootedMemory, PagingContext,
 };
 use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
 use zonekit_arch_arm::limits::{early_vmalloc, Arm32};
+use zonekit_arch_arm::mmu::{
+    build_page_table, plan_kernel_mappings, AllocFn, MmuError, NoHooks as MmuNoHooks, TableMemory,
+};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, PhysAddr};
 use zonekit_core::cmdline::Cmdline;
 use zonekit_core::memblock::RegionFlags;
+use zonekit_core::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE};
 use zonekit_core::mmzone::ZoneType;
 use zonekit_core::page::Page;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
@@ -225,14 +231,84 @@ impl PageStorage for SimStorage {
     }
 }
 
-/// The sim's part in the flow: draw the memory map once `bootmem_init` is done.
+/// The sim's part in the flow: build the kernel page tables as the guest's
+/// `paging_init` does (same plan, same memblock allocations; only the MMU switch is
+/// missing), and draw the memory map once `bootmem_init` is done.
 struct SimHooks {
+    board: &'static BoardDesc,
     record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
     dtb: Option<MemRange>,
     map: Option<MemoryMap>,
 }
 
+/// Simulated page-table memory: 16 KiB chunks of words, created on first write.
+#[derive(Default)]
+struct SimTables(BTreeMap<u64, Vec<u32>>);
+
+/// What an untouched chunk reads as.
+static ZERO_WORDS: [u32; SimTables::CHUNK_WORDS] = [0; SimTables::CHUNK_WORDS];
+
+impl SimTables {
+    const CHUNK_WORDS: usize = 4096;
+    const CHUNK_BYTES: u64 = 4 * Self::CHUNK_WORDS as u64;
+
+    fn locate(phys: PhysAddr, count: usize) -> Option<(u64, usize)> {
+        let chunk = phys & !(Self::CHUNK_BYTES - 1);
+        let first = ((phys - chunk) / 4) as usize;
+        (phys % 4 == 0 && first + count <= Self::CHUNK_WORDS).then_some((chunk, first))
+    }
+}
+
+impl TableMemory for SimTables {
+    fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]> {
+        let (chunk, first) = Self::locate(phys, count)?;
+        let words = self.0.get(&chunk).map_or(&ZERO_WORDS[..], Vec::as_slice);
+        Some(&words[first..first + count])
+    }
+
+    fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
+        let (chunk, first) = Self::locate(phys, count)?;
+        let words = self
+            .0
+            .entry(chunk)
+            .or_insert_with(|| vec![0; Self::CHUNK_WORDS]);
+        Some(&mut words[first..first + count])
+    }
+}
+
 impl FlowHooks<SimStorage> for SimHooks {
+    fn paging_init(
+        &mut self,
+        ctx: PagingContext<'_, SimStorage>,
+    ) -> Result<Option<u64>, BootError> {
+        let phys_offset = ctx.arch.phys_offset;
+        let plan = plan_kernel_mappings(
+            (phys_offset, ctx.lowmem_limit),
+            phys_offset,
+            (ctx.kernel_image.base, ctx.kernel_image.end()),
+            self.board.mmio,
+        )?;
+        let (memblock, storage) = (ctx.memblock, ctx.storage);
+        let alloc = AllocFn {
+            memory: SimTables::default(),
+            // Linux's `early_alloc`, as the guest's paging_init does it.
+            alloc: |bytes: usize, align: usize| {
+                memblock
+                    .alloc_try_nid(
+                        storage,
+                        bytes as u64,
+                        align as u64,
+                        0,
+                        MEMBLOCK_ALLOC_ACCESSIBLE,
+                        NUMA_NO_NODE,
+                    )
+                    .map_err(|_| MmuError::OutOfTableMemory { bytes, align })
+            },
+        };
+        build_page_table(alloc, &plan, &mut MmuNoHooks)?;
+        Ok(None)
+    }
+
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
         self.map = Some(memory_map(params, booted, self.dtb, &self.record.borrow()));
     }
@@ -368,6 +444,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         record: record.clone(),
     };
     let mut hooks = SimHooks {
+        board: opts.board,
         record,
         dtb: dtb_range,
         map: None,
@@ -593,13 +670,12 @@ pub fn is_compared_line(line: &str) -> bool {
         "  node ",
         "Initmem setup",
         "On node",
+        "Memory:",
         "MEMBLOCK configuration:",
         " memory",
         " reserved",
+        "free_area_init_node:",
     ];
-    // Not compared: the `Memory:` line and `free_area_init_node: ... node_mem_map`,
-    // which move with the guest's page tables (paging_init takes 20 KiB from the top
-    // of lowmem before mem_map); the simulator builds no page tables.
     if PREFIXES.iter().any(|p| line.starts_with(p)) {
         return true;
     }
