@@ -417,8 +417,9 @@ mod tests {
         assert!(r
             .iter()
             .any(|x| x.0 == "owner" && x.1 == "DTB" && x.2 == 0x1800_0000));
-        // mem_map: 512 Ki pages of 16 bytes, top-down below the lowmem limit.
-        assert!(has("owner", "mem_map", 0x3f80_0000, 8 << 20));
+        // mem_map: 512 Ki pages of 16 bytes, top-down below the lowmem limit and the
+        // 20 KiB of page tables paging_init took first.
+        assert!(has("owner", "mem_map", 0x3f7f_b000, 8 << 20));
         assert!(has(
             "owner",
             "kernel image",
@@ -441,7 +442,7 @@ mod tests {
         assert!(r.iter().any(|x| x.1 == "usemap"));
         let t = texts(&svg);
         for want in [
-            "mem_map 0x3f800000 8 MiB",
+            "mem_map 0x3f7fb000 8 MiB",
             "HighMem 0x40000000 1280 MiB",
             "reserved-memory (static) 0x11000000 64 KiB",
         ] {

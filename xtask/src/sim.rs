@@ -255,7 +255,7 @@ impl SimTables {
     fn locate(phys: PhysAddr, count: usize) -> Option<(u64, usize)> {
         let chunk = phys & !(Self::CHUNK_BYTES - 1);
         let first = ((phys - chunk) / 4) as usize;
-        (phys % 4 == 0 && first + count <= Self::CHUNK_WORDS).then_some((chunk, first))
+        (phys.is_multiple_of(4) && first + count <= Self::CHUNK_WORDS).then_some((chunk, first))
     }
 }
 
