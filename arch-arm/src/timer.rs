@@ -2,7 +2,7 @@
 //! sabrelite) and the ARMv7 generic timer (vexpress-a15, mcimx6ul-evk).
 //!
 //! The driver types exist on the host (so tools can name them); reading the hardware
-//! ([`MonotonicCounter`] and `embedded_hal::delay::DelayNs`) is target-only.
+//! ([`MonotonicCounter`](crate::board::MonotonicCounter) and `embedded_hal::delay::DelayNs`) is target-only.
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 use crate::board::{busy_wait_ns, MonotonicCounter};
