@@ -398,6 +398,13 @@ impl ZoneView<'_> {
             return;
         }
         let free_pages = self.move_freepages_block(pfn, start_mt, c);
+        if free_pages == 0 {
+            // The pageblock reaches past the zone's end, so the whole block cannot
+            // move; Linux then moves just the free block found (`goto single_page`),
+            // which is what lets the caller's retry of `__rmqueue_smallest` succeed.
+            self.move_free(pfn, order, start_mt, c);
+            return;
+        }
         let nr = 1u64 << self.pageblock_order;
         let alike = if start_mt == MOVABLE {
             0

@@ -697,3 +697,51 @@ fn order0_throughput() {
     );
     a.check_invariants().unwrap();
 }
+
+/// Regression (issue 9, item 1): on a node whose last pageblock reaches past the zone's
+/// end, a fallback steal moved nothing and `alloc_pages` retried forever. Exhausting
+/// every small node, with every allocation kind, must end in `NoMemory`; each run gets
+/// a deadline so that a hang fails the test instead of stalling it.
+#[test]
+fn alloc_pages_exhaustion_returns_no_memory_on_small_nodes() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for ram in (2..=40u64).map(|half_mib| half_mib << 19) {
+            for mm in [MmConfig::ZONEKIT, MmConfig::LINUX_61_ARMMP] {
+                for gfp in [Gfp::KERNEL, Gfp::GFP_ATOMIC | Gfp::MEMALLOC, Gfp::RECLAIMABLE] {
+                    let mut source = StaticMemoryMap::single_bank(BASE, ram);
+                    source.dma_zone_size = Some(1 << 32);
+                    let params = BootParams {
+                        source: &source,
+                        kernel_image: MemRange::new(BASE + 0x8000, 0x1_0000),
+                        boot_data: &[],
+                        mm,
+                    };
+                    let mut storage = VecPageStorage::default();
+                    let Ok(b) = boot(&params, &mut storage) else {
+                        continue; // too small to boot at all: a typed error, not a hang
+                    };
+                    let (mut a, stats, _) = allocator::<1>(b);
+                    let mut held = Vec::new();
+                    loop {
+                        match a.alloc_pages(0, gfp, 0) {
+                            Ok(b) => held.push(b),
+                            Err(AllocError::NoMemory) => break,
+                            Err(e) => panic!("{ram:#x} {gfp:?}: {e:?}"),
+                        }
+                        assert!(held.len() as u64 <= stats.totalram(), "{ram:#x}: too many");
+                    }
+                    for b in held {
+                        a.free_pages(0, b).unwrap();
+                    }
+                    a.drain_all_pages();
+                    a.check_invariants().unwrap();
+                    assert_eq!(a.nr_free_pages(), stats.totalram(), "{ram:#x} {gfp:?}");
+                }
+            }
+        }
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("exhausting a small node hung (or panicked)");
+}
