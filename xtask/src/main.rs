@@ -73,8 +73,25 @@ fn find_example(name: &str) -> Result<&'static Example, String> {
     })
 }
 
+/// The arguments as UTF-8 strings; an argument that is not UTF-8 is an error naming
+/// it (`std::env::args` would panic).
+fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<String>, String> {
+    args.into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = match args.first().map(String::as_str) {
         Some("qemu") => cmd_qemu(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
@@ -1044,6 +1061,22 @@ mod tests {
             assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         }
         assert!(run_parallel(&[] as &[u8], 4, |_| 0).is_empty());
+    }
+
+    #[test]
+    fn xtask_non_utf8_argument_is_an_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = [
+            std::ffi::OsString::from("qemu"),
+            std::ffi::OsString::from("--cmdline"),
+            std::ffi::OsString::from_vec(b"mem=64M\xff".to_vec()),
+        ];
+        let e = utf8_args(args).unwrap_err();
+        assert_eq!(e, r#"argument "mem=64M\xFF" is not valid UTF-8"#);
+        assert_eq!(
+            utf8_args([std::ffi::OsString::from("sim")]),
+            Ok(vec!["sim".to_string()])
+        );
     }
 
     #[test]
