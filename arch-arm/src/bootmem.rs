@@ -76,8 +76,8 @@ impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BootError::Source(e) => write!(f, "memory source: {e}"),
-            BootError::Memblock(e) => write!(f, "memblock: {e:?}"),
-            BootError::Init(e) => write!(f, "node init: {e:?}"),
+            BootError::Memblock(e) => write!(f, "memblock: {e}"),
+            BootError::Init(e) => write!(f, "node init: {e}"),
             BootError::NoLowmem => write!(f, "no memory below the lowmem limit"),
             BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
             BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
