@@ -1264,6 +1264,12 @@ impl MemorySource for FdtMemory<'_> {
         "DTB"
     }
 
+    /// The parser already dropped or truncated banks past `phys_addr_max`, as
+    /// `early_init_dt_add_memory_arch` does.
+    fn banks_via_arm_add_memory(&self) -> bool {
+        false
+    }
+
     fn memory_banks(&self) -> Result<RangeList, SourceError> {
         if self.memory.is_empty() {
             return Err(SourceError::NoMemory);

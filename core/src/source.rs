@@ -78,6 +78,16 @@ pub trait MemorySource {
     /// The DRAM banks, in any order. Each becomes a `memblock_add`.
     fn memory_banks(&self) -> Result<RangeList, SourceError>;
 
+    /// Whether the boot flow adds each bank as Linux's `arm_add_memory` does (start
+    /// rounded up and size down to whole pages, a bank past the top of the physical
+    /// address space ignored or truncated, with Linux's messages): true for ATAGS
+    /// (`parse_tag_mem32`) and board maps. A source that makes those checks itself
+    /// answers false: a device tree, whose banks Linux adds through
+    /// `early_init_dt_add_memory_arch` instead.
+    fn banks_via_arm_add_memory(&self) -> bool {
+        true
+    }
+
     /// Ranges that must never be allocated (firmware, boot data). Each becomes a
     /// `memblock_reserve`.
     fn reserved_ranges(&self) -> Result<RangeList, SourceError> {

@@ -791,6 +791,45 @@ mod tests {
     }
 
     #[test]
+    fn sim_mem_larger_than_ram_is_clipped_with_warning() {
+        let run = run(
+            &opts("vexpress-a9", 512 << 20, DtbMode::Auto, Some("mem=8G")),
+            false,
+        )
+        .unwrap();
+        assert_eq!(run.outcome, FlowOutcome::Passed, "{:#?}", run.lines);
+        let has = |l: &str| run.lines.iter().any(|x| x == l);
+        assert!(has(
+            "zonekit: warning: mem=: ignoring [mem 0x0000000080000000-0x00000000ffffefff] outside the RAM reported by the DTB"
+        ));
+        assert!(has(
+            "  node   0: [mem 0x0000000060000000-0x000000007fffffff]"
+        ));
+    }
+
+    #[test]
+    fn sim_mem_at_start_near_u64_max_is_a_typed_error() {
+        let run = run(
+            &opts(
+                "vexpress-a9",
+                512 << 20,
+                DtbMode::None,
+                Some("mem=64M@0xffffffffffffffff"),
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            run.outcome,
+            FlowOutcome::BootFailed(BootError::MemOverflow {
+                size: 64 << 20,
+                start: u64::MAX
+            })
+        );
+        assert_eq!(run.outcome.exit_code(), flow::EXIT_BOOT_ERROR);
+    }
+
+    #[test]
     fn compared_lines() {
         assert!(is_compared_line("  Normal zone: 768 pages used for memmap"));
         assert!(is_compared_line("  HighMem  empty"));
