@@ -81,6 +81,14 @@ pub enum BootError {
     /// Every `mem=` bank was ignored (outside RAM, below `PHYS_OFFSET`, past the top of
     /// the physical address space): no memory is left to boot with.
     MemOutsideRam,
+    /// The memory memblock describes does not hold the running kernel image (`mem=`
+    /// too small or misplaced, or a memory map that leaves the image out).
+    KernelOutsideMemory {
+        /// The image, `__image_start..__image_end`.
+        image: MemRange,
+        /// The memory: start of DRAM to end of DRAM.
+        memory: MemRange,
+    },
 }
 
 impl fmt::Display for BootError {
@@ -105,6 +113,11 @@ impl fmt::Display for BootError {
             BootError::MemOutsideRam => write!(
                 f,
                 "mem=: no memory left, every mem= bank was ignored (see the warnings above)"
+            ),
+            BootError::KernelOutsideMemory { image, memory } => write!(
+                f,
+                "memory {memory} does not hold the kernel image {image}: too little memory \
+                 for the kernel (mem= too small or misplaced?)"
             ),
         }
     }
@@ -406,6 +419,19 @@ pub fn arm_add_memory(
         return Ok(None);
     }
     Ok(Some(MemRange::new(base, size)))
+}
+
+/// The running image must lie in memory: Linux maps it with lowmem (`map_lowmem`), so
+/// an image outside memblock.memory is never mapped.
+fn check_kernel_in_memory(mb: &BootMemblock, image: MemRange) -> Result<(), BootError> {
+    if image.is_empty() || mb.is_region_memory(image.base, image.size) {
+        return Ok(());
+    }
+    let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+    Err(BootError::KernelOutsideMemory {
+        image,
+        memory: MemRange::new(start, end - start),
+    })
 }
 
 /// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
@@ -744,6 +770,7 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     let mut memblock = BootMemblock::new(params.mm.phys_addr_max);
     memblock.set_debug(cmdline.memblock_debug);
     add_memory(&mut memblock, params.source, &cmdline)?;
+    check_kernel_in_memory(&memblock, params.kernel_image)?;
     arch.phys_offset = memblock.start_of_dram();
     zk_info!("zonekit: page descriptor {} bytes", PAGE_DESCRIPTOR_SIZE);
 

@@ -329,6 +329,30 @@ fn aligned(bytes: &[u8]) -> (Vec<u8>, usize) {
 }
 
 #[test]
+fn mem_4096_reports_too_small() {
+    let (r, _) = boot_a9("mem=4096");
+    let e = r.unwrap_err();
+    assert_eq!(
+        e,
+        BootError::KernelOutsideMemory {
+            image: MemRange::new(BASE + 0x1_0000, 0x10_0000),
+            memory: MemRange::new(BASE, 0x1000),
+        }
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("too little memory for the kernel") && !text.contains("NoSpace"),
+        "{text}"
+    );
+    // mem= that leaves the image out entirely (Linux would not map it either).
+    let (r, _) = boot_a9("mem=64M@0x70000000");
+    assert!(
+        matches!(r, Err(BootError::KernelOutsideMemory { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn overlapping_atag_mem_banks_rejected_like_dtb() {
     let banks = [(0x6000_0000u64, 0x2000_0000u64), (0x7000_0000, 0x2000_0000)];
     let (first, second) = (
