@@ -545,6 +545,9 @@ struct BootCase {
     /// Built with the `defmt` feature: the zonekit log lines are checked in the
     /// decoded defmt frames (messages), and each must carry a `file:line`.
     defmt: bool,
+    /// The guest's exit status. 0: it boots and self-checks. Otherwise the boot must
+    /// stop with this status after printing the `also` lines (the sim too).
+    exit: u8,
 }
 
 impl BootCase {
@@ -591,10 +594,16 @@ fn boot_matrix() -> Vec<BootCase> {
         dtb,
         also,
         defmt: false,
+        exit: 0,
     };
     let defmt_case = |board, mem_mib: u64, dtb| BootCase {
         defmt: true,
         ..case(board, mem_mib, None, dtb, FROM_DTB)
+    };
+    // A boot that must stop with EXIT_BOOT_ERROR, printing `also`.
+    let boot_error = |board, mem_mib: u64, cmdline, dtb, also| BootCase {
+        exit: zonekit_arch_arm::flow::EXIT_BOOT_ERROR as u8,
+        ..case(board, mem_mib, Some(cmdline), dtb, also)
     };
     vec![
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
@@ -607,6 +616,23 @@ fn boot_matrix() -> Vec<BootCase> {
         ]),
         case("vexpress-a9", 512, Some("vmalloc=600M"), Auto, FROM_DTB),
         case("vexpress-a9", 512, Some("mem=300M"), Auto, FROM_DTB),
+        // mem= larger than RAM: Linux's truncation at 4 GiB, then clipped to the RAM
+        // the DTB reports, with warnings; boots with 512 MiB.
+        case("vexpress-a9", 512, Some("mem=8G"), Auto, &[
+            "zonekit: warning: Truncating memory at 0x60000000 to fit in 32-bit physical address space",
+            "zonekit: warning: mem=: ignoring [mem 0x0000000080000000-0x00000000ffffefff] outside the RAM reported by the DTB",
+        ]),
+        boot_error("vexpress-a9", 512, "mem=64M@0xffffffffffffffff", Auto, &[
+            "zonekit: boot failed: mem=0x4000000@0xffffffffffffffff: START + SIZE overflows the 64-bit physical address space",
+        ]),
+        // vexpress-a9's flash, not RAM: refused instead of a hang.
+        boot_error("vexpress-a9", 512, "mem=64M@0x40000000", Atags, &[
+            "zonekit: warning: Ignoring memory below PHYS_OFFSET: 0x40000000-0x44000000",
+            "zonekit: boot failed: mem=: no memory left, every mem= bank was ignored",
+        ]),
+        boot_error("vexpress-a9", 512, "mem=4096", Auto, &[
+            "zonekit: boot failed: memory [mem 0x0000000060000000-0x0000000060000fff] does not hold the kernel image [mem 0x0000000060010000-",
+        ]),
         case(
             "vexpress-a9",
             512,
@@ -804,6 +830,18 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
     if run.timed_out {
         return fail(format!("timed out after {} s", opts.timeout_secs));
     }
+    if case.exit != 0 {
+        if run.status != case.exit {
+            return fail(format!(
+                "exit status {} (expected {})",
+                run.status, case.exit
+            ));
+        }
+        return match missing_line(log.lines(), case.also) {
+            Some(want) => fail(format!("missing line starting {want:?}")),
+            None => Ok(log.clone()),
+        };
+    }
     if run.status != 0 {
         return fail(format!("exit status {}", run.status));
     }
@@ -838,6 +876,17 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
             Err(e) => fail(e),
         },
     }
+}
+
+/// The first of `wanted` (prefixes) that no line of `lines` starts with.
+fn missing_line<'a, 'b>(
+    lines: impl Iterator<Item = &'a str> + Clone,
+    wanted: &[&'b str],
+) -> Option<&'b str> {
+    wanted
+        .iter()
+        .copied()
+        .find(|w| !lines.clone().any(|l| l.starts_with(w)))
 }
 
 /// Boot a reuse example on its board (512 MiB, generated DTB): it must exit 0, print
@@ -881,6 +930,10 @@ fn check_example(example: &Example, image: &Path) -> Result<(), String> {
 /// `Memory:` and MEMBLOCK dump lines).
 fn sim_compared(case: &BootCase) -> bool {
     let mib = case.mem >> 20;
+    if case.exit != 0 {
+        // A boot that must fail fails the same way in the sim.
+        return true;
+    }
     matches!(
         (case.board, mib, case.cmdline, &case.dtb),
         ("vexpress-a9", 512, None, dtb::DtbMode::Auto)
@@ -893,6 +946,7 @@ fn sim_compared(case: &BootCase) -> bool {
             )
             | ("vexpress-a9", 512, None, dtb::DtbMode::None)
             | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
+            | ("vexpress-a9", 512, Some("mem=8G"), dtb::DtbMode::Auto)
     )
 }
 
@@ -906,6 +960,20 @@ fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
         release: false,
     };
     let run = sim::run(&opts, false)?;
+    if case.exit != 0 {
+        if run.outcome.exit_code() != u32::from(case.exit) {
+            return Err(format!(
+                "sim: {} (exit {}, expected {})",
+                run.outcome,
+                run.outcome.exit_code(),
+                case.exit
+            ));
+        }
+        return match missing_line(run.lines.iter().map(String::as_str), case.also) {
+            Some(want) => Err(format!("sim: missing line starting {want:?}")),
+            None => Ok(()),
+        };
+    }
     if run.outcome.exit_code() != 0 {
         return Err(format!("sim: {}", run.outcome));
     }
