@@ -38,6 +38,8 @@ pub struct Cmdline {
     pub report: bool,
     /// `zonekit.bench`: print machine-readable `zonekit-bench:` timing lines.
     pub bench: bool,
+    /// `cma=SIZE[@BASE[-LIMIT]]`: the global CMA area (`cma=0` turns it off).
+    pub cma: Option<crate::cma::CmaRequest>,
     /// Values of known parameters that were rejected (at most 8 kept).
     pub errors: heapless::Vec<CmdlineError, 8>,
 }
@@ -72,6 +74,27 @@ pub fn memparse(s: &str) -> Option<u64> {
     value.checked_mul(1u64 << shift)
 }
 
+/// `early_cma`: `SIZE[@BASE[-LIMIT]]`; with a base and no limit, the area is fixed
+/// at the base (its limit is `BASE + SIZE`).
+fn parse_cma(v: &str) -> Option<crate::cma::CmaRequest> {
+    let (size, rest) = match v.split_once('@') {
+        Some((s, r)) => (s, Some(r)),
+        None => (v, None),
+    };
+    let size = memparse(size)?;
+    let (base, limit) = match rest {
+        None => (0, 0),
+        Some(r) => match r.split_once('-') {
+            Some((b, l)) => (memparse(b)?, memparse(l)?),
+            None => {
+                let base = memparse(r)?;
+                (base, base.checked_add(size)?)
+            }
+        },
+    };
+    Some(crate::cma::CmaRequest { size, base, limit })
+}
+
 impl Cmdline {
     /// Parse a command line. Later occurrences of a parameter override earlier ones.
     pub fn parse(line: &str) -> Cmdline {
@@ -104,6 +127,10 @@ impl Cmdline {
                     Some(n) => c.vmalloc_size = Some(n),
                     None => c.error("vmalloc", "not a size"),
                 },
+                ("cma", Some(v)) => match parse_cma(v) {
+                    Some(r) => c.cma = Some(r),
+                    None => c.error("cma", "not a size[@base[-limit]]"),
+                },
                 ("memblock", Some("debug")) => c.memblock_debug = true,
                 ("memblock", _) => c.error("memblock", "only memblock=debug is known"),
                 ("zonekit.report", None) => c.report = true,
@@ -123,6 +150,28 @@ impl Cmdline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cma_parameter_forms() {
+        use crate::cma::CmaRequest;
+        let c = Cmdline::parse("cma=64M");
+        assert_eq!(
+            c.cma,
+            Some(CmaRequest {
+                size: 64 << 20,
+                base: 0,
+                limit: 0
+            })
+        );
+        let c = Cmdline::parse("cma=16M@0x70000000");
+        assert_eq!(c.cma.unwrap().limit, 0x7100_0000);
+        let c = Cmdline::parse("cma=16M@0x70000000-0x78000000");
+        assert_eq!(c.cma.unwrap().limit, 0x7800_0000);
+        assert_eq!(Cmdline::parse("cma=0").cma.unwrap().size, 0);
+        let bad = Cmdline::parse("cma=lots cma=1M@0xffffffffffffffff");
+        assert_eq!(bad.cma, None);
+        assert_eq!(bad.errors.len(), 2);
+    }
 
     #[test]
     fn memparse_like_linux() {
