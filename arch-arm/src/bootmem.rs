@@ -11,6 +11,7 @@ use core::fmt;
 
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, Pfn, PhysAddr, PAGE_SIZE};
 use zonekit_core::arch::{ArchLimits, MmConfig};
+use zonekit_core::cma::{dma_contiguous_reserve, CmaAreas, CmaError, CmaPlacement};
 use zonekit_core::cmdline::Cmdline;
 use zonekit_core::fmt::LogLines;
 use zonekit_core::memblock::{
@@ -246,6 +247,8 @@ pub struct BootedMemory<S: PageStorage> {
     /// `arch.phys_offset`. Equal to it (identity) unless `paging_init` switched to the
     /// linear map.
     pub page_offset: u64,
+    /// The CMA areas `arm_memblock_init` set aside (still reserved in memblock).
+    pub cma: CmaAreas,
 }
 
 fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
@@ -436,12 +439,17 @@ fn check_kernel_in_memory(mb: &BootMemblock, image: MemRange) -> Result<(), Boot
 
 /// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
 /// reserved ranges, mark its `no-map` ranges NOMAP, place its dynamic reservations
-/// (`early_init_fdt_scan_reserved_mem`), and dump memblock under `memblock=debug`.
+/// (`early_init_fdt_scan_reserved_mem`), set up its CMA pools (`rmem_cma_setup`) and
+/// the global CMA area (`dma_contiguous_reserve(arm_dma_limit)`), and dump memblock
+/// under `memblock=debug`. `highmem_start` is `arm_lowmem_limit` as the first
+/// `adjust_lowmem_bounds` left it. Returns the CMA areas, which stay reserved until
+/// the page allocator activates them.
 pub fn arm_memblock_init(
     mb: &mut BootMemblock,
     params: &BootParams<'_>,
-    debug: bool,
-) -> Result<(), BootError> {
+    cmdline: &Cmdline,
+    highmem_start: PhysAddr,
+) -> Result<CmaAreas, BootError> {
     mb.reserve(params.kernel_image.base, params.kernel_image.size)?;
     for r in params.boot_data {
         mb.reserve(r.base, r.size)?;
@@ -453,30 +461,100 @@ pub fn arm_memblock_init(
         mb.mark_nomap(r.base, r.size)?;
         zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
     }
+    let cma_align = params.mm.pageblock_nr_pages() * PAGE_SIZE;
+    let mut cma = CmaAreas::new();
+    let mut cma_default = false;
+    for region in params.source.cma_ranges() {
+        cma_default |= rmem_cma_setup(mb, &mut cma, region.range, region.default, cma_align);
+    }
     for req in params.source.reservation_requests() {
-        let base = reserve_dynamic(mb, &req)?;
+        let base = reserve_dynamic(mb, &req, cma_align)?;
         zk_info!(
             "OF: reserved mem: allocated {} {}{}",
             req.name,
             MemRange::new(base, req.size),
             if req.no_map { " no-map" } else { "" }
         );
+        if req.cma {
+            let range = MemRange::new(base, req.size);
+            cma_default |= rmem_cma_setup(mb, &mut cma, range, req.cma_default, cma_align);
+        }
     }
-    if debug {
+    let dma_limit = match cmdline.dma_zone_size.or(params.source.dma_zone_size()) {
+        Some(size) => mb.start_of_dram().saturating_add(size).saturating_sub(1),
+        None => u64::from(u32::MAX),
+    };
+    let placement = CmaPlacement {
+        phys_addr_64bit: params.mm.phys_addr_max > u64::from(u32::MAX),
+        linux_61_highmem_leak: false,
+    };
+    // A failure is logged by dma_contiguous_reserve and leaves memblock unchanged:
+    // Linux boots on without the area, and so does zonekit.
+    let _ = dma_contiguous_reserve(
+        mb,
+        &mut cma,
+        cmdline.cma,
+        0,
+        dma_limit,
+        highmem_start,
+        cma_align,
+        placement,
+        cma_default,
+    );
+    if cmdline.memblock_debug {
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = mb.dump(&mut out);
     }
-    Ok(())
+    Ok(cma)
+}
+
+/// `rmem_cma_setup`: a reserved-memory CMA pool becomes a CMA area if it is a whole
+/// number of pageblocks; otherwise it stays plain reserved memory, as in Linux.
+/// Returns whether it became the default area.
+fn rmem_cma_setup(
+    mb: &BootMemblock,
+    cma: &mut CmaAreas,
+    range: MemRange,
+    default: bool,
+    align: u64,
+) -> bool {
+    match cma.init_reserved_mem(range.base, range.size, align) {
+        Ok(_) => {
+            zk_info!(
+                "Reserved memory: created CMA memory pool at {}, size {} MiB",
+                mb.pa(range.base),
+                range.size >> 20
+            );
+            default
+        }
+        Err(CmaError::Misaligned { .. }) => {
+            zk_warn!("Reserved memory: incorrect alignment of CMA region");
+            false
+        }
+        Err(e) => {
+            zk_warn!(
+                "Reserved memory: CMA pool at {} not set up: {}",
+                mb.pa(range.base),
+                e
+            );
+            false
+        }
+    }
 }
 
 /// `__reserved_mem_alloc_size`: place one dynamic reservation top-down, inside its
-/// `alloc-ranges` when it has them, anywhere in memory otherwise.
+/// `alloc-ranges` when it has them, anywhere in memory otherwise. A CMA pool is
+/// aligned to at least `cma_align` (`CMA_MIN_ALIGNMENT_BYTES`).
 fn reserve_dynamic(
     mb: &mut BootMemblock,
     req: &zonekit_core::source::ReservationRequest<'_>,
+    cma_align: u64,
 ) -> Result<PhysAddr, BootError> {
-    let align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    let mut align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    if req.cma {
+        align = align.max(cma_align);
+    }
     let found = if req.alloc_ranges.is_empty() {
         mb.phys_alloc_range(req.size, align, 0, MEMBLOCK_ALLOC_ANYWHERE)
     } else {
@@ -652,6 +730,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
         cmdline,
         has_dma_zone: dma_zone_size.is_some(),
         page_offset: arch.phys_offset,
+        cma: CmaAreas::new(),
     })
 }
 
@@ -775,8 +854,8 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     zk_info!("zonekit: page descriptor {} bytes", PAGE_DESCRIPTOR_SIZE);
 
     // setup_arch: adjust_lowmem_bounds, arm_memblock_init, adjust_lowmem_bounds.
-    adjust_lowmem_bounds(&mut memblock, &arch)?;
-    arm_memblock_init(&mut memblock, params, cmdline.memblock_debug)?;
+    let highmem_start = adjust_lowmem_bounds(&mut memblock, &arch)?;
+    let cma = arm_memblock_init(&mut memblock, params, &cmdline, highmem_start)?;
     let lowmem_limit = adjust_lowmem_bounds(&mut memblock, &arch)?;
     zk_debug!("zonekit: arm_lowmem_limit {:#x}", lowmem_limit);
     // paging_init: once lowmem is mapped, allocations may use all of it.
@@ -804,6 +883,7 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     if let Some(po) = page_offset {
         booted.page_offset = po;
     }
+    booted.cma = cma;
     Ok(booted)
 }
 
@@ -883,16 +963,19 @@ impl<S: PageStorage> BootedMemory<S> {
             cmdline,
             arch,
             page_offset,
+            cma,
             ..
         } = self;
         probe(BootStep::FreeAllStart);
         let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
         probe(BootStep::FreeAllEnd);
-        let memory_line = MemoryLine::new(&node, &free_all, 0);
+        let memory_line = MemoryLine::new(&node, &free_all, cma.total_bytes());
         zk_info!("{}", memory_line);
         // page_address: the linear map when paging_init built one, else the identity.
         let mut cfg = AllocConfig::new(limits.max_low, arch.phys_offset);
         cfg.page_offset = page_offset;
+        // cma_init_reserved_areas: the areas become MIGRATE_CMA pageblocks.
+        cfg.cma = cma;
         let allocator = PageAllocator::new(node, storage, cfg);
         zk_info!(
             "zonekit: page allocator ready: {} pages free, min_free_kbytes {}",
@@ -924,7 +1007,12 @@ impl<S: PageStorage, const NCPU: usize> RunningMemory<S, NCPU> {
     /// The page allocator self-test (see [`zonekit_core::selftest`]), then a check that
     /// the free pages equal what memblock's free ranges say, counted independently.
     pub fn self_test(&mut self, seed: u64, random_ops: u64) -> Result<SelfTestReport, BootError> {
-        let expected = count_free_pages(&self.memblock);
+        // CMA areas are reserved in memblock but were handed to the buddy as CMA.
+        let cma: u64 = ZoneType::ALL
+            .iter()
+            .map(|&z| self.allocator.zone_state(z).cma_pages)
+            .sum();
+        let expected = count_free_pages(&self.memblock) + cma;
         if expected != self.allocator.nr_free_pages() + self.allocator.nr_pcp_pages() {
             return Err(BootError::SelfCheck(
                 "free pages differ from memblock's free ranges",

@@ -62,6 +62,8 @@ pub struct Cmdline {
     pub report: bool,
     /// `zonekit.bench`: print machine-readable `zonekit-bench:` timing lines.
     pub bench: bool,
+    /// `cma=SIZE[@BASE[-LIMIT]]`: the global CMA area (`cma=0` turns it off).
+    pub cma: Option<crate::cma::CmaRequest>,
     /// Values of known parameters that were rejected, in command-line order (at most
     /// [`MAX_CMDLINE_ERRORS`]).
     pub errors: heapless::Vec<CmdlineError, MAX_CMDLINE_ERRORS>,
@@ -97,6 +99,27 @@ pub fn memparse(s: &str) -> Option<u64> {
         _ => return None,
     };
     value.checked_mul(1u64 << shift)
+}
+
+/// `early_cma`: `SIZE[@BASE[-LIMIT]]`; with a base and no limit, the area is fixed
+/// at the base (its limit is `BASE + SIZE`).
+fn parse_cma(v: &str) -> Option<crate::cma::CmaRequest> {
+    let (size, rest) = match v.split_once('@') {
+        Some((s, r)) => (s, Some(r)),
+        None => (v, None),
+    };
+    let size = memparse(size)?;
+    let (base, limit) = match rest {
+        None => (0, 0),
+        Some(r) => match r.split_once('-') {
+            Some((b, l)) => (memparse(b)?, memparse(l)?),
+            None => {
+                let base = memparse(r)?;
+                (base, base.checked_add(size)?)
+            }
+        },
+    };
+    Some(crate::cma::CmaRequest { size, base, limit })
 }
 
 impl Cmdline {
@@ -142,6 +165,10 @@ impl Cmdline {
                     None => c.error("vmalloc", "not a size"),
                 },
                 ("vmalloc", None) => c.error("vmalloc", "needs a value: vmalloc=SIZE"),
+                ("cma", Some(v)) => match parse_cma(v) {
+                    Some(r) => c.cma = Some(r),
+                    None => c.error("cma", "not a size[@base[-limit]]"),
+                },
                 ("memblock", Some("debug")) => c.memblock_debug = true,
                 ("memblock", _) => c.error("memblock", "only memblock=debug is known"),
                 ("zonekit.report", None) => c.report = true,
@@ -168,6 +195,28 @@ impl Cmdline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cma_parameter_forms() {
+        use crate::cma::CmaRequest;
+        let c = Cmdline::parse("cma=64M");
+        assert_eq!(
+            c.cma,
+            Some(CmaRequest {
+                size: 64 << 20,
+                base: 0,
+                limit: 0
+            })
+        );
+        let c = Cmdline::parse("cma=16M@0x70000000");
+        assert_eq!(c.cma.unwrap().limit, 0x7100_0000);
+        let c = Cmdline::parse("cma=16M@0x70000000-0x78000000");
+        assert_eq!(c.cma.unwrap().limit, 0x7800_0000);
+        assert_eq!(Cmdline::parse("cma=0").cma.unwrap().size, 0);
+        let bad = Cmdline::parse("cma=lots cma=1M@0xffffffffffffffff");
+        assert_eq!(bad.cma, None);
+        assert_eq!(bad.errors.len(), 2);
+    }
 
     #[test]
     fn memparse_like_linux() {

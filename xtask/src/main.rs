@@ -636,6 +636,13 @@ fn boot_matrix() -> Vec<BootCase> {
         case(
             "vexpress-a9",
             512,
+            Some("cma=64M"),
+            Auto,
+            &["cma: Reserved 64 MiB at 0x7bc00000 on node -1"],
+        ),
+        case(
+            "vexpress-a9",
+            512,
             None,
             AutoNomap,
             &["OF: reserved mem: [mem 0x0000000062000000-0x00000000620fffff] no-map"],
@@ -867,6 +874,18 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
         if !log.lines().any(|l| l.starts_with(want)) {
             return fail(format!("missing line starting {want:?}"));
         }
+    }
+    // A CMA area on the command line shows in the Memory: line (Linux's totalcma_pages).
+    let cma_asked = case.cmdline.is_some_and(|c| {
+        c.split_whitespace()
+            .any(|w| w.starts_with("cma=") && w != "cma=0")
+    });
+    if cma_asked
+        && !log
+            .lines()
+            .any(|l| l.starts_with("Memory: ") && l.contains("K cma-reserved, "))
+    {
+        return fail("no `cma-reserved` in the Memory: line".into());
     }
     match decoded {
         None => Ok(log.clone()),

@@ -504,8 +504,12 @@ fn dynamic_reservations(params: &BootParams<'_>, fixed: &[MemRange]) -> Vec<MemR
         let mut mb = BootMemblock::new(params.mm.phys_addr_max);
         add_memory(&mut mb, params.source, &cmdline).ok()?;
         arch.phys_offset = mb.start_of_dram();
-        adjust_lowmem_bounds(&mut mb, &arch).ok()?;
-        arm_memblock_init(&mut mb, params, false).ok()?;
+        let highmem_start = adjust_lowmem_bounds(&mut mb, &arch).ok()?;
+        let quiet = Cmdline {
+            memblock_debug: false,
+            ..cmdline.clone()
+        };
+        arm_memblock_init(&mut mb, params, &quiet, highmem_start).ok()?;
         Some(mb.reserved_ranges().collect())
     };
     let after = replay().unwrap_or_default();
