@@ -633,6 +633,9 @@ fn boot_matrix() -> Vec<BootCase> {
         boot_error("vexpress-a9", 512, "mem=4096", Auto, &[
             "zonekit: boot failed: memory [mem 0x0000000060000000-0x0000000060000fff] does not hold the kernel image [mem 0x0000000060010000-",
         ]),
+        // Small RAM: the fallback steal that used to loop forever (issue 9, item 1).
+        case("vexpress-a9", 6, None, Atags, FROM_ATAGS),
+        case("mcimx6ul-evk", 2, None, Atags, FROM_ATAGS),
         case(
             "vexpress-a9",
             512,
