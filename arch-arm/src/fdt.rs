@@ -376,7 +376,7 @@ impl fmt::Display for FdtWarning<'_> {
             FdtWarning::DuplicateNode { node } => {
                 write!(
                     f,
-                    "OF: fdt: /{node}: an earlier node has this name, ignored"
+                    "OF: fdt: /{node}: ignored, an earlier node of that name is used"
                 )
             }
             FdtWarning::BootargsNotUtf8 => write!(
