@@ -244,10 +244,11 @@ pub struct BootedKernel {
 /// The board-independent boot up to a running page allocator: console and logger,
 /// memory source from r2 (DTB, then ATAGS, then the board's static map; a DTB that
 /// cannot be used stops the boot unless `zonekit.fallback=board` asks for the board
-/// map, see [`flow`](crate::flow)), Linux's `setup_arch` memory part (memblock, `adjust_lowmem_bounds`, `paging_init` with the
-/// MMU switched on, `bootmem_init`) timed on the board's `counter`, the node
-/// self-check and `mem_init` (`memblock_free_all`). On a boot error it exits through
-/// semihosting with [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
+/// map, see [`flow`](crate::flow)), Linux's `setup_arch` memory part (memblock,
+/// `adjust_lowmem_bounds`, `paging_init` with the MMU switched on, `bootmem_init`)
+/// timed on the board's `counter`, the node self-check and `mem_init`
+/// (`memblock_free_all`). On a boot error it exits through semihosting with
+/// [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
 pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
