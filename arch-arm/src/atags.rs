@@ -459,12 +459,21 @@ mod tests {
 
     #[test]
     fn too_many_banks() {
-        let mut b = AtagsBuilder::new().core().unwrap();
-        for i in 0..17u32 {
-            b = b.mem(i * 0x0100_0000, 0x1000).unwrap();
-        }
-        let buf = bytes(&b.finish().unwrap());
-        assert_eq!(Atags::parse(&buf).unwrap_err(), AtagsError::TooManyBanks);
+        // More MEM tags than a RangeList holds (and than AtagsBuilder has room for).
+        let list = |banks: u32| {
+            let mut w = std::vec![2, ATAG_CORE];
+            for i in 0..banks {
+                w.extend([4, ATAG_MEM, 0x1000, i * 0x0100_0000]);
+            }
+            w.extend([0, ATAG_NONE]);
+            bytes(&w)
+        };
+        let max = zonekit_core::source::MAX_SOURCE_RANGES as u32;
+        assert_eq!(
+            Atags::parse(&list(max + 1)).unwrap_err(),
+            AtagsError::TooManyBanks
+        );
+        assert_eq!(Atags::parse(&list(max)).unwrap().banks.len(), max as usize);
     }
 
     #[test]

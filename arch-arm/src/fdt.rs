@@ -7,27 +7,24 @@
 //! `/memreserve/` block, the static and dynamic `/reserved-memory` children, the initrd
 //! and the command line from `/chosen`. [`FdtMemory`] is a [`MemorySource`].
 //!
-//! # Where this lives, and why
+//! # Our own structure walk
 //!
-//! The blob is walked with the `fdt-rs` crate, whose constructor
-//! ([`fdt_rs::base::DevTree::new`]) is an `unsafe fn`. zonekit-core is
-//! `#![deny(unsafe_code)]` without exception, so this module lives in the arch crate,
-//! which allows a single, documented `unsafe` call (`open_devtree`); everything else
-//! here is safe code.
+//! The blob is walked by [`FdtTokens`], a bounds-checked token reader in safe code
+//! (libfdt's `fdt_next_tag`), not by a crate: fdt-rs 0.4, used before, cannot tokenize
+//! node names longer than 29 bytes and insists on UTF-8 where Linux reads bytes, so it
+//! rejected blobs Linux boots. No `unsafe` is needed anywhere in this module.
 //!
 //! # Validate before trusting
 //!
-//! fdt-rs 0.4 trusts the blob more than a boot loader's input deserves (it reads tokens
-//! until `FDT_END` with no bound other than the buffer, and has a `debug_assert!` that
-//! fires when the `FDT_END` token is the last word of the buffer). So before fdt-rs sees
-//! a byte, this module checks, in its own code:
+//! Before any property is interpreted, this module checks:
 //!
 //! * the header ([`fdt_header_ok`]): magic, version (≥ 16, `last_comp_version` ≤ 17 and
 //!   ≤ `version`), `totalsize` within the bytes given, every block offset past the
 //!   header and inside `totalsize`, the structure and strings blocks not overlapping
 //!   each other or the `/memreserve/` block, the `/memreserve/` block 8-byte aligned and
 //!   the structure block 4-byte aligned;
-//! * the buffer itself is 4-byte aligned (fdt-rs does aligned loads);
+//! * the buffer itself is 4-byte aligned (the format is made of big-endian words; boot
+//!   loaders place the blob 8-byte aligned, as Linux's boot protocol asks);
 //! * the `/memreserve/` block is terminated before the next block;
 //! * the whole structure block: every token known and inside `size_dt_struct`, node
 //!   names NUL-terminated, property values inside the block, property names inside the
@@ -37,8 +34,11 @@
 //! Anything else is an [`FdtError`]; nothing panics and nothing is silently dropped
 //! (ranges beyond a list's capacity are [`FdtError::TooManyRanges`]).
 //!
-//! Known limit inherited from fdt-rs 0.4: node names (with unit address) longer than
-//! [`FDT_RS_MAX_NODE_NAME_LEN`] bytes are rejected with [`FdtError::Parse`].
+//! Names and strings are bytes, as in Linux: a node name of any length, and bytes that
+//! are not UTF-8 in a node name or in any string property, are accepted. zonekit
+//! compares the strings it reads (`device_type`, `status`) byte for byte, as Linux's
+//! `strcmp` does, and keeps `/chosen/bootargs` as bytes with a text view
+//! ([`Bootargs`]).
 //!
 //! # Choices, compared with Linux
 //!
@@ -46,6 +46,18 @@
 //!   `early_init_dt_scan_memory`), using the root's `#address-cells`/`#size-cells`
 //!   (default 1/1 when absent, as Linux). Cells other than 1 or 2 are
 //!   [`FdtError::BadCells`]. `linux,usable-memory` is not consulted.
+//! * `/chosen` and `/reserved-memory` are found as Linux 6.1 finds them, with libfdt's
+//!   `fdt_path_offset("/chosen")` (then `"/chosen@0"`, which the first lookup already
+//!   covers): the first child of the root named `chosen` or `chosen@<anything>`, in
+//!   tree order. Later nodes of the same name are ignored, with a warning
+//!   ([`FdtWarning::DuplicateNode`]), and scanned only as possible memory nodes, as
+//!   Linux's `early_init_dt_scan_memory` scans every child of the root.
+//! * `/chosen/bootargs` is taken as Linux's `strscpy(cmdline, p, min(len,
+//!   COMMAND_LINE_SIZE))` takes it: at most [`COMMAND_LINE_SIZE`]` - 1` bytes, up to
+//!   the first NUL (a warning when it is cut). Bytes that are not UTF-8 stay in
+//!   [`Bootargs::as_bytes`]; [`Bootargs::as_str`] (the command line zonekit parses)
+//!   shows each invalid sequence as U+FFFD, with a warning, so every parameter around
+//!   it keeps working.
 //! * A node is available when it has no `status`, or `status` is `"okay"` or `"ok"`
 //!   (`of_fdt_device_is_available`); unavailable nodes are skipped with a warning.
 //! * Zero-sized `reg` entries are skipped with a [`FdtWarning`] (Linux skips them
@@ -78,10 +90,6 @@
 use core::fmt;
 use core::ops::Range;
 
-use fdt_rs::base::parse::ParsedTok;
-use fdt_rs::base::DevTree;
-use fdt_rs::error::DevTreeError;
-use fdt_rs::prelude::FallibleIterator;
 use zonekit_core::addr::{MemRange, PhysAddr};
 use zonekit_core::cma::MAX_CMA_AREAS;
 use zonekit_core::source::{
@@ -99,8 +107,9 @@ const FDT_V16_HEADER_SIZE: usize = 36;
 pub const FDT_MIN_VERSION: u32 = 16;
 /// Newest accepted `last_comp_version`.
 pub const FDT_MAX_LAST_COMP_VERSION: u32 = 17;
-/// Longest node name (including any unit address) that fdt-rs 0.4 can tokenize.
-pub const FDT_RS_MAX_NODE_NAME_LEN: usize = 29;
+/// ARM's `COMMAND_LINE_SIZE`: Linux keeps at most this many bytes of `bootargs`,
+/// the terminating NUL included.
+pub const COMMAND_LINE_SIZE: usize = 1024;
 /// Most `/reserved-memory` children with `size` (dynamic reservations) kept.
 pub const MAX_DYNAMIC_RESERVATIONS: usize = 8;
 /// Most `alloc-ranges` entries per dynamic reservation.
@@ -311,6 +320,21 @@ pub enum FdtWarning<'a> {
         /// The start (= end).
         start: u64,
     },
+    /// A second child of the root named `chosen[@...]` or `reserved-memory[@...]`:
+    /// Linux uses the first one only, and so does zonekit.
+    DuplicateNode {
+        /// The ignored node's name.
+        node: &'a str,
+    },
+    /// `/chosen/bootargs` holds bytes that are not UTF-8; the command line shows each
+    /// invalid sequence as U+FFFD (the parameters around it still apply).
+    BootargsNotUtf8,
+    /// `/chosen/bootargs` has no NUL within [`COMMAND_LINE_SIZE`] bytes: cut as Linux
+    /// cuts it, to this many bytes.
+    BootargsTruncated {
+        /// Bytes kept.
+        kept: usize,
+    },
 }
 
 impl fmt::Display for FdtWarning<'_> {
@@ -349,6 +373,22 @@ impl fmt::Display for FdtWarning<'_> {
             ),
             FdtWarning::EmptyInitrd { start } => {
                 write!(f, "OF: fdt: empty initrd at {start:#x} ignored")
+            }
+            FdtWarning::DuplicateNode { node } => {
+                write!(
+                    f,
+                    "OF: fdt: /{node}: ignored, an earlier node of that name is used"
+                )
+            }
+            FdtWarning::BootargsNotUtf8 => write!(
+                f,
+                "OF: fdt: bootargs are not UTF-8, invalid bytes shown as U+FFFD"
+            ),
+            FdtWarning::BootargsTruncated { kept } => {
+                write!(
+                    f,
+                    "OF: fdt: bootargs cut to {kept} bytes (COMMAND_LINE_SIZE)"
+                )
             }
         }
     }
@@ -564,93 +604,163 @@ pub fn fdt_header_ok(bytes: &[u8]) -> Result<FdtHeader, FdtError> {
     Ok(h)
 }
 
-/// Walks the structure block in safe code and checks everything fdt-rs will rely on.
-/// Returns the offset of the `FDT_END` token.
-fn check_structure(bytes: &[u8], h: &FdtHeader) -> Result<usize, FdtError> {
-    let blk = h.struct_block();
-    let end = blk.end;
-    let mut off = blk.start;
+/// One token of the structure block, as [`FdtTokens`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdtToken<'a> {
+    /// `FDT_BEGIN_NODE` and the node's name: unit address included, any length, any
+    /// bytes but NUL (the root's is empty).
+    BeginNode(&'a [u8]),
+    /// `FDT_PROP`: where its name starts in the strings block (see [`fdt_string`]), and
+    /// its value.
+    Prop {
+        /// Offset of the name in the strings block (not checked here).
+        nameoff: u32,
+        /// The value bytes.
+        value: &'a [u8],
+    },
+    /// `FDT_END_NODE`.
+    EndNode,
+    /// `FDT_NOP`.
+    Nop,
+    /// `FDT_END`: the end of the structure block.
+    End,
+}
+
+/// The tokens of a structure block, one at a time, each checked against the block's
+/// bounds before it is read (libfdt's `fdt_next_tag`). Nesting and property names are
+/// the caller's to check: [`FdtMemory::parse`] checks the whole block first.
+#[derive(Clone, Debug)]
+pub struct FdtTokens<'a> {
+    bytes: &'a [u8],
+    off: usize,
+    end: usize,
+}
+
+impl<'a> FdtTokens<'a> {
+    /// The tokens of the structure block `header` describes in `bytes` (the blob
+    /// [`fdt_header_ok`] decoded `header` from).
+    pub fn new(bytes: &'a [u8], header: &FdtHeader) -> Self {
+        let blk = header.struct_block();
+        let end = blk.end.min(bytes.len());
+        Self {
+            bytes,
+            off: blk.start.min(end),
+            end,
+        }
+    }
+
+    /// Offset in the blob of the next token.
+    pub fn offset(&self) -> usize {
+        self.off
+    }
+
+    /// The next token and its offset in the blob. After [`FdtToken::End`] the reader
+    /// stays where it is.
+    pub fn next_token(&mut self) -> Result<(usize, FdtToken<'a>), FdtError> {
+        let at = self.off;
+        let tok = self
+            .word(at)
+            .ok_or(FdtError::Parse("structure block ends without FDT_END"))?;
+        let body = at + 4;
+        let (tok, next) = match tok {
+            FDT_BEGIN_NODE => {
+                let area = &self.bytes[body..self.end];
+                let len = area
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(FdtError::Parse("unterminated node name"))?;
+                let next = align4(body + len + 1).ok_or(FdtError::Parse("offset overflow"))?;
+                (FdtToken::BeginNode(&area[..len]), next)
+            }
+            FDT_PROP => {
+                let (Some(len), Some(nameoff)) = (self.word(body), self.word(body + 4)) else {
+                    return Err(FdtError::Parse("property header past the structure block"));
+                };
+                let start = body + 8;
+                let vend = start
+                    .checked_add(len as usize)
+                    .filter(|&e| e <= self.end)
+                    .ok_or(FdtError::Parse("property value past the structure block"))?;
+                let next = align4(vend).ok_or(FdtError::Parse("offset overflow"))?;
+                let value = &self.bytes[start..vend];
+                (FdtToken::Prop { nameoff, value }, next)
+            }
+            FDT_END_NODE => (FdtToken::EndNode, body),
+            FDT_NOP => (FdtToken::Nop, body),
+            FDT_END => (FdtToken::End, at),
+            _ => return Err(FdtError::Parse("unknown structure token")),
+        };
+        // A padded name or value may end exactly at the block's end; the next read
+        // then reports the missing FDT_END.
+        self.off = next.min(self.end);
+        Ok((at, tok))
+    }
+
+    /// The big-endian word at `off`, when all of it lies inside the block.
+    fn word(&self, off: usize) -> Option<u32> {
+        off.checked_add(4).filter(|&e| e <= self.end)?;
+        be32(self.bytes, off)
+    }
+}
+
+/// Checks the whole structure block: every token readable ([`FdtTokens`]), every
+/// property name inside the strings block, nodes balanced, properties before subnodes,
+/// exactly one root node, and an `FDT_END`.
+fn check_structure(bytes: &[u8], h: &FdtHeader) -> Result<(), FdtError> {
+    let mut tokens = FdtTokens::new(bytes, h);
     let mut depth = 0usize;
     let mut seen_root = false;
     // True once the current node has had a subnode closed: properties must precede
     // subnodes.
     let mut child_closed = false;
     loop {
-        if off.checked_add(4).filter(|&e| e <= end).is_none() {
-            return Err(FdtError::Parse("structure block ends without FDT_END"));
-        }
-        let tok = be32(bytes, off).ok_or(FdtError::Parse("structure block out of bounds"))?;
-        let tok_off = off;
-        off += 4;
-        match tok {
-            FDT_BEGIN_NODE => {
+        match tokens.next_token()?.1 {
+            FdtToken::BeginNode(_) => {
                 if depth == 0 && seen_root {
                     return Err(FdtError::Parse("more than one root node"));
                 }
-                let area = &bytes[off..end];
-                let len = area
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(FdtError::Parse("unterminated node name"))?;
-                if len > FDT_RS_MAX_NODE_NAME_LEN {
-                    return Err(FdtError::Parse(
-                        "node name longer than fdt-rs 0.4 supports (29 bytes)",
-                    ));
-                }
-                core::str::from_utf8(&area[..len])
-                    .map_err(|_| FdtError::Parse("node name is not UTF-8"))?;
                 depth += 1;
                 seen_root = true;
                 child_closed = false;
-                off = align4(off + len + 1).ok_or(FdtError::Parse("offset overflow"))?;
             }
-            FDT_PROP => {
+            FdtToken::Prop { nameoff, .. } => {
                 if depth == 0 {
                     return Err(FdtError::Parse("property outside any node"));
                 }
                 if child_closed {
                     return Err(FdtError::Parse("property after a subnode"));
                 }
-                let len = be32(bytes, off).filter(|_| off + 8 <= end);
-                let nameoff = be32(bytes, off + 4).filter(|_| off + 8 <= end);
-                let (Some(len), Some(nameoff)) = (len, nameoff) else {
-                    return Err(FdtError::Parse("property header past the structure block"));
-                };
-                off += 8;
-                let vend = off
-                    .checked_add(len as usize)
-                    .filter(|&e| e <= end)
-                    .ok_or(FdtError::Parse("property value past the structure block"))?;
-                prop_name(bytes, h, nameoff as usize)?;
-                off = align4(vend).ok_or(FdtError::Parse("offset overflow"))?;
+                fdt_string(bytes, h, nameoff)?;
             }
-            FDT_END_NODE => {
+            FdtToken::EndNode => {
                 if depth == 0 {
                     return Err(FdtError::Parse("FDT_END_NODE without a node"));
                 }
                 depth -= 1;
                 child_closed = true;
             }
-            FDT_NOP => {}
-            FDT_END => {
+            FdtToken::Nop => {}
+            FdtToken::End => {
                 if depth != 0 {
                     return Err(FdtError::Parse("FDT_END inside a node"));
                 }
                 if !seen_root {
                     return Err(FdtError::Parse("no root node"));
                 }
-                return Ok(tok_off);
+                return Ok(());
             }
-            _ => return Err(FdtError::Parse("unknown structure token")),
         }
     }
 }
 
-/// A property name from the strings block, bounds-checked against that block.
-fn prop_name<'a>(bytes: &'a [u8], h: &FdtHeader, nameoff: usize) -> Result<&'a str, FdtError> {
-    let strings = &bytes[h.strings_block()];
+/// The NUL-terminated string at `nameoff` in the strings block (a property name),
+/// bounds-checked against that block (libfdt's `fdt_get_string`). Any bytes but NUL.
+pub fn fdt_string<'a>(bytes: &'a [u8], h: &FdtHeader, nameoff: u32) -> Result<&'a [u8], FdtError> {
+    let strings = bytes
+        .get(h.strings_block())
+        .ok_or(FdtError::Parse("strings block out of bounds"))?;
     let tail = strings
-        .get(nameoff..)
+        .get(nameoff as usize..)
         .filter(|t| !t.is_empty())
         .ok_or(FdtError::Parse(
             "property name offset past the strings block",
@@ -658,36 +768,140 @@ fn prop_name<'a>(bytes: &'a [u8], h: &FdtHeader, nameoff: usize) -> Result<&'a s
     let len = tail.iter().position(|&b| b == 0).ok_or(FdtError::Parse(
         "property name not terminated in the strings block",
     ))?;
-    core::str::from_utf8(&tail[..len]).map_err(|_| FdtError::Parse("property name is not UTF-8"))
+    Ok(&tail[..len])
 }
 
-/// Builds fdt-rs's view of a blob that [`fdt_header_ok`] and [`check_structure`]
-/// accepted.
-#[allow(unsafe_code)]
-fn open_devtree(blob: &[u8]) -> Result<DevTree<'_>, FdtError> {
-    if blob.as_ptr() as usize & 3 != 0 {
-        return Err(FdtError::Unaligned {
-            what: "blob address",
-            value: blob.as_ptr() as usize,
-        });
+/// A node name for messages: the name itself when it is UTF-8 (it nearly always is).
+fn node_name(raw: &[u8]) -> &str {
+    core::str::from_utf8(raw).unwrap_or("<node name not UTF-8>")
+}
+
+/// libfdt's `fdt_nodename_eq_` for a name without `@`: `raw` is `want` itself or
+/// `want@<unit address>`.
+fn node_name_matches(raw: &[u8], want: &[u8]) -> bool {
+    raw.strip_prefix(want)
+        .is_some_and(|rest| rest.is_empty() || rest[0] == b'@')
+}
+
+/// A string property's value up to its first NUL (what C's `strcmp` compares).
+fn prop_cstr(v: &[u8]) -> &[u8] {
+    let len = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+    &v[..len]
+}
+
+/// Capacity of [`Bootargs`]'s text: each of [`COMMAND_LINE_SIZE`] bytes could become
+/// a three-byte U+FFFD, so the text always fits.
+const BOOTARGS_TEXT_MAX: usize = 3 * COMMAND_LINE_SIZE;
+
+/// `/chosen/bootargs`: the bytes Linux copies into `boot_command_line`, and the
+/// command line zonekit parses from them.
+///
+/// Linux treats the command line as bytes and splits it on ASCII whitespace, so a
+/// byte that is not UTF-8 (a Latin-1 `é` from a boot loader) only affects the word it
+/// is in. zonekit parses `&str`: when the bytes are UTF-8 the text is the bytes
+/// themselves, otherwise a copy with each invalid sequence replaced by U+FFFD
+/// (`String::from_utf8_lossy` without a heap). ASCII words, and so every parameter
+/// zonekit knows, are unchanged either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bootargs<'a> {
+    raw: &'a [u8],
+    /// The replacement text, when `raw` is not UTF-8.
+    lossy: Option<heapless::String<BOOTARGS_TEXT_MAX>>,
+}
+
+impl<'a> Bootargs<'a> {
+    /// The command line for `raw` (the bytes before the NUL; at most
+    /// [`COMMAND_LINE_SIZE`]` - 1` of them are kept).
+    pub fn new(raw: &'a [u8]) -> Self {
+        let raw = &raw[..raw.len().min(COMMAND_LINE_SIZE - 1)];
+        if core::str::from_utf8(raw).is_ok() {
+            return Self { raw, lossy: None };
+        }
+        let mut text = heapless::String::new();
+        for chunk in raw.utf8_chunks() {
+            // Cannot fail: the text is at most three bytes per byte of `raw`, which
+            // BOOTARGS_TEXT_MAX allows for.
+            let _ = text.push_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                let _ = text.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+        Self {
+            raw,
+            lossy: Some(text),
+        }
     }
-    // SAFETY: `DevTree::new` requires a 4-byte aligned buffer (checked just above)
-    // exactly `totalsize` long (the caller passes `&bytes[..totalsize]` after
-    // `fdt_header_ok`). fdt-rs then only reads inside that slice; the structure block
-    // it will tokenize has been validated by `check_structure`, and the walk stops
-    // before the `FDT_END` token so its `debug_assert!` on the buffer length holds.
-    unsafe { DevTree::new(blob) }.map_err(map_devtree_err)
+
+    /// The bytes, as Linux has them in `boot_command_line`.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The command line as text (see the type's docs).
+    pub fn as_str(&self) -> &str {
+        match &self.lossy {
+            Some(text) => text.as_str(),
+            // `lossy` is None only when `raw` is UTF-8.
+            None => core::str::from_utf8(self.raw).unwrap_or(""),
+        }
+    }
+
+    /// Whether the bytes are UTF-8 (the text is then exactly the bytes).
+    pub fn is_utf8(&self) -> bool {
+        self.lossy.is_none()
+    }
 }
 
-fn map_devtree_err(e: DevTreeError) -> FdtError {
-    FdtError::Parse(match e {
-        DevTreeError::InvalidParameter(_) => "fdt-rs: invalid parameter",
-        DevTreeError::InvalidMagicNumber => "fdt-rs: invalid magic",
-        DevTreeError::InvalidOffset => "fdt-rs: invalid offset",
-        DevTreeError::ParseError => "fdt-rs: parse error",
-        DevTreeError::StrError(_) => "fdt-rs: string is not UTF-8",
-        DevTreeError::NotEnoughMemory => "fdt-rs: not enough memory",
-    })
+/// What Linux's `strscpy(cmdline, p, min(len, COMMAND_LINE_SIZE))` copies of a
+/// `bootargs` value: the bytes before the first NUL within the first
+/// `min(len, COMMAND_LINE_SIZE)` bytes; without a NUL there, one byte less than that
+/// limit (strscpy always leaves room for its NUL), and `true` (cut).
+fn bootargs_bytes(v: &[u8]) -> (&[u8], bool) {
+    let limit = v.len().min(COMMAND_LINE_SIZE);
+    let head = &v[..limit];
+    match head.iter().position(|&b| b == 0) {
+        Some(n) => (&head[..n], false),
+        None => (&head[..limit.saturating_sub(1)], true),
+    }
+}
+
+/// The command line of a blob whose structure can be read even though
+/// [`FdtMemory::parse`] rejected it (bad cells, overlapping banks, too many ranges):
+/// `/chosen/bootargs`, found as [`FdtMemory::parse`] finds it. `Ok(None)` when there
+/// is no `/chosen` or no `bootargs`; an error when the header or the structure block
+/// is unreadable (then nothing in the blob can be trusted, the command line
+/// included).
+pub fn chosen_bootargs(bytes: &[u8]) -> Result<Option<Bootargs<'_>>, FdtError> {
+    let h = fdt_header_ok(bytes)?;
+    let bytes = &bytes[..h.totalsize as usize];
+    check_structure(bytes, &h)?;
+    let mut tokens = FdtTokens::new(bytes, &h);
+    let mut depth = 0usize;
+    let mut in_chosen = false;
+    loop {
+        match tokens.next_token()?.1 {
+            FdtToken::BeginNode(name) => {
+                depth += 1;
+                if depth == 2 {
+                    in_chosen = node_name_matches(name, b"chosen");
+                }
+            }
+            FdtToken::Prop { nameoff, value } if in_chosen && depth == 2 => {
+                if fdt_string(bytes, &h, nameoff)? == b"bootargs" && !value.is_empty() {
+                    return Ok(Some(Bootargs::new(bootargs_bytes(value).0)));
+                }
+            }
+            FdtToken::EndNode => {
+                if depth == 2 && in_chosen {
+                    // The first /chosen had no bootargs; Linux looks no further.
+                    return Ok(None);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            FdtToken::End => return Ok(None),
+            FdtToken::Prop { .. } | FdtToken::Nop => {}
+        }
+    }
 }
 
 /// A `/reserved-memory` child with `size` instead of `reg`: memory the kernel must
@@ -740,8 +954,8 @@ pub struct FdtMemory<'a> {
     pub reserved_dynamic: heapless::Vec<DynamicReservation<'a>, MAX_DYNAMIC_RESERVATIONS>,
     /// `[linux,initrd-start, linux,initrd-end)` from `/chosen`.
     pub initrd: Option<MemRange>,
-    /// `/chosen/bootargs` (up to its first NUL).
-    pub bootargs: Option<&'a str>,
+    /// `/chosen/bootargs` (up to its first NUL, as Linux copies it).
+    pub bootargs: Option<Bootargs<'a>>,
     /// The blob itself `[phys, phys + totalsize)`, when its physical address was given
     /// (Linux's `early_init_fdt_reserve_self`).
     pub blob: Option<MemRange>,
@@ -804,10 +1018,10 @@ fn compatible_has(v: &[u8], want: &str) -> bool {
     v.split(|&b| b == 0).any(|c| c == want.as_bytes())
 }
 
-/// A property value as a string, up to its first NUL.
-fn prop_str(v: &[u8]) -> Result<&str, FdtError> {
-    let len = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    core::str::from_utf8(&v[..len]).map_err(|_| FdtError::Parse("string property is not UTF-8"))
+/// `of_fdt_device_is_available` for a `status` value: `"okay"` or `"ok"`, compared as
+/// C strings (anything else, non-UTF-8 bytes included, is "not available").
+fn is_okay(status: &[u8]) -> bool {
+    matches!(prop_cstr(status), b"okay" | b"ok")
 }
 
 /// A `#address-cells`/`#size-cells` value that must be 1 or 2.
@@ -879,10 +1093,6 @@ fn push<T, const N: usize>(
         .map_err(|_| FdtError::TooManyRanges { what, max: N })
 }
 
-fn base_name(name: &str) -> &str {
-    name.split('@').next().unwrap_or(name)
-}
-
 impl<'a> FdtMemory<'a> {
     /// Parses the blob at the start of `bytes` (which may be longer than `totalsize`;
     /// it must be 4-byte aligned). Memory above `phys_addr_max` is moved to
@@ -917,10 +1127,15 @@ impl<'a> FdtMemory<'a> {
             warnings_lost: 0,
             dma_zone_size: None,
         };
+        if bytes.as_ptr() as usize & 3 != 0 {
+            return Err(FdtError::Unaligned {
+                what: "blob address",
+                value: bytes.as_ptr() as usize,
+            });
+        }
         m.parse_rsvmap(bytes)?;
-        let end_tok = check_structure(bytes, &header)?;
-        let tree = open_devtree(bytes)?;
-        m.walk(bytes, &tree, end_tok, phys_addr_max)?;
+        check_structure(bytes, &header)?;
+        m.walk(bytes, phys_addr_max)?;
         m.check_overlaps()?;
         if let Some(pa) = blob_phys {
             m.blob = Some(checked_range(pa, header.totalsize as u64, "FDT blob")?);
@@ -967,15 +1182,9 @@ impl<'a> FdtMemory<'a> {
         }
     }
 
-    fn walk(
-        &mut self,
-        bytes: &'a [u8],
-        tree: &DevTree<'a>,
-        end_tok: usize,
-        phys_addr_max: PhysAddr,
-    ) -> Result<(), FdtError> {
+    fn walk(&mut self, bytes: &'a [u8], phys_addr_max: PhysAddr) -> Result<(), FdtError> {
         let h = self.header;
-        let mut it = tree.parse_iter();
+        let mut tokens = FdtTokens::new(bytes, &h);
         let mut depth = 0usize;
         let mut top = Top::Other;
         let mut node1 = NodeProps::new("");
@@ -987,35 +1196,33 @@ impl<'a> FdtMemory<'a> {
         let (mut rm_ac, mut rm_sc, mut rm_ranges, mut rm_checked) = (None, None, false, false);
         let (mut initrd_start, mut initrd_end) = (None, None);
 
-        while it.offset != end_tok {
-            let tok = it.next().map_err(map_devtree_err)?;
-            let Some(tok) = tok else {
-                return Err(FdtError::Parse("fdt-rs ended the walk early"));
-            };
-            match tok {
-                ParsedTok::BeginNode(n) => {
-                    let name = core::str::from_utf8(n.name)
-                        .map_err(|_| FdtError::Parse("node name is not UTF-8"))?;
+        loop {
+            match tokens.next_token()?.1 {
+                FdtToken::End => break,
+                FdtToken::BeginNode(raw) => {
+                    let name = node_name(raw);
                     depth += 1;
                     if depth == 2 {
-                        top = match base_name(name) {
-                            "chosen" => {
-                                if seen_chosen {
-                                    return Err(FdtError::Parse("more than one /chosen node"));
-                                }
+                        // fdt_path_offset("/chosen"), fdt_path_offset("/reserved-memory"):
+                        // the first match wins.
+                        top = if node_name_matches(raw, b"chosen") {
+                            if seen_chosen {
+                                self.warn(FdtWarning::DuplicateNode { node: name });
+                                Top::Other
+                            } else {
                                 seen_chosen = true;
                                 Top::Chosen
                             }
-                            "reserved-memory" => {
-                                if seen_rm {
-                                    return Err(FdtError::Parse(
-                                        "more than one /reserved-memory node",
-                                    ));
-                                }
+                        } else if node_name_matches(raw, b"reserved-memory") {
+                            if seen_rm {
+                                self.warn(FdtWarning::DuplicateNode { node: name });
+                                Top::Other
+                            } else {
                                 seen_rm = true;
                                 Top::ReservedMemory
                             }
-                            _ => Top::Other,
+                        } else {
+                            Top::Other
                         };
                         node1 = NodeProps::new(name);
                     } else if depth == 3 && top == Top::ReservedMemory {
@@ -1026,57 +1233,66 @@ impl<'a> FdtMemory<'a> {
                         node2 = NodeProps::new(name);
                     }
                 }
-                ParsedTok::Prop(p) => {
-                    let name = prop_name(bytes, &h, p.name_offset)?;
-                    let v = p.prop_buf;
+                FdtToken::Prop { nameoff, value: v } => {
+                    let name = fdt_string(bytes, &h, nameoff)?;
                     match (depth, top) {
                         (1, _) => match name {
-                            "#address-cells" => {
+                            b"#address-cells" => {
                                 self.address_cells = cells_prop(v, "root #address-cells")?
                             }
-                            "#size-cells" => self.size_cells = cells_prop(v, "root #size-cells")?,
+                            b"#size-cells" => self.size_cells = cells_prop(v, "root #size-cells")?,
                             _ => {}
                         },
                         (2, Top::Other) => match name {
-                            "device_type" => node1.memory = prop_str(v)? == "memory",
-                            "status" => node1.available = matches!(prop_str(v)?, "okay" | "ok"),
-                            "reg" => node1.reg = Some(v),
+                            b"device_type" => node1.memory = prop_cstr(v) == b"memory",
+                            b"status" => node1.available = is_okay(v),
+                            b"reg" => node1.reg = Some(v),
                             _ => {}
                         },
                         (2, Top::Chosen) => match name {
-                            "bootargs" if !v.is_empty() => self.bootargs = Some(prop_str(v)?),
-                            "linux,initrd-start" => {
+                            b"bootargs" if !v.is_empty() => {
+                                let (raw, cut) = bootargs_bytes(v);
+                                let args = Bootargs::new(raw);
+                                if cut {
+                                    self.warn(FdtWarning::BootargsTruncated { kept: raw.len() });
+                                }
+                                if !args.is_utf8() {
+                                    self.warn(FdtWarning::BootargsNotUtf8);
+                                }
+                                self.bootargs = Some(args);
+                            }
+                            b"linux,initrd-start" => {
                                 initrd_start = Some(read_number(v, "linux,initrd-start")?)
                             }
-                            "linux,initrd-end" => {
+                            b"linux,initrd-end" => {
                                 initrd_end = Some(read_number(v, "linux,initrd-end")?)
                             }
                             _ => {}
                         },
                         (2, Top::ReservedMemory) => match name {
-                            "#address-cells" => rm_ac = Some(v),
-                            "#size-cells" => rm_sc = Some(v),
-                            "ranges" => rm_ranges = true,
+                            b"#address-cells" => rm_ac = Some(v),
+                            b"#size-cells" => rm_sc = Some(v),
+                            b"ranges" => rm_ranges = true,
                             _ => {}
                         },
                         (3, Top::ReservedMemory) => match name {
-                            "status" => node2.available = matches!(prop_str(v)?, "okay" | "ok"),
-                            "reg" => node2.reg = Some(v),
-                            "size" => node2.size = Some(v),
-                            "alignment" => node2.alignment = Some(v),
-                            "alloc-ranges" => node2.alloc_ranges = Some(v),
-                            "no-map" => node2.no_map = true,
-                            "reusable" => node2.reusable = true,
-                            "compatible" => {
+                            b"status" => node2.available = is_okay(v),
+                            b"reg" => node2.reg = Some(v),
+                            b"size" => node2.size = Some(v),
+                            b"alignment" => node2.alignment = Some(v),
+                            b"alloc-ranges" => node2.alloc_ranges = Some(v),
+                            b"no-map" => node2.no_map = true,
+                            b"reusable" => node2.reusable = true,
+                            b"compatible" => {
                                 node2.shared_dma_pool = compatible_has(v, "shared-dma-pool")
                             }
-                            "linux,cma-default" => node2.cma_default = true,
+                            b"linux,cma-default" => node2.cma_default = true,
                             _ => {}
                         },
                         _ => {}
                     }
                 }
-                ParsedTok::EndNode => {
+                FdtToken::EndNode => {
                     match (depth, top) {
                         (3, Top::ReservedMemory) => self.reserved_child(&node2)?,
                         (2, Top::Other) if node1.memory => {
@@ -1095,7 +1311,7 @@ impl<'a> FdtMemory<'a> {
                         .checked_sub(1)
                         .ok_or(FdtError::Parse("unbalanced FDT_END_NODE"))?;
                 }
-                ParsedTok::Nop => {}
+                FdtToken::Nop => {}
             }
         }
         self.set_initrd(initrd_start, initrd_end)
@@ -1351,7 +1567,7 @@ impl MemorySource for FdtMemory<'_> {
     }
 
     fn cmdline(&self) -> &str {
-        self.bootargs.unwrap_or("")
+        self.bootargs.as_ref().map_or("", Bootargs::as_str)
     }
 }
 
@@ -1466,7 +1682,10 @@ mod tests {
         assert_eq!(h.struct_block(), 56..72);
         assert_eq!(h.strings_block(), 72..72);
         assert_eq!(h.header_size(), FDT_HEADER_SIZE);
-        assert_eq!(base_name("memory@80000000"), "memory");
+        assert!(node_name_matches(b"chosen@0", b"chosen"));
+        assert!(node_name_matches(b"chosen", b"chosen"));
+        assert!(!node_name_matches(b"chosenx", b"chosen"));
+        assert!(!node_name_matches(b"chose", b"chosen"));
         assert_eq!(be64(&[0, 0, 0, 1, 0, 0, 0, 2], 0), Some((1 << 32) | 2));
         assert_eq!(be32(&[1, 2, 3], 0), None);
     }

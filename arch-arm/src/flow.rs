@@ -8,18 +8,40 @@
 //! at, `cargo xtask sim` with simulated storage and byte buffers. Only what needs the
 //! hardware (reading r2, fault injection, the stack check, the semihosting exit) stays
 //! with the caller, through [`FlowHooks`].
+//!
+//! # A DTB that cannot be used stops the boot
+//!
+//! When r2 points at a device tree, the tree is the memory description: its banks,
+//! `/memreserve/`, `/reserved-memory`, initrd, the blob itself and the command line.
+//! If [`FdtMemory::parse`] rejects it, falling back to the board's built-in map would
+//! boot with memory the machine may not have (QEMU's `-m` smaller than the map hangs
+//! in `paging_init`) and hand every reservation of the tree to the allocator, so the
+//! boot stops instead ([`FlowOutcome::DtbRejected`], exit [`EXIT_BOOT_ERROR`]), naming
+//! the cause. Linux, too, stops when it finds neither a usable tree nor a machine
+//! (`setup_machine_fdt` → "Error: invalid dtb").
+//!
+//! The board map is used for a rejected tree only when asked for, with
+//! [`FALLBACK_BOARD`] (`zonekit.fallback=board`) on the command line. On a DTB boot the
+//! command line lives in the tree itself (QEMU writes `-append` into
+//! `/chosen/bootargs`), so it is read from the rejected tree when its header and
+//! structure block are intact ([`chosen_bootargs`]): bad cells, overlapping banks or
+//! too many ranges leave the command line readable. When the structure itself is
+//! damaged nothing in the blob, the command line included, can be trusted, and the
+//! boot stops. No raw scan of a damaged blob for the string, and no build-time
+//! default: either could turn a corrupt tree into a silent board-map boot again. The
+//! fallback keeps the tree's command line and reserves the blob (it is still read).
 
 use core::fmt;
 
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
-use zonekit_core::source::StaticMemoryMap;
+use zonekit_core::source::{RangeList, SourceError, StaticMemoryMap};
 use zonekit_core::{zk_info, MemorySource, PageStorage};
 
 use crate::atags::Atags;
 use crate::board::BoardDesc;
 use crate::bootmem::{self, BootError, BootParams, BootedMemory, PagingContext, RunningMemory};
-use crate::fdt::{FdtError, FdtMemory};
+use crate::fdt::{chosen_bootargs, Bootargs, FdtError, FdtMemory};
 
 /// Exit code when the boot flow fails.
 pub const EXIT_BOOT_ERROR: u32 = 1;
@@ -84,6 +106,14 @@ pub enum FlowOutcome {
     BootFailed(BootError),
     /// The self-check or the page allocator self-test failed.
     SelfCheckFailed(BootError),
+    /// r2 points at a device tree that cannot be used, and the command line does not
+    /// ask for [`FALLBACK_BOARD`].
+    DtbRejected {
+        /// Physical address of the blob.
+        addr: u64,
+        /// Why it was rejected.
+        error: FdtError,
+    },
 }
 
 impl FlowOutcome {
@@ -91,7 +121,7 @@ impl FlowOutcome {
     pub fn exit_code(&self) -> u32 {
         match self {
             FlowOutcome::Passed => 0,
-            FlowOutcome::BootFailed(_) => EXIT_BOOT_ERROR,
+            FlowOutcome::BootFailed(_) | FlowOutcome::DtbRejected { .. } => EXIT_BOOT_ERROR,
             FlowOutcome::SelfCheckFailed(_) => EXIT_SELF_CHECK,
         }
     }
@@ -103,6 +133,9 @@ impl fmt::Display for FlowOutcome {
             FlowOutcome::Passed => write!(f, "passed"),
             FlowOutcome::BootFailed(e) => write!(f, "boot failed: {e}"),
             FlowOutcome::SelfCheckFailed(e) => write!(f, "self-check failed: {e}"),
+            FlowOutcome::DtbRejected { addr, error } => {
+                write!(f, "boot failed: DTB at {addr:#010x} rejected: {error}")
+            }
         }
     }
 }
@@ -139,6 +172,143 @@ pub struct NoHooks;
 
 impl<S: PageStorage> FlowHooks<S> for NoHooks {}
 
+/// The command-line word that lets a rejected DTB boot with the board's built-in
+/// memory map (see the module docs).
+pub const FALLBACK_BOARD: &str = "zonekit.fallback=board";
+
+/// The board's built-in memory map ([`BoardDesc::default_ram`] from the RAM base).
+pub fn board_map(board: &BoardDesc) -> StaticMemoryMap {
+    let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
+    map.dma_zone_size = board.dma_zone_size;
+    map
+}
+
+/// A device tree [`FdtMemory::parse`] rejected, and what it still tells.
+#[derive(Clone, Debug)]
+pub struct RejectedDtb<'a> {
+    /// Physical address of the blob (r2).
+    pub addr: u64,
+    /// Its size, when the header could be read.
+    pub size: Option<u64>,
+    /// Why it was rejected.
+    pub error: FdtError,
+    /// Its command line, when the header and structure block are intact (see
+    /// [`chosen_bootargs`]); `None` when there is none or it cannot be read.
+    pub bootargs: Option<Bootargs<'a>>,
+    /// Whether the command line could be read at all.
+    pub cmdline_readable: bool,
+}
+
+impl RejectedDtb<'_> {
+    /// The tree's command line asks for [`FALLBACK_BOARD`].
+    pub fn wants_board_fallback(&self) -> bool {
+        self.bootargs.as_ref().is_some_and(|b| {
+            b.as_str()
+                .split_ascii_whitespace()
+                .any(|w| w == FALLBACK_BOARD)
+        })
+    }
+
+    /// Why the boot cannot go on, in one line for the boot log (after `zonekit: `).
+    pub fn stop_reason(&self) -> &'static str {
+        if self.cmdline_readable {
+            "the DTB is the memory description; add zonekit.fallback=board to its bootargs to boot the board's built-in map instead"
+        } else {
+            "the DTB is the memory description, and its structure (the command line included) cannot be read"
+        }
+    }
+}
+
+/// What to boot from, once the DTB r2 points at was read.
+#[allow(clippy::large_enum_variant)]
+pub enum DtbChoice<'a> {
+    /// The tree parsed: it is the memory source.
+    Use(FdtMemory<'a>),
+    /// The tree was rejected.
+    Rejected(RejectedDtb<'a>),
+}
+
+/// Parse the DTB at physical `addr` (`blob`: its `totalsize` bytes, or why they could
+/// not be read) for `board`; on success the board's DMA zone size is set. Shared by
+/// [`run`] and the target runtime's `boot_kernel`.
+pub fn parse_dtb<'a>(
+    board: &BoardDesc,
+    addr: u64,
+    blob: Result<&'a [u8], FdtError>,
+    phys_addr_max: u64,
+) -> DtbChoice<'a> {
+    let parsed = blob.and_then(|b| FdtMemory::parse_at(b, phys_addr_max, Some(addr)));
+    match parsed {
+        Ok(mut fdt) => {
+            fdt.dma_zone_size = board.dma_zone_size;
+            DtbChoice::Use(fdt)
+        }
+        Err(error) => {
+            let (bootargs, cmdline_readable) = match blob.map(chosen_bootargs) {
+                Ok(Ok(args)) => (args, true),
+                _ => (None, false),
+            };
+            DtbChoice::Rejected(RejectedDtb {
+                addr,
+                size: blob.ok().map(|b| b.len() as u64),
+                error,
+                bootargs,
+                cmdline_readable,
+            })
+        }
+    }
+}
+
+/// The board's built-in map used for a rejected DTB because its command line asked
+/// for [`FALLBACK_BOARD`]: the map, the tree's command line, and the blob reserved
+/// (the command line is read from it).
+#[derive(Clone, Debug)]
+pub struct BoardFallback<'a> {
+    /// The board map.
+    pub map: StaticMemoryMap,
+    /// The rejected tree's command line.
+    pub bootargs: Option<Bootargs<'a>>,
+    /// The blob, `[addr, addr + totalsize)`.
+    pub blob: Option<MemRange>,
+}
+
+impl<'a> BoardFallback<'a> {
+    /// The fallback for `rejected` on `board`.
+    pub fn new(board: &BoardDesc, rejected: RejectedDtb<'a>) -> Self {
+        Self {
+            map: board_map(board),
+            blob: rejected.size.map(|s| MemRange::new(rejected.addr, s)),
+            bootargs: rejected.bootargs,
+        }
+    }
+}
+
+impl MemorySource for BoardFallback<'_> {
+    fn name(&self) -> &str {
+        self.map.name()
+    }
+
+    fn memory_banks(&self) -> Result<RangeList, SourceError> {
+        self.map.memory_banks()
+    }
+
+    fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
+        let mut out = self.map.reserved_ranges()?;
+        if let Some(b) = self.blob {
+            out.push(b).map_err(|_| SourceError::TooManyRanges)?;
+        }
+        Ok(out)
+    }
+
+    fn dma_zone_size(&self) -> Option<u64> {
+        self.map.dma_zone_size()
+    }
+
+    fn cmdline(&self) -> &str {
+        self.bootargs.as_ref().map_or("", Bootargs::as_str)
+    }
+}
+
 /// The memory source chosen from r2. One lives on the boot stack (there is no heap),
 /// so the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -146,6 +316,7 @@ enum Source<'a> {
     Dtb(FdtMemory<'a>),
     Atags(Atags<'a>),
     Board(StaticMemoryMap),
+    Fallback(BoardFallback<'a>),
 }
 
 /// Run the boot: choose the memory source, `bootmem::boot`, the self-check,
@@ -165,7 +336,14 @@ pub fn run<S: PageStorage>(
     );
     // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
     let mm = MmConfig::ZONEKIT;
-    let chosen = choose_source(board, input.r2, input.blob, mm.phys_addr_max);
+    let chosen = match choose_source(board, input.r2, input.blob, mm.phys_addr_max) {
+        Ok(chosen) => chosen,
+        Err(stop) => {
+            hooks.before_verdict();
+            zk_info!("zonekit: {}", stop);
+            return stop;
+        }
+    };
     let source: &dyn MemorySource = match &chosen {
         Source::Dtb(d) => {
             zk_info!("zonekit: memory from DTB at {:#010x}", input.r2);
@@ -176,6 +354,10 @@ pub fn run<S: PageStorage>(
             a
         }
         Source::Board(m) => {
+            zk_info!("zonekit: memory from board map");
+            m
+        }
+        Source::Fallback(m) => {
             zk_info!("zonekit: memory from board map");
             m
         }
@@ -231,34 +413,50 @@ pub fn run<S: PageStorage>(
     }
 }
 
-/// The DTB if it parses, else ATAGS if they parse, else the board's static map.
+/// The DTB if it parses, else ATAGS if they parse, else the board's static map. A
+/// rejected DTB stops the boot unless its command line asks for [`FALLBACK_BOARD`].
 fn choose_source<'a>(
     board: &BoardDesc,
     r2: u32,
     blob: BootBlob<'a>,
     phys_addr_max: u64,
-) -> Source<'a> {
+) -> Result<Source<'a>, FlowOutcome> {
     match blob {
-        BootBlob::Dtb { addr, blob } => {
-            match blob.and_then(|b| FdtMemory::parse_at(b, phys_addr_max, Some(addr))) {
-                Ok(mut fdt) => {
-                    fdt.dma_zone_size = board.dma_zone_size;
-                    for dropped in &fdt.dropped {
-                        zk_info!(
-                            "OF: fdt: Ignoring memory range {:#x} - {:#x}",
-                            dropped.base,
-                            dropped.end()
-                        );
-                    }
-                    return Source::Dtb(fdt);
+        BootBlob::Dtb { addr, blob } => match parse_dtb(board, addr, blob, phys_addr_max) {
+            DtbChoice::Use(fdt) => {
+                for dropped in &fdt.dropped {
+                    zk_info!(
+                        "OF: fdt: Ignoring memory range {:#x} - {:#x}",
+                        dropped.base,
+                        dropped.end()
+                    );
                 }
-                Err(e) => zk_info!("zonekit: DTB at {:#010x} rejected: {}", addr, e),
+                return Ok(Source::Dtb(fdt));
             }
-        }
+            DtbChoice::Rejected(rejected) => {
+                zk_info!(
+                    "zonekit: DTB at {:#010x} rejected: {}",
+                    addr,
+                    rejected.error
+                );
+                if !rejected.wants_board_fallback() {
+                    zk_info!("zonekit: {}", rejected.stop_reason());
+                    return Err(FlowOutcome::DtbRejected {
+                        addr,
+                        error: rejected.error,
+                    });
+                }
+                zk_info!(
+                    "zonekit: {}: the DTB's memory and reservations are ignored",
+                    FALLBACK_BOARD
+                );
+                return Ok(Source::Fallback(BoardFallback::new(board, rejected)));
+            }
+        },
         BootBlob::Atags { addr, bytes } => match Atags::parse(bytes) {
             Ok(mut a) => {
                 a.dma_zone_size = board.dma_zone_size;
-                return Source::Atags(a);
+                return Ok(Source::Atags(a));
             }
             Err(e) => zk_info!("zonekit: no valid ATAGS at {:#010x}: {}", addr, e),
         },
@@ -271,7 +469,5 @@ fn choose_source<'a>(
         }
         BootBlob::None(NoBlob::NotPassed) => {}
     }
-    let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
-    map.dma_zone_size = board.dma_zone_size;
-    Source::Board(map)
+    Ok(Source::Board(board_map(board)))
 }

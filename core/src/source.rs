@@ -7,8 +7,12 @@
 use crate::addr::{MemRange, PhysAddr};
 use crate::cma::MAX_CMA_AREAS;
 
-/// Most DRAM banks or reserved ranges one source reports.
-pub const MAX_SOURCE_RANGES: usize = 16;
+/// Most DRAM banks or reserved ranges one source reports: Linux's
+/// `INIT_MEMBLOCK_REGIONS` (128). The device-tree scan adds every bank before
+/// `memblock_allow_resize`, while memblock's tables hold that many regions, so a
+/// Linux kernel cannot take more separate banks either. A source with more reports
+/// [`SourceError::TooManyRanges`] instead of dropping any.
+pub const MAX_SOURCE_RANGES: usize = crate::memblock::INIT_MEMBLOCK_REGIONS;
 
 /// A fixed-capacity list of physical ranges, usable before any heap exists.
 pub type RangeList = heapless::Vec<MemRange, MAX_SOURCE_RANGES>;

@@ -3,9 +3,11 @@
 
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 use zonekit_arch_arm::fdt::{
-    fdt_header_ok, fdt_totalsize_at, FdtError, FdtMemory, FdtWarning, FDT_HEADER_SIZE, FDT_MAGIC,
+    chosen_bootargs, fdt_header_ok, fdt_totalsize_at, Bootargs, FdtError, FdtMemory, FdtWarning,
+    COMMAND_LINE_SIZE, FDT_HEADER_SIZE, FDT_MAGIC,
 };
 use zonekit_core::cmdline::Cmdline;
+use zonekit_core::source::MAX_SOURCE_RANGES;
 use zonekit_core::{MemRange, MemorySource, SourceError};
 
 const MAX32: u64 = u32::MAX as u64;
@@ -22,7 +24,7 @@ const SIZE_DT_STRINGS: usize = 32;
 const SIZE_DT_STRUCT: usize = 36;
 
 /// A copy of a blob at an 8-byte aligned address (boot loaders place DTBs 8-byte
-/// aligned; fdt-rs needs 4).
+/// aligned; the parser needs 4).
 struct Aligned {
     buf: Vec<u8>,
     off: usize,
@@ -158,7 +160,7 @@ fn one_memory_node() {
     assert!(m.dropped.is_empty());
     assert!(m.memreserve.is_empty() && m.reserved_static.is_empty());
     assert!(m.reserved_dynamic.is_empty());
-    assert_eq!((m.initrd, m.bootargs, m.blob), (None, None, None));
+    assert_eq!((m.initrd, &m.bootargs, m.blob), (None, &None, None));
     assert!(m.warnings.is_empty());
     assert_eq!((m.address_cells, m.size_cells), (1, 1));
     assert_eq!(m.name(), "DTB");
@@ -579,7 +581,10 @@ fn reserved_range_outside_ram_is_kept() {
 fn chosen_bootargs_and_initrd() {
     let blob = Aligned::new(&rich_dtb());
     let m = FdtMemory::parse_at(blob.bytes(), MAX32, Some(0x6ff0_0000)).unwrap();
-    assert_eq!(m.bootargs, Some("console=ttyAMA0 mem=512M"));
+    let args = m.bootargs.as_ref().unwrap();
+    assert_eq!(args.as_str(), "console=ttyAMA0 mem=512M");
+    assert_eq!(args.as_bytes(), b"console=ttyAMA0 mem=512M");
+    assert!(args.is_utf8());
     assert_eq!(m.cmdline(), "console=ttyAMA0 mem=512M");
     assert_eq!(Cmdline::parse(m.cmdline()).mem[0].size, 512 << 20);
     assert_eq!(m.initrd, Some(MemRange::new(0x6800_0000, 0x40_0000)));
@@ -652,7 +657,7 @@ fn root_without_cells_defaults_to_one_one() {
 #[test]
 fn empty_tree_with_fdt_end_as_last_word() {
     // No properties: the strings block is empty and FDT_END is the blob's last word,
-    // the layout that would trip fdt-rs's debug assertion.
+    // the layout that tripped fdt-rs 0.4's debug assertion (used before).
     let mut w = FdtWriter::new().unwrap();
     let root = w.begin_node("").unwrap();
     w.end_node(root).unwrap();
@@ -706,7 +711,8 @@ fn totalsize_at_reads_the_prefix() {
 
 #[test]
 fn too_many_memory_ranges() {
-    let banks: Vec<(u64, u64)> = (0..17).map(|i| (i * 0x1000_0000, 0x100_0000)).collect();
+    let n = MAX_SOURCE_RANGES as u64;
+    let banks: Vec<(u64, u64)> = (0..=n).map(|i| (i * 0x100_0000, 0x10_0000)).collect();
     let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
         memory_node(w, "memory", ac, sc, &banks)
     });
@@ -715,20 +721,23 @@ fn too_many_memory_ranges() {
         parse(blob.bytes(), MAX32).unwrap_err(),
         FdtError::TooManyRanges {
             what: "memory banks",
-            max: 16
+            max: 128
         }
     );
-    // Sixteen fit.
+    // MAX_SOURCE_RANGES fit.
     let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
-        memory_node(w, "memory", ac, sc, &banks[..16])
+        memory_node(w, "memory", ac, sc, &banks[..MAX_SOURCE_RANGES])
     });
     let blob = Aligned::new(&dtb);
-    assert_eq!(parse(blob.bytes(), MAX32).unwrap().memory.len(), 16);
+    assert_eq!(
+        parse(blob.bytes(), MAX32).unwrap().memory.len(),
+        MAX_SOURCE_RANGES
+    );
 }
 
 #[test]
 fn too_many_memreserve_entries() {
-    let rsv: Vec<(u64, u64)> = (0..17)
+    let rsv: Vec<(u64, u64)> = (0..=MAX_SOURCE_RANGES as u64)
         .map(|i| (0x6000_0000 + i * 0x1_0000, 0x1000))
         .collect();
     let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
@@ -737,7 +746,7 @@ fn too_many_memreserve_entries() {
     let blob = Aligned::new(&dtb);
     assert!(matches!(
         parse(blob.bytes(), MAX32).unwrap_err(),
-        FdtError::TooManyRanges { max: 16, .. }
+        FdtError::TooManyRanges { max: 128, .. }
     ));
 }
 
@@ -765,8 +774,8 @@ fn too_many_dynamic_reservations() {
 
 #[test]
 fn reserved_ranges_over_capacity_is_an_error_not_a_truncation() {
-    // 16 /memreserve/ entries plus an initrd: 17 reserved ranges.
-    let rsv: Vec<(u64, u64)> = (0..16)
+    // MAX_SOURCE_RANGES /memreserve/ entries plus an initrd: one too many.
+    let rsv: Vec<(u64, u64)> = (0..MAX_SOURCE_RANGES as u64)
         .map(|i| (0x6000_0000 + i * 0x1_0000, 0x1000))
         .collect();
     let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
@@ -1019,23 +1028,344 @@ fn structure_block_damage() {
     ));
 }
 
+// ------------------------------------------------- what Linux accepts, too
+
+/// Replace the first occurrence of `from` in `blob` by `to` (same length): bytes no
+/// FDT writer will put in a name or a string, patched in afterwards.
+fn patch(blob: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let at = blob
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern in the blob");
+    blob[at..at + to.len()].copy_from_slice(to);
+}
+
 #[test]
-fn node_name_length_limit_of_fdt_rs() {
-    let mk = |name: &str| {
-        dtb_with(1, 1, &[], |w, _, _| {
-            let n = w.begin_node(name).unwrap();
+fn dtb_node_name_over_29_chars_is_accepted() {
+    // 30 bytes (the longest fdt-rs 0.4 took was 29), a 31-byte name with a long unit
+    // address, and a memory node whose name is longer still: all are read.
+    let long = format!("abcdefghijklmnopqrstuvwxyz01234@{}", "9".repeat(200));
+    let memory = format!("memory@{}", "0".repeat(72));
+    let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
+        let n = w.begin_node("interrupt-controller@12c001000").unwrap();
+        w.property_string("status", "okay").unwrap();
+        w.end_node(n).unwrap();
+        let n = w.begin_node(&long).unwrap();
+        let c = w.begin_node(&long).unwrap();
+        w.end_node(c).unwrap();
+        w.end_node(n).unwrap();
+        memory_node(w, &memory, ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+    });
+    let blob = Aligned::new(&dtb);
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(
+        m.memory.as_slice(),
+        &[MemRange::new(0x6000_0000, 0x1000_0000)]
+    );
+    assert!(m.warnings.is_empty());
+}
+
+#[test]
+fn dtb_non_utf8_node_name_is_accepted() {
+    let mut dtb = dtb_with(1, 1, &[], |w, ac, sc| {
+        let n = w.begin_node("cafeX@0").unwrap();
+        w.end_node(n).unwrap();
+        // A memory node whose (unit address) name is not UTF-8 is still memory.
+        memory_node(w, "memory@6000000X", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+    });
+    patch(&mut dtb, b"cafeX@0\0", b"caf\xe9\xff@0\0");
+    patch(&mut dtb, b"6000000X\0", b"6000000\xe9\0");
+    let blob = Aligned::new(&dtb);
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(m.memory.len(), 1);
+}
+
+#[test]
+fn dtb_latin1_bootargs_keeps_tree_memory() {
+    let dtb = dtb_with(1, 1, &[(0x6000_0000, 0x1000)], |w, ac, sc| {
+        let c = w.begin_node("chosen").unwrap();
+        // "café" in Latin-1: one 0xe9 byte, not UTF-8.
+        w.property(
+            "bootargs",
+            b"console=ttyAMA0 caf\xe9 mem=256M memblock=debug\0",
+        )
+        .unwrap();
+        w.end_node(c).unwrap();
+        memory_node(w, "memory@60000000", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+        reserved_memory(w, ac, sc, |w| {
+            let n = w.begin_node("static@61000000").unwrap();
+            w.property_array_u32("reg", &[0x6100_0000, 0x1_0000])
+                .unwrap();
             w.end_node(n).unwrap();
+        });
+    });
+    let blob = Aligned::new(&dtb);
+    let m = FdtMemory::parse_at(blob.bytes(), MAX32, Some(0x6800_0000)).unwrap();
+    // The tree's memory and every reservation, not a fallback.
+    assert_eq!(
+        m.memory_banks().unwrap().as_slice(),
+        &[MemRange::new(0x6000_0000, 0x1000_0000)]
+    );
+    let total = m.header.totalsize as u64;
+    assert_eq!(
+        m.reserved_ranges().unwrap().as_slice(),
+        &[
+            MemRange::new(0x6000_0000, 0x1000),
+            MemRange::new(0x6100_0000, 0x1_0000),
+            MemRange::new(0x6800_0000, total),
+        ]
+    );
+    // The bytes as Linux has them, the text with U+FFFD, every parameter working.
+    let args = m.bootargs.as_ref().unwrap();
+    assert_eq!(
+        args.as_bytes(),
+        b"console=ttyAMA0 caf\xe9 mem=256M memblock=debug"
+    );
+    assert!(!args.is_utf8());
+    assert_eq!(
+        m.cmdline(),
+        "console=ttyAMA0 caf\u{fffd} mem=256M memblock=debug"
+    );
+    let c = Cmdline::parse(m.cmdline());
+    assert_eq!(c.mem_limit, Some(256 << 20));
+    assert!(c.memblock_debug);
+    assert_eq!(m.warnings.as_slice(), &[FdtWarning::BootargsNotUtf8]);
+}
+
+#[test]
+fn bootargs_text_replaces_each_invalid_sequence() {
+    let b = Bootargs::new(b"a\xe9b \xff\xfe c\xe2\x82");
+    assert_eq!(b.as_str(), "a\u{fffd}b \u{fffd}\u{fffd} c\u{fffd}");
+    // A whole line of invalid bytes still fits (three bytes of text per byte).
+    let raw = vec![0xffu8; COMMAND_LINE_SIZE - 1];
+    let b = Bootargs::new(&raw);
+    assert_eq!(b.as_str().chars().count(), COMMAND_LINE_SIZE - 1);
+    assert!(Bootargs::new(b"plain").is_utf8());
+}
+
+#[test]
+fn dtb_bootargs_cut_at_command_line_size() {
+    let mk = |v: &[u8]| {
+        let v = v.to_vec();
+        dtb_with(1, 1, &[], move |w, ac, sc| {
+            let c = w.begin_node("chosen").unwrap();
+            w.property("bootargs", &v).unwrap();
+            w.end_node(c).unwrap();
+            memory_node(w, "memory", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
         })
     };
-    let ok = "interrupt-controller@2c001000"; // 29 bytes
-    assert_eq!(ok.len(), 29);
-    let blob = Aligned::new(&mk(ok));
-    assert!(parse(blob.bytes(), MAX32).is_ok());
-    let blob = Aligned::new(&mk("interrupt-controller@12c001000"));
+    // Longer than COMMAND_LINE_SIZE: Linux keeps COMMAND_LINE_SIZE - 1 bytes.
+    let mut long = vec![b'x'; 2000];
+    long.push(0);
+    let blob = Aligned::new(&mk(&long));
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(m.cmdline().len(), COMMAND_LINE_SIZE - 1);
+    assert_eq!(
+        m.warnings.as_slice(),
+        &[FdtWarning::BootargsTruncated {
+            kept: COMMAND_LINE_SIZE - 1
+        }]
+    );
+    // No NUL: strscpy keeps one byte less than the property.
+    let blob = Aligned::new(&mk(b"mem=256M"));
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(m.cmdline(), "mem=256");
+    // Exactly fitting, NUL-terminated: untouched.
+    let blob = Aligned::new(&mk(b"mem=256M\0"));
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(m.cmdline(), "mem=256M");
+    assert!(m.warnings.is_empty());
+}
+
+#[test]
+fn dtb_latin1_status_of_unrelated_node_is_accepted() {
+    let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
+        let n = w.begin_node("uart@10009000").unwrap();
+        w.property("status", b"d\xe9sactiv\xe9\0").unwrap();
+        w.end_node(n).unwrap();
+        let n = w.begin_node("sdram@90000000").unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u32("reg", &[0x9000_0000, 0x1000_0000])
+            .unwrap();
+        // Not "okay": Linux's of_fdt_device_is_available says no, so does zonekit.
+        w.property("status", b"ok\xe9\0").unwrap();
+        w.end_node(n).unwrap();
+        memory_node(w, "memory@60000000", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+        reserved_memory(w, ac, sc, |w| {
+            let n = w.begin_node("pool").unwrap();
+            w.property("compatible", b"shared-dma-pool\xe9\0").unwrap();
+            w.property_u32("size", 0x10_0000).unwrap();
+            w.end_node(n).unwrap();
+        });
+    });
+    let blob = Aligned::new(&dtb);
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(
+        m.memory.as_slice(),
+        &[MemRange::new(0x6000_0000, 0x1000_0000)]
+    );
+    assert_eq!(
+        m.warnings.as_slice(),
+        &[FdtWarning::DisabledNode {
+            node: "sdram@90000000"
+        }]
+    );
+    assert_eq!(m.reserved_dynamic.len(), 1);
+}
+
+#[test]
+fn dtb_more_than_16_memory_banks() {
+    // 100 banks: 80 in one node, 20 in twenty more nodes; all kept, in DTB order.
+    let banks: Vec<(u64, u64)> = (0..100).map(|i| (i * 0x200_0000, 0x100_0000)).collect();
+    let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
+        memory_node(w, "memory", ac, sc, &banks[..80]);
+        for (i, b) in banks[80..].iter().enumerate() {
+            memory_node(w, &format!("memory@{i}"), ac, sc, &[*b]);
+        }
+    });
+    let blob = Aligned::new(&dtb);
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    let want: Vec<MemRange> = banks.iter().map(|&(b, s)| MemRange::new(b, s)).collect();
+    assert_eq!(m.memory_banks().unwrap().as_slice(), want.as_slice());
+    // And as many /memreserve/ entries and static reservations.
+    let rsv: Vec<(u64, u64)> = (0..40).map(|i| (i * 0x200_0000, 0x1000)).collect();
+    let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
+        memory_node(w, "memory", ac, sc, &banks);
+        reserved_memory(w, ac, sc, |w| {
+            for i in 0..40u32 {
+                let n = w.begin_node(&format!("r@{i}")).unwrap();
+                w.property_array_u32("reg", &[i * 0x200_0000 + 0x10_0000, 0x1000])
+                    .unwrap();
+                w.end_node(n).unwrap();
+            }
+        });
+    });
+    let blob = Aligned::new(&dtb);
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(m.memory.len(), 100);
+    assert_eq!(m.reserved_ranges().unwrap().len(), 80);
+}
+
+/// A child of the root for [`chosen_tree`]: its name and `bootargs`.
+type TopNode<'a> = (&'a str, Option<&'a str>);
+
+/// A tree with the given children of the root (`(name, bootargs)`; `None`: a
+/// `/reserved-memory`-style node with one static region at 0x6100_0000 + i MiB).
+fn chosen_tree(nodes: &[TopNode<'_>]) -> Vec<u8> {
+    dtb_with(1, 1, &[], |w, ac, sc| {
+        memory_node(w, "memory", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+        for (i, (name, args)) in nodes.iter().enumerate() {
+            let n = w.begin_node(name).unwrap();
+            match args {
+                Some(a) => w.property_string("bootargs", a).unwrap(),
+                None => {
+                    w.property_u32("#address-cells", ac).unwrap();
+                    w.property_u32("#size-cells", sc).unwrap();
+                    w.property_null("ranges").unwrap();
+                    let r = w.begin_node("r").unwrap();
+                    w.property_array_u32("reg", &[0x6100_0000 + ((i as u32) << 20), 0x1000])
+                        .unwrap();
+                    w.end_node(r).unwrap();
+                }
+            }
+            w.end_node(n).unwrap();
+        }
+    })
+}
+
+#[test]
+fn dtb_chosen_unit_address_variants() {
+    // Linux 6.1: fdt_path_offset("/chosen"), i.e. the first child of the root named
+    // "chosen" or "chosen@<unit>", in tree order; later ones are ignored.
+    let cases: [(&[TopNode], &str, &[&str]); 5] = [
+        (
+            &[("chosen", Some("a")), ("chosen@1", Some("b"))],
+            "a",
+            &["chosen@1"],
+        ),
+        (
+            &[("chosen@1", Some("b")), ("chosen", Some("a"))],
+            "b",
+            &["chosen"],
+        ),
+        (&[("chosen@0", Some("z"))], "z", &[]),
+        (&[("chosenx", Some("no")), ("chose", Some("no"))], "", &[]),
+        (
+            &[
+                ("chosen", Some("a")),
+                ("chosen@1", Some("b")),
+                ("chosen@0", Some("c")),
+            ],
+            "a",
+            &["chosen@1", "chosen@0"],
+        ),
+    ];
+    for (nodes, want, ignored) in cases {
+        let blob = Aligned::new(&chosen_tree(nodes));
+        let m = parse(blob.bytes(), MAX32).unwrap();
+        assert_eq!(m.cmdline(), want, "{nodes:?}");
+        let dups: Vec<FdtWarning> = ignored
+            .iter()
+            .map(|n| FdtWarning::DuplicateNode { node: n })
+            .collect();
+        assert_eq!(m.warnings.as_slice(), dups.as_slice(), "{nodes:?}");
+        assert_eq!(
+            chosen_bootargs(blob.bytes())
+                .unwrap()
+                .map(|b| b.as_str().to_string()),
+            (!want.is_empty()).then(|| want.to_string()),
+            "{nodes:?}"
+        );
+    }
+    // The same rule for /reserved-memory: the first of reserved-memory and
+    // reserved-memory@0 is used.
+    let blob = Aligned::new(&chosen_tree(&[
+        ("reserved-memory@0", None),
+        ("reserved-memory", None),
+    ]));
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(
+        m.reserved_ranges().unwrap().as_slice(),
+        &[MemRange::new(0x6100_0000, 0x1000)]
+    );
+    assert_eq!(
+        m.warnings.as_slice(),
+        &[FdtWarning::DuplicateNode {
+            node: "reserved-memory"
+        }]
+    );
+}
+
+#[test]
+fn chosen_bootargs_of_a_rejected_tree() {
+    // Overlapping banks: the tree is rejected, but its structure (and so the command
+    // line the user wrote) can be read.
+    let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
+        let c = w.begin_node("chosen").unwrap();
+        w.property_string("bootargs", "memblock=debug zonekit.fallback=board")
+            .unwrap();
+        w.end_node(c).unwrap();
+        memory_node(w, "memory@60000000", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+        memory_node(w, "sdram@60000000", ac, sc, &[(0x6000_0000, 0x1000_0000)]);
+    });
+    let blob = Aligned::new(&dtb);
     assert!(matches!(
-        parse(blob.bytes(), MAX32).unwrap_err(),
-        FdtError::Parse(_)
+        parse(blob.bytes(), MAX32),
+        Err(FdtError::OverlappingBanks { .. })
     ));
+    let args = chosen_bootargs(blob.bytes()).unwrap().unwrap();
+    assert_eq!(args.as_str(), "memblock=debug zonekit.fallback=board");
+    // A damaged structure block: nothing can be read.
+    let mut bad = dtb.clone();
+    let h = fdt_header_ok(&bad).unwrap();
+    let last = h.off_dt_struct as usize + h.size_dt_struct as usize - 4;
+    set32(&mut bad, last, 0x77);
+    let blob = Aligned::new(&bad);
+    assert!(chosen_bootargs(blob.bytes()).is_err());
+    // No /chosen: no command line.
+    let blob = Aligned::new(&simple_dtb());
+    assert_eq!(chosen_bootargs(blob.bytes()), Ok(None));
 }
 
 #[test]
@@ -1051,7 +1381,7 @@ fn errors_display_and_convert() {
     assert_eq!(
         SourceError::from(FdtError::TooManyRanges {
             what: "memory banks",
-            max: 16
+            max: 128
         }),
         SourceError::TooManyRanges
     );
@@ -1156,6 +1486,7 @@ fn mutated_blobs_never_panic() {
                 }
             }
         }
+        let _ = chosen_bootargs(blob.bytes());
         let _ = fdt_totalsize_at(&b);
         let _ = fdt_header_ok(&b);
     }

@@ -40,9 +40,10 @@ fn usage() -> String {
     let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
     let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree",
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
         boards.join(", "),
-        examples.join(", ")
+        examples.join(", "),
+        dtb::TestTree::ALL.map(|t| t.name()).join(", ")
     )
 }
 
@@ -156,12 +157,17 @@ fn parse_mem(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("bad memory size {s:?}"))
 }
 
-/// Human form of a size for case names (`512M`, `1G`).
+/// Human form of a size for case names and QEMU's `-m` (`512M`, `1G`, `64K`; QEMU
+/// reads a bare number as MiB, so an odd size gets a `B`).
 fn size_name(bytes: u64) -> String {
-    if bytes.is_multiple_of(1 << 30) {
+    if bytes.is_multiple_of(1 << 30) && bytes != 0 {
         format!("{}G", bytes >> 30)
-    } else {
+    } else if bytes.is_multiple_of(1 << 20) {
         format!("{}M", bytes >> 20)
+    } else if bytes.is_multiple_of(1 << 10) {
+        format!("{}K", bytes >> 10)
+    } else {
+        format!("{bytes}B")
     }
 }
 
@@ -209,7 +215,7 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
             "--release" => opts.release = true,
             "--icount" => opts.icount = true,
             "--defmt" => defmt = true,
-            "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?),
+            "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?)?,
             "--timeout" => {
                 opts.timeout_secs = value("--timeout")?
                     .parse()
@@ -376,7 +382,7 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         .arg(opts.board.qemu_machine)
         .args(opts.board.qemu_cpu.iter().flat_map(|c| ["-cpu", c]))
         .arg("-m")
-        .arg(format!("{}M", opts.mem >> 20))
+        .arg(size_name(opts.mem))
         .arg("-kernel")
         .arg(image)
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
@@ -542,12 +548,12 @@ struct BootCase {
     dtb: dtb::DtbMode,
     /// Lines (prefixes) the log must also contain.
     also: &'static [&'static str],
+    /// The guest's expected exit status: 0 for a boot that must pass all the usual
+    /// checks; otherwise only this status and `also` are checked.
+    exit: u8,
     /// Built with the `defmt` feature: the zonekit log lines are checked in the
     /// decoded defmt frames (messages), and each must carry a `file:line`.
     defmt: bool,
-    /// The guest's exit status. 0: it boots and self-checks. Otherwise the boot must
-    /// stop with this status after printing the `also` lines (the sim too).
-    exit: u8,
 }
 
 impl BootCase {
@@ -560,6 +566,11 @@ impl BootCase {
             dtb::DtbMode::AutoNomap => " dtb-nomap",
             dtb::DtbMode::None => " atags",
             dtb::DtbMode::File(_) => " dtb-file",
+            dtb::DtbMode::Test(t) => match t {
+                dtb::TestTree::Latin1 => " dtb-test:latin1",
+                dtb::TestTree::Quirks => " dtb-test:quirks",
+                dtb::TestTree::Overlap => " dtb-test:overlap",
+            },
         });
         if let Some(c) = self.cmdline {
             s.push_str(&format!(" {c}"));
@@ -575,7 +586,8 @@ impl BootCase {
 /// from ATAGS, highmem on vexpress-a9 1G and sabrelite 2G, `vmalloc=`, `mem=`, a
 /// `no-map` hole and the `memblock=debug` trace.
 fn boot_matrix() -> Vec<BootCase> {
-    use dtb::DtbMode::{Auto, AutoNomap, None as Atags};
+    use dtb::DtbMode::{Auto, AutoNomap, None as Atags, Test};
+    use dtb::TestTree;
     const FROM_DTB: &[&str] = &["zonekit: memory from DTB"];
     const FROM_ATAGS: &[&str] = &["zonekit: memory from ATAGS"];
     const REPORT: &[&str] = &[
@@ -593,8 +605,8 @@ fn boot_matrix() -> Vec<BootCase> {
         cmdline,
         dtb,
         also,
-        defmt: false,
         exit: 0,
+        defmt: false,
     };
     let defmt_case = |board, mem_mib: u64, dtb| BootCase {
         defmt: true,
@@ -696,6 +708,41 @@ fn boot_matrix() -> Vec<BootCase> {
         case("virt", 1024, Some("memblock=debug"), Auto, FROM_DTB),
         defmt_case("vexpress-a9", 512, Auto),
         defmt_case("sabrelite", 512, Auto),
+        // Device trees Linux accepts: a Latin-1 byte in bootargs must not cost the
+        // tree's memory (256 MiB, not the 128 MiB board map), its reservations or the
+        // command line (memblock=debug after the byte).
+        case("vexpress-a9", 256, None, Test(TestTree::Latin1), &[
+            "zonekit: memory from DTB",
+            "Kernel command line: console=ttyAMA0 caf\u{fffd} memblock=debug",
+            "zonekit: warning: OF: fdt: bootargs are not UTF-8",
+            // memblock=debug's dump: the tree's 256 MiB, its static reservation and
+            // the blob's own; the /reserved-memory pool.
+            " memory[0x0]\t[0x60000000-0x6fffffff], 0x10000000 bytes",
+            " reserved[0x2]\t[0x61000000-0x6100ffff], 0x00010000 bytes",
+            " reserved[0x3]\t[0x68000000-",
+            "OF: reserved mem: allocated zonekit-pool [mem 0x000000006ff00000-0x000000006fffffff]",
+        ]),
+        // Long and non-UTF-8 node names, a non-UTF-8 status, /chosen then /chosen@1,
+        // on 64 MiB (less than the board map: a fallback would hang).
+        case("vexpress-a9", 64, None, Test(TestTree::Quirks), &[
+            "zonekit: memory from DTB",
+            "zonekit: warning: OF: fdt: /chosen@1: ignored, an earlier node of that name is used",
+        ]),
+        // An unusable tree stops the boot with the cause ...
+        BootCase {
+            exit: 1,
+            ..case("vexpress-a9", 128, None, Test(TestTree::Overlap), &[
+                "zonekit: DTB at 0x64000000 rejected: memory banks overlap: ",
+                "zonekit: the DTB is the memory description; add zonekit.fallback=board",
+                "zonekit: boot failed: DTB at 0x64000000 rejected: memory banks overlap: ",
+            ])
+        },
+        // ... unless the command line asks for the board map.
+        case("vexpress-a9", 128, Some("zonekit.fallback=board"), Test(TestTree::Overlap), &[
+            "zonekit: DTB at 0x64000000 rejected: memory banks overlap: ",
+            "zonekit: zonekit.fallback=board: the DTB's memory and reservations are ignored",
+            "zonekit: memory from board map",
+        ]),
     ]
 }
 
@@ -969,6 +1016,24 @@ fn sim_compared(case: &BootCase) -> bool {
             | ("vexpress-a9", 512, None, dtb::DtbMode::None)
             | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
             | ("vexpress-a9", 512, Some("mem=8G"), dtb::DtbMode::Auto)
+            | (
+                "vexpress-a9",
+                256,
+                None,
+                dtb::DtbMode::Test(dtb::TestTree::Latin1)
+            )
+            | (
+                "vexpress-a9",
+                64,
+                None,
+                dtb::DtbMode::Test(dtb::TestTree::Quirks)
+            )
+            | (
+                "vexpress-a9",
+                128,
+                _,
+                dtb::DtbMode::Test(dtb::TestTree::Overlap)
+            )
     )
 }
 
@@ -983,21 +1048,26 @@ fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
     };
     let run = sim::run(&opts, false)?;
     if case.exit != 0 {
-        if run.outcome.exit_code() != u32::from(case.exit) {
+        // A boot that stops: the same status and the same lines.
+        if run.exit_code() != case.exit {
             return Err(format!(
-                "sim: {} (exit {}, expected {})",
-                run.outcome,
-                run.outcome.exit_code(),
+                "sim exits {} ({}), QEMU {}",
+                run.exit_code(),
+                run.verdict(),
                 case.exit
             ));
         }
-        return match missing_line(run.lines.iter().map(String::as_str), case.also) {
-            Some(want) => Err(format!("sim: missing line starting {want:?}")),
+        return match case
+            .also
+            .iter()
+            .find(|w| !run.lines.iter().any(|l| l.starts_with(*w)))
+        {
+            Some(w) => Err(format!("sim log lacks a line starting {w:?}")),
             None => Ok(()),
         };
     }
-    if run.outcome.exit_code() != 0 {
-        return Err(format!("sim: {}", run.outcome));
+    if run.exit_code() != 0 {
+        return Err(format!("sim: {}", run.verdict()));
     }
     sim::compare_logs(qemu_log, &run.lines)
 }

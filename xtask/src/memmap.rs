@@ -350,6 +350,7 @@ fn title(opts: &sim::SimOptions) -> String {
         match &opts.dtb {
             crate::dtb::DtbMode::None => "ATAGS".to_string(),
             crate::dtb::DtbMode::File(p) => format!("DTB {}", p.display()),
+            crate::dtb::DtbMode::Test(t) => format!("test DTB {}", t.name()),
             _ => "generated DTB".to_string(),
         }
     );

@@ -4,10 +4,10 @@
 //!
 //! What QEMU 7.2's `hw/arm/boot.c` does and is reproduced here:
 //! * with a DTB (`-dtb`): the file is opened with room to grow (`load_device_tree`:
-//!   `totalsize = (file size + 10000) * 2`), `/memory` is rewritten to `-m` and
-//!   `/chosen/bootargs` set from `-append` (the generated tree already has both), and
-//!   the blob is placed at `RAM base + min(RAM / 2, 128 MiB)`, page aligned; r2 points
-//!   at it;
+//!   `totalsize = (file size + 10000) * 2`), its `/memory` nodes are replaced by one
+//!   describing `-m` and `/chosen/bootargs` set from `-append` ([`dtb::qemu_load_dtb`],
+//!   for generated trees and files alike), and the blob is placed at
+//!   `RAM base + min(RAM / 2, 128 MiB)`, page aligned; r2 points at it;
 //! * without one: ATAGS at `RAM base + 0x100` (`CORE`, `MEM(size, base)`, `CMDLINE`
 //!   when `-append` is not empty, `NONE`); r2 points at them;
 //! * r1 is the board's machine number.
@@ -15,6 +15,16 @@
 //! The kernel image range (`__image_start..__image_end`) is read from the board's ELF
 //! under `target/arm/` when it has been built; otherwise [`DEFAULT_IMAGE_SIZE`] from the
 //! load address is assumed (and said so on stderr).
+//!
+//! # What the guest would trip on
+//!
+//! Simulated storage is as large as it is asked to be, so a boot that describes more
+//! memory than QEMU's `-m` gives would pass here and hang on QEMU. The simulated RAM
+//! is therefore `[RAM base, RAM base + -m)`, and the run fails ([`SimRun::faults`],
+//! exit [`EXIT_SIM_FAULT`]) when the kernel image or the boot information does not lie
+//! inside it, when memblock.memory reaches past it, or when a page table, the
+//! `mem_map` or a usemap is placed outside it: the guest would not load, or would
+//! hang or fault at the first write there.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -49,9 +59,46 @@ const MIB: u64 = 1 << 20;
 /// tree (code, data, .bss and the 512 KiB boot stack), rounded to pages.
 pub const DEFAULT_IMAGE_SIZE: u64 = 0x10_6000;
 
-/// Extra room QEMU's `load_device_tree` gives a DTB file: `(size + 10000) * 2`.
-fn qemu_dtb_totalsize(file_size: usize) -> usize {
-    (file_size + 10_000) * 2
+/// Exit status of `cargo xtask sim` when the guest would fault or hang ([`SimRun::faults`]);
+/// the guest's own exit status for an exception is 3 too.
+pub const EXIT_SIM_FAULT: u8 = 3;
+
+/// The simulated RAM, `-m` bytes from the board's RAM base, and what was found
+/// outside it.
+#[derive(Clone, Debug)]
+struct Ram {
+    range: MemRange,
+    mem: u64,
+    faults: Rc<RefCell<Vec<String>>>,
+}
+
+impl Ram {
+    /// Record a fault unless `r` lies inside RAM.
+    fn check(&self, r: MemRange, what: &str, consequence: &str) {
+        if r.size == 0 || (self.range.base <= r.base && r.end() <= self.range.end()) {
+            return;
+        }
+        let fault = format!(
+            "{what} {r} is outside the simulated RAM {} (-m {}): {consequence}",
+            self.range,
+            crate::size_name(self.mem)
+        );
+        let mut faults = self.faults.borrow_mut();
+        if !faults.contains(&fault) {
+            faults.push(fault);
+        }
+    }
+
+    /// Record a fault for every memblock.memory region outside RAM.
+    fn check_memblock(&self, mb: &BootMemblock) {
+        for r in mb.memory.regions() {
+            self.check(
+                MemRange::new(r.base, r.size),
+                "memblock.memory",
+                "the guest would use memory that does not exist (and hang or fault there)",
+            );
+        }
+    }
 }
 
 /// What one simulated boot takes.
@@ -132,6 +179,29 @@ pub struct SimRun {
     pub map: Option<MemoryMap>,
     /// Notes about the simulation itself (for stderr).
     pub notes: Vec<String>,
+    /// What the guest would trip on that the simulated storage does not (see the
+    /// module docs); empty when nothing.
+    pub faults: Vec<String>,
+}
+
+impl SimRun {
+    /// The exit status the guest would have: [`EXIT_SIM_FAULT`] when there are
+    /// faults, else the flow's.
+    pub fn exit_code(&self) -> u8 {
+        if self.faults.is_empty() {
+            self.outcome.exit_code() as u8
+        } else {
+            EXIT_SIM_FAULT
+        }
+    }
+
+    /// One line: the flow's outcome, or the first fault.
+    pub fn verdict(&self) -> String {
+        match self.faults.first() {
+            None => self.outcome.to_string(),
+            Some(f) => format!("the guest would fail: {f}"),
+        }
+    }
 }
 
 /// Where log records go: optionally printed, always captured.
@@ -201,10 +271,12 @@ enum Handed {
     Bitmap,
 }
 
-/// [`VecPageStorage`] that also records what each request was for.
+/// [`VecPageStorage`] that also records what each request was for, and checks it
+/// against the simulated RAM.
 struct SimStorage {
     inner: VecPageStorage,
     record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+    ram: Ram,
 }
 
 impl PageStorage for SimStorage {
@@ -213,16 +285,18 @@ impl PageStorage for SimStorage {
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Vec<Page>, StorageError> {
         let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
-        self.record
-            .borrow_mut()
-            .push((Handed::MemMap, MemRange::new(base, bytes)));
+        let r = MemRange::new(base, bytes);
+        self.ram
+            .check(r, "mem_map", "the guest hangs or faults writing it");
+        self.record.borrow_mut().push((Handed::MemMap, r));
         self.inner.mem_map(base, nr_pages)
     }
 
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
-        self.record
-            .borrow_mut()
-            .push((Handed::Bitmap, MemRange::new(base, bytes as u64)));
+        let r = MemRange::new(base, bytes as u64);
+        self.ram
+            .check(r, "a usemap", "the guest hangs or faults writing it");
+        self.record.borrow_mut().push((Handed::Bitmap, r));
         self.inner.bitmap(base, bytes)
     }
 
@@ -239,6 +313,7 @@ struct SimHooks {
     record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
     dtb: Option<MemRange>,
     map: Option<MemoryMap>,
+    ram: Ram,
 }
 
 /// Simulated page-table memory: 16 KiB chunks of words, created on first write.
@@ -289,11 +364,13 @@ impl FlowHooks<SimStorage> for SimHooks {
             self.board.mmio,
         )?;
         let (memblock, storage) = (ctx.memblock, ctx.storage);
+        self.ram.check_memblock(memblock);
+        let ram = &self.ram;
         let alloc = AllocFn {
             memory: SimTables::default(),
             // Linux's `early_alloc`, as the guest's paging_init does it.
             alloc: |bytes: usize, align: usize| {
-                memblock
+                let pa = memblock
                     .alloc_try_nid(
                         storage,
                         bytes as u64,
@@ -302,7 +379,13 @@ impl FlowHooks<SimStorage> for SimHooks {
                         MEMBLOCK_ALLOC_ACCESSIBLE,
                         NUMA_NO_NODE,
                     )
-                    .map_err(|_| MmuError::OutOfTableMemory { bytes, align })
+                    .map_err(|_| MmuError::OutOfTableMemory { bytes, align })?;
+                ram.check(
+                    MemRange::new(pa, bytes as u64),
+                    "paging_init: a page table",
+                    "the guest hangs or faults writing it",
+                );
+                Ok(pa)
             },
         };
         build_page_table(alloc, &plan, &mut MmuNoHooks)?;
@@ -310,6 +393,7 @@ impl FlowHooks<SimStorage> for SimHooks {
     }
 
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
+        self.ram.check_memblock(&booted.memblock);
         self.map = Some(memory_map(params, booted, self.dtb, &self.record.borrow()));
     }
 }
@@ -359,20 +443,17 @@ fn image_symbols(elf: &Path) -> Result<MemRange, String> {
 
 /// The DTB bytes and address QEMU would hand over, or `None` for ATAGS.
 fn qemu_dtb(opts: &SimOptions, cmdline: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
-    let mut blob = match &opts.dtb {
+    let (board, mem) = (opts.board, opts.mem);
+    let file = match &opts.dtb {
         DtbMode::None => return Ok(None),
-        DtbMode::Auto => dtb::board_dtb(opts.board, opts.mem, cmdline, false)?,
-        DtbMode::AutoNomap => dtb::board_dtb(opts.board, opts.mem, cmdline, true)?,
+        DtbMode::Auto => dtb::board_dtb(board, mem, cmdline, false)?,
+        DtbMode::AutoNomap => dtb::board_dtb(board, mem, cmdline, true)?,
+        DtbMode::Test(t) => dtb::test_dtb(*t, board, mem, cmdline)?,
         DtbMode::File(p) => {
             std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?
         }
     };
-    if blob.len() < 8 {
-        return Err("the DTB is too short".into());
-    }
-    let total = qemu_dtb_totalsize(blob.len());
-    blob.resize(total, 0);
-    blob[4..8].copy_from_slice(&(total as u32).to_be_bytes());
+    let blob = dtb::qemu_load_dtb(&file, board, mem, cmdline)?;
     let at = opts.board.ram_base + (opts.mem / 2).min(128 * MIB);
     let at = (at + 0xfff) & !0xfff;
     Ok(Some((blob, at)))
@@ -400,7 +481,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     let mut notes = vec![note];
     if let DtbMode::File(p) = &opts.dtb {
         notes.push(format!(
-            "xtask: sim: {} is used as is (QEMU would also rewrite /memory and /chosen/bootargs)",
+            "xtask: sim: {} is edited as QEMU's arm_load_dtb edits it (/memory from -m, /chosen/bootargs from -append)",
             p.display()
         ));
     }
@@ -438,16 +519,40 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         blob,
         kernel_image: image,
     };
+    // What QEMU itself needs inside RAM: the image it loads, the boot information
+    // it writes.
+    let ram = Ram {
+        range: MemRange::new(opts.board.ram_base, opts.mem),
+        mem: opts.mem,
+        faults: Rc::new(RefCell::new(Vec::new())),
+    };
+    let not_loaded = "QEMU refuses to load it (the guest does not start)";
+    ram.check(image, "the kernel image", not_loaded);
+    match (&dtb, &atags) {
+        (Some(_), _) => {
+            if let Some(r) = dtb_range {
+                ram.check(r, "the DTB", not_loaded);
+            }
+        }
+        (None, Some(bytes)) => ram.check(
+            MemRange::new(r2, bytes.len() as u64),
+            "the ATAGS",
+            not_loaded,
+        ),
+        (None, None) => {}
+    }
     let record = Rc::new(RefCell::new(Vec::new()));
     let storage = SimStorage {
         inner: VecPageStorage::default(),
         record: record.clone(),
+        ram: ram.clone(),
     };
     let mut hooks = SimHooks {
         board: opts.board,
         record,
         dtb: dtb_range,
         map: None,
+        ram: ram.clone(),
     };
     install_logger();
     {
@@ -458,11 +563,13 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     }
     let outcome = flow::run(input, storage, &mut hooks);
     let lines = std::mem::take(&mut sink().lines);
+    let faults = ram.faults.borrow().clone();
     Ok(SimRun {
         lines,
         outcome,
         map: hooks.map,
         notes,
+        faults,
     })
 }
 
@@ -632,7 +739,7 @@ pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String
             "--board" => opts.board = crate::find_board(&value)?,
             "--mem" => opts.mem = crate::parse_mem(&value)?,
             "--cmdline" => opts.cmdline = Some(value),
-            "--dtb" => opts.dtb = DtbMode::parse(&value),
+            "--dtb" => opts.dtb = DtbMode::parse(&value)?,
             _ => rest.push((a.clone(), value)),
         }
     }
@@ -646,7 +753,7 @@ pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String
     Ok((opts, rest))
 }
 
-/// `cargo xtask sim --board B --mem SIZE [--cmdline STR] [--dtb auto|auto-nomap|none|PATH] [--release]`.
+/// `cargo xtask sim --board B --mem SIZE [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]`.
 pub fn cmd_sim(args: &[String]) -> Result<u8, String> {
     let (opts, rest) = parse_options(args)?;
     if let Some((o, _)) = rest.first() {
@@ -657,12 +764,15 @@ pub fn cmd_sim(args: &[String]) -> Result<u8, String> {
     for n in &run.notes {
         eprintln!("{n}");
     }
+    for f in &run.faults {
+        eprintln!("xtask: sim: FAIL: {f}");
+    }
     eprintln!(
         "xtask: sim: {} in {:.3} s",
-        run.outcome,
+        run.verdict(),
         started.elapsed().as_secs_f64()
     );
-    Ok(run.outcome.exit_code() as u8)
+    Ok(run.exit_code())
 }
 
 /// Is `line` one of the zone/node/memmap lines sim and QEMU must agree on?
@@ -831,6 +941,108 @@ mod tests {
             })
         );
         assert_eq!(run.outcome.exit_code(), flow::EXIT_BOOT_ERROR);
+    }
+
+    #[test]
+    fn sim_fails_when_image_outside_ram() {
+        // 64 KiB of RAM: the 1 MiB image does not fit (QEMU refuses to load it).
+        let run = run(&opts("vexpress-a9", 64 << 10, DtbMode::None, None), false).unwrap();
+        assert_eq!(run.exit_code(), EXIT_SIM_FAULT, "{:?}", run.faults);
+        assert!(
+            run.faults[0].starts_with("the kernel image [mem 0x0000000060010000-"),
+            "{:?}",
+            run.faults
+        );
+        assert!(run.verdict().contains(
+            "outside the simulated RAM [mem 0x0000000060000000-0x000000006000ffff] (-m 64K)"
+        ));
+    }
+
+    #[test]
+    fn sim_fails_when_memory_outside_ram() {
+        // A rejected tree, the board map asked for, 64 MiB of RAM: the 128 MiB map
+        // puts memblock.memory, the page tables and mem_map where there is no RAM (the
+        // guest hangs in paging_init). The flow itself passes; the sim must not.
+        let run = run(
+            &opts(
+                "vexpress-a9",
+                64 << 20,
+                DtbMode::Test(dtb::TestTree::Overlap),
+                Some("zonekit.fallback=board"),
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(run.outcome, FlowOutcome::Passed);
+        assert_eq!(run.exit_code(), EXIT_SIM_FAULT);
+        for what in ["memblock.memory ", "paging_init: a page table ", "mem_map "] {
+            assert!(
+                run.faults.iter().any(|f| f.starts_with(what)),
+                "no {what:?} fault in {:#?}",
+                run.faults
+            );
+        }
+        // 128 MiB of RAM: the same boot is fine.
+        let run = run_128m_fallback();
+        assert_eq!(run.exit_code(), 0, "{:#?}", run.faults);
+        assert!(run
+            .lines
+            .iter()
+            .any(|l| l == "zonekit: memory from board map"));
+    }
+
+    fn run_128m_fallback() -> SimRun {
+        run(
+            &opts(
+                "vexpress-a9",
+                128 << 20,
+                DtbMode::Test(dtb::TestTree::Overlap),
+                Some("zonekit.fallback=board"),
+            ),
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sim_rejected_dtb_stops_like_the_guest() {
+        let run = run(
+            &opts(
+                "vexpress-a9",
+                128 << 20,
+                DtbMode::Test(dtb::TestTree::Overlap),
+                None,
+            ),
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            run.outcome,
+            FlowOutcome::DtbRejected {
+                addr: 0x6400_0000,
+                ..
+            }
+        ));
+        assert_eq!(run.exit_code(), 1);
+        assert!(run.lines.iter().any(|l| l.starts_with(
+            "zonekit: boot failed: DTB at 0x64000000 rejected: memory banks overlap: "
+        )));
+        assert!(run.map.is_none());
+    }
+
+    #[test]
+    fn sim_test_trees_boot_from_the_tree() {
+        let run_tree =
+            |t, mem| run(&opts("vexpress-a9", mem, DtbMode::Test(t), None), false).unwrap();
+        let r = run_tree(dtb::TestTree::Latin1, 256 << 20);
+        assert_eq!(r.exit_code(), 0, "{}", r.verdict());
+        let has = |r: &SimRun, l: &str| r.lines.iter().any(|x| x.starts_with(l));
+        assert!(has(&r, "zonekit: memory from DTB at 0x68000000"));
+        assert!(has(&r, " reserved[0x2]\t[0x61000000-0x6100ffff]"));
+        assert!(has(&r, "On node 0 totalpages: 65536"));
+        let r = run_tree(dtb::TestTree::Quirks, 64 << 20);
+        assert_eq!(r.exit_code(), 0, "{}", r.verdict());
+        assert!(has(&r, "On node 0 totalpages: 16384"));
     }
 
     #[test]

@@ -16,12 +16,12 @@ pub use storage::PhysPageStorage;
 use crate::atags::Atags;
 use crate::board::{BoardDesc, Console, MonotonicCounter, Stopwatch, KERNEL_LOAD_OFFSET};
 use crate::bootmem::{self, BootParams, BootStep, RunningMemory};
-use crate::fdt::{fdt_totalsize_at, FdtError, FdtMemory, FDT_HEADER_SIZE};
+use crate::fdt::{fdt_totalsize_at, FdtError, FDT_HEADER_SIZE};
+use crate::flow::{self, BoardFallback, DtbChoice, FALLBACK_BOARD};
 use crate::kprintln;
 use crate::mmu::{MappingHooks, NoHooks};
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
-use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::MemorySource;
 
 /// Exit code when the boot flow fails.
@@ -136,13 +136,9 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     }
 }
 
-/// Validate and parse the DTB at `at`: read its header, check that `totalsize` fits in
-/// the board's RAM window, then hand the blob to the validating parser.
-fn open_dtb(
-    board: &BoardDesc,
-    at: u32,
-    phys_addr_max: u64,
-) -> Result<FdtMemory<'static>, FdtError> {
+/// The DTB at `at` as bytes: read its header, check that `totalsize` fits in the
+/// board's RAM window, and view that many bytes (the validating parser checks them).
+fn open_dtb(board: &BoardDesc, at: u32) -> Result<&'static [u8], FdtError> {
     let addr = u64::from(at);
     let room = (board.ram_base + board.max_ram).saturating_sub(addr);
     if room < FDT_HEADER_SIZE as u64 {
@@ -167,7 +163,7 @@ fn open_dtb(
     // and memblock reserves it before any allocation.
     let blob: &'static [u8] =
         unsafe { core::slice::from_raw_parts(addr as usize as *const u8, total as usize) };
-    FdtMemory::parse_at(blob, phys_addr_max, Some(addr))
+    Ok(blob)
 }
 
 /// Test hook for the exception vectors, from the command line:
@@ -246,11 +242,13 @@ pub struct BootedKernel {
 }
 
 /// The board-independent boot up to a running page allocator: console and logger,
-/// memory source from r2 (DTB, then ATAGS, then the board's static map), Linux's
-/// `setup_arch` memory part (memblock, `adjust_lowmem_bounds`, `paging_init` with the
-/// MMU switched on, `bootmem_init`) timed on the board's `counter`, the node
-/// self-check and `mem_init` (`memblock_free_all`). On a boot error it exits through
-/// semihosting with [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
+/// memory source from r2 (DTB, then ATAGS, then the board's static map; a DTB that
+/// cannot be used stops the boot unless `zonekit.fallback=board` asks for the board
+/// map, see [`flow`](crate::flow)), Linux's `setup_arch` memory part (memblock,
+/// `adjust_lowmem_bounds`, `paging_init` with the MMU switched on, `bootmem_init`)
+/// timed on the board's `counter`, the node self-check and `mem_init`
+/// (`memblock_free_all`). On a boot error it exits through semihosting with
+/// [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
 pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
@@ -274,39 +272,62 @@ pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     } else {
         image.base
     };
-    let board_map = {
-        let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
-        map.dma_zone_size = board.dma_zone_size;
-        map
-    };
+    let board_map = flow::board_map(board);
     // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
     let mm = MmConfig::ZONEKIT;
     let mut atags = None;
     let mut dtb = None;
+    let mut fallback = None;
     match classify_r2(board, r2, image_start) {
         BootInfo::Atags(mut a) => {
             a.dma_zone_size = board.dma_zone_size;
             atags = Some(a);
         }
-        BootInfo::Dtb(at) => match open_dtb(board, at, mm.phys_addr_max) {
-            Ok(mut fdt) => {
-                fdt.dma_zone_size = board.dma_zone_size;
-                for dropped in &fdt.dropped {
-                    kprintln!(
-                        "OF: fdt: Ignoring memory range {:#x} - {:#x}",
-                        dropped.base,
-                        dropped.end()
-                    );
+        BootInfo::Dtb(at) => {
+            let addr = u64::from(at);
+            match flow::parse_dtb(board, addr, open_dtb(board, at), mm.phys_addr_max) {
+                DtbChoice::Use(fdt) => {
+                    for dropped in &fdt.dropped {
+                        kprintln!(
+                            "OF: fdt: Ignoring memory range {:#x} - {:#x}",
+                            dropped.base,
+                            dropped.end()
+                        );
+                    }
+                    dtb = Some(fdt);
                 }
-                dtb = Some(fdt);
+                // A rejected DTB stops the boot unless its command line asks for the
+                // board map (see `flow`'s module docs).
+                DtbChoice::Rejected(rejected) => {
+                    kprintln!("zonekit: DTB at {:#010x} rejected: {}", at, rejected.error);
+                    if !rejected.wants_board_fallback() {
+                        kprintln!("zonekit: {}", rejected.stop_reason());
+                        check_stack();
+                        kprintln!(
+                            "zonekit: {}",
+                            flow::FlowOutcome::DtbRejected {
+                                addr,
+                                error: rejected.error
+                            }
+                        );
+                        semihosting::exit(EXIT_BOOT_ERROR)
+                    }
+                    kprintln!(
+                        "zonekit: {}: the DTB's memory and reservations are ignored",
+                        FALLBACK_BOARD
+                    );
+                    fallback = Some(BoardFallback::new(board, rejected));
+                }
             }
-            Err(e) => kprintln!("zonekit: DTB at {:#010x} rejected: {}", at, e),
-        },
+        }
         BootInfo::Invalid => {}
     }
     let source: &dyn MemorySource = if let Some(d) = &dtb {
         kprintln!("zonekit: memory from DTB at {:#010x}", r2);
         d
+    } else if let Some(f) = &fallback {
+        kprintln!("zonekit: memory from board map");
+        f
     } else if let Some(a) = &atags {
         kprintln!("zonekit: memory from ATAGS");
         a

@@ -1,0 +1,229 @@
+//! The boot flow (`flow::run`, what the guest and `cargo xtask sim` run) with a device
+//! tree from r2: a tree Linux accepts is the memory source, memory and reservations
+//! included, and a tree that cannot be used stops the boot with a typed outcome
+//! unless its command line asks for `zonekit.fallback=board`.
+
+use vm_fdt::{FdtReserveEntry, FdtWriter};
+use zonekit_arch_arm::board::{BoardDesc, BOARDS};
+use zonekit_arch_arm::bootmem::{BootParams, BootedMemory};
+use zonekit_arch_arm::fdt::{fdt_header_ok, FdtError};
+use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
+use zonekit_core::storage::VecPageStorage;
+use zonekit_core::MemRange;
+
+const MIB: u64 = 1 << 20;
+/// Where QEMU puts the DTB on a 256 MiB vexpress-a9: RAM base + 128 MiB.
+const DTB_AT: u64 = 0x6800_0000;
+
+fn a9() -> &'static BoardDesc {
+    BOARDS
+        .iter()
+        .copied()
+        .find(|b| b.name == "vexpress-a9")
+        .unwrap()
+}
+
+/// A copy of `bytes` at an 8-byte aligned address, as a boot loader places a DTB.
+struct Aligned {
+    buf: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(bytes: &[u8]) -> Self {
+        let mut buf = vec![0u8; bytes.len() + 8];
+        let off = buf.as_ptr().align_offset(8);
+        buf[off..off + bytes.len()].copy_from_slice(bytes);
+        Self {
+            buf,
+            off,
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.off..self.off + self.len]
+    }
+}
+
+/// A vexpress-a9 tree: `bootargs` (raw bytes, NUL added), 256 MiB at 0x60000000, a
+/// `/memreserve/` page, a static reserved region at 0x61000000, and, with `overlap`,
+/// a second memory node over the same RAM (which zonekit rejects).
+fn tree(bootargs: &[u8], overlap: bool) -> Vec<u8> {
+    let rsv = [FdtReserveEntry::new(0x6f00_0000, 0x1000).unwrap()];
+    let mut w = FdtWriter::new_with_mem_reserv(&rsv).unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    let c = w.begin_node("chosen").unwrap();
+    let mut args = bootargs.to_vec();
+    args.push(0);
+    w.property("bootargs", &args).unwrap();
+    w.end_node(c).unwrap();
+    for name in ["memory@60000000", "sdram@60000000"]
+        .iter()
+        .take(if overlap { 2 } else { 1 })
+    {
+        let m = w.begin_node(name).unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u32("reg", &[0x6000_0000, 256 << 20])
+            .unwrap();
+        w.end_node(m).unwrap();
+    }
+    let rm = w.begin_node("reserved-memory").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    w.property_null("ranges").unwrap();
+    let r = w.begin_node("static@61000000").unwrap();
+    w.property_array_u32("reg", &[0x6100_0000, 0x1_0000])
+        .unwrap();
+    w.end_node(r).unwrap();
+    w.end_node(rm).unwrap();
+    w.end_node(root).unwrap();
+    w.finish().unwrap()
+}
+
+/// What the flow booted from, seen at the end of `bootmem_init`.
+#[derive(Default)]
+struct Seen {
+    source: Option<String>,
+    cmdline: String,
+    memory: Vec<MemRange>,
+    reserved: Vec<MemRange>,
+}
+
+impl FlowHooks<VecPageStorage> for Seen {
+    fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<VecPageStorage>) {
+        self.source = Some(params.source.name().to_string());
+        self.cmdline = params.source.cmdline().to_string();
+        self.memory = booted
+            .memblock
+            .memory
+            .regions()
+            .iter()
+            .map(|r| MemRange::new(r.base, r.size))
+            .collect();
+        self.reserved = booted.memblock.reserved_ranges().collect();
+    }
+}
+
+fn boot(blob: Result<&[u8], FdtError>) -> (FlowOutcome, Seen) {
+    let board = a9();
+    let input = FlowInput {
+        board,
+        r1: board.machine_id,
+        r2: DTB_AT as u32,
+        blob: BootBlob::Dtb { addr: DTB_AT, blob },
+        kernel_image: MemRange::new(board.load_address(), MIB),
+    };
+    let mut seen = Seen::default();
+    let outcome = flow::run(input, VecPageStorage::default(), &mut seen);
+    (outcome, seen)
+}
+
+/// `r` lies inside one of `ranges`.
+fn covered(r: MemRange, ranges: &[MemRange]) -> bool {
+    ranges
+        .iter()
+        .any(|x| x.base <= r.base && r.end() <= x.end())
+}
+
+#[test]
+fn dtb_latin1_bootargs_boot_uses_tree_memory_and_reservations() {
+    // "café" in Latin-1 (0xe9), then parameters that must still apply.
+    let blob = Aligned::new(&tree(b"console=ttyAMA0 caf\xe9 vmalloc=256M", false));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("DTB"));
+    assert_eq!(seen.memory, [MemRange::new(0x6000_0000, 256 * MIB)]);
+    assert_eq!(seen.cmdline, "console=ttyAMA0 caf\u{fffd} vmalloc=256M");
+    for r in [
+        MemRange::new(0x6100_0000, 0x1_0000), // /reserved-memory
+        MemRange::new(0x6f00_0000, 0x1000),   // /memreserve/
+        MemRange::new(DTB_AT, blob.bytes().len() as u64), // the blob itself
+    ] {
+        assert!(
+            covered(r, &seen.reserved),
+            "{r} not reserved: {:x?}",
+            seen.reserved
+        );
+    }
+}
+
+#[test]
+fn rejected_dtb_stops_boot_without_fallback() {
+    // Overlapping memory nodes: a usable structure, an unusable memory description.
+    let blob = Aligned::new(&tree(b"console=ttyAMA0", true));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert!(
+        matches!(
+            outcome,
+            FlowOutcome::DtbRejected {
+                addr: DTB_AT,
+                error: FdtError::OverlappingBanks { .. }
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.exit_code(), flow::EXIT_BOOT_ERROR);
+    assert!(outcome.to_string().contains("memory banks overlap"));
+    assert!(seen.source.is_none(), "booted from {:?}", seen.source);
+
+    // A damaged structure block: even a fallback request in it cannot be trusted.
+    let mut bad = tree(b"zonekit.fallback=board", false);
+    let h = fdt_header_ok(&bad).unwrap();
+    // The structure block's last word, FDT_END, becomes an unknown token.
+    let at = (h.off_dt_struct + h.size_dt_struct - 4) as usize;
+    bad[at..at + 4].copy_from_slice(&0x77u32.to_be_bytes());
+    let blob = Aligned::new(&bad);
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert!(
+        matches!(
+            outcome,
+            FlowOutcome::DtbRejected {
+                error: FdtError::Parse(_),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(seen.source.is_none());
+
+    // A blob that could not even be read (r2's header says more than RAM holds).
+    let (outcome, _) = boot(Err(FdtError::Truncated {
+        need: 1 << 30,
+        have: 64,
+    }));
+    assert!(matches!(
+        outcome,
+        FlowOutcome::DtbRejected {
+            error: FdtError::Truncated { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn rejected_dtb_falls_back_to_board_map_when_asked() {
+    let blob = Aligned::new(&tree(b"console=ttyAMA0 zonekit.fallback=board", true));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("board map"));
+    let board = a9();
+    assert_eq!(
+        seen.memory,
+        [MemRange::new(board.ram_base, board.default_ram)]
+    );
+    // The tree's command line still applies, and the blob it is read from stays
+    // reserved; the tree's own reservations are not used.
+    assert_eq!(seen.cmdline, "console=ttyAMA0 zonekit.fallback=board");
+    assert!(covered(
+        MemRange::new(DTB_AT, blob.bytes().len() as u64),
+        &seen.reserved
+    ));
+    assert!(!covered(
+        MemRange::new(0x6100_0000, 0x1_0000),
+        &seen.reserved
+    ));
+}
