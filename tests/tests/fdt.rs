@@ -1128,7 +1128,7 @@ fn dtb_latin1_bootargs_keeps_tree_memory() {
         "console=ttyAMA0 caf\u{fffd} mem=256M memblock=debug"
     );
     let c = Cmdline::parse(m.cmdline());
-    assert_eq!(c.mem_limit, Some(256 << 20));
+    assert_eq!(c.mem[0].size, 256 << 20);
     assert!(c.memblock_debug);
     assert_eq!(m.warnings.as_slice(), &[FdtWarning::BootargsNotUtf8]);
 }
