@@ -708,7 +708,11 @@ fn alloc_pages_exhaustion_returns_no_memory_on_small_nodes() {
     std::thread::spawn(move || {
         for ram in (2..=40u64).map(|half_mib| half_mib << 19) {
             for mm in [MmConfig::ZONEKIT, MmConfig::LINUX_61_ARMMP] {
-                for gfp in [Gfp::KERNEL, Gfp::GFP_ATOMIC | Gfp::MEMALLOC, Gfp::RECLAIMABLE] {
+                for gfp in [
+                    Gfp::KERNEL,
+                    Gfp::GFP_ATOMIC | Gfp::MEMALLOC,
+                    Gfp::RECLAIMABLE,
+                ] {
                     let mut source = StaticMemoryMap::single_bank(BASE, ram);
                     source.dma_zone_size = Some(1 << 32);
                     let params = BootParams {
