@@ -17,10 +17,12 @@ pub const PAGE_SHIFT: u32 = 12;
 /// The base page size in bytes.
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
-/// `PFN_UP`: the first whole page at or above `addr`.
+/// `PFN_UP`: the first whole page at or above `addr`. Defined for every `addr` (the
+/// page after the top of a 64-bit address space is still a representable PFN), where
+/// Linux's `(addr + PAGE_SIZE - 1) >> PAGE_SHIFT` would wrap.
 #[inline]
 pub const fn pfn_up(addr: PhysAddr) -> Pfn {
-    (addr + PAGE_SIZE - 1) >> PAGE_SHIFT
+    (addr >> PAGE_SHIFT) + (addr & (PAGE_SIZE - 1) != 0) as u64
 }
 
 /// `PFN_DOWN`: the page containing `addr`.
@@ -47,6 +49,17 @@ pub const fn align_up(x: u64, a: u64) -> u64 {
     match x.checked_add(a - 1) {
         Some(v) => v & !(a - 1),
         None => !(a - 1),
+    }
+}
+
+/// `round_up(x, a)` for a power-of-two `a`, or `None` when the result does not fit in
+/// 64 bits. Searches use this: a saturated [`align_up`] would be a different, lower
+/// address than the one asked for.
+#[inline]
+pub const fn checked_align_up(x: u64, a: u64) -> Option<u64> {
+    match x.checked_add(a - 1) {
+        Some(v) => Some(v & !(a - 1)),
+        None => None,
     }
 }
 
@@ -116,6 +129,18 @@ mod tests {
         assert_eq!(align_up(0x1001, 0x1000), 0x2000);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
         assert_eq!(align_up(u64::MAX - 3, 0x1000), !0xfff_u64);
+        assert_eq!(checked_align_up(0x1001, 0x1000), Some(0x2000));
+        assert_eq!(checked_align_up(u64::MAX - 3, 0x1000), None);
+        assert_eq!(checked_align_up(!0xfff_u64, 0x1000), Some(!0xfff_u64));
+    }
+
+    #[test]
+    fn pfn_up_at_the_top_of_the_address_space() {
+        assert_eq!(pfn_up(0), 0);
+        assert_eq!(pfn_up(0x1000), 1);
+        assert_eq!(pfn_up(u64::MAX), 1 << 52);
+        assert_eq!(pfn_up(u64::MAX - 0xffe), 1 << 52);
+        assert_eq!(pfn_up(!0xfff_u64), (1 << 52) - 1);
     }
 
     #[test]
