@@ -70,6 +70,14 @@ pub enum BootError {
         /// Alignment requested.
         align: u64,
     },
+    /// `zone_sizes_init` was given memory banks that overlap (memblock.memory never
+    /// does; the holes would be counted twice).
+    OverlappingBanks {
+        /// One bank.
+        first: MemRange,
+        /// A bank sharing bytes with it.
+        second: MemRange,
+    },
 }
 
 impl fmt::Display for BootError {
@@ -87,6 +95,9 @@ impl fmt::Display for BootError {
                 f,
                 "no room for a {size:#x}-byte reserved-memory region (align {align:#x})"
             ),
+            BootError::OverlappingBanks { first, second } => {
+                write!(f, "memory banks {first} and {second} overlap")
+            }
         }
     }
 }
@@ -155,11 +166,25 @@ pub fn arm_adjust_dma_zone(sizes: &mut ZoneSizes, dma_pages: u64) {
 /// `zone_sizes_init`: lowmem `[min, max_low)` is one zone (ZONE_DMA when the board has
 /// a DMA zone size, else ZONE_NORMAL), highmem `[max_low, max_high)` the other; holes
 /// start equal to the sizes and every memory bank subtracts its overlap.
+///
+/// The banks must not overlap (memblock.memory never does): overlapping ones would
+/// be subtracted twice, so they are refused with [`BootError::OverlappingBanks`].
 pub fn zone_sizes_init(
     limits: &PfnLimits,
     memory: &[MemRange],
     dma_zone_size: Option<u64>,
-) -> ZoneSizes {
+) -> Result<ZoneSizes, BootError> {
+    for (i, first) in memory.iter().enumerate() {
+        if let Some(second) = memory[i + 1..]
+            .iter()
+            .find(|b| !first.is_empty() && !b.is_empty() && first.overlaps(b))
+        {
+            return Err(BootError::OverlappingBanks {
+                first: *first,
+                second: *second,
+            });
+        }
+    }
     let low = if dma_zone_size.is_some() {
         ZoneType::Dma as usize
     } else {
@@ -188,7 +213,7 @@ pub fn zone_sizes_init(
     if let Some(dma) = dma_zone_size {
         arm_adjust_dma_zone(&mut s, dma >> zonekit_core::PAGE_SHIFT);
     }
-    s
+    Ok(s)
 }
 
 /// The result of `bootmem_init`: memblock, the node with its zones and `mem_map`, and
@@ -439,7 +464,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
         return Err(BootError::NoLowmem);
     }
     let banks = memblock_banks(&memblock);
-    let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size);
+    let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size)?;
     print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
     probe(BootStep::FreeAreaInitStart);
     let node = free_area_init_node(
@@ -770,7 +795,7 @@ mod tests {
     #[test]
     fn seed_zone_sizes() {
         let l = limits(0x80000, 0xa0000, 0xa0000);
-        let s = zone_sizes_init(&l, &[MemRange::new(0x8000_0000, 0x2000_0000)], None);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x8000_0000, 0x2000_0000)], None).unwrap();
         assert_eq!(s.zone_size, [0, 0x20000, 0, 0]);
         assert_eq!(s.zhole_size, [0; 4]);
     }
@@ -783,7 +808,7 @@ mod tests {
             MemRange::new(0x7800_0000, 0x0800_0000),
         ];
         let l = limits(0x60000, 0x80000, 0x80000);
-        let s = zone_sizes_init(&l, &banks, None);
+        let s = zone_sizes_init(&l, &banks, None).unwrap();
         assert_eq!(s.zone_size[1], 0x20000);
         assert_eq!(s.zhole_size[1], 0x8000);
     }
@@ -791,7 +816,7 @@ mod tests {
     #[test]
     fn highmem_split_at_768m() {
         let l = limits(0x60000, 0x90000, 0xa0000);
-        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x4000_0000)], None);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x4000_0000)], None).unwrap();
         assert_eq!(s.zone_size, [0, 0x30000, 0x10000, 0]);
         assert_eq!(s.zhole_size, [0; 4]);
         let r = s.zone_ranges(0x60000);
@@ -805,7 +830,7 @@ mod tests {
             MemRange::new(0x7800_0000, 0x0800_0000),
         ];
         let l = limits(0x60000, 0x80000, 0x80000);
-        let s = zone_sizes_init(&l, &banks, Some(64 << 20));
+        let s = zone_sizes_init(&l, &banks, Some(64 << 20)).unwrap();
         assert_eq!(s.zone_size[0], 0x4000);
         assert_eq!(s.zone_size[1], 0x20000 - 0x4000);
         assert_eq!(s.zhole_size[0], 0);
@@ -819,7 +844,43 @@ mod tests {
             &l,
             &[MemRange::new(0x6000_0000, 0x2000_0000)],
             Some(1 << 32),
-        );
+        )
+        .unwrap();
         assert_eq!(s.zone_size, [0x20000, 0, 0, 0]);
+    }
+
+    #[test]
+    fn zone_sizes_init_overlapping_banks_is_an_error() {
+        let l = limits(0x60000, 0x80000, 0x80000);
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1800_0000),
+            MemRange::new(0x7000_0000, 0x1000_0000),
+        ];
+        assert_eq!(
+            zone_sizes_init(&l, &banks, None),
+            Err(BootError::OverlappingBanks {
+                first: banks[0],
+                second: banks[1],
+            })
+        );
+        // The same bank twice, unsorted, and in highmem.
+        let l = limits(0x60000, 0x70000, 0xa0000);
+        let banks = [
+            MemRange::new(0x9000_0000, 0x1000_0000),
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x9000_0000, 0x1000_0000),
+        ];
+        assert!(matches!(
+            zone_sizes_init(&l, &banks, None),
+            Err(BootError::OverlappingBanks { .. })
+        ));
+        // Touching banks and empty ones are fine.
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x7000_0000, 0),
+            MemRange::new(0x7000_0000, 0x3000_0000),
+        ];
+        let s = zone_sizes_init(&l, &banks, None).unwrap();
+        assert_eq!(s.zhole_size, [0; 4]);
     }
 }
