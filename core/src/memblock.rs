@@ -37,6 +37,9 @@ use core::panic::Location;
 use crate::addr::{align_down, checked_align_up, page_align, MemRange, PhysAddr, PAGE_SIZE};
 use crate::storage::{PageStorage, StorageError};
 
+mod exact_nid;
+mod trim;
+
 /// `INIT_MEMBLOCK_REGIONS`: regions per table before `memblock_allow_resize`.
 pub const INIT_MEMBLOCK_REGIONS: usize = 128;
 /// `MEMBLOCK_ALLOC_ACCESSIBLE`: "up to the current limit" as an end address.
@@ -1068,15 +1071,24 @@ impl<const N: usize> Memblock<N> {
         self.setclr_flag(base, size, false, RegionFlags::HOTPLUG)
     }
 
-    /// `memblock_set_node` on `memory` (NUMA semantics: the range is isolated, its
-    /// regions get `nid`, then regions are merged again).
+    /// `memblock_set_node`: give the regions of table `kind` inside
+    /// `[base, base + size)` node `nid` (NUMA semantics: the range is isolated, its
+    /// regions get `nid`, then regions are merged again). Linux's x86 and arm64 NUMA
+    /// code calls it on `memory` and on `reserved`.
     #[track_caller]
-    pub fn set_node(&mut self, base: PhysAddr, size: u64, nid: i32) -> Result<(), MemblockError> {
-        let (s, e) = self.isolate_range(TableKind::Memory, base, size)?;
-        for r in &mut self.memory.regions[s..e] {
+    pub fn set_node(
+        &mut self,
+        base: PhysAddr,
+        size: u64,
+        kind: TableKind,
+        nid: i32,
+    ) -> Result<(), MemblockError> {
+        let (s, e) = self.isolate_range(kind, base, size)?;
+        let t = self.table_mut(kind);
+        for r in &mut t.regions[s..e] {
             r.nid = nid;
         }
-        self.memory.merge();
+        t.merge();
         Ok(())
     }
 
