@@ -229,6 +229,19 @@ impl PageStorage for SimStorage {
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
         self.inner.zero(base, size)
     }
+
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        self.inner.write_words(base, words, pattern)
+    }
+
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        self.inner.read_words(base, out)
+    }
 }
 
 /// The sim's part in the flow: build the kernel page tables as the guest's
