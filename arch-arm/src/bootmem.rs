@@ -17,6 +17,7 @@ use zonekit_core::memblock::{
     Memblock, MemblockError, RegionFlags, INIT_MEMBLOCK_REGIONS, MEMBLOCK_ALLOC_ANYWHERE,
     NUMA_NO_NODE,
 };
+use zonekit_core::memtest::early_memtest;
 use zonekit_core::mmzone::{free_area_init_node, InitError, PgData, ZoneType, MAX_NR_ZONES};
 use zonekit_core::page::PAGE_DESCRIPTOR_SIZE;
 use zonekit_core::page_alloc::{
@@ -78,6 +79,9 @@ pub enum BootError {
         /// A bank sharing bytes with it.
         second: MemRange,
     },
+    /// `early_memtest` could not reach the memory it tests, or could not reserve a bad
+    /// range.
+    Memtest(zonekit_core::memtest::MemtestError),
 }
 
 impl fmt::Display for BootError {
@@ -98,6 +102,7 @@ impl fmt::Display for BootError {
             BootError::OverlappingBanks { first, second } => {
                 write!(f, "memory banks {first} and {second} overlap")
             }
+            BootError::Memtest(e) => write!(f, "early_memtest: {e}"),
         }
     }
 }
@@ -423,8 +428,8 @@ pub enum BootStep {
     FreeAllEnd,
 }
 
-/// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `zone_sizes_init`
-/// and `free_area_init_node`.
+/// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `early_memtest`
+/// (with `memtest=`), `zone_sizes_init` and `free_area_init_node`.
 pub fn bootmem_init<S: PageStorage>(
     memblock: BootMemblock,
     storage: &mut S,
@@ -463,6 +468,16 @@ pub fn bootmem_init_probed<S: PageStorage>(
     if limits.max_low <= limits.min {
         return Err(BootError::NoLowmem);
     }
+    // Off unless `memtest=` asked for it: bad lowmem is reserved before the zones
+    // and mem_map are laid out.
+    early_memtest(
+        &mut memblock,
+        storage,
+        pfn_phys(limits.min),
+        pfn_phys(limits.max_low),
+        cmdline.memtest_pattern,
+    )
+    .map_err(BootError::Memtest)?;
     let banks = memblock_banks(&memblock);
     let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size)?;
     print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
