@@ -692,6 +692,13 @@ pub fn is_compared_line(line: &str) -> bool {
     if PREFIXES.iter().any(|p| line.starts_with(p)) {
         return true;
     }
+    // `early_memtest` passes and bad ranges.
+    if line.starts_with("early_memtest:")
+        || (line.starts_with("  0x") && line.contains(" pattern "))
+        || line.contains(" bad mem addr ")
+    {
+        return true;
+    }
     // `Zone ranges:` entries and `  <Zone> zone: ...` lines.
     ["DMA", "Normal", "HighMem", "Movable"].iter().any(|z| {
         line.strip_prefix("  ").is_some_and(|l| {
