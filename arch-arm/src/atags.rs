@@ -7,6 +7,12 @@
 //! bank, CMDLINE (from `-append`) and NONE at RAM base + 0x100.
 //!
 //! [`Atags::parse`] never panics: every malformed list gives an [`AtagsError`].
+//!
+//! Overlapping `ATAG_MEM` banks are an error ([`AtagsError::OverlappingBanks`]), as
+//! overlapping banks are in a device tree (`FdtError::OverlappingBanks`): Linux would
+//! merge them silently in memblock, but a boot loader that describes the same RAM
+//! twice is almost always wrong, and both sources of boot information treat it alike.
+//! Banks that merely touch are fine.
 
 use zonekit_core::addr::{MemRange, PhysAddr};
 use zonekit_core::source::{validate_ranges, MemorySource, RangeList, SourceError};
@@ -58,6 +64,13 @@ pub enum AtagsError {
     TooManyBanks,
     /// `ATAG_CMDLINE` is not valid UTF-8.
     CmdlineNotUtf8,
+    /// Two `ATAG_MEM` banks share bytes.
+    OverlappingBanks {
+        /// The earlier bank (in list order).
+        first: MemRange,
+        /// The later bank.
+        second: MemRange,
+    },
 }
 
 impl core::fmt::Display for AtagsError {
@@ -86,6 +99,9 @@ impl core::fmt::Display for AtagsError {
             AtagsError::Unterminated => write!(f, "no ATAG_NONE before the end of the buffer"),
             AtagsError::TooManyBanks => write!(f, "too many ATAG_MEM banks"),
             AtagsError::CmdlineNotUtf8 => write!(f, "ATAG_CMDLINE is not valid UTF-8"),
+            AtagsError::OverlappingBanks { first, second } => {
+                write!(f, "ATAG_MEM banks overlap: {first} and {second}")
+            }
         }
     }
 }
@@ -100,6 +116,7 @@ impl From<AtagsError> for SourceError {
             AtagsError::Unterminated => "ATAGS: no ATAG_NONE",
             AtagsError::TooManyBanks => "ATAGS: too many ATAG_MEM banks",
             AtagsError::CmdlineNotUtf8 => "ATAGS: command line is not UTF-8",
+            AtagsError::OverlappingBanks { .. } => "ATAGS: overlapping ATAG_MEM banks",
         })
     }
 }
@@ -155,6 +172,7 @@ impl<'a> Atags<'a> {
             if size_words == 0 {
                 if tag == ATAG_NONE {
                     atags.len = offset + HEADER_BYTES;
+                    atags.check_overlaps()?;
                     return Ok(atags);
                 }
                 return Err(AtagsError::BadSize {
@@ -210,6 +228,20 @@ impl<'a> Atags<'a> {
             }
             offset = end;
         }
+    }
+
+    fn check_overlaps(&self) -> Result<(), AtagsError> {
+        for (i, a) in self.banks.iter().enumerate() {
+            for b in &self.banks[i + 1..] {
+                if a.overlaps(b) {
+                    return Err(AtagsError::OverlappingBanks {
+                        first: *a,
+                        second: *b,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The range the list occupies when it was parsed from physical address `base`.
@@ -452,6 +484,39 @@ mod tests {
         let buf = bytes(&w);
         let a = Atags::parse(&buf).unwrap();
         assert_eq!(a.memory_banks().unwrap_err(), SourceError::NoMemory);
+    }
+
+    #[test]
+    fn overlapping_mem_banks_are_an_error() {
+        let w = AtagsBuilder::new()
+            .core()
+            .and_then(|b| b.mem(0x6000_0000, 0x2000_0000))
+            .and_then(|b| b.mem(0x7000_0000, 0x2000_0000))
+            .and_then(|b| b.finish())
+            .unwrap();
+        let buf = bytes(&w);
+        let e = Atags::parse(&buf).unwrap_err();
+        assert_eq!(
+            e,
+            AtagsError::OverlappingBanks {
+                first: MemRange::new(0x6000_0000, 0x2000_0000),
+                second: MemRange::new(0x7000_0000, 0x2000_0000),
+            }
+        );
+        assert_eq!(
+            std::format!("{e}"),
+            "ATAG_MEM banks overlap: [mem 0x0000000060000000-0x000000007fffffff] and \
+             [mem 0x0000000070000000-0x000000008fffffff]"
+        );
+        // Banks that only touch are two banks.
+        let w = AtagsBuilder::new()
+            .core()
+            .and_then(|b| b.mem(0x6000_0000, 0x1000_0000))
+            .and_then(|b| b.mem(0x7000_0000, 0x1000_0000))
+            .and_then(|b| b.finish())
+            .unwrap();
+        let buf = bytes(&w);
+        assert_eq!(Atags::parse(&buf).unwrap().banks.len(), 2);
     }
 
     #[test]

@@ -87,7 +87,12 @@ pub trait MonotonicCounter: Sync {
 
     /// Move a memory-mapped counter to the virtual address `base` of its register
     /// block once the MMU is on (no-op for counters read through cp15).
-    fn remap(&self, _base: usize) {}
+    ///
+    /// # Safety
+    ///
+    /// The counter's registers must be mapped at `base` (device memory) from now on.
+    #[allow(unsafe_code)] // a driver interface: moving an MMIO block is unsafe
+    unsafe fn remap(&self, _base: usize) {}
 
     /// Counts per second.
     fn frequency_hz(&self) -> u64;
@@ -343,7 +348,12 @@ pub trait Console: Sync {
     /// Reach the device at virtual address `base` from now on (called once the MMU
     /// is on, with the UART's address in the device window). Consoles that are not
     /// memory-mapped ignore it.
-    fn remap(&self, base: usize) {
+    ///
+    /// # Safety
+    ///
+    /// The UART's registers must be mapped at `base` (device memory) from now on.
+    #[allow(unsafe_code)] // a driver interface: moving an MMIO block is unsafe
+    unsafe fn remap(&self, base: usize) {
         let _ = base;
     }
 

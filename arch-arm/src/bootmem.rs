@@ -11,6 +11,7 @@ use core::fmt;
 
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, Pfn, PhysAddr, PAGE_SIZE};
 use zonekit_core::arch::{ArchLimits, MmConfig};
+use zonekit_core::cma::{dma_contiguous_reserve, CmaAreas, CmaError, CmaPlacement};
 use zonekit_core::cmdline::Cmdline;
 use zonekit_core::fmt::LogLines;
 use zonekit_core::memblock::{
@@ -71,6 +72,25 @@ pub enum BootError {
         /// Alignment requested.
         align: u64,
     },
+    /// A `mem=SIZE@START` whose range cannot exist: START + SIZE (or START rounded up
+    /// to a page) overflows the 64-bit address space.
+    MemOverflow {
+        /// SIZE.
+        size: u64,
+        /// START (`PHYS_OFFSET` when `@START` was not given).
+        start: u64,
+    },
+    /// Every `mem=` bank was ignored (outside RAM, below `PHYS_OFFSET`, past the top of
+    /// the physical address space): no memory is left to boot with.
+    MemOutsideRam,
+    /// The memory memblock describes does not hold the running kernel image (`mem=`
+    /// too small or misplaced, or a memory map that leaves the image out).
+    KernelOutsideMemory {
+        /// The image, `__image_start..__image_end`.
+        image: MemRange,
+        /// The memory: start of DRAM to end of DRAM.
+        memory: MemRange,
+    },
     /// `zone_sizes_init` was given memory banks that overlap (memblock.memory never
     /// does; the holes would be counted twice).
     OverlappingBanks {
@@ -88,8 +108,8 @@ impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BootError::Source(e) => write!(f, "memory source: {e}"),
-            BootError::Memblock(e) => write!(f, "memblock: {e:?}"),
-            BootError::Init(e) => write!(f, "node init: {e:?}"),
+            BootError::Memblock(e) => write!(f, "memblock: {e}"),
+            BootError::Init(e) => write!(f, "node init: {e}"),
             BootError::NoLowmem => write!(f, "no memory below the lowmem limit"),
             BootError::UnsupportedPageSize(s) => write!(f, "unsupported page size {s}"),
             BootError::SelfCheck(why) => write!(f, "self-check failed: {why}"),
@@ -98,6 +118,19 @@ impl fmt::Display for BootError {
             BootError::Reservation { size, align } => write!(
                 f,
                 "no room for a {size:#x}-byte reserved-memory region (align {align:#x})"
+            ),
+            BootError::MemOverflow { size, start } => write!(
+                f,
+                "mem={size:#x}@{start:#x}: START + SIZE overflows the 64-bit physical address space"
+            ),
+            BootError::MemOutsideRam => write!(
+                f,
+                "mem=: no memory left, every mem= bank was ignored (see the warnings above)"
+            ),
+            BootError::KernelOutsideMemory { image, memory } => write!(
+                f,
+                "memory {memory} does not hold the kernel image {image}: too little memory \
+                 for the kernel (mem= too small or misplaced?)"
             ),
             BootError::OverlappingBanks { first, second } => {
                 write!(f, "memory banks {first} and {second} overlap")
@@ -244,6 +277,8 @@ pub struct BootedMemory<S: PageStorage> {
     /// `arch.phys_offset`. Equal to it (identity) unless `paging_init` switched to the
     /// linear map.
     pub page_offset: u64,
+    /// The CMA areas `arm_memblock_init` set aside (still reserved in memblock).
+    pub cma: CmaAreas,
 }
 
 fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
@@ -251,6 +286,19 @@ fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
 }
 
 /// Step 1, `setup_machine_*` + `early_mem`: add every bank, apply `mem=`.
+///
+/// Banks of a source that asks for it ([`MemorySource::banks_via_arm_add_memory`]:
+/// ATAGS, board maps) go through [`arm_add_memory`]; a DTB's are added as given (its
+/// parser made Linux's `early_init_dt_add_memory_arch` checks).
+///
+/// With `mem=` on the command line this is ARM's `early_mem`, once per `mem=`: the
+/// first forgets every discovered bank, each adds its own bank (START defaults to
+/// `PHYS_OFFSET`, the start of the discovered RAM) through [`arm_add_memory`]. Unlike
+/// Linux, zonekit then keeps only the part of each `mem=` bank that lies in the RAM the
+/// source discovered, and warns about the rest: Linux believes `mem=8G` on a 512 MiB
+/// board and hangs touching memory that is not there. A `mem=` whose START + SIZE
+/// overflows is [`BootError::MemOverflow`]; `mem=` that leaves no memory at all is
+/// [`BootError::MemOutsideRam`].
 pub fn add_memory(
     mb: &mut BootMemblock,
     source: &dyn MemorySource,
@@ -260,29 +308,178 @@ pub fn add_memory(
     if banks.is_empty() {
         return Err(SourceError::NoMemory.into());
     }
+    let checked = source.banks_via_arm_add_memory();
     for bank in &banks {
-        mb.add(bank.base, bank.size)?;
+        if !checked {
+            mb.add(bank.base, bank.size)?;
+            continue;
+        }
+        // No PHYS_OFFSET check: it is defined by these banks.
+        match arm_add_memory(bank.base, bank.size, 0, mb.phys_addr_max()) {
+            Ok(Some(r)) => mb.add(r.base, r.size)?,
+            Ok(None) => {}
+            Err(_) => {
+                return Err(SourceError::Overflow {
+                    base: bank.base,
+                    size: bank.size,
+                }
+                .into())
+            }
+        }
     }
-    if let Some(size) = cmdline.mem_limit {
-        // ARM's `early_mem`: forget every bank, then add the one `mem=` describes.
-        let start = cmdline.mem_start.unwrap_or(mb.start_of_dram());
-        let all = mb.end_of_dram() - mb.start_of_dram();
-        mb.remove(mb.start_of_dram(), all)?;
-        let aligned_start = pfn_phys(pfn_up(start));
-        let size = (size.saturating_sub(aligned_start - start)) & !(PAGE_SIZE - 1);
-        mb.add(aligned_start, size)?;
+    if mb.memory.is_empty() {
+        return Err(SourceError::NoMemory.into());
+    }
+    if !cmdline.mem.is_empty() {
+        early_mem(mb, source.name(), &cmdline.mem)?;
     }
     Ok(())
 }
 
+/// ARM's `early_mem` for every `mem=` in order, each bank then clipped to `ram`, the
+/// memory the source discovered.
+fn early_mem(
+    mb: &mut BootMemblock,
+    source_name: &str,
+    mem: &[zonekit_core::cmdline::MemParam],
+) -> Result<(), BootError> {
+    let phys_offset = mb.start_of_dram();
+    let ram = memblock_banks(mb);
+    // The first mem= blows away the discovered banks.
+    mb.remove(phys_offset, mb.end_of_dram() - phys_offset)?;
+    for m in mem {
+        let start = m.start.unwrap_or(phys_offset);
+        let Some(bank) =
+            arm_add_memory(start, m.size, phys_offset, mb.phys_addr_max()).map_err(|_| {
+                BootError::MemOverflow {
+                    size: m.size,
+                    start,
+                }
+            })?
+        else {
+            continue;
+        };
+        // memblock.memory is sorted and its regions do not touch.
+        let mut cursor = bank.base;
+        for r in ram.iter().filter(|r| r.overlaps(&bank)) {
+            if r.base > cursor {
+                warn_not_ram(MemRange::new(cursor, r.base - cursor), source_name);
+            }
+            let (s, e) = (cursor.max(r.base), bank.end().min(r.end()));
+            mb.add(s, e - s)?;
+            cursor = e;
+        }
+        if cursor < bank.end() {
+            warn_not_ram(MemRange::new(cursor, bank.end() - cursor), source_name);
+        }
+    }
+    if mb.memory.is_empty() {
+        return Err(BootError::MemOutsideRam);
+    }
+    Ok(())
+}
+
+fn warn_not_ram(r: MemRange, source_name: &str) {
+    zk_warn!(
+        "mem=: ignoring {} outside the RAM reported by the {}",
+        r,
+        source_name
+    );
+}
+
+/// `START + SIZE` (or START rounded up to a page) overflows the 64-bit address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BankOverflow;
+
+/// Linux's `arm_add_memory` (`arch/arm/kernel/setup.c`) without the `memblock_add`:
+/// round `start` up and `size` down to whole pages; ignore a bank that starts past
+/// `phys_addr_max` and truncate one that ends past it (Linux checks this only without
+/// LPAE, against 32 bits; zonekit checks against the build's `phys_addr_max`, so LPAE
+/// banks past 2^40 are reported too, as "40-bit"); drop what lies below
+/// `phys_offset`. Returns the range to add, or `None` when nothing is left. Prints
+/// Linux's messages as warnings (Linux uses `pr_crit` and `pr_info`), and a warning of
+/// its own for a bank smaller than a page (Linux drops that silently).
+pub fn arm_add_memory(
+    start: PhysAddr,
+    size: u64,
+    phys_offset: PhysAddr,
+    phys_addr_max: PhysAddr,
+) -> Result<Option<MemRange>, BankOverflow> {
+    let end = start.checked_add(size).ok_or(BankOverflow)?;
+    let aligned_start = start
+        .checked_next_multiple_of(PAGE_SIZE)
+        .ok_or(BankOverflow)?;
+    let mut size = end.saturating_sub(aligned_start);
+    let bits = 64 - phys_addr_max.leading_zeros();
+    if aligned_start > phys_addr_max {
+        zk_warn!(
+            "Ignoring memory at {:#010x} outside {}-bit physical address space",
+            start,
+            bits
+        );
+        return Ok(None);
+    }
+    if aligned_start + size > phys_addr_max {
+        zk_warn!(
+            "Truncating memory at {:#010x} to fit in {}-bit physical address space",
+            start,
+            bits
+        );
+        // As Linux: the end stays representable, so the last page is lost.
+        size = phys_addr_max - aligned_start;
+    }
+    let mut base = aligned_start;
+    if base < phys_offset {
+        if base + size <= phys_offset {
+            zk_warn!(
+                "Ignoring memory below PHYS_OFFSET: {:#010x}-{:#010x}",
+                base,
+                base + size
+            );
+            return Ok(None);
+        }
+        zk_warn!(
+            "Ignoring memory below PHYS_OFFSET: {:#010x}-{:#010x}",
+            base,
+            phys_offset
+        );
+        size -= phys_offset - base;
+        base = phys_offset;
+    }
+    let size = size & !(PAGE_SIZE - 1);
+    if size == 0 {
+        zk_warn!("Ignoring memory at {:#010x}: less than a whole page", start);
+        return Ok(None);
+    }
+    Ok(Some(MemRange::new(base, size)))
+}
+
+/// The running image must lie in memory: Linux maps it with lowmem (`map_lowmem`), so
+/// an image outside memblock.memory is never mapped.
+fn check_kernel_in_memory(mb: &BootMemblock, image: MemRange) -> Result<(), BootError> {
+    if image.is_empty() || mb.is_region_memory(image.base, image.size) {
+        return Ok(());
+    }
+    let (start, end) = (mb.start_of_dram(), mb.end_of_dram());
+    Err(BootError::KernelOutsideMemory {
+        image,
+        memory: MemRange::new(start, end - start),
+    })
+}
+
 /// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
 /// reserved ranges, mark its `no-map` ranges NOMAP, place its dynamic reservations
-/// (`early_init_fdt_scan_reserved_mem`), and dump memblock under `memblock=debug`.
+/// (`early_init_fdt_scan_reserved_mem`), set up its CMA pools (`rmem_cma_setup`) and
+/// the global CMA area (`dma_contiguous_reserve(arm_dma_limit)`), and dump memblock
+/// under `memblock=debug`. `highmem_start` is `arm_lowmem_limit` as the first
+/// `adjust_lowmem_bounds` left it. Returns the CMA areas, which stay reserved until
+/// the page allocator activates them.
 pub fn arm_memblock_init(
     mb: &mut BootMemblock,
     params: &BootParams<'_>,
-    debug: bool,
-) -> Result<(), BootError> {
+    cmdline: &Cmdline,
+    highmem_start: PhysAddr,
+) -> Result<CmaAreas, BootError> {
     mb.reserve(params.kernel_image.base, params.kernel_image.size)?;
     for r in params.boot_data {
         mb.reserve(r.base, r.size)?;
@@ -294,30 +491,100 @@ pub fn arm_memblock_init(
         mb.mark_nomap(r.base, r.size)?;
         zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
     }
+    let cma_align = params.mm.pageblock_nr_pages() * PAGE_SIZE;
+    let mut cma = CmaAreas::new();
+    let mut cma_default = false;
+    for region in params.source.cma_ranges() {
+        cma_default |= rmem_cma_setup(mb, &mut cma, region.range, region.default, cma_align);
+    }
     for req in params.source.reservation_requests() {
-        let base = reserve_dynamic(mb, &req)?;
+        let base = reserve_dynamic(mb, &req, cma_align)?;
         zk_info!(
             "OF: reserved mem: allocated {} {}{}",
             req.name,
             MemRange::new(base, req.size),
             if req.no_map { " no-map" } else { "" }
         );
+        if req.cma {
+            let range = MemRange::new(base, req.size);
+            cma_default |= rmem_cma_setup(mb, &mut cma, range, req.cma_default, cma_align);
+        }
     }
-    if debug {
+    let dma_limit = match cmdline.dma_zone_size.or(params.source.dma_zone_size()) {
+        Some(size) => mb.start_of_dram().saturating_add(size).saturating_sub(1),
+        None => u64::from(u32::MAX),
+    };
+    let placement = CmaPlacement {
+        phys_addr_64bit: params.mm.phys_addr_max > u64::from(u32::MAX),
+        linux_61_highmem_leak: false,
+    };
+    // A failure is logged by dma_contiguous_reserve and leaves memblock unchanged:
+    // Linux boots on without the area, and so does zonekit.
+    let _ = dma_contiguous_reserve(
+        mb,
+        &mut cma,
+        cmdline.cma,
+        0,
+        dma_limit,
+        highmem_start,
+        cma_align,
+        placement,
+        cma_default,
+    );
+    if cmdline.memblock_debug {
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = mb.dump(&mut out);
     }
-    Ok(())
+    Ok(cma)
+}
+
+/// `rmem_cma_setup`: a reserved-memory CMA pool becomes a CMA area if it is a whole
+/// number of pageblocks; otherwise it stays plain reserved memory, as in Linux.
+/// Returns whether it became the default area.
+fn rmem_cma_setup(
+    mb: &BootMemblock,
+    cma: &mut CmaAreas,
+    range: MemRange,
+    default: bool,
+    align: u64,
+) -> bool {
+    match cma.init_reserved_mem(range.base, range.size, align) {
+        Ok(_) => {
+            zk_info!(
+                "Reserved memory: created CMA memory pool at {}, size {} MiB",
+                mb.pa(range.base),
+                range.size >> 20
+            );
+            default
+        }
+        Err(CmaError::Misaligned { .. }) => {
+            zk_warn!("Reserved memory: incorrect alignment of CMA region");
+            false
+        }
+        Err(e) => {
+            zk_warn!(
+                "Reserved memory: CMA pool at {} not set up: {}",
+                mb.pa(range.base),
+                e
+            );
+            false
+        }
+    }
 }
 
 /// `__reserved_mem_alloc_size`: place one dynamic reservation top-down, inside its
-/// `alloc-ranges` when it has them, anywhere in memory otherwise.
+/// `alloc-ranges` when it has them, anywhere in memory otherwise. A CMA pool is
+/// aligned to at least `cma_align` (`CMA_MIN_ALIGNMENT_BYTES`).
 fn reserve_dynamic(
     mb: &mut BootMemblock,
     req: &zonekit_core::source::ReservationRequest<'_>,
+    cma_align: u64,
 ) -> Result<PhysAddr, BootError> {
-    let align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    let mut align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    if req.cma {
+        align = align.max(cma_align);
+    }
     let found = if req.alloc_ranges.is_empty() {
         mb.phys_alloc_range(req.size, align, 0, MEMBLOCK_ALLOC_ANYWHERE)
     } else {
@@ -503,6 +770,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
         cmdline,
         has_dma_zone: dma_zone_size.is_some(),
         page_offset: arch.phys_offset,
+        cma: CmaAreas::new(),
     })
 }
 
@@ -592,7 +860,13 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
 ) -> Result<BootedMemory<S>, BootError> {
     let cmdline = Cmdline::parse(params.source.cmdline());
     for e in &cmdline.errors {
-        zk_warn!("zonekit: ignoring malformed parameter {}", e);
+        zk_warn!("ignoring malformed parameter {}", e);
+    }
+    if cmdline.errors_lost > 0 {
+        zk_warn!(
+            "ignoring {} more malformed parameters (not listed)",
+            cmdline.errors_lost
+        );
     }
     let mut arch = Arm32::new(params.mm, 0);
     if arch.page_size() != PAGE_SIZE {
@@ -615,12 +889,13 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     let mut memblock = BootMemblock::new(params.mm.phys_addr_max);
     memblock.set_debug(cmdline.memblock_debug);
     add_memory(&mut memblock, params.source, &cmdline)?;
+    check_kernel_in_memory(&memblock, params.kernel_image)?;
     arch.phys_offset = memblock.start_of_dram();
     zk_info!("zonekit: page descriptor {} bytes", PAGE_DESCRIPTOR_SIZE);
 
     // setup_arch: adjust_lowmem_bounds, arm_memblock_init, adjust_lowmem_bounds.
-    adjust_lowmem_bounds(&mut memblock, &arch)?;
-    arm_memblock_init(&mut memblock, params, cmdline.memblock_debug)?;
+    let highmem_start = adjust_lowmem_bounds(&mut memblock, &arch)?;
+    let cma = arm_memblock_init(&mut memblock, params, &cmdline, highmem_start)?;
     let lowmem_limit = adjust_lowmem_bounds(&mut memblock, &arch)?;
     zk_debug!("zonekit: arm_lowmem_limit {:#x}", lowmem_limit);
     // paging_init: once lowmem is mapped, allocations may use all of it.
@@ -648,6 +923,7 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     if let Some(po) = page_offset {
         booted.page_offset = po;
     }
+    booted.cma = cma;
     Ok(booted)
 }
 
@@ -727,16 +1003,19 @@ impl<S: PageStorage> BootedMemory<S> {
             cmdline,
             arch,
             page_offset,
+            cma,
             ..
         } = self;
         probe(BootStep::FreeAllStart);
         let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
         probe(BootStep::FreeAllEnd);
-        let memory_line = MemoryLine::new(&node, &free_all, 0);
+        let memory_line = MemoryLine::new(&node, &free_all, cma.total_bytes());
         zk_info!("{}", memory_line);
         // page_address: the linear map when paging_init built one, else the identity.
         let mut cfg = AllocConfig::new(limits.max_low, arch.phys_offset);
         cfg.page_offset = page_offset;
+        // cma_init_reserved_areas: the areas become MIGRATE_CMA pageblocks.
+        cfg.cma = cma;
         let allocator = PageAllocator::new(node, storage, cfg);
         zk_info!(
             "zonekit: page allocator ready: {} pages free, min_free_kbytes {}",
@@ -768,7 +1047,12 @@ impl<S: PageStorage, const NCPU: usize> RunningMemory<S, NCPU> {
     /// The page allocator self-test (see [`zonekit_core::selftest`]), then a check that
     /// the free pages equal what memblock's free ranges say, counted independently.
     pub fn self_test(&mut self, seed: u64, random_ops: u64) -> Result<SelfTestReport, BootError> {
-        let expected = count_free_pages(&self.memblock);
+        // CMA areas are reserved in memblock but were handed to the buddy as CMA.
+        let cma: u64 = ZoneType::ALL
+            .iter()
+            .map(|&z| self.allocator.zone_state(z).cma_pages)
+            .sum();
+        let expected = count_free_pages(&self.memblock) + cma;
         if expected != self.allocator.nr_free_pages() + self.allocator.nr_pcp_pages() {
             return Err(BootError::SelfCheck(
                 "free pages differ from memblock's free ranges",

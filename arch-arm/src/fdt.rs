@@ -83,8 +83,9 @@ use fdt_rs::base::DevTree;
 use fdt_rs::error::DevTreeError;
 use fdt_rs::prelude::FallibleIterator;
 use zonekit_core::addr::{MemRange, PhysAddr};
+use zonekit_core::cma::MAX_CMA_AREAS;
 use zonekit_core::source::{
-    validate_ranges, MemorySource, RangeList, ReservationRequest, SourceError,
+    validate_ranges, CmaRegion, MemorySource, RangeList, ReservationRequest, SourceError,
     MAX_RESERVATION_REQUESTS, MAX_SOURCE_RANGES,
 };
 
@@ -705,6 +706,11 @@ pub struct DynamicReservation<'a> {
     pub no_map: bool,
     /// `reusable`: the kernel may use it until the owner claims it (CMA).
     pub reusable: bool,
+    /// A CMA pool: `compatible = "shared-dma-pool"`, `reusable`, no `no-map`
+    /// (what Linux's `rmem_cma_setup` accepts).
+    pub cma: bool,
+    /// `linux,cma-default`: the pool serves as the global CMA area (no `cma=` area).
+    pub cma_default: bool,
 }
 
 /// Everything memory-related a device tree says, as Linux's early FDT scan finds it.
@@ -726,6 +732,10 @@ pub struct FdtMemory<'a> {
     pub memreserve: RangeList,
     /// `/reserved-memory` children with `reg`: (range, `no-map`).
     pub reserved_static: heapless::Vec<(MemRange, bool), MAX_SOURCE_RANGES>,
+    /// `/reserved-memory` children with `reg` that are CMA pools (see
+    /// [`DynamicReservation::cma`]): (range, `linux,cma-default`). Also in
+    /// `reserved_static`.
+    pub cma_static: heapless::Vec<(MemRange, bool), MAX_CMA_AREAS>,
     /// `/reserved-memory` children with `size`.
     pub reserved_dynamic: heapless::Vec<DynamicReservation<'a>, MAX_DYNAMIC_RESERVATIONS>,
     /// `[linux,initrd-start, linux,initrd-end)` from `/chosen`.
@@ -762,9 +772,16 @@ struct NodeProps<'a> {
     alloc_ranges: Option<&'a [u8]>,
     no_map: bool,
     reusable: bool,
+    shared_dma_pool: bool,
+    cma_default: bool,
 }
 
 impl<'a> NodeProps<'a> {
+    /// What Linux's `rmem_cma_setup` takes as a CMA pool.
+    fn is_cma(&self) -> bool {
+        self.shared_dma_pool && self.reusable && !self.no_map
+    }
+
     fn new(name: &'a str) -> Self {
         Self {
             name,
@@ -776,8 +793,15 @@ impl<'a> NodeProps<'a> {
             alloc_ranges: None,
             no_map: false,
             reusable: false,
+            shared_dma_pool: false,
+            cma_default: false,
         }
     }
+}
+
+/// Whether a `compatible` string list holds `want`.
+fn compatible_has(v: &[u8], want: &str) -> bool {
+    v.split(|&b| b == 0).any(|c| c == want.as_bytes())
 }
 
 /// A property value as a string, up to its first NUL.
@@ -884,6 +908,7 @@ impl<'a> FdtMemory<'a> {
             dropped: RangeList::new(),
             memreserve: RangeList::new(),
             reserved_static: heapless::Vec::new(),
+            cma_static: heapless::Vec::new(),
             reserved_dynamic: heapless::Vec::new(),
             initrd: None,
             bootargs: None,
@@ -1042,6 +1067,10 @@ impl<'a> FdtMemory<'a> {
                             "alloc-ranges" => node2.alloc_ranges = Some(v),
                             "no-map" => node2.no_map = true,
                             "reusable" => node2.reusable = true,
+                            "compatible" => {
+                                node2.shared_dma_pool = compatible_has(v, "shared-dma-pool")
+                            }
+                            "linux,cma-default" => node2.cma_default = true,
                             _ => {}
                         },
                         _ => {}
@@ -1149,6 +1178,9 @@ impl<'a> FdtMemory<'a> {
                     return Ok(());
                 }
                 let r = checked_range(base, size, "reserved-memory reg")?;
+                if n.is_cma() {
+                    push(&mut self.cma_static, (r, n.cma_default), "CMA pools")?;
+                }
                 push(
                     &mut self.reserved_static,
                     (r, n.no_map),
@@ -1195,6 +1227,8 @@ impl<'a> FdtMemory<'a> {
                 alloc_ranges,
                 no_map: n.no_map,
                 reusable: n.reusable,
+                cma: n.is_cma(),
+                cma_default: n.cma_default,
             },
             "dynamic reserved-memory nodes",
         )
@@ -1264,6 +1298,12 @@ impl MemorySource for FdtMemory<'_> {
         "DTB"
     }
 
+    /// The parser already dropped or truncated banks past `phys_addr_max`, as
+    /// `early_init_dt_add_memory_arch` does.
+    fn banks_via_arm_add_memory(&self) -> bool {
+        false
+    }
+
     fn memory_banks(&self) -> Result<RangeList, SourceError> {
         if self.memory.is_empty() {
             return Err(SourceError::NoMemory);
@@ -1297,7 +1337,16 @@ impl MemorySource for FdtMemory<'_> {
                 align: d.alignment,
                 alloc_ranges: d.alloc_ranges.iter().copied().collect(),
                 no_map: d.no_map,
+                cma: d.cma,
+                cma_default: d.cma_default,
             })
+            .collect()
+    }
+
+    fn cma_ranges(&self) -> heapless::Vec<CmaRegion, MAX_CMA_AREAS> {
+        self.cma_static
+            .iter()
+            .map(|&(range, default)| CmaRegion { range, default })
             .collect()
     }
 

@@ -15,7 +15,12 @@ pub trait RegisterIo: Sync {
     fn write32(&self, offset: usize, value: u32);
     /// Move the block to virtual address `base` (when `paging_init` maps it in the
     /// device window); a no-op for blocks that cannot move.
-    fn remap(&self, _base: usize) {}
+    ///
+    /// # Safety
+    ///
+    /// `base` must be where this block's registers are mapped from now on (the MMU
+    /// is on and maps them there as device memory): every later access goes there.
+    unsafe fn remap(&self, _base: usize) {}
 }
 
 impl<T: RegisterIo + ?Sized> RegisterIo for &T {
@@ -25,8 +30,10 @@ impl<T: RegisterIo + ?Sized> RegisterIo for &T {
     fn write32(&self, offset: usize, value: u32) {
         (**self).write32(offset, value)
     }
-    fn remap(&self, base: usize) {
-        (**self).remap(base)
+    unsafe fn remap(&self, base: usize) {
+        // SAFETY: the caller upholds `remap`'s contract for the block behind the
+        // reference.
+        unsafe { (**self).remap(base) }
     }
 }
 
@@ -40,9 +47,16 @@ pub struct Mmio {
 }
 
 impl Mmio {
-    /// The register block at physical address `base`, which must be a device's
-    /// register block of the running board (a [`crate::board::BoardDesc`] constant).
-    pub const fn new(base: usize) -> Self {
+    /// The register block at physical address `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be the register block of a device of the running board (a
+    /// [`crate::board::BoardDesc`] constant), reachable at that address (identity
+    /// addressing with the MMU off), and no other code may drive the same registers
+    /// in a way that conflicts with the driver using this block: every
+    /// [`RegisterIo`] access then writes or reads that device.
+    pub const unsafe fn new(base: usize) -> Self {
         Self {
             base: core::sync::atomic::AtomicUsize::new(base),
         }
@@ -57,17 +71,17 @@ impl Mmio {
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 impl RegisterIo for Mmio {
     fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: `base` is a device register block of the board (see `Mmio::new`),
-        // identity-mapped with the MMU off, or its device-window mapping after
-        // `remap` (paging_init maps every board MMIO region before it moves it); drivers pass the offsets of its 32-bit
-        // registers.
+        // SAFETY: `base` is a device register block of the board (`Mmio::new`'s
+        // contract), identity-mapped with the MMU off, or its device-window mapping
+        // after `remap` (whose contract says the block is mapped there); drivers
+        // pass the offsets of its 32-bit registers.
         unsafe { core::ptr::read_volatile((self.base() + offset) as *const u32) }
     }
     fn write32(&self, offset: usize, value: u32) {
         // SAFETY: as in `read32`.
         unsafe { core::ptr::write_volatile((self.base() + offset) as *mut u32, value) }
     }
-    fn remap(&self, base: usize) {
+    unsafe fn remap(&self, base: usize) {
         self.base.store(base, core::sync::atomic::Ordering::Relaxed);
     }
 }

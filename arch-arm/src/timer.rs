@@ -29,7 +29,13 @@ pub struct A9GlobalTimer {
 
 impl A9GlobalTimer {
     /// A driver for the global timer at physical `base` counting at `hz` (MMU off).
-    pub const fn new(base: usize, hz: u64) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// `base` must be the running board's A9 global timer block (periphbase +
+    /// 0x200), reachable at that address with the MMU off: the driver writes its
+    /// control register and reads its counter there.
+    pub const unsafe fn new(base: usize, hz: u64) -> Self {
         Self {
             base: core::sync::atomic::AtomicUsize::new(base),
             hz,
@@ -37,9 +43,16 @@ impl A9GlobalTimer {
     }
 
     /// The driver a board's [`TimerDesc`] describes, if it is a global timer.
-    pub const fn from_desc(desc: &TimerDesc) -> Option<Self> {
+    ///
+    /// # Safety
+    ///
+    /// `desc` must describe the running board's timer (as [`A9GlobalTimer::new`]).
+    pub const unsafe fn from_desc(desc: &TimerDesc) -> Option<Self> {
         match desc.kind {
-            TimerKind::A9GlobalTimer => Some(Self::new(desc.base as usize, desc.frequency_hz)),
+            // SAFETY: the caller vouches for `desc`, so its base is the board's timer.
+            TimerKind::A9GlobalTimer => {
+                Some(unsafe { Self::new(desc.base as usize, desc.frequency_hz) })
+            }
             _ => None,
         }
     }
@@ -68,7 +81,7 @@ impl MonotonicCounter for A9GlobalTimer {
         }
     }
 
-    fn remap(&self, base: usize) {
+    unsafe fn remap(&self, base: usize) {
         self.base.store(base, core::sync::atomic::Ordering::Relaxed);
     }
 
@@ -183,20 +196,24 @@ mod tests {
 
     #[test]
     fn drivers_follow_the_board_table() {
+        // SAFETY (each block): the handles are never used to reach a register on the
+        // host.
         assert_eq!(
-            A9GlobalTimer::from_desc(&VEXPRESS_A9.timer).map(|t| t.base()),
+            unsafe { A9GlobalTimer::from_desc(&VEXPRESS_A9.timer) }.map(|t| t.base()),
             Some(0x1E00_0200)
         );
         assert_eq!(
-            A9GlobalTimer::from_desc(&SABRELITE.timer).map(|t| t.base()),
+            unsafe { A9GlobalTimer::from_desc(&SABRELITE.timer) }.map(|t| t.base()),
             Some(0x00A0_0200)
         );
-        assert!(A9GlobalTimer::from_desc(&VEXPRESS_A15.timer).is_none());
+        assert!(unsafe { A9GlobalTimer::from_desc(&VEXPRESS_A15.timer) }.is_none());
         assert_eq!(
             GenericTimer::from_desc(&MCIMX6UL_EVK.timer).map(|t| t.fallback_hz()),
             Some(62_500_000)
         );
-        assert_eq!(A9GlobalTimer::new(0, 100_000_000).hz(), 100_000_000);
+        // SAFETY: the handle is never used to reach a register on the host.
+        let t = unsafe { A9GlobalTimer::new(0, 100_000_000) };
+        assert_eq!(t.hz(), 100_000_000);
         assert!(GenericTimer::from_desc(&VEXPRESS_A9.timer).is_none());
     }
 }

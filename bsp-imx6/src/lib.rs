@@ -43,9 +43,15 @@ pub struct ImxUart<R = Mmio> {
 
 impl ImxUart<Mmio> {
     /// A driver for the i.MX UART at physical address `base` (MMU off).
-    pub const fn new(base: usize) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// `base` must be this UART's register block on the running board, reachable at
+    /// that address with the MMU off, and no other driver may use the same UART.
+    pub const unsafe fn new(base: usize) -> Self {
         Self {
-            regs: Mmio::new(base),
+            // SAFETY: the caller's contract is `Mmio::new`'s.
+            regs: unsafe { Mmio::new(base) },
         }
     }
 
@@ -89,8 +95,10 @@ impl<R: RegisterIo> zonekit_arch_arm::board::Console for ImxUart<R> {
         self.write_byte(byte);
     }
 
-    fn remap(&self, base: usize) {
-        self.regs.remap(base);
+    unsafe fn remap(&self, base: usize) {
+        // SAFETY: the caller's contract (the UART is mapped at `base`) is the
+        // register block's.
+        unsafe { self.regs.remap(base) };
     }
 }
 
@@ -143,7 +151,8 @@ mod tests {
             assert_eq!(b.uart_kind, UartKind::Imx);
         }
         const { assert!(MCIMX6UL_EVK.starts_in_hyp) };
-        assert_eq!(ImxUart::new(0x0202_0000).base(), 0x0202_0000);
+        // SAFETY: the handle is never used to reach a register on the host.
+        assert_eq!(unsafe { ImxUart::new(0x0202_0000) }.base(), 0x0202_0000);
     }
 
     #[test]

@@ -38,9 +38,15 @@ pub struct Pl011<R = Mmio> {
 
 impl Pl011<Mmio> {
     /// A driver for the PL011 at physical address `base` (MMU off).
-    pub const fn new(base: usize) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// `base` must be this UART's register block on the running board, reachable at
+    /// that address with the MMU off, and no other driver may use the same UART.
+    pub const unsafe fn new(base: usize) -> Self {
         Self {
-            regs: Mmio::new(base),
+            // SAFETY: the caller's contract is `Mmio::new`'s.
+            regs: unsafe { Mmio::new(base) },
         }
     }
 
@@ -78,8 +84,10 @@ impl<R: RegisterIo> zonekit_arch_arm::board::Console for Pl011<R> {
         self.write_byte(byte);
     }
 
-    fn remap(&self, base: usize) {
-        self.regs.remap(base);
+    unsafe fn remap(&self, base: usize) {
+        // SAFETY: the caller's contract (the UART is mapped at `base`) is the
+        // register block's.
+        unsafe { self.regs.remap(base) };
     }
 }
 
@@ -131,7 +139,8 @@ mod tests {
             assert!(b.default_ram <= b.max_ram);
             assert_eq!(b.uart_kind, UartKind::Pl011);
         }
-        assert_eq!(Pl011::new(0x1000_9000).base(), 0x1000_9000);
+        // SAFETY: the handle is never used to reach a register on the host.
+        assert_eq!(unsafe { Pl011::new(0x1000_9000) }.base(), 0x1000_9000);
     }
 
     #[test]

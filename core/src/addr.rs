@@ -17,9 +17,9 @@ pub const PAGE_SHIFT: u32 = 12;
 /// The base page size in bytes.
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
-/// `PFN_UP`: the first whole page at or above `addr`. Defined for every `addr` (the
-/// page after the top of a 64-bit address space is still a representable PFN), where
-/// Linux's `(addr + PAGE_SIZE - 1) >> PAGE_SHIFT` would wrap.
+/// `PFN_UP`: the first whole page at or above `addr`. Exact for every `addr`: the
+/// last page of the 64-bit space rounds up to `1 << (64 - PAGE_SHIFT)` instead of
+/// overflowing (Linux's `(x + PAGE_SIZE - 1) >> PAGE_SHIFT` would wrap to 0).
 #[inline]
 pub const fn pfn_up(addr: PhysAddr) -> Pfn {
     (addr >> PAGE_SHIFT) + (addr & (PAGE_SIZE - 1) != 0) as u64
@@ -135,12 +135,15 @@ mod tests {
     }
 
     #[test]
-    fn pfn_up_at_the_top_of_the_address_space() {
+    fn pfn_up_near_u64_max_does_not_overflow() {
+        assert_eq!(pfn_up(u64::MAX), 1 << (64 - PAGE_SHIFT));
+        assert_eq!(
+            pfn_up(u64::MAX - PAGE_SIZE + 1),
+            (1 << (64 - PAGE_SHIFT)) - 1
+        );
         assert_eq!(pfn_up(0), 0);
-        assert_eq!(pfn_up(0x1000), 1);
-        assert_eq!(pfn_up(u64::MAX), 1 << 52);
-        assert_eq!(pfn_up(u64::MAX - 0xffe), 1 << 52);
-        assert_eq!(pfn_up(!0xfff_u64), (1 << 52) - 1);
+        assert_eq!(pfn_up(1), 1);
+        assert_eq!(pfn_up(PAGE_SIZE), 1);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub use defmt as __defmt;
 pub mod addr;
 pub mod arch;
 pub mod buddy;
+pub mod cma;
 pub mod cmdline;
 pub mod memblock;
 pub mod memtest;

@@ -227,7 +227,7 @@ impl From<StorageError> for InitError {
 impl core::fmt::Display for InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            InitError::Memblock(e) => write!(f, "memblock allocation failed: {e:?}"),
+            InitError::Memblock(e) => write!(f, "memblock allocation failed: {e}"),
             InitError::Storage(e) => write!(f, "page storage: {e}"),
             InitError::HoleLargerThanZone { zone, size, hole } => write!(
                 f,

@@ -17,6 +17,7 @@
 use crate::addr::{pfn_down, pfn_phys, pfn_up, Pfn, PhysAddr, PAGE_SIZE};
 use crate::buddy::MIGRATE_PCPTYPES;
 use crate::buddy::{list_add, list_add_tail, list_del, list_tail, FreeCounters, ZoneView};
+use crate::cma::{CmaArea, CmaAreas, MAX_CMA_AREAS};
 use crate::memblock::{Memblock, RegionFlags, NUMA_NO_NODE};
 use crate::mmzone::{MigrateType, PgData, ZoneType, MAX_NR_ZONES};
 use crate::page::Page;
@@ -407,9 +408,11 @@ pub struct AllocConfig {
     /// `PAGE_OFFSET`: virtual address of `PHYS_OFFSET` (equal to it for an identity
     /// map, which is what `page_address` returns by default).
     pub page_offset: u64,
-    /// A CMA area `(base pfn, pages)`, pageblock aligned and still reserved in memblock:
-    /// freed as MIGRATE_CMA before the watermarks (`cma_init_reserved_areas`).
-    pub cma: Option<(Pfn, u64)>,
+    /// The CMA areas, pageblock aligned and still reserved in memblock: freed as
+    /// MIGRATE_CMA before the watermarks (`cma_init_reserved_areas`). An area that
+    /// fails [`PageAllocator::check_cma_area`] is not activated (see
+    /// [`PageAllocator::cma_failures`]) and its pages are left as they were.
+    pub cma: CmaAreas,
 }
 
 impl AllocConfig {
@@ -424,7 +427,7 @@ impl AllocConfig {
             max_low_pfn,
             phys_offset,
             page_offset: phys_offset,
-            cma: None,
+            cma: CmaAreas::new(),
         }
     }
 }
@@ -494,6 +497,33 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     min_free_kbytes: u64,
     zones: [ZoneState; MAX_NR_ZONES],
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
+    cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
+}
+
+/// Why a CMA area could not be activated (`cma_activate_area`'s checks, and the
+/// ones a caller-supplied area needs before its pages are touched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmaActivateError {
+    /// The area is empty, or its base or size is not a whole number of pageblocks.
+    Misaligned,
+    /// The area reaches past the end of the address space.
+    Overflow,
+    /// Some page of the area lies outside every zone, or the area spans two zones.
+    NotInOneZone,
+    /// Some page of the area is not a reserved page (free already, in use, or part
+    /// of another area): handing it to the buddy would corrupt the free lists.
+    NotReserved(Pfn),
+}
+
+impl core::fmt::Display for CmaActivateError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CmaActivateError::Misaligned => write!(f, "not a whole number of pageblocks"),
+            CmaActivateError::Overflow => write!(f, "reaches past the address space"),
+            CmaActivateError::NotInOneZone => write!(f, "not within one zone"),
+            CmaActivateError::NotReserved(pfn) => write!(f, "pfn {pfn:#x} is not reserved"),
+        }
+    }
 }
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
@@ -512,12 +542,24 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             min_free_kbytes: 0,
             zones: [ZoneState::default(); MAX_NR_ZONES],
             pcp: [[PerCpuPages::EMPTY; MAX_NR_ZONES]; NCPU],
+            cma_failures: heapless::Vec::new(),
         };
         for z in 0..MAX_NR_ZONES {
             a.zones[z].counters = a.count_free(z);
         }
-        if let Some((base, pages)) = cfg.cma {
-            a.init_cma_reserved_area(base, pages);
+        for area in cfg.cma.areas() {
+            match a.check_cma_area(area) {
+                Ok(zone) => a.init_cma_reserved_area(zone, area),
+                Err(e) => {
+                    zk_warn!(
+                        "cma: CMA area at {:#x} could not be activated: {}",
+                        area.base,
+                        e
+                    );
+                    // At most MAX_CMA_AREAS areas exist, so this cannot be full.
+                    let _ = a.cma_failures.push((*area, e));
+                }
+            }
         }
         a.init_per_zone_wmark_min();
         a
@@ -541,18 +583,62 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         c
     }
 
-    /// `init_cma_reserved_pageblock` for every pageblock of `[base, base + pages)`.
-    fn init_cma_reserved_area(&mut self, base: Pfn, pages: u64) {
-        let Some(zi) = self.zone_index(base) else {
-            return;
-        };
+    /// The CMA areas of [`AllocConfig::cma`] that [`PageAllocator::new`] refused, and
+    /// why; their pages were left untouched.
+    pub fn cma_failures(&self) -> &[(CmaArea, CmaActivateError)] {
+        &self.cma_failures
+    }
+
+    /// Whether `area` can become MIGRATE_CMA: whole pageblocks, inside one zone, and
+    /// every page still reserved (so no page is on a free list or in use). Returns the
+    /// zone index.
+    pub fn check_cma_area(&self, area: &CmaArea) -> Result<usize, CmaActivateError> {
+        let base = pfn_down(area.base);
+        let pages = area.size / PAGE_SIZE;
+        let end = area
+            .base
+            .checked_add(area.size)
+            .ok_or(CmaActivateError::Overflow)?;
+        let zone = self
+            .zone_index(base)
+            .ok_or(CmaActivateError::NotInOneZone)?;
+        let nr = 1u64 << self.node.zones[zone].pageblock_order;
+        let whole = |x: u64, unit: u64| x.is_multiple_of(unit);
+        if pages == 0
+            || !whole(area.base, PAGE_SIZE)
+            || !whole(area.size, PAGE_SIZE)
+            || !whole(base, nr)
+            || !whole(pages, nr)
+        {
+            return Err(CmaActivateError::Misaligned);
+        }
+        if !self.node.zones[zone].contains_pfn(pfn_down(end) - 1) {
+            return Err(CmaActivateError::NotInOneZone);
+        }
+        for pfn in base..base + pages {
+            let page = self
+                .node
+                .pfn_to_page(pfn)
+                .ok_or(CmaActivateError::NotInOneZone)?;
+            if !page.is_reserved() || page.is_buddy() || page.is_pcp() {
+                return Err(CmaActivateError::NotReserved(pfn));
+            }
+        }
+        Ok(zone)
+    }
+
+    /// `init_cma_reserved_pageblock` for every pageblock of an area that passed
+    /// [`PageAllocator::check_cma_area`].
+    fn init_cma_reserved_area(&mut self, zi: usize, area: &CmaArea) {
+        let base = pfn_down(area.base);
+        let pages = area.size / PAGE_SIZE;
         let pb_order = self.node.zones[zi].pageblock_order;
         let nr = 1u64 << pb_order;
         let mut c = self.zones[zi].counters;
         let mut freed = 0;
         if let Some(mut v) = zone_view(&mut self.node, zi) {
             let mut pfn = base;
-            while pfn + nr <= base + pages && v.contains(pfn + nr - 1) {
+            while pfn < base + pages {
                 v.set_pageblock_mt(pfn, CMA);
                 for p in pfn..pfn + nr {
                     let page = v.page_mut(p);
@@ -1363,7 +1449,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             report.free += free;
             report.pcp += pcp_pages;
             report.allocated += alloc;
-            report.reserved_present += zone.present_pages - zone.managed_pages;
+            // Linux 4.x's arm_adjust_dma_zone charges every lowmem hole to ZONE_NORMAL,
+            // so with holes below the DMA limit Normal's present_pages undercounts and
+            // managed can exceed it: no reserved pages then, not an underflow.
+            report.reserved_present += zone.present_pages.saturating_sub(zone.managed_pages);
             report.zones += 1;
         }
         Ok(report)

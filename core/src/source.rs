@@ -5,6 +5,7 @@
 //! a board's static map, the ATAGS QEMU passes in r2, or (later) a device tree.
 
 use crate::addr::{MemRange, PhysAddr};
+use crate::cma::MAX_CMA_AREAS;
 
 /// Most DRAM banks or reserved ranges one source reports.
 pub const MAX_SOURCE_RANGES: usize = 16;
@@ -68,6 +69,22 @@ pub struct ReservationRequest<'a> {
     pub alloc_ranges: heapless::Vec<MemRange, 4>,
     /// `no-map`: take the range out of the linear map instead of just reserving it.
     pub no_map: bool,
+    /// A CMA pool (`shared-dma-pool`, `reusable`): placed at pageblock alignment and
+    /// handed to the buddy allocator as MIGRATE_CMA after `mem_init`.
+    pub cma: bool,
+    /// `linux,cma-default`: the pool is the global CMA area.
+    pub cma_default: bool,
+}
+
+/// A reserved range the source marks as a CMA pool (a `/reserved-memory` child with
+/// `reg`, `shared-dma-pool` and `reusable`). It is also one of
+/// [`MemorySource::reserved_ranges`] or the source's static reservations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmaRegion {
+    /// The range.
+    pub range: MemRange,
+    /// `linux,cma-default`.
+    pub default: bool,
 }
 
 /// A provider of the physical memory map.
@@ -77,6 +94,16 @@ pub trait MemorySource {
 
     /// The DRAM banks, in any order. Each becomes a `memblock_add`.
     fn memory_banks(&self) -> Result<RangeList, SourceError>;
+
+    /// Whether the boot flow adds each bank as Linux's `arm_add_memory` does (start
+    /// rounded up and size down to whole pages, a bank past the top of the physical
+    /// address space ignored or truncated, with Linux's messages): true for ATAGS
+    /// (`parse_tag_mem32`) and board maps. A source that makes those checks itself
+    /// answers false: a device tree, whose banks Linux adds through
+    /// `early_init_dt_add_memory_arch` instead.
+    fn banks_via_arm_add_memory(&self) -> bool {
+        true
+    }
 
     /// Ranges that must never be allocated (firmware, boot data). Each becomes a
     /// `memblock_reserve`.
@@ -94,6 +121,11 @@ pub trait MemorySource {
     fn reservation_requests(
         &self,
     ) -> heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS> {
+        heapless::Vec::new()
+    }
+
+    /// Reserved ranges that are CMA pools (see [`CmaRegion`]).
+    fn cma_ranges(&self) -> heapless::Vec<CmaRegion, MAX_CMA_AREAS> {
         heapless::Vec::new()
     }
 

@@ -630,8 +630,11 @@ fn cma_area_is_freed_as_migrate_cma() {
     } = b;
     let stats = memblock_free_all(&mut node, &memblock, limits.max_low);
     let mut cfg = AllocConfig::new(limits.max_low, BASE);
-    cfg.cma = Some((cma_base >> 12, 4096));
+    cfg.cma
+        .init_reserved_mem(cma_base, 16 << 20, 8 << 20)
+        .unwrap();
     let mut a: Alloc<1> = PageAllocator::new(node, VecPageStorage::default(), cfg);
+    assert!(a.cma_failures().is_empty());
     let st = a.zone_state(ZoneType::Dma);
     assert_eq!(st.cma_pages, 4096);
     assert_eq!(st.counters.free_cma, 4096);
@@ -748,4 +751,83 @@ fn alloc_pages_exhaustion_returns_no_memory_on_small_nodes() {
     });
     rx.recv_timeout(std::time::Duration::from_secs(60))
         .expect("exhausting a small node hung (or panicked)");
+}
+
+/// Regression (issue 9, item 6): a CMA area in `AllocConfig` that lies over free pages,
+/// is not pageblock aligned, spans past the node or has an absurd size used to corrupt
+/// the free lists or panic; now it is refused with a typed reason and nothing changes.
+#[test]
+fn alloc_config_cma_bad_areas_are_refused_without_corruption() {
+    use zonekit_core::cma::CmaArea;
+    use zonekit_core::page_alloc::CmaActivateError;
+    type Expect = fn(&CmaActivateError) -> bool;
+    let cases: [(CmaArea, Expect); 5] = [
+        // over free pages (nothing reserved there)
+        (
+            CmaArea {
+                base: 0x7000_0000,
+                size: 8 << 20,
+            },
+            |e| matches!(e, CmaActivateError::NotReserved(_)),
+        ),
+        // not pageblock aligned
+        (
+            CmaArea {
+                base: 0x7e10_0000,
+                size: 8 << 20,
+            },
+            |e| matches!(e, CmaActivateError::Misaligned),
+        ),
+        // nearly u64::MAX bytes (pageblock multiple, no overflow)
+        (
+            CmaArea {
+                base: 0x7e00_0000,
+                size: (u64::MAX - 0x7e00_0000) & !((8 << 20) - 1),
+            },
+            |e| matches!(e, CmaActivateError::NotInOneZone),
+        ),
+        // past the end of the node
+        (
+            CmaArea {
+                base: 0x7f80_0000,
+                size: 16 << 20,
+            },
+            |e| matches!(e, CmaActivateError::NotInOneZone),
+        ),
+        // outside every zone
+        (
+            CmaArea {
+                base: 0x1000_0000,
+                size: 8 << 20,
+            },
+            |e| matches!(e, CmaActivateError::NotInOneZone),
+        ),
+    ];
+    assert!(zonekit_core::cma::CmaAreas::new()
+        .init_reserved_mem(0x7e00_0000, !0xfff, 1 << 12)
+        .is_err());
+    for (area, want) in cases {
+        let mut b = booted(512 << 20, MmConfig::LINUX_61_ARMMP);
+        b.memblock.reserve(0x7e00_0000, 8 << 20).unwrap();
+        let BootedMemory {
+            memblock,
+            mut node,
+            limits,
+            ..
+        } = b;
+        let stats = memblock_free_all(&mut node, &memblock, limits.max_low);
+        let mut cfg = AllocConfig::new(limits.max_low, BASE);
+        // Only page alignment is asked of the list here: the allocator must check the
+        // areas against the node itself.
+        cfg.cma
+            .init_reserved_mem(area.base, area.size, 1 << 12)
+            .unwrap();
+        let a: Alloc<1> = PageAllocator::new(node, VecPageStorage::default(), cfg);
+        let failures = a.cma_failures();
+        assert_eq!(failures.len(), 1, "{area:x?}");
+        assert!(want(&failures[0].1), "{area:x?}: {:?}", failures[0].1);
+        assert_eq!(a.zone_state(ZoneType::Dma).cma_pages, 0);
+        assert_eq!(a.nr_free_pages(), stats.totalram());
+        a.check_invariants().unwrap();
+    }
 }

@@ -581,7 +581,7 @@ fn chosen_bootargs_and_initrd() {
     let m = FdtMemory::parse_at(blob.bytes(), MAX32, Some(0x6ff0_0000)).unwrap();
     assert_eq!(m.bootargs, Some("console=ttyAMA0 mem=512M"));
     assert_eq!(m.cmdline(), "console=ttyAMA0 mem=512M");
-    assert_eq!(Cmdline::parse(m.cmdline()).mem_limit, Some(512 << 20));
+    assert_eq!(Cmdline::parse(m.cmdline()).mem[0].size, 512 << 20);
     assert_eq!(m.initrd, Some(MemRange::new(0x6800_0000, 0x40_0000)));
     let total = m.header.totalsize as u64;
     assert_eq!(m.blob, Some(MemRange::new(0x6ff0_0000, total)));

@@ -73,8 +73,25 @@ fn find_example(name: &str) -> Result<&'static Example, String> {
     })
 }
 
+/// The arguments as UTF-8 strings; an argument that is not UTF-8 is an error naming
+/// it (`std::env::args` would panic).
+fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<String>, String> {
+    args.into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = match args.first().map(String::as_str) {
         Some("qemu") => cmd_qemu(&args[1..]),
         Some("test") => cmd_test(&args[1..]),
@@ -528,6 +545,9 @@ struct BootCase {
     /// Built with the `defmt` feature: the zonekit log lines are checked in the
     /// decoded defmt frames (messages), and each must carry a `file:line`.
     defmt: bool,
+    /// The guest's exit status. 0: it boots and self-checks. Otherwise the boot must
+    /// stop with this status after printing the `also` lines (the sim too).
+    exit: u8,
 }
 
 impl BootCase {
@@ -574,10 +594,16 @@ fn boot_matrix() -> Vec<BootCase> {
         dtb,
         also,
         defmt: false,
+        exit: 0,
     };
     let defmt_case = |board, mem_mib: u64, dtb| BootCase {
         defmt: true,
         ..case(board, mem_mib, None, dtb, FROM_DTB)
+    };
+    // A boot that must stop with EXIT_BOOT_ERROR, printing `also`.
+    let boot_error = |board, mem_mib: u64, cmdline, dtb, also| BootCase {
+        exit: zonekit_arch_arm::flow::EXIT_BOOT_ERROR as u8,
+        ..case(board, mem_mib, Some(cmdline), dtb, also)
     };
     vec![
         case("vexpress-a9", 128, None, Auto, FROM_DTB),
@@ -590,6 +616,33 @@ fn boot_matrix() -> Vec<BootCase> {
         ]),
         case("vexpress-a9", 512, Some("vmalloc=600M"), Auto, FROM_DTB),
         case("vexpress-a9", 512, Some("mem=300M"), Auto, FROM_DTB),
+        // mem= larger than RAM: Linux's truncation at 4 GiB, then clipped to the RAM
+        // the DTB reports, with warnings; boots with 512 MiB.
+        case("vexpress-a9", 512, Some("mem=8G"), Auto, &[
+            "zonekit: warning: Truncating memory at 0x60000000 to fit in 32-bit physical address space",
+            "zonekit: warning: mem=: ignoring [mem 0x0000000080000000-0x00000000ffffefff] outside the RAM reported by the DTB",
+        ]),
+        boot_error("vexpress-a9", 512, "mem=64M@0xffffffffffffffff", Auto, &[
+            "zonekit: boot failed: mem=0x4000000@0xffffffffffffffff: START + SIZE overflows the 64-bit physical address space",
+        ]),
+        // vexpress-a9's flash, not RAM: refused instead of a hang.
+        boot_error("vexpress-a9", 512, "mem=64M@0x40000000", Atags, &[
+            "zonekit: warning: Ignoring memory below PHYS_OFFSET: 0x40000000-0x44000000",
+            "zonekit: boot failed: mem=: no memory left, every mem= bank was ignored",
+        ]),
+        boot_error("vexpress-a9", 512, "mem=4096", Auto, &[
+            "zonekit: boot failed: memory [mem 0x0000000060000000-0x0000000060000fff] does not hold the kernel image [mem 0x0000000060010000-",
+        ]),
+        // Small RAM: the fallback steal that used to loop forever (issue 9, item 1).
+        case("vexpress-a9", 6, None, Atags, FROM_ATAGS),
+        case("mcimx6ul-evk", 2, None, Atags, FROM_ATAGS),
+        case(
+            "vexpress-a9",
+            512,
+            Some("cma=64M"),
+            Auto,
+            &["cma: Reserved 64 MiB at 0x7bc00000 on node -1"],
+        ),
         case(
             "vexpress-a9",
             512,
@@ -795,6 +848,18 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
     if run.timed_out {
         return fail(format!("timed out after {} s", opts.timeout_secs));
     }
+    if case.exit != 0 {
+        if run.status != case.exit {
+            return fail(format!(
+                "exit status {} (expected {})",
+                run.status, case.exit
+            ));
+        }
+        return match missing_line(log.lines(), case.also) {
+            Some(want) => fail(format!("missing line starting {want:?}")),
+            None => Ok(log.clone()),
+        };
+    }
     if run.status != 0 {
         return fail(format!("exit status {}", run.status));
     }
@@ -821,6 +886,18 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
             return fail(format!("missing line starting {want:?}"));
         }
     }
+    // A CMA area on the command line shows in the Memory: line (Linux's totalcma_pages).
+    let cma_asked = case.cmdline.is_some_and(|c| {
+        c.split_whitespace()
+            .any(|w| w.starts_with("cma=") && w != "cma=0")
+    });
+    if cma_asked
+        && !log
+            .lines()
+            .any(|l| l.starts_with("Memory: ") && l.contains("K cma-reserved, "))
+    {
+        return fail("no `cma-reserved` in the Memory: line".into());
+    }
     match decoded {
         None => Ok(log.clone()),
         Some(Err(e)) => fail(format!("defmt decoding failed: {e}")),
@@ -829,6 +906,17 @@ fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
             Err(e) => fail(e),
         },
     }
+}
+
+/// The first of `wanted` (prefixes) that no line of `lines` starts with.
+fn missing_line<'a, 'b>(
+    lines: impl Iterator<Item = &'a str> + Clone,
+    wanted: &[&'b str],
+) -> Option<&'b str> {
+    wanted
+        .iter()
+        .copied()
+        .find(|w| !lines.clone().any(|l| l.starts_with(w)))
 }
 
 /// Boot a reuse example on its board (512 MiB, generated DTB): it must exit 0, print
@@ -872,6 +960,10 @@ fn check_example(example: &Example, image: &Path) -> Result<(), String> {
 /// `Memory:` and MEMBLOCK dump lines).
 fn sim_compared(case: &BootCase) -> bool {
     let mib = case.mem >> 20;
+    if case.exit != 0 {
+        // A boot that must fail fails the same way in the sim.
+        return true;
+    }
     matches!(
         (case.board, mib, case.cmdline, &case.dtb),
         ("vexpress-a9", 512, None, dtb::DtbMode::Auto)
@@ -885,6 +977,7 @@ fn sim_compared(case: &BootCase) -> bool {
             | ("vexpress-a9", 512, None, dtb::DtbMode::None)
             | ("vexpress-a9", 128, Some("memtest=17"), dtb::DtbMode::Auto)
             | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
+            | ("vexpress-a9", 512, Some("mem=8G"), dtb::DtbMode::Auto)
     )
 }
 
@@ -898,6 +991,20 @@ fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
         release: false,
     };
     let run = sim::run(&opts, false)?;
+    if case.exit != 0 {
+        if run.outcome.exit_code() != u32::from(case.exit) {
+            return Err(format!(
+                "sim: {} (exit {}, expected {})",
+                run.outcome,
+                run.outcome.exit_code(),
+                case.exit
+            ));
+        }
+        return match missing_line(run.lines.iter().map(String::as_str), case.also) {
+            Some(want) => Err(format!("sim: missing line starting {want:?}")),
+            None => Ok(()),
+        };
+    }
     if run.outcome.exit_code() != 0 {
         return Err(format!("sim: {}", run.outcome));
     }
@@ -1053,6 +1160,22 @@ mod tests {
             assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         }
         assert!(run_parallel(&[] as &[u8], 4, |_| 0).is_empty());
+    }
+
+    #[test]
+    fn xtask_non_utf8_argument_is_an_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = [
+            std::ffi::OsString::from("qemu"),
+            std::ffi::OsString::from("--cmdline"),
+            std::ffi::OsString::from_vec(b"mem=64M\xff".to_vec()),
+        ];
+        let e = utf8_args(args).unwrap_err();
+        assert_eq!(e, r#"argument "mem=64M\xFF" is not valid UTF-8"#);
+        assert_eq!(
+            utf8_args([std::ffi::OsString::from("sim")]),
+            Ok(vec!["sim".to_string()])
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use zonekit_arch_arm::bootmem::{add_memory, zone_sizes_init, BootMemblock};
 use zonekit_arch_arm::limits::{early_vmalloc, find_limits, Arm32};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange};
 use zonekit_core::arch::{ArchLimits, MmConfig};
+use zonekit_core::cma::{dma_contiguous_reserve, CmaAreas, CmaPlacement, LINUX_61_CMA_SIZE};
 use zonekit_core::cmdline::Cmdline;
 use zonekit_core::memblock::RegionFlags;
 use zonekit_core::mmzone::{free_area_init_node, PgData, ZoneType, MAX_NR_ZONES};
@@ -302,20 +303,20 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         ));
     }
 
+    // 2b. CMA: zonekit's dma_contiguous_reserve from the state before it.
+    check_cma(
+        v,
+        &want_memory,
+        &want_reserved,
+        &cmdline,
+        mm,
+        lowmem_limit,
+        fail,
+    )?;
+
     // 3 + 4. Replay every op from the dumped state; free_area_init_node performs the
     // mem_map and usemap allocations itself.
-    let mut mb = BootMemblock::new(mm.phys_addr_max);
-    for &(b, s, f) in &want_memory {
-        mb.add(b, s).map_err(|e| format!("replay add: {e}"))?;
-        if f & RegionFlags::NOMAP.0 != 0 {
-            mb.mark_nomap(b, s)
-                .map_err(|e| format!("replay nomap: {e}"))?;
-        }
-    }
-    for &(b, s, _) in &want_reserved {
-        mb.reserve(b, s)
-            .map_err(|e| format!("replay reserve: {e}"))?;
-    }
+    let mut mb = dumped_memblock(&want_memory, &want_reserved, mm)?;
     mb.set_current_limit(lowmem_limit);
     let ops = field(v, "ops")?.as_array().ok_or("ops")?;
     let ops_before = field(field(v, "memory")?, "ops_before")?
@@ -466,6 +467,92 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
         summary,
         "{allocs} allocs exact, lowmem limit {lowmem_limit:#x}, {want_total} total pages, {want_avail} free"
     );
+    Ok(())
+}
+
+/// memblock as the `MEMBLOCK configuration` dump shows it.
+fn dumped_memblock(
+    memory: &[(u64, u64, u32)],
+    reserved: &[(u64, u64, u32)],
+    mm: MmConfig,
+) -> Result<BootMemblock, String> {
+    let mut mb = BootMemblock::new(mm.phys_addr_max);
+    for &(b, s, f) in memory {
+        mb.add(b, s).map_err(|e| format!("replay add: {e}"))?;
+        if f & RegionFlags::NOMAP.0 != 0 {
+            mb.mark_nomap(b, s)
+                .map_err(|e| format!("replay nomap: {e}"))?;
+        }
+    }
+    for &(b, s, _) in reserved {
+        mb.reserve(b, s)
+            .map_err(|e| format!("replay reserve: {e}"))?;
+    }
+    Ok(mb)
+}
+
+/// CMA placement: take the dumped memblock, give back what the early ops show as
+/// implicit (CMA) reservations, run zonekit's `dma_contiguous_reserve` as Linux 6.1
+/// armmp runs it (`CONFIG_CMA_SIZE_MBYTES=16` unless `cma=`, `arm_dma_limit`
+/// 0xffffffff, Linux 6.1's highmem leak on LPAE) and compare the area with the
+/// fixture's `cma` and the reserved table with the dump's.
+fn check_cma(
+    v: &Value,
+    memory: &[(u64, u64, u32)],
+    reserved: &[(u64, u64, u32)],
+    cmdline: &Cmdline,
+    mm: MmConfig,
+    highmem_start: u64,
+    fail: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut mb = dumped_memblock(memory, reserved, mm)?;
+    for op in field(v, "early_ops")?.as_array().ok_or("early_ops")? {
+        if op.get("implicit_alloc").and_then(Value::as_bool) == Some(true) {
+            let (b, s) = (hex(field(op, "base")?)?, hex(field(op, "size")?)?);
+            mb.phys_free(b, s).map_err(|e| format!("phys_free: {e}"))?;
+        }
+    }
+    let mut areas = CmaAreas::new();
+    let placement = CmaPlacement {
+        phys_addr_64bit: mm.phys_addr_max > u64::from(u32::MAX),
+        linux_61_highmem_leak: true,
+    };
+    let got = dma_contiguous_reserve(
+        &mut mb,
+        &mut areas,
+        cmdline.cma,
+        LINUX_61_CMA_SIZE,
+        u64::from(u32::MAX),
+        highmem_start,
+        mm.pageblock_nr_pages() << 12,
+        placement,
+        false,
+    )
+    .map_err(|e| format!("dma_contiguous_reserve: {e}"))?;
+    let want = match v.get("cma").filter(|c| !c.is_null()) {
+        Some(c) => Some((hex(field(c, "base")?)?, hex(field(c, "size")?)?)),
+        None => None,
+    };
+    let got_pair = got.map(|a| (a.base, a.size));
+    if got_pair != want {
+        fail.push(format!("CMA area zonekit {got_pair:x?}, Linux {want:x?}"));
+    }
+    let got_reserved: Vec<(u64, u64)> = mb.reserved_ranges().map(|r| (r.base, r.size)).collect();
+    let want_reserved: Vec<(u64, u64)> = reserved.iter().map(|&(b, s, _)| (b, s)).collect();
+    if got_reserved != want_reserved {
+        fail.push(format!(
+            "reserved after CMA {got_reserved:x?} != Linux {want_reserved:x?}"
+        ));
+    }
+    let want_k = field(field(v, "memory")?, "cma_reserved_k")?
+        .as_u64()
+        .ok_or("cma_reserved_k")?;
+    if areas.total_bytes() >> 10 != want_k {
+        fail.push(format!(
+            "cma-reserved {}K, Linux {want_k}K",
+            areas.total_bytes() >> 10
+        ));
+    }
     Ok(())
 }
 

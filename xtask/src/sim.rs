@@ -517,8 +517,12 @@ fn dynamic_reservations(params: &BootParams<'_>, fixed: &[MemRange]) -> Vec<MemR
         let mut mb = BootMemblock::new(params.mm.phys_addr_max);
         add_memory(&mut mb, params.source, &cmdline).ok()?;
         arch.phys_offset = mb.start_of_dram();
-        adjust_lowmem_bounds(&mut mb, &arch).ok()?;
-        arm_memblock_init(&mut mb, params, false).ok()?;
+        let highmem_start = adjust_lowmem_bounds(&mut mb, &arch).ok()?;
+        let quiet = Cmdline {
+            memblock_debug: false,
+            ..cmdline.clone()
+        };
+        arm_memblock_init(&mut mb, params, &quiet, highmem_start).ok()?;
         Some(mb.reserved_ranges().collect())
     };
     let after = replay().unwrap_or_default();
@@ -808,6 +812,45 @@ mod tests {
             .iter()
             .any(|l| l == "Kernel command line: memblock=debug"));
         assert!(run.lines.iter().any(|l| l == "MEMBLOCK configuration:"));
+    }
+
+    #[test]
+    fn sim_mem_larger_than_ram_is_clipped_with_warning() {
+        let run = run(
+            &opts("vexpress-a9", 512 << 20, DtbMode::Auto, Some("mem=8G")),
+            false,
+        )
+        .unwrap();
+        assert_eq!(run.outcome, FlowOutcome::Passed, "{:#?}", run.lines);
+        let has = |l: &str| run.lines.iter().any(|x| x == l);
+        assert!(has(
+            "zonekit: warning: mem=: ignoring [mem 0x0000000080000000-0x00000000ffffefff] outside the RAM reported by the DTB"
+        ));
+        assert!(has(
+            "  node   0: [mem 0x0000000060000000-0x000000007fffffff]"
+        ));
+    }
+
+    #[test]
+    fn sim_mem_at_start_near_u64_max_is_a_typed_error() {
+        let run = run(
+            &opts(
+                "vexpress-a9",
+                512 << 20,
+                DtbMode::None,
+                Some("mem=64M@0xffffffffffffffff"),
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            run.outcome,
+            FlowOutcome::BootFailed(BootError::MemOverflow {
+                size: 64 << 20,
+                start: u64::MAX
+            })
+        );
+        assert_eq!(run.outcome.exit_code(), flow::EXIT_BOOT_ERROR);
     }
 
     #[test]

@@ -258,10 +258,13 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for A
         // below, before any print) and memblock memory (reached through the linear
         // map from then on) is accessed outside the image afterwards.
         unsafe { hw::install_and_enable(l1, false) };
-        self.console.remap(uart_virt as usize);
+        // SAFETY: the plan mapped the UART's block at `uart_virt` as device memory
+        // and the MMU is now on with that plan.
+        unsafe { self.console.remap(uart_virt as usize) };
         if let (Some(counter), base @ 1..) = (self.counter, self.board.timer.base) {
             if let Some(v) = device_virt(&plan, base) {
-                counter.remap(v as usize);
+                // SAFETY: as for the console: `v` is the timer block's device mapping.
+                unsafe { counter.remap(v as usize) };
             }
         }
         let virt_offset = PAGE_OFFSET.wrapping_sub(phys_offset as u32);

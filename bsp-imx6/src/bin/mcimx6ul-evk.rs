@@ -6,7 +6,9 @@
 mod target {
     use zonekit_bsp_imx6::{GenericTimer, ImxUart, MCIMX6UL_EVK};
 
-    static CONSOLE: ImxUart = ImxUart::new(MCIMX6UL_EVK.uart_base as usize);
+    // SAFETY: the board table's UART of the board this binary is built for; only
+    // the runtime's console uses it.
+    static CONSOLE: ImxUart = unsafe { ImxUart::new(MCIMX6UL_EVK.uart_base as usize) };
 
     static TIMER: GenericTimer = match GenericTimer::from_desc(&MCIMX6UL_EVK.timer) {
         Some(t) => t,

@@ -6,12 +6,16 @@
 mod target {
     use zonekit_bsp_imx6::{A9GlobalTimer, ImxUart, SABRELITE};
 
-    static CONSOLE: ImxUart = ImxUart::new(SABRELITE.uart_base as usize);
+    // SAFETY: the board table's UART of the board this binary is built for; only
+    // the runtime's console uses it.
+    static CONSOLE: ImxUart = unsafe { ImxUart::new(SABRELITE.uart_base as usize) };
 
-    static TIMER: A9GlobalTimer = match A9GlobalTimer::from_desc(&SABRELITE.timer) {
-        Some(t) => t,
-        None => panic!("the board table names another timer"),
-    };
+    static TIMER: A9GlobalTimer =
+        // SAFETY: the board table's timer of the board this binary is built for.
+        match unsafe { A9GlobalTimer::from_desc(&SABRELITE.timer) } {
+            Some(t) => t,
+            None => panic!("the board table names another timer"),
+        };
 
     /// Called by the runtime's `_start` with the boot registers.
     #[no_mangle]

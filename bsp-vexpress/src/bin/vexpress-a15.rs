@@ -6,7 +6,9 @@
 mod target {
     use zonekit_bsp_vexpress::{GenericTimer, Pl011, VEXPRESS_A15};
 
-    static CONSOLE: Pl011 = Pl011::new(VEXPRESS_A15.uart_base as usize);
+    // SAFETY: the board table's UART of the board this binary is built for; only
+    // the runtime's console uses it.
+    static CONSOLE: Pl011 = unsafe { Pl011::new(VEXPRESS_A15.uart_base as usize) };
 
     static TIMER: GenericTimer = match GenericTimer::from_desc(&VEXPRESS_A15.timer) {
         Some(t) => t,

@@ -6,12 +6,17 @@
 mod target {
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9};
 
-    static CONSOLE: Pl011 = Pl011::new(VEXPRESS_A9.uart_base as usize);
+    // SAFETY: the board table's UART of the board this binary is built for; only
+    // the runtime's console uses it.
+    static CONSOLE: Pl011 = unsafe { Pl011::new(VEXPRESS_A9.uart_base as usize) };
 
-    static TIMER: A9GlobalTimer = match A9GlobalTimer::from_desc(&VEXPRESS_A9.timer) {
-        Some(t) => t,
-        None => panic!("the board table names another timer"),
-    };
+    static TIMER: A9GlobalTimer =
+        // SAFETY: the board table's timer of the board this binary is built for.
+        match unsafe { A9GlobalTimer::from_desc(&VEXPRESS_A9.timer) }
+        {
+            Some(t) => t,
+            None => panic!("the board table names another timer"),
+        };
 
     /// Called by the runtime's `_start` with the boot registers.
     #[no_mangle]

@@ -10,8 +10,11 @@ mod os {
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
     use zonekit_core::page_alloc::Gfp;
 
-    static UART: Pl011 = Pl011::new(BOARD.uart_base as usize);
-    static TIMER: A9GlobalTimer = A9GlobalTimer::new(0x1E00_0200, 100_000_000);
+    // SAFETY: vexpress-a9's UART0 and MPCore global timer (periphbase 0x1e000000 +
+    // 0x200), used by nothing else.
+    static UART: Pl011 = unsafe { Pl011::new(BOARD.uart_base as usize) };
+    // SAFETY: as above.
+    static TIMER: A9GlobalTimer = unsafe { A9GlobalTimer::new(0x1E00_0200, 100_000_000) };
 
     /// The kernel's entry, called by `_start` with the boot registers.
     #[no_mangle]
