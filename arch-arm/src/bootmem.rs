@@ -18,6 +18,7 @@ use zonekit_core::memblock::{
     Memblock, MemblockError, RegionFlags, INIT_MEMBLOCK_REGIONS, MEMBLOCK_ALLOC_ANYWHERE,
     NUMA_NO_NODE,
 };
+use zonekit_core::memtest::early_memtest;
 use zonekit_core::mmzone::{free_area_init_node, InitError, PgData, ZoneType, MAX_NR_ZONES};
 use zonekit_core::page::PAGE_DESCRIPTOR_SIZE;
 use zonekit_core::page_alloc::{
@@ -90,6 +91,17 @@ pub enum BootError {
         /// The memory: start of DRAM to end of DRAM.
         memory: MemRange,
     },
+    /// `zone_sizes_init` was given memory banks that overlap (memblock.memory never
+    /// does; the holes would be counted twice).
+    OverlappingBanks {
+        /// One bank.
+        first: MemRange,
+        /// A bank sharing bytes with it.
+        second: MemRange,
+    },
+    /// `early_memtest` could not reach the memory it tests, or could not reserve a bad
+    /// range.
+    Memtest(zonekit_core::memtest::MemtestError),
 }
 
 impl fmt::Display for BootError {
@@ -120,6 +132,10 @@ impl fmt::Display for BootError {
                 "memory {memory} does not hold the kernel image {image}: too little memory \
                  for the kernel (mem= too small or misplaced?)"
             ),
+            BootError::OverlappingBanks { first, second } => {
+                write!(f, "memory banks {first} and {second} overlap")
+            }
+            BootError::Memtest(e) => write!(f, "early_memtest: {e}"),
         }
     }
 }
@@ -188,11 +204,25 @@ pub fn arm_adjust_dma_zone(sizes: &mut ZoneSizes, dma_pages: u64) {
 /// `zone_sizes_init`: lowmem `[min, max_low)` is one zone (ZONE_DMA when the board has
 /// a DMA zone size, else ZONE_NORMAL), highmem `[max_low, max_high)` the other; holes
 /// start equal to the sizes and every memory bank subtracts its overlap.
+///
+/// The banks must not overlap (memblock.memory never does): overlapping ones would
+/// be subtracted twice, so they are refused with [`BootError::OverlappingBanks`].
 pub fn zone_sizes_init(
     limits: &PfnLimits,
     memory: &[MemRange],
     dma_zone_size: Option<u64>,
-) -> ZoneSizes {
+) -> Result<ZoneSizes, BootError> {
+    for (i, first) in memory.iter().enumerate() {
+        if let Some(second) = memory[i + 1..]
+            .iter()
+            .find(|b| !first.is_empty() && !b.is_empty() && first.overlaps(b))
+        {
+            return Err(BootError::OverlappingBanks {
+                first: *first,
+                second: *second,
+            });
+        }
+    }
     let low = if dma_zone_size.is_some() {
         ZoneType::Dma as usize
     } else {
@@ -221,7 +251,7 @@ pub fn zone_sizes_init(
     if let Some(dma) = dma_zone_size {
         arm_adjust_dma_zone(&mut s, dma >> zonekit_core::PAGE_SHIFT);
     }
-    s
+    Ok(s)
 }
 
 /// The result of `bootmem_init`: memblock, the node with its zones and `mem_map`, and
@@ -665,8 +695,8 @@ pub enum BootStep {
     FreeAllEnd,
 }
 
-/// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `zone_sizes_init`
-/// and `free_area_init_node`.
+/// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `early_memtest`
+/// (with `memtest=`), `zone_sizes_init` and `free_area_init_node`.
 pub fn bootmem_init<S: PageStorage>(
     memblock: BootMemblock,
     storage: &mut S,
@@ -705,8 +735,18 @@ pub fn bootmem_init_probed<S: PageStorage>(
     if limits.max_low <= limits.min {
         return Err(BootError::NoLowmem);
     }
+    // Off unless `memtest=` asked for it: bad lowmem is reserved before the zones
+    // and mem_map are laid out.
+    early_memtest(
+        &mut memblock,
+        storage,
+        pfn_phys(limits.min),
+        pfn_phys(limits.max_low),
+        cmdline.memtest_pattern,
+    )
+    .map_err(BootError::Memtest)?;
     let banks = memblock_banks(&memblock);
-    let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size);
+    let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size)?;
     print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
     probe(BootStep::FreeAreaInitStart);
     let node = free_area_init_node(
@@ -1054,7 +1094,7 @@ mod tests {
     #[test]
     fn seed_zone_sizes() {
         let l = limits(0x80000, 0xa0000, 0xa0000);
-        let s = zone_sizes_init(&l, &[MemRange::new(0x8000_0000, 0x2000_0000)], None);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x8000_0000, 0x2000_0000)], None).unwrap();
         assert_eq!(s.zone_size, [0, 0x20000, 0, 0]);
         assert_eq!(s.zhole_size, [0; 4]);
     }
@@ -1067,7 +1107,7 @@ mod tests {
             MemRange::new(0x7800_0000, 0x0800_0000),
         ];
         let l = limits(0x60000, 0x80000, 0x80000);
-        let s = zone_sizes_init(&l, &banks, None);
+        let s = zone_sizes_init(&l, &banks, None).unwrap();
         assert_eq!(s.zone_size[1], 0x20000);
         assert_eq!(s.zhole_size[1], 0x8000);
     }
@@ -1075,7 +1115,7 @@ mod tests {
     #[test]
     fn highmem_split_at_768m() {
         let l = limits(0x60000, 0x90000, 0xa0000);
-        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x4000_0000)], None);
+        let s = zone_sizes_init(&l, &[MemRange::new(0x6000_0000, 0x4000_0000)], None).unwrap();
         assert_eq!(s.zone_size, [0, 0x30000, 0x10000, 0]);
         assert_eq!(s.zhole_size, [0; 4]);
         let r = s.zone_ranges(0x60000);
@@ -1089,7 +1129,7 @@ mod tests {
             MemRange::new(0x7800_0000, 0x0800_0000),
         ];
         let l = limits(0x60000, 0x80000, 0x80000);
-        let s = zone_sizes_init(&l, &banks, Some(64 << 20));
+        let s = zone_sizes_init(&l, &banks, Some(64 << 20)).unwrap();
         assert_eq!(s.zone_size[0], 0x4000);
         assert_eq!(s.zone_size[1], 0x20000 - 0x4000);
         assert_eq!(s.zhole_size[0], 0);
@@ -1103,7 +1143,43 @@ mod tests {
             &l,
             &[MemRange::new(0x6000_0000, 0x2000_0000)],
             Some(1 << 32),
-        );
+        )
+        .unwrap();
         assert_eq!(s.zone_size, [0x20000, 0, 0, 0]);
+    }
+
+    #[test]
+    fn zone_sizes_init_overlapping_banks_is_an_error() {
+        let l = limits(0x60000, 0x80000, 0x80000);
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1800_0000),
+            MemRange::new(0x7000_0000, 0x1000_0000),
+        ];
+        assert_eq!(
+            zone_sizes_init(&l, &banks, None),
+            Err(BootError::OverlappingBanks {
+                first: banks[0],
+                second: banks[1],
+            })
+        );
+        // The same bank twice, unsorted, and in highmem.
+        let l = limits(0x60000, 0x70000, 0xa0000);
+        let banks = [
+            MemRange::new(0x9000_0000, 0x1000_0000),
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x9000_0000, 0x1000_0000),
+        ];
+        assert!(matches!(
+            zone_sizes_init(&l, &banks, None),
+            Err(BootError::OverlappingBanks { .. })
+        ));
+        // Touching banks and empty ones are fine.
+        let banks = [
+            MemRange::new(0x6000_0000, 0x1000_0000),
+            MemRange::new(0x7000_0000, 0),
+            MemRange::new(0x7000_0000, 0x3000_0000),
+        ];
+        let s = zone_sizes_init(&l, &banks, None).unwrap();
+        assert_eq!(s.zhole_size, [0; 4]);
     }
 }

@@ -72,14 +72,20 @@ impl Arm32 {
         }
     }
 
-    /// `vmalloc_min`: the lowest virtual address of the vmalloc area.
+    /// `vmalloc_min`: the lowest virtual address of the vmalloc area. Linux only ever
+    /// sets `vmalloc_size` through `early_vmalloc`, so the size is taken as
+    /// [`early_vmalloc`] clamps it: any value of the public field gives a layout
+    /// Linux could have (with at least 32 MiB of lowmem) instead of an overflow.
     pub fn vmalloc_min(&self) -> u64 {
-        VMALLOC_END - self.vmalloc_size - VMALLOC_OFFSET
+        let (size, _) = early_vmalloc(self.vmalloc_size);
+        VMALLOC_END - size - VMALLOC_OFFSET
     }
 
-    /// The physical address where lowmem must stop: `__pa(vmalloc_min - 1) + 1`.
+    /// The physical address where lowmem must stop: `__pa(vmalloc_min - 1) + 1`
+    /// (saturating at the top of the physical address space).
     pub fn vmalloc_limit(&self) -> PhysAddr {
-        self.phys_offset + (self.vmalloc_min() - PAGE_OFFSET)
+        self.phys_offset
+            .saturating_add(self.vmalloc_min() - PAGE_OFFSET)
     }
 }
 
@@ -224,6 +230,37 @@ mod tests {
         ];
         let b = a.lowmem_bounds(&banks);
         assert_eq!(b.lowmem_limit, 0x7000_0000);
+    }
+
+    #[test]
+    fn lowmem_bounds_vmalloc_2g_no_panic() {
+        // More vmalloc space than the 1 GiB kernel half holds: clamped as
+        // `early_vmalloc` would, leaving Linux's minimum of 32 MiB of lowmem.
+        let mut a = Arm32::new(MmConfig::ZONEKIT, 0x6000_0000);
+        a.vmalloc_size = 2 << 30;
+        let b = a.lowmem_bounds(&bank(0x6000_0000, 512 << 20));
+        assert_eq!(b.lowmem_limit, 0x6000_0000 + (32 << 20));
+        a.vmalloc_size = u64::MAX;
+        assert_eq!(
+            a.lowmem_bounds(&bank(0x6000_0000, 512 << 20)).lowmem_limit,
+            0x6200_0000
+        );
+        // RAM at the very top of a 64-bit space does not overflow either.
+        a.phys_offset = u64::MAX - 0xfff;
+        let _ = a.lowmem_bounds(&bank(u64::MAX - 0xfff, 0x1000));
+    }
+
+    #[test]
+    fn find_limits_u64_max_no_panic() {
+        let l = find_limits(u64::MAX, u64::MAX, u64::MAX);
+        assert_eq!(
+            (l.min, l.max_low, l.max_high),
+            (1 << 52, (1 << 52) - 1, (1 << 52) - 1)
+        );
+        // An empty lowmem is visible to the caller (bootmem_init reports NoLowmem).
+        assert!(l.max_low <= l.min);
+        let l = find_limits(u64::MAX, 0, 0);
+        assert_eq!((l.min, l.max_low, l.max_high), (1 << 52, 0, 0));
     }
 
     #[test]

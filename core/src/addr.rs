@@ -52,6 +52,17 @@ pub const fn align_up(x: u64, a: u64) -> u64 {
     }
 }
 
+/// `round_up(x, a)` for a power-of-two `a`, or `None` when the result does not fit in
+/// 64 bits. Searches use this: a saturated [`align_up`] would be a different, lower
+/// address than the one asked for.
+#[inline]
+pub const fn checked_align_up(x: u64, a: u64) -> Option<u64> {
+    match x.checked_add(a - 1) {
+        Some(v) => Some(v & !(a - 1)),
+        None => None,
+    }
+}
+
 /// `PAGE_ALIGN`.
 #[inline]
 pub const fn page_align(x: u64) -> u64 {
@@ -118,6 +129,9 @@ mod tests {
         assert_eq!(align_up(0x1001, 0x1000), 0x2000);
         assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
         assert_eq!(align_up(u64::MAX - 3, 0x1000), !0xfff_u64);
+        assert_eq!(checked_align_up(0x1001, 0x1000), Some(0x2000));
+        assert_eq!(checked_align_up(u64::MAX - 3, 0x1000), None);
+        assert_eq!(checked_align_up(!0xfff_u64, 0x1000), Some(!0xfff_u64));
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct Cmdline {
     pub report: bool,
     /// `zonekit.bench`: print machine-readable `zonekit-bench:` timing lines.
     pub bench: bool,
+    /// `memtest=N`: Linux's `memtest_pattern`, the number of `early_memtest` passes
+    /// (0, the default, is off; `memtest` alone runs all 17 patterns).
+    pub memtest_pattern: u32,
     /// `cma=SIZE[@BASE[-LIMIT]]`: the global CMA area (`cma=0` turns it off).
     pub cma: Option<crate::cma::CmaRequest>,
     /// Values of known parameters that were rejected, in command-line order (at most
@@ -99,6 +102,25 @@ pub fn memparse(s: &str) -> Option<u64> {
         _ => return None,
     };
     value.checked_mul(1u64 << shift)
+}
+
+/// `kstrtouint(s, 0, ..)`: an unsigned 32-bit number, `0x` hex, `0` octal or decimal,
+/// with an optional leading `+` and trailing newline and nothing else. `None` on
+/// anything else or overflow.
+pub fn kstrtouint(s: &str) -> Option<u32> {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else {
+        (s, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
 }
 
 /// `early_cma`: `SIZE[@BASE[-LIMIT]]`; with a base and no limit, the area is fixed
@@ -171,6 +193,14 @@ impl Cmdline {
                 },
                 ("memblock", Some("debug")) => c.memblock_debug = true,
                 ("memblock", _) => c.error("memblock", "only memblock=debug is known"),
+                // `parse_memtest`: no value means every pattern.
+                ("memtest", None) => {
+                    c.memtest_pattern = crate::memtest::MEMTEST_PATTERNS.len() as u32
+                }
+                ("memtest", Some(v)) => match kstrtouint(v) {
+                    Some(n) => c.memtest_pattern = n,
+                    None => c.error("memtest", "not a number of tests"),
+                },
                 ("zonekit.report", None) => c.report = true,
                 ("zonekit.report", Some(_)) => {
                     c.error("zonekit.report", "takes no value (write zonekit.report)")
@@ -256,6 +286,33 @@ mod tests {
         assert_eq!(c.dma_zone_size, Some(16 << 20));
         assert!(c.report);
         assert!(c.bench);
+    }
+
+    #[test]
+    fn memtest_like_parse_memtest() {
+        assert_eq!(Cmdline::parse("console=ttyAMA0").memtest_pattern, 0);
+        assert_eq!(Cmdline::parse("memtest").memtest_pattern, 17);
+        assert_eq!(Cmdline::parse("memtest=4").memtest_pattern, 4);
+        assert_eq!(Cmdline::parse("memtest=0x11").memtest_pattern, 17);
+        assert_eq!(Cmdline::parse("memtest=010").memtest_pattern, 8);
+        assert_eq!(Cmdline::parse("memtest=40").memtest_pattern, 40);
+        assert_eq!(Cmdline::parse("memtest=3 memtest=0").memtest_pattern, 0);
+        for bad in [
+            "memtest=",
+            "memtest=-1",
+            "memtest=4k",
+            "memtest=99999999999",
+            "memtest=08",
+        ] {
+            let c = Cmdline::parse(bad);
+            assert_eq!(c.memtest_pattern, 0, "{bad}");
+            assert_eq!(c.errors.len(), 1, "{bad}");
+            assert_eq!(c.errors[0].param, "memtest");
+        }
+        assert_eq!(kstrtouint("+7\n"), Some(7));
+        assert_eq!(kstrtouint("0"), Some(0));
+        assert_eq!(kstrtouint("4294967295"), Some(u32::MAX));
+        assert_eq!(kstrtouint("4294967296"), None);
     }
 
     #[test]

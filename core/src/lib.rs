@@ -4,6 +4,7 @@
 //!
 //! * [`memblock`]: the early region allocator (`mm/memblock.c`), which places every
 //!   allocation exactly where Linux would;
+//! * [`memtest`]: `early_memtest`, the `memtest=` pattern test of free memory;
 //! * [`mmzone`]: node, zones and page frames (`free_area_init_node`,
 //!   `calculate_node_totalpages`, `alloc_node_mem_map`, `free_area_init_core`,
 //!   `memmap_init`);
@@ -36,6 +37,7 @@ pub mod buddy;
 pub mod cma;
 pub mod cmdline;
 pub mod memblock;
+pub mod memtest;
 pub mod mmzone;
 pub mod page;
 pub mod page_alloc;

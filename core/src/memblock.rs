@@ -34,8 +34,11 @@
 use core::fmt;
 use core::panic::Location;
 
-use crate::addr::{align_down, align_up, page_align, MemRange, PhysAddr, PAGE_SIZE};
+use crate::addr::{align_down, checked_align_up, page_align, MemRange, PhysAddr, PAGE_SIZE};
 use crate::storage::{PageStorage, StorageError};
+
+mod exact_nid;
+mod trim;
 
 /// `INIT_MEMBLOCK_REGIONS`: regions per table before `memblock_allow_resize`.
 pub const INIT_MEMBLOCK_REGIONS: usize = 128;
@@ -888,6 +891,13 @@ impl<const N: usize> Memblock<N> {
     /// table the range being added (`area_base`, `area_size`) is avoided: the search
     /// runs above it, then below it. The previous dynamically placed array (if any) is
     /// freed.
+    ///
+    /// Atomic: everything that can fail (finding the array, room in memblock.reserved
+    /// to free the old array and reserve the new one) is settled before either table
+    /// changes, so an error leaves both as they were (Linux `BUG_ON`s instead). When
+    /// memblock.memory doubles while memblock.reserved is full too, reserved is grown
+    /// first, its own new array kept clear of memory's (Linux grows it later, while
+    /// freeing memory's old array).
     fn double_array(
         &mut self,
         kind: TableKind,
@@ -935,6 +945,20 @@ impl<const N: usize> Memblock<N> {
             );
             return Err(full);
         };
+        let old_array = t.array;
+        // Room in memblock.reserved: freeing the old array may split a region (the
+        // isolation step wants two spare slots), the new array is free memory (one
+        // new region).
+        let spare = if old_array.is_some() { 2 } else { 1 };
+        if kind == TableKind::Reserved {
+            if self.reserved.linux_cnt() + spare > new_max {
+                return Err(full);
+            }
+        } else {
+            while self.reserved.linux_cnt() + spare > self.reserved.max {
+                self.double_array(TableKind::Reserved, addr, new_alloc_size)?;
+            }
+        }
         self.dbg(format_args!(
             "memblock: {} is doubled to {} at [{}-{}]",
             kind.name(),
@@ -942,7 +966,6 @@ impl<const N: usize> Memblock<N> {
             self.pa(addr),
             self.pa(addr + new_size - 1)
         ));
-        let old_array = t.array;
         let t = self.table_mut(kind);
         t.max = new_max;
         t.array = Some(MemRange::new(addr, new_alloc_size));
@@ -1048,15 +1071,24 @@ impl<const N: usize> Memblock<N> {
         self.setclr_flag(base, size, false, RegionFlags::HOTPLUG)
     }
 
-    /// `memblock_set_node` on `memory` (NUMA semantics: the range is isolated, its
-    /// regions get `nid`, then regions are merged again).
+    /// `memblock_set_node`: give the regions of table `kind` inside
+    /// `[base, base + size)` node `nid` (NUMA semantics: the range is isolated, its
+    /// regions get `nid`, then regions are merged again). Linux's x86 and arm64 NUMA
+    /// code calls it on `memory` and on `reserved`.
     #[track_caller]
-    pub fn set_node(&mut self, base: PhysAddr, size: u64, nid: i32) -> Result<(), MemblockError> {
-        let (s, e) = self.isolate_range(TableKind::Memory, base, size)?;
-        for r in &mut self.memory.regions[s..e] {
+    pub fn set_node(
+        &mut self,
+        base: PhysAddr,
+        size: u64,
+        kind: TableKind,
+        nid: i32,
+    ) -> Result<(), MemblockError> {
+        let (s, e) = self.isolate_range(kind, base, size)?;
+        let t = self.table_mut(kind);
+        for r in &mut t.regions[s..e] {
             r.nid = nid;
         }
-        self.memory.merge();
+        t.merge();
         Ok(())
     }
 
@@ -1229,7 +1261,11 @@ impl<const N: usize> Memblock<N> {
         if self.bottom_up {
             for (s, e, _) in self.free_ranges(nid, flags) {
                 let (s, e) = (clamp(s), clamp(e));
-                let cand = align_up(s, align);
+                // Rounding up past the top of the address space leaves no candidate
+                // (a saturated round-up would lie below `s`, outside the range).
+                let Some(cand) = checked_align_up(s, align) else {
+                    continue;
+                };
                 if cand < e && e - cand >= size {
                     return Some(cand);
                 }
@@ -1277,7 +1313,8 @@ impl<const N: usize> Memblock<N> {
 
     /// `memblock_alloc_range_nid`: find and reserve `size` bytes in `[start, end)`.
     /// `align` 0 means [`SMP_CACHE_BYTES`] (with a warning). Falls back to any node
-    /// unless `exact_nid`, and from mirrored to any memory.
+    /// unless `exact_nid`, and from mirrored to any memory. `None` on any failure (no
+    /// room, or a reserved table that cannot take one more region).
     #[track_caller]
     pub fn alloc_range_nid(
         &mut self,
@@ -1288,6 +1325,25 @@ impl<const N: usize> Memblock<N> {
         nid: i32,
         exact_nid: bool,
     ) -> Option<PhysAddr> {
+        self.try_alloc_range_nid(size, align, start, end, nid, exact_nid)
+            .ok()
+            .flatten()
+    }
+
+    /// [`alloc_range_nid`](Self::alloc_range_nid) telling the two failures apart:
+    /// `Ok(None)` when no free range fits, `Err` when one was found but reserving it
+    /// failed (memblock.reserved full and not resizable: [`MemblockError::TableFull`]).
+    /// A found range is free, so any other range would fail the same way: there is
+    /// no fallback after a failed reservation.
+    fn try_alloc_range_nid(
+        &mut self,
+        size: u64,
+        align: u64,
+        start: PhysAddr,
+        end: PhysAddr,
+        nid: i32,
+        exact_nid: bool,
+    ) -> Result<Option<PhysAddr>, MemblockError> {
         let mut flags = self.choose_flags();
         let align = if align == 0 {
             zk_warn!(
@@ -1298,22 +1354,20 @@ impl<const N: usize> Memblock<N> {
             align
         };
         if !align.is_power_of_two() {
-            return None;
+            return Ok(None);
         }
         let here = internal_caller();
         loop {
             if let Some(found) = self.find_in_range_node(size, align, start, end, nid, flags) {
-                if self.reserve_at(found, size, here).is_ok() {
-                    return Some(found);
-                }
+                self.reserve_at(found, size, here)?;
+                return Ok(Some(found));
             }
             if nid != NUMA_NO_NODE && !exact_nid {
                 if let Some(found) =
                     self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
                 {
-                    if self.reserve_at(found, size, here).is_ok() {
-                        return Some(found);
-                    }
+                    self.reserve_at(found, size, here)?;
+                    return Ok(Some(found));
                 }
             }
             if flags.contains(RegionFlags::MIRROR) {
@@ -1324,7 +1378,7 @@ impl<const N: usize> Memblock<N> {
                 );
                 continue;
             }
-            return None;
+            return Ok(None);
         }
     }
 
@@ -1339,7 +1393,9 @@ impl<const N: usize> Memblock<N> {
     }
 
     /// `memblock_alloc_internal`: clamp `max_addr` to the current limit, try
-    /// `[min_addr, max_addr)`, then `[0, max_addr)`.
+    /// `[min_addr, max_addr)`, then `[0, max_addr)`. [`MemblockError::NoSpace`] when
+    /// nothing fits, [`MemblockError::TableFull`] when memblock.reserved cannot
+    /// record the allocation.
     fn alloc_internal(
         &mut self,
         size: u64,
@@ -1348,13 +1404,21 @@ impl<const N: usize> Memblock<N> {
         max_addr: PhysAddr,
         nid: i32,
         exact_nid: bool,
-    ) -> Option<PhysAddr> {
+    ) -> Result<PhysAddr, MemblockError> {
+        let no_space = MemblockError::NoSpace {
+            size,
+            align,
+            min_addr,
+            max_addr,
+            nid,
+        };
         let max_addr = core::cmp::min(max_addr, self.current_limit);
-        let found = self.alloc_range_nid(size, align, min_addr, max_addr, nid, exact_nid);
+        let mut found =
+            self.try_alloc_range_nid(size, align, min_addr, max_addr, nid, exact_nid)?;
         if found.is_none() && min_addr != 0 {
-            return self.alloc_range_nid(size, align, 0, max_addr, nid, exact_nid);
+            found = self.try_alloc_range_nid(size, align, 0, max_addr, nid, exact_nid)?;
         }
-        found
+        found.ok_or(no_space)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1413,13 +1477,6 @@ impl<const N: usize> Memblock<N> {
         );
         Self::check_align(align)?;
         self.alloc_internal(size, align, min_addr, max_addr, nid, false)
-            .ok_or(MemblockError::NoSpace {
-                size,
-                align,
-                min_addr,
-                max_addr,
-                nid,
-            })
     }
 
     /// `memblock_alloc_try_nid`: like [`alloc_try_nid_raw`](Self::alloc_try_nid_raw),
@@ -1445,15 +1502,7 @@ impl<const N: usize> Memblock<N> {
             Location::caller(),
         );
         Self::check_align(align)?;
-        let base = self
-            .alloc_internal(size, align, min_addr, max_addr, nid, false)
-            .ok_or(MemblockError::NoSpace {
-                size,
-                align,
-                min_addr,
-                max_addr,
-                nid,
-            })?;
+        let base = self.alloc_internal(size, align, min_addr, max_addr, nid, false)?;
         storage.zero(base, size)?;
         Ok(base)
     }

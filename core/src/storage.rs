@@ -2,8 +2,9 @@
 //!
 //! The boot flow only ever deals in physical addresses; it asks a [`PageStorage`] to
 //! turn a memblock allocation into a usable `mem_map` slice, a usemap bitmap, or to
-//! zero it. On the target the arch crate does this with a pointer cast (the one
-//! `unsafe` step, with the MMU off or through the linear map); on the host,
+//! zero it. `early_memtest` also writes and reads back free memory through it, one
+//! 64-bit word at a time. On the target the arch crate does this with a pointer cast
+//! (the one `unsafe` step, with the MMU off or through the linear map); on the host,
 //! [`VecPageStorage`] simulates RAM with ordinary allocations.
 //!
 //! Linux counterpart: the `mem_map` array and `pfn_to_page`/`page_to_pfn` (`FLATMEM`), with `__va` turning the physical address memblock returned into a pointer.
@@ -29,6 +30,12 @@ pub enum StorageError {
     },
     /// The host simulation could not allocate.
     Exhausted,
+    /// This storage cannot do what was asked (a storage without word access asked
+    /// for `early_memtest`'s writes and reads).
+    Unsupported {
+        /// The operation asked for.
+        what: &'static str,
+    },
 }
 
 impl core::fmt::Display for StorageError {
@@ -41,6 +48,9 @@ impl core::fmt::Display for StorageError {
                 write!(f, "physical address {base:#x} is misaligned")
             }
             StorageError::Exhausted => write!(f, "simulated RAM exhausted"),
+            StorageError::Unsupported { what } => {
+                write!(f, "this page storage does not support {what}")
+            }
         }
     }
 }
@@ -62,15 +72,76 @@ pub trait PageStorage {
     /// Fill `size` bytes at physical `base` with zeroes (`memset` of
     /// `memblock_alloc_try_nid`).
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError>;
+
+    /// Write `pattern` to each of the `words` 64-bit words from physical `base`
+    /// (8-byte aligned), as `early_memtest` does with `WRITE_ONCE`. The memory is free
+    /// in memblock: nothing else uses it. The default has no word access and returns
+    /// [`StorageError::Unsupported`].
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        let _ = (base, words, pattern);
+        Err(StorageError::Unsupported {
+            what: "word writes",
+        })
+    }
+
+    /// Read the 64-bit words from physical `base` (8-byte aligned) into `out`, one
+    /// `READ_ONCE` each, as `early_memtest` checks what [`write_words`] wrote. The
+    /// default returns [`StorageError::Unsupported`].
+    ///
+    /// [`write_words`]: PageStorage::write_words
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        let _ = (base, out);
+        Err(StorageError::Unsupported { what: "word reads" })
+    }
+}
+
+/// `[base, base + 8 * words)` as a checked byte range for the word accessors.
+#[cfg(any(test, feature = "alloc"))]
+fn word_range(base: PhysAddr, words: u64) -> Result<(PhysAddr, PhysAddr), StorageError> {
+    if base & 7 != 0 {
+        return Err(StorageError::Misaligned { base });
+    }
+    let out = StorageError::OutOfReach {
+        base,
+        size: words.saturating_mul(8),
+    };
+    let end = words
+        .checked_mul(8)
+        .and_then(|b| base.checked_add(b))
+        .ok_or(out)?;
+    Ok((base, end))
 }
 
 /// Host-side storage: every request is backed by a fresh heap allocation. The physical
 /// addresses are recorded, not dereferenced, so any memory map can be simulated.
+///
+/// Word writes ([`PageStorage::write_words`]) are kept as fills (a range and the
+/// pattern written over it), so reading them back costs no memory per word; a word
+/// never written reads as 0.
 #[cfg(any(test, feature = "alloc"))]
 #[derive(Debug, Default)]
 pub struct VecPageStorage {
     /// Every (base, bytes) handed out, in order.
     pub handed_out: alloc::vec::Vec<(PhysAddr, u64)>,
+    /// Word fills `(base, end, pattern)`, the latest last.
+    fills: alloc::vec::Vec<(PhysAddr, PhysAddr, u64)>,
+}
+
+#[cfg(any(test, feature = "alloc"))]
+impl VecPageStorage {
+    /// What the latest fill wrote at `addr` (0 if none covers it).
+    fn word_at(&self, addr: PhysAddr) -> u64 {
+        self.fills
+            .iter()
+            .rev()
+            .find(|&&(b, e, _)| addr >= b && addr < e)
+            .map_or(0, |&(_, _, p)| p)
+    }
 }
 
 #[cfg(any(test, feature = "alloc"))]
@@ -95,5 +166,75 @@ impl PageStorage for VecPageStorage {
 
     fn zero(&mut self, _base: PhysAddr, _size: u64) -> Result<(), StorageError> {
         Ok(())
+    }
+
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        let (base, end) = word_range(base, words)?;
+        if base == end {
+            return Ok(());
+        }
+        // Fills the new one hides for good are dropped, so repeated passes over the
+        // same ranges keep the list short.
+        self.fills.retain(|&(b, e, _)| b < base || e > end);
+        self.fills
+            .try_reserve(1)
+            .map_err(|_| StorageError::Exhausted)?;
+        self.fills.push((base, end, pattern));
+        Ok(())
+    }
+
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        let (base, end) = word_range(base, out.len() as u64)?;
+        // The latest fill covering the whole request answers it at once.
+        let latest = self
+            .fills
+            .iter()
+            .rev()
+            .find(|&&(b, e, _)| b < end && base < e);
+        match latest {
+            Some(&(b, e, p)) if b <= base && end <= e => out.fill(p),
+            Some(_) => {
+                for (i, w) in out.iter_mut().enumerate() {
+                    *w = self.word_at(base + 8 * i as u64);
+                }
+            }
+            None => out.fill(0),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_storage_reads_back_the_latest_fill() {
+        let mut s = VecPageStorage::default();
+        let mut out = [1u64; 4];
+        s.read_words(0x1000, &mut out).unwrap();
+        assert_eq!(out, [0; 4]);
+        s.write_words(0x1000, 4, 0x5555).unwrap();
+        s.write_words(0x1008, 1, 0xaaaa).unwrap();
+        s.read_words(0x1000, &mut out).unwrap();
+        assert_eq!(out, [0x5555, 0xaaaa, 0x5555, 0x5555]);
+        // A covering fill hides (and drops) what it covers.
+        s.write_words(0x1000, 4, 7).unwrap();
+        s.read_words(0x0ff8, &mut out).unwrap();
+        assert_eq!(out, [0, 7, 7, 7]);
+        assert_eq!(s.fills.len(), 1);
+        assert_eq!(
+            s.write_words(0x1004, 1, 0),
+            Err(StorageError::Misaligned { base: 0x1004 })
+        );
+        assert!(matches!(
+            s.write_words(u64::MAX - 7, 2, 0),
+            Err(StorageError::OutOfReach { .. })
+        ));
     }
 }

@@ -199,7 +199,8 @@ fn adjacent_different_flags_or_nid_do_not_merge() {
         [(0x1000_0000, 2 * SZ_1M), (0x1020_0000, SZ_1M)]
     );
     // moving the last one to node 0 merges everything
-    m.set_node(0x1020_0000, SZ_1M, 0).unwrap();
+    m.set_node(0x1020_0000, SZ_1M, TableKind::Memory, 0)
+        .unwrap();
     assert_eq!(regs(&m.memory), [(0x1000_0000, 3 * SZ_1M)]);
 }
 
@@ -422,7 +423,8 @@ fn alloc_nid_fallback() {
         let mut m = mb_dir(bu);
         m.add(0x1000_0000, SZ_1M).unwrap();
         m.add(0x2000_0000, SZ_1M).unwrap();
-        m.set_node(0x2000_0000, SZ_1M, 1).unwrap();
+        m.set_node(0x2000_0000, SZ_1M, TableKind::Memory, 1)
+            .unwrap();
         // nid 0 is the low bank even top-down
         let a = m.alloc_try_nid_raw(SZ_4K, SZ_4K, 0, 0, 0).unwrap();
         let want = if bu { 0x1000_0000 } else { 0x100f_f000 };
@@ -576,7 +578,8 @@ fn free_ranges_iterators() {
     let mut m = mb();
     m.add(0x1000_0000, SZ_1M).unwrap();
     m.add(0x2000_0000, SZ_1M).unwrap();
-    m.set_node(0x2000_0000, SZ_1M, 1).unwrap();
+    m.set_node(0x2000_0000, SZ_1M, TableKind::Memory, 1)
+        .unwrap();
     m.reserve(0x1001_0000, SZ_64K).unwrap();
     m.reserve(0x100f_0000, 0x0ff2_0000).unwrap(); // spans the gap
     let fwd: Vec<_> = m.free_ranges(NUMA_NO_NODE, RegionFlags::NONE).collect();

@@ -584,7 +584,7 @@ impl BootCase {
 
 /// The QEMU boot matrix of `cargo xtask test`: every board from a generated DTB and
 /// from ATAGS, highmem on vexpress-a9 1G and sabrelite 2G, `vmalloc=`, `mem=`, a
-/// `no-map` hole and the `memblock=debug` trace.
+/// `no-map` hole, the `memblock=debug` trace and `memtest=17`.
 fn boot_matrix() -> Vec<BootCase> {
     use dtb::DtbMode::{Auto, AutoNomap, None as Atags, Test};
     use dtb::TestTree;
@@ -676,6 +676,14 @@ fn boot_matrix() -> Vec<BootCase> {
                 "memblock_alloc_try_nid_raw: 4194304 bytes align=0x40 nid=0 from=0x00000000 max_addr=0x00000000 ",
                 "memblock_reserve: [",
             ],
+        ),
+        // Every memtest pattern over ~120 MiB of free lowmem (about 10 s under TCG).
+        case(
+            "vexpress-a9",
+            128,
+            Some("memtest=17"),
+            Auto,
+            &["early_memtest: # of tests: 17"],
         ),
         case("vexpress-a9", 1024, Some("zonekit.report"), Auto, REPORT),
         case("vexpress-a15", 512, Some("zonekit.report"), Auto, REPORT),
@@ -1014,6 +1022,7 @@ fn sim_compared(case: &BootCase) -> bool {
                 dtb::DtbMode::Auto
             )
             | ("vexpress-a9", 512, None, dtb::DtbMode::None)
+            | ("vexpress-a9", 128, Some("memtest=17"), dtb::DtbMode::Auto)
             | ("sabrelite", 2048, None, dtb::DtbMode::Auto)
             | ("vexpress-a9", 512, Some("mem=8G"), dtb::DtbMode::Auto)
             | (

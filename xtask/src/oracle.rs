@@ -239,7 +239,8 @@ fn memblock_case(v: &Value, fail: &mut Vec<String>, summary: &mut String) -> Res
     let start = banks.first().map(|b| b.base).unwrap_or(0);
     let end = banks.last().map(|b| b.end()).unwrap_or(0);
     let limits = find_limits(start, end, lowmem_limit);
-    let sizes = zone_sizes_init(&limits, &banks, Some(LINUX_DMA_ZONE_SIZE));
+    let sizes = zone_sizes_init(&limits, &banks, Some(LINUX_DMA_ZONE_SIZE))
+        .map_err(|e| format!("zone_sizes_init: {e}"))?;
     let ranges = sizes.zone_ranges(limits.min);
     for z in field(v, "zones_printed")?
         .as_array()

@@ -303,6 +303,19 @@ impl PageStorage for SimStorage {
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
         self.inner.zero(base, size)
     }
+
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        self.inner.write_words(base, words, pattern)
+    }
+
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        self.inner.read_words(base, out)
+    }
 }
 
 /// The sim's part in the flow: build the kernel page tables as the guest's
@@ -791,6 +804,13 @@ pub fn is_compared_line(line: &str) -> bool {
         "free_area_init_node:",
     ];
     if PREFIXES.iter().any(|p| line.starts_with(p)) {
+        return true;
+    }
+    // `early_memtest` passes and bad ranges.
+    if line.starts_with("early_memtest:")
+        || (line.starts_with("  0x") && line.contains(" pattern "))
+        || line.contains(" bad mem addr ")
+    {
         return true;
     }
     // `Zone ranges:` entries and `  <Zone> zone: ...` lines.

@@ -22,7 +22,9 @@ impl PhysPageStorage {
     /// The MMU must be off (identity addressing) for as long as the storage and the
     /// slices it returns are used, and every range passed to it must be RAM that
     /// memblock has reserved for the caller and that nothing else references: the
-    /// slices are `'static` and exclusive.
+    /// slices are `'static` and exclusive. The ranges of `write_words`/`read_words`
+    /// (`early_memtest`) are RAM that memblock reports free, which nothing
+    /// references either.
     pub const unsafe fn new() -> Self {
         Self { linear: None }
     }
@@ -102,6 +104,37 @@ impl PageStorage for PhysPageStorage {
         // SAFETY: as in `mem_map`; `pointer` checked that `size` fits in the 32-bit
         // address space, so the `usize` conversion is lossless.
         unsafe { ptr.write_bytes(0, size as usize) };
+        Ok(())
+    }
+
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        let bytes = words.checked_mul(8).ok_or(StorageError::OutOfReach {
+            base,
+            size: u64::MAX,
+        })?;
+        let ptr = self.pointer::<u64>(base, bytes)?;
+        for i in 0..words as usize {
+            // SAFETY: `new`'s contract: free RAM nothing else references; `pointer`
+            // checked it is non-null, 8-byte aligned and reachable for all `words`
+            // words (which therefore fit in `usize`). Volatile, as Linux's
+            // WRITE_ONCE: every word must really be stored.
+            unsafe { ptr.add(i).write_volatile(pattern) };
+        }
+        Ok(())
+    }
+
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        let ptr = self.pointer::<u64>(base, out.len() as u64 * 8)?;
+        for (i, w) in out.iter_mut().enumerate() {
+            // SAFETY: as in `write_words`; READ_ONCE: the value must come from
+            // memory, not from what the compiler knows was written.
+            *w = unsafe { ptr.add(i).read_volatile() };
+        }
         Ok(())
     }
 }
