@@ -49,8 +49,9 @@ impl A9GlobalTimer {
     /// `desc` must describe the running board's timer (as [`A9GlobalTimer::new`]).
     pub const unsafe fn from_desc(desc: &TimerDesc) -> Option<Self> {
         match desc.kind {
-            // SAFETY: the caller vouches for `desc`, so its base is the board's timer.
             TimerKind::A9GlobalTimer => {
+                // SAFETY: the caller vouches for `desc`, so its base is the board's
+                // timer.
                 Some(unsafe { Self::new(desc.base as usize, desc.frequency_hz) })
             }
             _ => None,
@@ -196,17 +197,13 @@ mod tests {
 
     #[test]
     fn drivers_follow_the_board_table() {
-        // SAFETY (each block): the handles are never used to reach a register on the
-        // host.
-        assert_eq!(
-            unsafe { A9GlobalTimer::from_desc(&VEXPRESS_A9.timer) }.map(|t| t.base()),
-            Some(0x1E00_0200)
-        );
-        assert_eq!(
-            unsafe { A9GlobalTimer::from_desc(&SABRELITE.timer) }.map(|t| t.base()),
-            Some(0x00A0_0200)
-        );
-        assert!(unsafe { A9GlobalTimer::from_desc(&VEXPRESS_A15.timer) }.is_none());
+        let base = |d: &TimerDesc| {
+            // SAFETY: the handle is never used to reach a register on the host.
+            unsafe { A9GlobalTimer::from_desc(d) }.map(|t| t.base())
+        };
+        assert_eq!(base(&VEXPRESS_A9.timer), Some(0x1E00_0200));
+        assert_eq!(base(&SABRELITE.timer), Some(0x00A0_0200));
+        assert!(base(&VEXPRESS_A15.timer).is_none());
         assert_eq!(
             GenericTimer::from_desc(&MCIMX6UL_EVK.timer).map(|t| t.fallback_hz()),
             Some(62_500_000)

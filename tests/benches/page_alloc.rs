@@ -9,6 +9,8 @@
 //! * `mixed/*`: a xorshift-driven mix of allocations of orders 0-3 and frees of
 //!   random live blocks (at most 4096 live), one operation per iteration.
 //! * `free_all_1g/zonekit`: `memblock_free_all` of a freshly booted 1 GiB node.
+// criterion_group! generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;
