@@ -25,9 +25,10 @@ use zonekit_core::page_alloc::{
     memblock_free_all, AllocConfig, FreeAllStats, MemoryLine, PageAllocator,
 };
 use zonekit_core::selftest::{page_alloc_selftest, SelfTestError, SelfTestReport};
-use zonekit_core::source::SourceError;
+use zonekit_core::source::{SourceError, MAX_RESERVATION_REQUESTS};
 use zonekit_core::{zk_debug, zk_info, zk_warn, MemorySource, PageStorage};
 
+use crate::hooks::{BootHooks, BootStep};
 use crate::limits::{early_vmalloc, find_limits, Arm32, PfnLimits, VmallocAdjust, PMD_SIZE};
 
 /// The memblock used during boot: Linux's 128 regions per table, doubling after
@@ -279,6 +280,8 @@ pub struct BootedMemory<S: PageStorage> {
     pub page_offset: u64,
     /// The CMA areas `arm_memblock_init` set aside (still reserved in memblock).
     pub cma: CmaAreas,
+    /// Where `arm_memblock_init` placed the source's dynamic reservations.
+    pub dynamic_reservations: heapless::Vec<MemRange, MAX_RESERVATION_REQUESTS>,
 }
 
 fn mem_line(start: PhysAddr, end: PhysAddr) -> MemRange {
@@ -467,6 +470,15 @@ fn check_kernel_in_memory(mb: &BootMemblock, image: MemRange) -> Result<(), Boot
     })
 }
 
+/// What `arm_memblock_init` set aside besides the fixed reservations.
+#[derive(Clone, Debug, Default)]
+pub struct MemblockInit {
+    /// The CMA areas (still reserved in memblock until the allocator activates them).
+    pub cma: CmaAreas,
+    /// Where the source's dynamic reservations were placed, in request order.
+    pub dynamic: heapless::Vec<MemRange, MAX_RESERVATION_REQUESTS>,
+}
+
 /// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
 /// reserved ranges, mark its `no-map` ranges NOMAP, place its dynamic reservations
 /// (`early_init_fdt_scan_reserved_mem`), set up its CMA pools (`rmem_cma_setup`) and
@@ -479,7 +491,7 @@ pub fn arm_memblock_init(
     params: &BootParams<'_>,
     cmdline: &Cmdline,
     highmem_start: PhysAddr,
-) -> Result<CmaAreas, BootError> {
+) -> Result<MemblockInit, BootError> {
     mb.reserve(params.kernel_image.base, params.kernel_image.size)?;
     for r in params.boot_data {
         mb.reserve(r.base, r.size)?;
@@ -493,12 +505,15 @@ pub fn arm_memblock_init(
     }
     let cma_align = params.mm.pageblock_nr_pages() * PAGE_SIZE;
     let mut cma = CmaAreas::new();
+    let mut dynamic = heapless::Vec::new();
     let mut cma_default = false;
     for region in params.source.cma_ranges() {
         cma_default |= rmem_cma_setup(mb, &mut cma, region.range, region.default, cma_align);
     }
     for req in params.source.reservation_requests() {
         let base = reserve_dynamic(mb, &req, cma_align)?;
+        // As many placements as requests, which are at most MAX_RESERVATION_REQUESTS.
+        let _ = dynamic.push(MemRange::new(base, req.size));
         zk_info!(
             "OF: reserved mem: allocated {} {}{}",
             req.name,
@@ -536,7 +551,7 @@ pub fn arm_memblock_init(
         // Writing to the log cannot fail.
         let _ = mb.dump(&mut out);
     }
-    Ok(cma)
+    Ok(MemblockInit { cma, dynamic })
 }
 
 /// `rmem_cma_setup`: a reserved-memory CMA pool becomes a CMA area if it is a whole
@@ -680,51 +695,17 @@ fn print_zone_ranges(mb: &BootMemblock, sizes: &ZoneSizes, limits: &PfnLimits, h
     );
 }
 
-/// Points of the boot flow a caller can time: [`boot_probed`] and
-/// [`BootedMemory::mem_init_probed`] call the probe at each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BootStep {
-    /// Just before `free_area_init_node` (mem_map allocation, `free_area_init_core`,
-    /// `memmap_init`).
-    FreeAreaInitStart,
-    /// Just after `free_area_init_node`.
-    FreeAreaInitEnd,
-    /// Just before `memblock_free_all`.
-    FreeAllStart,
-    /// Just after `memblock_free_all`.
-    FreeAllEnd,
-}
-
 /// Step 5, `bootmem_init`: `memblock_allow_resize`, `find_limits`, `early_memtest`
-/// (with `memtest=`), `zone_sizes_init` and `free_area_init_node`.
+/// (with `memtest=`), `zone_sizes_init` and `free_area_init_node` (the hooks see
+/// [`BootStep::FreeAreaInitStart`] and [`BootStep::FreeAreaInitEnd`] around it).
 pub fn bootmem_init<S: PageStorage>(
-    memblock: BootMemblock,
-    storage: &mut S,
-    arch: Arm32,
-    lowmem_limit: PhysAddr,
-    dma_zone_size: Option<u64>,
-    cmdline: Cmdline,
-) -> Result<BootedMemory<S>, BootError> {
-    bootmem_init_probed(
-        memblock,
-        storage,
-        arch,
-        lowmem_limit,
-        dma_zone_size,
-        cmdline,
-        &mut |_| {},
-    )
-}
-
-/// [`bootmem_init`], calling `probe` around `free_area_init_node`.
-pub fn bootmem_init_probed<S: PageStorage>(
     mut memblock: BootMemblock,
     storage: &mut S,
     arch: Arm32,
     lowmem_limit: PhysAddr,
     dma_zone_size: Option<u64>,
     cmdline: Cmdline,
-    probe: &mut dyn FnMut(BootStep),
+    hooks: &mut dyn BootHooks<S>,
 ) -> Result<BootedMemory<S>, BootError> {
     memblock.allow_resize();
     let limits = find_limits(
@@ -748,7 +729,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
     let banks = memblock_banks(&memblock);
     let zone_sizes = zone_sizes_init(&limits, &banks, dma_zone_size)?;
     print_zone_ranges(&memblock, &zone_sizes, &limits, dma_zone_size.is_some());
-    probe(BootStep::FreeAreaInitStart);
+    hooks.step(BootStep::FreeAreaInitStart);
     let node = free_area_init_node(
         &mut memblock,
         storage,
@@ -759,7 +740,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
         &zone_sizes.zhole_size,
         0,
     )?;
-    probe(BootStep::FreeAreaInitEnd);
+    hooks.step(BootStep::FreeAreaInitEnd);
     Ok(BootedMemory {
         memblock,
         node,
@@ -771,6 +752,7 @@ pub fn bootmem_init_probed<S: PageStorage>(
         has_dma_zone: dma_zone_size.is_some(),
         page_offset: arch.phys_offset,
         cma: CmaAreas::new(),
+        dynamic_reservations: heapless::Vec::new(),
     })
 }
 
@@ -799,64 +781,16 @@ pub struct PagingContext<'a, S: PageStorage> {
     pub kernel_image: MemRange,
 }
 
-/// Linux's `paging_init` hook of [`boot_with_paging`]: runs after
-/// `adjust_lowmem_bounds`/`arm_memblock_init` and before `bootmem_init`, so that
-/// its page tables come from memblock like Linux's `early_alloc`. Returns the
-/// virtual address of `phys_offset` (`PAGE_OFFSET`) when it switched to a linear
-/// map, `None` when addressing is still the identity.
-pub trait PagingInit<S: PageStorage> {
-    /// Build the tables, map, and (on a target) switch the MMU on.
-    fn paging_init(&mut self, ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError>;
-}
-
-/// The `paging_init` of hosts, simulators and tests: no tables, identity addressing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoPaging;
-
-impl<S: PageStorage> PagingInit<S> for NoPaging {
-    fn paging_init(&mut self, _ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
-        Ok(None)
-    }
-}
-
-/// Run the whole flow: memblock setup, `arm_memblock_init`, `adjust_lowmem_bounds`,
-/// the `paging_init` limit switch and `bootmem_init`, printing the Linux-format boot
-/// log on the way. No page tables are built (identity addressing): see
-/// [`boot_with_paging`].
+/// Run the boot-memory part of `setup_arch`, in Linux's order: memblock setup from the
+/// source and `mem=`, `adjust_lowmem_bounds`, `arm_memblock_init`,
+/// `adjust_lowmem_bounds`, the hooks' `paging_init` (the default builds no tables:
+/// identity addressing) and `bootmem_init`, printing the Linux-format boot log on the
+/// way. The one entry of this layer; [`crate::flow`] runs it with the memory source
+/// chosen and `mem_init` after it.
 pub fn boot<S: PageStorage>(
     params: &BootParams<'_>,
     storage: &mut S,
-) -> Result<BootedMemory<S>, BootError> {
-    boot_full(params, storage, &mut NoPaging, &mut |_| {})
-}
-
-/// [`boot`] with a `paging_init` step between `adjust_lowmem_bounds` and
-/// `bootmem_init`, in Linux's order.
-pub fn boot_with_paging<S: PageStorage, P: PagingInit<S>>(
-    params: &BootParams<'_>,
-    storage: &mut S,
-    paging: &mut P,
-) -> Result<BootedMemory<S>, BootError> {
-    boot_full(params, storage, paging, &mut |_| {})
-}
-
-/// [`boot`], calling `probe` around `free_area_init_node` (for timing).
-pub fn boot_probed<S: PageStorage>(
-    params: &BootParams<'_>,
-    storage: &mut S,
-    probe: &mut dyn FnMut(BootStep),
-) -> Result<BootedMemory<S>, BootError> {
-    boot_full(params, storage, &mut NoPaging, probe)
-}
-
-/// The whole flow with both hooks: `paging` builds the page tables between
-/// `adjust_lowmem_bounds` and `bootmem_init`; `probe` is called around
-/// `free_area_init_node` (for timing).
-pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
-    params: &BootParams<'_>,
-    storage: &mut S,
-    paging: &mut P,
-    probe: &mut dyn FnMut(BootStep),
+    hooks: &mut dyn BootHooks<S>,
 ) -> Result<BootedMemory<S>, BootError> {
     let cmdline = Cmdline::parse(params.source.cmdline());
     for e in &cmdline.errors {
@@ -895,7 +829,7 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
 
     // setup_arch: adjust_lowmem_bounds, arm_memblock_init, adjust_lowmem_bounds.
     let highmem_start = adjust_lowmem_bounds(&mut memblock, &arch)?;
-    let cma = arm_memblock_init(&mut memblock, params, &cmdline, highmem_start)?;
+    let reserved = arm_memblock_init(&mut memblock, params, &cmdline, highmem_start)?;
     let lowmem_limit = adjust_lowmem_bounds(&mut memblock, &arch)?;
     zk_debug!("zonekit: arm_lowmem_limit {:#x}", lowmem_limit);
     // paging_init: once lowmem is mapped, allocations may use all of it.
@@ -903,7 +837,7 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
     // Everything bootmem_init needs from the source is read before paging_init: the
     // source (a DTB, ATAGS) may not be mapped afterwards.
     let dma_zone_size = cmdline.dma_zone_size.or(params.source.dma_zone_size());
-    let page_offset = paging.paging_init(PagingContext {
+    let page_offset = hooks.paging_init(PagingContext {
         memblock: &mut memblock,
         storage,
         arch: &arch,
@@ -911,19 +845,20 @@ pub fn boot_full<S: PageStorage, P: PagingInit<S>>(
         kernel_image: params.kernel_image,
     })?;
 
-    let mut booted = bootmem_init_probed(
+    let mut booted = bootmem_init(
         memblock,
         storage,
         arch,
         lowmem_limit,
         dma_zone_size,
         cmdline,
-        probe,
+        hooks,
     )?;
     if let Some(po) = page_offset {
         booted.page_offset = po;
     }
-    booted.cma = cma;
+    booted.cma = reserved.cma;
+    booted.dynamic_reservations = reserved.dynamic;
     Ok(booted)
 }
 
@@ -986,15 +921,10 @@ impl<S: PageStorage> BootedMemory<S> {
     /// allocator, the `Memory:` line is printed, and watermarks, lowmem reserves and
     /// per-CPU lists are set up (`init_per_zone_wmark_min`). `storage` is what the
     /// allocator uses for `__GFP_ZERO`.
-    pub fn mem_init<const NCPU: usize>(self, storage: S) -> RunningMemory<S, NCPU> {
-        self.mem_init_probed(storage, &mut |_| {})
-    }
-
-    /// [`BootedMemory::mem_init`], calling `probe` around `memblock_free_all`.
-    pub fn mem_init_probed<const NCPU: usize>(
+    pub fn mem_init<const NCPU: usize>(
         self,
         storage: S,
-        probe: &mut dyn FnMut(BootStep),
+        hooks: &mut dyn BootHooks<S>,
     ) -> RunningMemory<S, NCPU> {
         let BootedMemory {
             memblock,
@@ -1006,9 +936,9 @@ impl<S: PageStorage> BootedMemory<S> {
             cma,
             ..
         } = self;
-        probe(BootStep::FreeAllStart);
+        hooks.step(BootStep::FreeAllStart);
         let free_all = memblock_free_all(&mut node, &memblock, limits.max_low);
-        probe(BootStep::FreeAllEnd);
+        hooks.step(BootStep::FreeAllEnd);
         let memory_line = MemoryLine::new(&node, &free_all, cma.total_bytes());
         zk_info!("{}", memory_line);
         // page_address: the linear map when paging_init built one, else the identity.

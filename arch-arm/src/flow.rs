@@ -1,13 +1,16 @@
-//! The board-independent boot flow, shared by the guest and the host simulator.
+//! The board-independent boot flow: one pipeline for the guest, the simulator, the
+//! host tests and the examples.
 //!
 //! Linux's ARM `setup_arch` decides where memory is described (a device tree from r2,
 //! ATAGS, or the machine's built-in map), then runs the memblock, paging and
-//! `bootmem_init` steps and later `mem_init`. [`run`] is that sequence, generic over
+//! `bootmem_init` steps and later `mem_init`. [`boot`] is that sequence up to a running
+//! page allocator and [`run`] adds the self-tests and the verdict, generic over
 //! [`PageStorage`], with every boot-log line the guest prints: the target runtime
-//! (`rt::boot_main`) calls it with physical storage and views of the memory r2 points
-//! at, `cargo xtask sim` with simulated storage and byte buffers. Only what needs the
-//! hardware (reading r2, fault injection, the stack check, the semihosting exit) stays
-//! with the caller, through [`FlowHooks`].
+//! (`rt::boot_main`, `rt::boot_memory`) calls them with physical storage and views of
+//! the memory r2 points at, `cargo xtask sim` with simulated storage and byte buffers,
+//! the host tests with `VecPageStorage`. What needs the hardware (reading r2, the MMU
+//! switch, fault injection, timing, the stack check, the semihosting exit) stays with
+//! the caller, through [`BootHooks`].
 //!
 //! # A DTB that cannot be used stops the boot
 //!
@@ -40,8 +43,9 @@ use zonekit_core::{zk_info, MemorySource, PageStorage};
 
 use crate::atags::Atags;
 use crate::board::BoardDesc;
-use crate::bootmem::{self, BootError, BootParams, BootedMemory, PagingContext, RunningMemory};
+use crate::bootmem::{self, BootError, BootParams, RunningMemory};
 use crate::fdt::{chosen_bootargs, Bootargs, FdtError, FdtMemory};
+use crate::hooks::{BootHooks, BootStep, HookStop};
 
 /// Exit code when the boot flow fails.
 pub const EXIT_BOOT_ERROR: u32 = 1;
@@ -114,6 +118,8 @@ pub enum FlowOutcome {
         /// Why it was rejected.
         error: FdtError,
     },
+    /// A hook's own test failed ([`BootHooks::running`]).
+    HookStopped(HookStop),
 }
 
 impl FlowOutcome {
@@ -123,6 +129,7 @@ impl FlowOutcome {
             FlowOutcome::Passed => 0,
             FlowOutcome::BootFailed(_) | FlowOutcome::DtbRejected { .. } => EXIT_BOOT_ERROR,
             FlowOutcome::SelfCheckFailed(_) => EXIT_SELF_CHECK,
+            FlowOutcome::HookStopped(h) => h.exit_code,
         }
     }
 }
@@ -136,41 +143,10 @@ impl fmt::Display for FlowOutcome {
             FlowOutcome::DtbRejected { addr, error } => {
                 write!(f, "boot failed: DTB at {addr:#010x} rejected: {error}")
             }
+            FlowOutcome::HookStopped(h) => write!(f, "{h}"),
         }
     }
 }
-
-/// Where the caller takes part in the flow. Every method has an empty default.
-pub trait FlowHooks<S: PageStorage> {
-    /// `zonekit.fault=WHAT` was on the command line (the guest injects the fault).
-    fn fault(&mut self, _what: &str) {}
-    /// Linux's `paging_init` (see [`bootmem::PagingInit`]): build the kernel page
-    /// tables from memblock. The default builds none.
-    fn paging_init(&mut self, _ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
-        Ok(None)
-    }
-    /// `bootmem::boot` succeeded: the node, zones and memblock as Linux has them at the
-    /// end of `bootmem_init` (the memory-map picture is drawn from here).
-    fn booted(&mut self, _params: &BootParams<'_>, _booted: &BootedMemory<S>) {}
-    /// `mem_init` is done and the self-test ran.
-    fn running(&mut self, _running: &RunningMemory<S, 1>) {}
-    /// Just before the verdict line (the guest reports its stack use here).
-    fn before_verdict(&mut self) {}
-}
-
-/// The hooks' `paging_init` as a [`bootmem::PagingInit`].
-struct HookPaging<'h, S: PageStorage>(&'h mut dyn FlowHooks<S>);
-
-impl<S: PageStorage> bootmem::PagingInit<S> for HookPaging<'_, S> {
-    fn paging_init(&mut self, ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
-        self.0.paging_init(ctx)
-    }
-}
-
-/// Hooks that do nothing.
-pub struct NoHooks;
-
-impl<S: PageStorage> FlowHooks<S> for NoHooks {}
 
 /// The command-line word that lets a rejected DTB boot with the board's built-in
 /// memory map (see the module docs).
@@ -230,7 +206,7 @@ pub enum DtbChoice<'a> {
 
 /// Parse the DTB at physical `addr` (`blob`: its `totalsize` bytes, or why they could
 /// not be read) for `board`; on success the board's DMA zone size is set. Shared by
-/// [`run`] and the target runtime's `boot_kernel`.
+/// [`boot`] (and so the target runtime).
 pub fn parse_dtb<'a>(
     board: &BoardDesc,
     addr: u64,
@@ -319,14 +295,16 @@ enum Source<'a> {
     Fallback(BoardFallback<'a>),
 }
 
-/// Run the boot: choose the memory source, `bootmem::boot`, the self-check,
-/// `mem_init`, the reports `zonekit.report` asks for and the page allocator self-test,
-/// printing every line of the boot log.
-pub fn run<S: PageStorage>(
+/// The boot up to a running page allocator, printing every line of the boot log:
+/// the memory source chosen from r2 (see the module docs), `bootmem::boot` with the
+/// hooks' `paging_init`, the node self-check and `mem_init`. On failure the hooks'
+/// `before_verdict` has run and the verdict line is printed; the outcome says why.
+/// The guest runtime's `boot_memory` and [`run`] call it.
+pub fn boot<S: PageStorage>(
     input: FlowInput<'_>,
     mut storage: S,
-    hooks: &mut dyn FlowHooks<S>,
-) -> FlowOutcome {
+    hooks: &mut dyn BootHooks<S>,
+) -> Result<RunningMemory<S, 1>, FlowOutcome> {
     let board = input.board;
     zk_info!("zonekit: booting on {}", board.name);
     zk_info!(
@@ -336,13 +314,14 @@ pub fn run<S: PageStorage>(
     );
     // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
     let mm = MmConfig::ZONEKIT;
+    let stop = |hooks: &mut dyn BootHooks<S>, outcome: FlowOutcome| {
+        hooks.before_verdict();
+        zk_info!("zonekit: {}", outcome);
+        outcome
+    };
     let chosen = match choose_source(board, input.r2, input.blob, mm.phys_addr_max) {
         Ok(chosen) => chosen,
-        Err(stop) => {
-            hooks.before_verdict();
-            zk_info!("zonekit: {}", stop);
-            return stop;
-        }
+        Err(outcome) => return Err(stop(hooks, outcome)),
     };
     let source: &dyn MemorySource = match &chosen {
         Source::Dtb(d) => {
@@ -365,11 +344,7 @@ pub fn run<S: PageStorage>(
     if !source.cmdline().is_empty() {
         zk_info!("Kernel command line: {}", source.cmdline());
     }
-    for word in source.cmdline().split_ascii_whitespace() {
-        if let Some(what) = word.strip_prefix("zonekit.fault=") {
-            hooks.fault(what);
-        }
-    }
+    hooks.cmdline(source.cmdline());
 
     // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
     let boot_data = [MemRange::new(board.ram_base, PAGE_SIZE)];
@@ -379,38 +354,53 @@ pub fn run<S: PageStorage>(
         boot_data: &boot_data,
         mm,
     };
-    let booted = match bootmem::boot_with_paging(&params, &mut storage, &mut HookPaging(hooks)) {
+    hooks.step(BootStep::MemoryInitStart);
+    // From here on the memory source (DTB, ATAGS) may be unmapped: nothing after
+    // `bootmem::boot` reads it.
+    let booted = match bootmem::boot(&params, &mut storage, hooks) {
         Ok(b) => b,
-        Err(e) => {
-            hooks.before_verdict();
-            zk_info!("zonekit: boot failed: {}", e);
-            return FlowOutcome::BootFailed(e);
-        }
+        Err(e) => return Err(stop(hooks, FlowOutcome::BootFailed(e))),
     };
     if let Err(e) = booted.self_check() {
-        hooks.before_verdict();
-        zk_info!("zonekit: self-check failed: {}", e);
-        return FlowOutcome::SelfCheckFailed(e);
+        return Err(stop(hooks, FlowOutcome::SelfCheckFailed(e)));
     }
     hooks.booted(&params, &booted);
     // mem_init: every free page to the buddy allocator.
-    let mut running = booted.mem_init::<1>(storage);
+    let running = booted.mem_init::<1>(storage, hooks);
+    hooks.step(BootStep::MemoryInitEnd);
+    hooks.mem_init_done(&running);
+    Ok(running)
+}
+
+/// The whole boot: [`boot`], the reports `zonekit.report` asks for, the page
+/// allocator self-test, the hooks' own tests ([`BootHooks::running`]) and the verdict
+/// line. The guest's `boot_main`, `cargo xtask sim` and the host tests run it.
+pub fn run<S: PageStorage>(
+    input: FlowInput<'_>,
+    storage: S,
+    hooks: &mut dyn BootHooks<S>,
+) -> FlowOutcome {
+    let seed = u64::from(input.r2) | 1;
+    let mut running = match boot(input, storage, hooks) {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
+    };
     if running.cmdline.report {
         running.print_reports();
     }
-    let tested = running.self_test(u64::from(input.r2) | 1, SELFTEST_RANDOM_OPS);
-    hooks.running(&running);
+    let outcome = match running.self_test(seed, SELFTEST_RANDOM_OPS) {
+        Ok(_) => match hooks.running(&mut running) {
+            Ok(()) => FlowOutcome::Passed,
+            Err(h) => FlowOutcome::HookStopped(h),
+        },
+        Err(e) => FlowOutcome::SelfCheckFailed(e),
+    };
     hooks.before_verdict();
-    match tested {
-        Ok(_) => {
-            zk_info!("zonekit: self-check passed");
-            FlowOutcome::Passed
-        }
-        Err(e) => {
-            zk_info!("zonekit: self-check failed: {}", e);
-            FlowOutcome::SelfCheckFailed(e)
-        }
+    match outcome {
+        FlowOutcome::Passed => zk_info!("zonekit: self-check passed"),
+        other => zk_info!("zonekit: {}", other),
     }
+    outcome
 }
 
 /// The DTB if it parses, else ATAGS if they parse, else the board's static map. A

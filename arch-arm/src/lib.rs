@@ -19,6 +19,7 @@ pub mod board;
 pub mod bootmem;
 pub mod fdt;
 pub mod flow;
+pub mod hooks;
 pub mod limits;
 pub mod link;
 #[allow(unsafe_code)]

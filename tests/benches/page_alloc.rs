@@ -18,6 +18,7 @@ use std::time::Duration;
 use buddy_system_allocator::FrameAllocator;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use zonekit_arch_arm::bootmem::{boot, BootParams, BootedMemory};
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::MemRange;
 use zonekit_core::page_alloc::{memblock_free_all, AllocConfig, Gfp, PageAllocator, PageBlock};
 use zonekit_core::source::StaticMemoryMap;
@@ -40,7 +41,7 @@ fn booted(ram: u64) -> BootedMemory<VecPageStorage> {
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    boot(&params, &mut storage).expect("boot")
+    boot(&params, &mut storage, &mut NoHooks).expect("boot")
 }
 
 fn zonekit_allocator(ram: u64) -> PageAllocator<VecPageStorage, 1> {

@@ -3,6 +3,7 @@
 //! as the guest runs them.
 
 use zonekit_arch_arm::bootmem::{boot, count_free_pages, BootParams};
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::MemRange;
 use zonekit_core::arch::MmConfig;
 use zonekit_core::mmzone::ZoneType;
@@ -20,10 +21,10 @@ fn run(base: u64, size: u64, cmdline_dma: Option<u64>, random_ops: u64) -> (u64,
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    let booted = boot(&params, &mut storage).expect("boot");
+    let booted = boot(&params, &mut storage, &mut NoHooks).expect("boot");
     booted.self_check().expect("self-check");
     let expected_free = count_free_pages(&booted.memblock);
-    let mut running = booted.mem_init::<1>(storage);
+    let mut running = booted.mem_init::<1>(storage, &mut NoHooks);
     assert_eq!(running.allocator.nr_free_pages(), expected_free);
     assert_eq!(running.free_all.totalram(), expected_free);
     running
@@ -65,8 +66,8 @@ fn memory_line_counts_what_memblock_leaves() {
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    let booted = boot(&params, &mut storage).unwrap();
-    let running = booted.mem_init::<1>(storage);
+    let booted = boot(&params, &mut storage, &mut NoHooks).unwrap();
+    let running = booted.mem_init::<1>(storage, &mut NoHooks);
     let line = running.memory_line.to_string();
     assert!(line.starts_with("Memory: "), "{line}");
     assert!(line.contains("K/524288K available"), "{line}");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use zonekit_arch_arm::bootmem::{boot, BootParams, BootedMemory};
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::{pfn_down, pfn_up, MemRange};
 use zonekit_core::memblock::RegionFlags;
 use zonekit_core::mmzone::{ZoneType, MAX_NR_ZONES};
@@ -33,7 +34,7 @@ fn booted(ram: u64, mm: MmConfig) -> BootedMemory<VecPageStorage> {
         mm,
     };
     let mut storage = VecPageStorage::default();
-    boot(&params, &mut storage).expect("boot")
+    boot(&params, &mut storage, &mut NoHooks).expect("boot")
 }
 
 type Alloc<const N: usize> = PageAllocator<VecPageStorage, N>;
@@ -725,7 +726,7 @@ fn alloc_pages_exhaustion_returns_no_memory_on_small_nodes() {
                         mm,
                     };
                     let mut storage = VecPageStorage::default();
-                    let Ok(b) = boot(&params, &mut storage) else {
+                    let Ok(b) = boot(&params, &mut storage, &mut NoHooks) else {
                         continue; // too small to boot at all: a typed error, not a hang
                     };
                     let (mut a, stats, _) = allocator::<1>(b);

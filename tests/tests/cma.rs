@@ -6,6 +6,7 @@
 use vm_fdt::FdtWriter;
 use zonekit_arch_arm::bootmem::{boot, BootParams, RunningMemory};
 use zonekit_arch_arm::fdt::FdtMemory;
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::MemRange;
 use zonekit_core::arch::MmConfig;
 use zonekit_core::cma::CmaArea;
@@ -69,10 +70,10 @@ fn boot_dtb(blob: &[u8]) -> (Vec<CmaArea>, RunningMemory<VecPageStorage, 1>) {
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    let booted = boot(&params, &mut storage).expect("boot");
+    let booted = boot(&params, &mut storage, &mut NoHooks).expect("boot");
     booted.self_check().expect("self-check");
     let areas = booted.cma.areas().to_vec();
-    let mut running = booted.mem_init::<1>(storage);
+    let mut running = booted.mem_init::<1>(storage, &mut NoHooks);
     assert!(running.allocator.cma_failures().is_empty());
     running.self_test(7, 2000).expect("self-test");
     (areas, running)

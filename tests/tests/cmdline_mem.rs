@@ -13,6 +13,7 @@ use vm_fdt::FdtWriter;
 use zonekit_arch_arm::atags::{Atags, AtagsBuilder, AtagsError};
 use zonekit_arch_arm::bootmem::{add_memory, boot, BootError, BootMemblock, BootParams};
 use zonekit_arch_arm::fdt::{FdtError, FdtMemory};
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::MemRange;
 use zonekit_core::arch::MmConfig;
 use zonekit_core::cmdline::Cmdline;
@@ -92,7 +93,7 @@ fn boot_a9(cmdline: &str) -> (Result<Vec<MemRange>, BootError>, Vec<String>) {
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    let r = boot(&params, &mut storage).map(|b| b.memblock.memory_ranges().collect());
+    let r = boot(&params, &mut storage, &mut NoHooks).map(|b| b.memblock.memory_ranges().collect());
     (r, lines())
 }
 

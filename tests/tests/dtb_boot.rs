@@ -7,7 +7,8 @@ use vm_fdt::{FdtReserveEntry, FdtWriter};
 use zonekit_arch_arm::board::{BoardDesc, BOARDS};
 use zonekit_arch_arm::bootmem::{BootParams, BootedMemory};
 use zonekit_arch_arm::fdt::{fdt_header_ok, FdtError};
-use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
+use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
+use zonekit_arch_arm::hooks::BootHooks;
 use zonekit_core::storage::VecPageStorage;
 use zonekit_core::MemRange;
 
@@ -93,7 +94,7 @@ struct Seen {
     reserved: Vec<MemRange>,
 }
 
-impl FlowHooks<VecPageStorage> for Seen {
+impl BootHooks<VecPageStorage> for Seen {
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<VecPageStorage>) {
         self.source = Some(params.source.name().to_string());
         self.cmdline = params.source.cmdline().to_string();

@@ -19,6 +19,7 @@ use proptest::prelude::*;
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 use zonekit_arch_arm::bootmem::{boot, count_free_pages, BootParams};
 use zonekit_arch_arm::fdt::FdtMemory;
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::MemRange;
 use zonekit_core::arch::MmConfig;
 use zonekit_core::memblock::{Memblock, MEMBLOCK_ALLOC_ANYWHERE};
@@ -283,14 +284,14 @@ fn parse_and_boot(spec: &TreeSpec) -> Outcome {
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = VecPageStorage::default();
-    let Ok(booted) = boot(&params, &mut storage) else {
+    let Ok(booted) = boot(&params, &mut storage, &mut NoHooks) else {
         return Outcome::NoBoot; // a typed error is a fine answer to a strange tree
     };
     booted
         .self_check()
         .expect("boot passed but the self-check failed");
     let memblock_free = count_free_pages(&booted.memblock);
-    let mut running = booted.mem_init::<1>(storage);
+    let mut running = booted.mem_init::<1>(storage, &mut NoHooks);
     if running.allocator.totalram_pages() <= 16384 {
         running.self_test(7, 300).expect("page allocator self-test");
     }

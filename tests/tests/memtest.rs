@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Once;
 
 use zonekit_arch_arm::bootmem::{boot, BootError, BootParams, RunningMemory};
+use zonekit_arch_arm::hooks::NoHooks;
 use zonekit_core::addr::{pfn_down, MemRange, Pfn, PhysAddr};
 use zonekit_core::arch::MmConfig;
 use zonekit_core::memblock::{Memblock, MemblockError, TableKind, PHYS_ADDR_MAX_32};
@@ -178,9 +179,9 @@ fn boot_to_buddy<S: PageStorage + Default>(
         mm: MmConfig::ZONEKIT,
     };
     let mut storage = storage;
-    let booted = boot(&params, &mut storage)?;
+    let booted = boot(&params, &mut storage, &mut NoHooks)?;
     booted.self_check()?;
-    Ok((booted.mem_init::<1>(S::default()), storage))
+    Ok((booted.mem_init::<1>(S::default(), &mut NoHooks), storage))
 }
 
 /// PFNs of the node that reached the page allocator (no longer PG_reserved).

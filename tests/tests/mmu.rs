@@ -560,7 +560,7 @@ fn plan_512m_at_0x60000000() {
     let pt = build_page_table(
         SliceTableAllocator::new(0x7F00_0000, &mut mem),
         &plan,
-        &mut NoHooks,
+        &mut NoMappingHooks,
     )
     .unwrap();
     // 0xC0000000-0xE0000000: 512 sections.
@@ -637,7 +637,7 @@ fn plan_1g_caps_lowmem_at_768m() {
     let pt = build_page_table(
         SliceTableAllocator::new(0x6100_0000, &mut mem),
         &plan,
-        &mut NoHooks,
+        &mut NoMappingHooks,
     )
     .unwrap();
     for va in (0xC000_0000u32..0xF000_0000).step_by(MIB as usize) {
@@ -679,7 +679,7 @@ fn plan_unaligned_lowmem_and_identity_special_cases() {
     let pt = build_page_table(
         SliceTableAllocator::new(0x1F00_0000, &mut mem),
         &plan,
-        &mut NoHooks,
+        &mut NoMappingHooks,
     )
     .unwrap();
     assert_eq!(pt.walk(0xC000_3000), None);
@@ -700,7 +700,7 @@ fn plan_unaligned_lowmem_and_identity_special_cases() {
     build_page_table(
         SliceTableAllocator::new(0xC700_0000, &mut mem),
         &plan,
-        &mut NoHooks,
+        &mut NoMappingHooks,
     )
     .unwrap();
 }
@@ -1115,10 +1115,10 @@ fn hooks_run_before_the_switch() {
     let mut pt = build_page_table(
         SliceTableAllocator::new(ARENA_PHYS, &mut mem),
         &plan,
-        &mut NoHooks,
+        &mut NoMappingHooks,
     )
     .unwrap();
-    MappingHooks::after_mmu_on(&mut NoHooks, &mut pt).unwrap();
+    MappingHooks::after_mmu_on(&mut NoMappingHooks, &mut pt).unwrap();
 }
 
 #[test]

@@ -3,9 +3,8 @@
 //! built from memblock inside it as Linux's `early_alloc` does, and the linear map it
 //! reports reaching `page_address` after `mem_init`.
 
-use zonekit_arch_arm::bootmem::{
-    boot, boot_with_paging, BootError, BootParams, PagingContext, PagingInit,
-};
+use zonekit_arch_arm::bootmem::{boot, BootError, BootParams, PagingContext};
+use zonekit_arch_arm::hooks::{BootHooks, NoHooks};
 use zonekit_arch_arm::mmu::*;
 use zonekit_core::addr::{pfn_phys, MemRange};
 use zonekit_core::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE};
@@ -72,7 +71,7 @@ impl TableAllocator for MemblockTables<'_> {
     }
 }
 
-impl<S: PageStorage> PagingInit<S> for RecordingPaging {
+impl<S: PageStorage> BootHooks<S> for RecordingPaging {
     fn paging_init(&mut self, ctx: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
         self.ran = true;
         self.limit_at_entry = ctx.memblock.current_limit();
@@ -94,7 +93,7 @@ impl<S: PageStorage> PagingInit<S> for RecordingPaging {
             ctx_mb: ctx.memblock,
             log: &mut self.allocations,
         };
-        let pt = build_page_table(alloc, &plan, &mut NoHooks)?;
+        let pt = build_page_table(alloc, &plan, &mut NoMappingHooks)?;
         self.l1 = pt.l1_phys();
         self.mappings = pt.mappings().collect();
         Ok(self.linear.then_some(u64::from(PAGE_OFFSET)))
@@ -115,7 +114,7 @@ fn paging_init_runs_between_lowmem_bounds_and_bootmem_init() {
     let source = StaticMemoryMap::single_bank(BASE, 1 << 30);
     let mut storage = VecPageStorage::default();
     let mut paging = RecordingPaging::default();
-    let booted = boot_with_paging(&params(&source), &mut storage, &mut paging).unwrap();
+    let booted = boot(&params(&source), &mut storage, &mut paging).unwrap();
     assert!(paging.ran);
     // After adjust_lowmem_bounds: the limit is arm_lowmem_limit (768 MiB of lowmem).
     assert_eq!(paging.lowmem_limit, BASE + (768 << 20));
@@ -173,9 +172,9 @@ fn the_linear_map_reaches_page_address() {
         linear: true,
         ..Default::default()
     };
-    let booted = boot_with_paging(&params(&source), &mut storage, &mut paging).unwrap();
+    let booted = boot(&params(&source), &mut storage, &mut paging).unwrap();
     assert_eq!(booted.page_offset, u64::from(PAGE_OFFSET));
-    let mut running = booted.mem_init::<1>(storage);
+    let mut running = booted.mem_init::<1>(storage, &mut NoHooks);
     let lowmem = running.allocator.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
     let va = running.allocator.page_address(lowmem.pfn()).unwrap();
     assert_eq!(va, u64::from(PAGE_OFFSET) + (pfn_phys(lowmem.pfn()) - BASE));
@@ -196,13 +195,8 @@ fn no_paging_is_the_plain_boot() {
     let source = StaticMemoryMap::single_bank(BASE, 512 << 20);
     let mut s1 = VecPageStorage::default();
     let mut s2 = VecPageStorage::default();
-    let a = boot(&params(&source), &mut s1).unwrap();
-    let b = boot_with_paging(
-        &params(&source),
-        &mut s2,
-        &mut zonekit_arch_arm::bootmem::NoPaging,
-    )
-    .unwrap();
+    let a = boot(&params(&source), &mut s1, &mut NoHooks).unwrap();
+    let b = boot(&params(&source), &mut s2, &mut NoHooks).unwrap();
     assert_eq!(a.node.mem_map_phys, b.node.mem_map_phys);
     assert_eq!(a.page_offset, BASE);
     assert_eq!(s1.handed_out, s2.handed_out);
@@ -214,14 +208,14 @@ fn no_paging_is_the_plain_boot() {
 #[test]
 fn paging_errors_stop_the_boot() {
     struct Failing;
-    impl<S: PageStorage> PagingInit<S> for Failing {
+    impl<S: PageStorage> BootHooks<S> for Failing {
         fn paging_init(&mut self, _: PagingContext<'_, S>) -> Result<Option<u64>, BootError> {
             Err(MmuError::PkmapFull.into())
         }
     }
     let source = StaticMemoryMap::single_bank(BASE, 512 << 20);
     let mut storage = VecPageStorage::default();
-    let e = boot_with_paging(&params(&source), &mut storage, &mut Failing)
+    let e = boot(&params(&source), &mut storage, &mut Failing)
         .err()
         .unwrap();
     assert_eq!(e, BootError::Paging(MmuError::PkmapFull));

@@ -34,19 +34,13 @@ use std::sync::Mutex;
 
 use zonekit_arch_arm::atags::AtagsBuilder;
 use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
-use zonekit_arch_arm::bootmem::{
-    add_memory, adjust_lowmem_bounds, arm_memblock_init, BootError, BootMemblock, BootParams,
-    BootedMemory, PagingContext,
-};
-use zonekit_arch_arm::flow::{self, BootBlob, FlowHooks, FlowInput, FlowOutcome};
-use zonekit_arch_arm::limits::{early_vmalloc, Arm32};
-use zonekit_arch_arm::mmu::{
-    build_page_table, plan_kernel_mappings, AllocFn, MmuError, NoHooks as MmuNoHooks, TableMemory,
-};
+use zonekit_arch_arm::bootmem::{BootError, BootMemblock, BootParams, BootedMemory, PagingContext};
+use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
+use zonekit_arch_arm::hooks::BootHooks;
+use zonekit_arch_arm::mmu::early::build_kernel_tables;
+use zonekit_arch_arm::mmu::{NoMappingHooks, TableMemory};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, PhysAddr};
-use zonekit_core::cmdline::Cmdline;
 use zonekit_core::memblock::RegionFlags;
-use zonekit_core::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE};
 use zonekit_core::mmzone::ZoneType;
 use zonekit_core::page::Page;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
@@ -207,13 +201,11 @@ impl SimRun {
 /// Where log records go: optionally printed, always captured.
 struct Sink {
     print: bool,
-    mute: bool,
     lines: Vec<String>,
 }
 
 static SINK: Mutex<Sink> = Mutex::new(Sink {
     print: false,
-    mute: false,
     lines: Vec::new(),
 });
 
@@ -243,9 +235,6 @@ impl log::Log for SimLogger {
             _ => "",
         };
         let mut s = sink();
-        if s.mute {
-            return;
-        }
         let line = format!("{prefix}{}", record.args());
         if s.print {
             println!("{line}");
@@ -329,9 +318,9 @@ struct SimHooks {
     ram: Ram,
 }
 
-/// Simulated page-table memory: 16 KiB chunks of words, created on first write.
-#[derive(Default)]
-struct SimTables(BTreeMap<u64, Vec<u32>>);
+/// Simulated page-table memory: 16 KiB chunks of words, created on first write
+/// (checked against the simulated RAM then: the guest would write there).
+struct SimTables(BTreeMap<u64, Vec<u32>>, Ram);
 
 /// What an untouched chunk reads as.
 static ZERO_WORDS: [u32; SimTables::CHUNK_WORDS] = [0; SimTables::CHUNK_WORDS];
@@ -356,52 +345,27 @@ impl TableMemory for SimTables {
 
     fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
         let (chunk, first) = Self::locate(phys, count)?;
-        let words = self
-            .0
-            .entry(chunk)
-            .or_insert_with(|| vec![0; Self::CHUNK_WORDS]);
+        let ram = &self.1;
+        let words = self.0.entry(chunk).or_insert_with(|| {
+            ram.check(
+                MemRange::new(chunk, Self::CHUNK_BYTES),
+                "paging_init: a page table",
+                "the guest hangs or faults writing it",
+            );
+            vec![0; Self::CHUNK_WORDS]
+        });
         Some(&mut words[first..first + count])
     }
 }
 
-impl FlowHooks<SimStorage> for SimHooks {
+impl BootHooks<SimStorage> for SimHooks {
     fn paging_init(
         &mut self,
         ctx: PagingContext<'_, SimStorage>,
     ) -> Result<Option<u64>, BootError> {
-        let phys_offset = ctx.arch.phys_offset;
-        let plan = plan_kernel_mappings(
-            (phys_offset, ctx.lowmem_limit),
-            phys_offset,
-            (ctx.kernel_image.base, ctx.kernel_image.end()),
-            self.board.mmio,
-        )?;
-        let (memblock, storage) = (ctx.memblock, ctx.storage);
-        self.ram.check_memblock(memblock);
-        let ram = &self.ram;
-        let alloc = AllocFn {
-            memory: SimTables::default(),
-            // Linux's `early_alloc`, as the guest's paging_init does it.
-            alloc: |bytes: usize, align: usize| {
-                let pa = memblock
-                    .alloc_try_nid(
-                        storage,
-                        bytes as u64,
-                        align as u64,
-                        0,
-                        MEMBLOCK_ALLOC_ACCESSIBLE,
-                        NUMA_NO_NODE,
-                    )
-                    .map_err(|_| MmuError::OutOfTableMemory { bytes, align })?;
-                ram.check(
-                    MemRange::new(pa, bytes as u64),
-                    "paging_init: a page table",
-                    "the guest hangs or faults writing it",
-                );
-                Ok(pa)
-            },
-        };
-        build_page_table(alloc, &plan, &mut MmuNoHooks)?;
+        self.ram.check_memblock(ctx.memblock);
+        let mem = SimTables(BTreeMap::new(), self.ram.clone());
+        build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
         Ok(None)
     }
 
@@ -571,7 +535,6 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     {
         let mut s = sink();
         s.print = print;
-        s.mute = false;
         s.lines.clear();
     }
     let outcome = flow::run(input, storage, &mut hooks);
@@ -606,35 +569,6 @@ fn subtract(r: MemRange, cut: &[MemRange]) -> Vec<MemRange> {
         pieces = next;
     }
     pieces
-}
-
-/// Dynamic `/reserved-memory` placements: replay the flow's memblock steps up to
-/// `arm_memblock_init` (log muted) and see what it reserved beyond the fixed ranges.
-fn dynamic_reservations(params: &BootParams<'_>, fixed: &[MemRange]) -> Vec<MemRange> {
-    if params.source.reservation_requests().is_empty() {
-        return Vec::new();
-    }
-    sink().mute = true;
-    let replay = || -> Option<Vec<MemRange>> {
-        let cmdline = Cmdline::parse(params.source.cmdline());
-        let mut arch = Arm32::new(params.mm, 0);
-        if let Some(req) = cmdline.vmalloc_size {
-            arch.vmalloc_size = early_vmalloc(req).0;
-        }
-        let mut mb = BootMemblock::new(params.mm.phys_addr_max);
-        add_memory(&mut mb, params.source, &cmdline).ok()?;
-        arch.phys_offset = mb.start_of_dram();
-        let highmem_start = adjust_lowmem_bounds(&mut mb, &arch).ok()?;
-        let quiet = Cmdline {
-            memblock_debug: false,
-            ..cmdline.clone()
-        };
-        arm_memblock_init(&mut mb, params, &quiet, highmem_start).ok()?;
-        Some(mb.reserved_ranges().collect())
-    };
-    let after = replay().unwrap_or_default();
-    sink().mute = false;
-    after.into_iter().flat_map(|r| subtract(r, fixed)).collect()
 }
 
 /// The memory map at the end of `bootmem_init`, reserved ranges attributed to owners.
@@ -686,9 +620,8 @@ fn memory_map(
     for r in params.source.nomap_ranges().unwrap_or_default().iter() {
         known.push((Owner::NoMap, *r));
     }
-    let fixed: Vec<MemRange> = known.iter().map(|k| k.1).collect();
-    for r in dynamic_reservations(params, &fixed) {
-        known.push((Owner::ReservedDynamic, r));
+    for r in &booted.dynamic_reservations {
+        known.push((Owner::ReservedDynamic, *r));
     }
     for (kind, r) in handed {
         let owner = match kind {

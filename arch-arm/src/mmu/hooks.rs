@@ -26,9 +26,9 @@ pub trait MappingHooks<A: TableAllocator> {
 
 /// Hooks that do nothing.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NoHooks;
+pub struct NoMappingHooks;
 
-impl<A: TableAllocator> MappingHooks<A> for NoHooks {}
+impl<A: TableAllocator> MappingHooks<A> for NoMappingHooks {}
 
 /// Allocate a table from `alloc`, apply every request of `plan` in order, then
 /// run `hooks.before_mmu_on`. The table is ready for `hw::enable_mmu`.

@@ -24,7 +24,7 @@
 //! )?;
 //! // On the host, table memory is a Vec standing for physical 0x7f000000.
 //! let mut ram = vec![0u32; 16 * 1024];
-//! let pt = build_page_table(SliceTableAllocator::new(0x7F00_0000, &mut ram), &plan, &mut NoHooks)?;
+//! let pt = build_page_table(SliceTableAllocator::new(0x7F00_0000, &mut ram), &plan, &mut NoMappingHooks)?;
 //! assert_eq!(pt.walk(0xC000_1234).map(|t| t.phys), Some(0x6000_1234));
 //! assert_eq!(device_virt(&plan, 0x1000_9000), Some(0xF800_9000));
 //! assert!(matches!(pt.l1_entry(0xC000_0000).decode(), L1Kind::Section { .. }));
@@ -33,6 +33,7 @@
 //! ```
 
 pub mod desc;
+pub mod early;
 pub mod hooks;
 pub mod pkmap;
 pub mod plan;
@@ -44,7 +45,7 @@ pub mod table;
 pub mod hw;
 
 pub use desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
-pub use hooks::{build_page_table, MappingHooks, NoHooks};
+pub use hooks::{build_page_table, MappingHooks, NoMappingHooks};
 pub use pkmap::Pkmap;
 pub use plan::{
     device_virt, phys_to_virt, plan_kernel_mappings, print_virtual_layout, virt_to_phys,

@@ -13,24 +13,16 @@ pub mod storage;
 
 pub use storage::PhysPageStorage;
 
-use crate::atags::Atags;
-use crate::board::{BoardDesc, Console, MonotonicCounter, Stopwatch, KERNEL_LOAD_OFFSET};
-use crate::bootmem::{self, BootParams, BootStep, RunningMemory};
+use crate::board::{BoardDesc, Console, MonotonicCounter, KERNEL_LOAD_OFFSET};
+use crate::bootmem::{BootError, PagingContext, RunningMemory};
 use crate::fdt::{fdt_totalsize_at, FdtError, FDT_HEADER_SIZE};
-use crate::flow::{self, BoardFallback, DtbChoice, FALLBACK_BOARD};
+use crate::flow::{self, BootBlob, FlowInput, NoBlob};
+use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
-use crate::mmu::{MappingHooks, NoHooks};
-use zonekit_core::addr::{MemRange, PAGE_SIZE};
-use zonekit_core::arch::MmConfig;
-use zonekit_core::MemorySource;
+use crate::mmu::{MappingHooks, NoMappingHooks};
+use zonekit_core::addr::MemRange;
 
-/// Exit code when the boot flow fails.
-pub const EXIT_BOOT_ERROR: u32 = 1;
-/// Exit code when the self-check fails.
-pub const EXIT_SELF_CHECK: u32 = 2;
-
-/// Operations of the random phase of the page allocator self-test.
-const SELFTEST_RANDOM_OPS: u64 = 20_000;
+pub use crate::flow::{EXIT_BOOT_ERROR, EXIT_SELF_CHECK};
 
 /// Flattened device tree magic (big-endian in memory).
 const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -90,24 +82,13 @@ fn kernel_image() -> MemRange {
     MemRange::new(start, end.saturating_sub(start))
 }
 
-/// What r2 points at.
-enum BootInfo {
-    Atags(Atags<'static>),
-    Dtb(u32),
-    Invalid,
-}
-
-/// Look at r2: a DTB (magic 0xd00dfeed) anywhere in the board's RAM window, or ATAGS
-/// in the boot area below the image.
-fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
+/// What r2 points at, for [`flow`]: a DTB (magic 0xd00dfeed) anywhere in the board's
+/// RAM window, else the boot area below the image, where ATAGS would be.
+fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootBlob<'static> {
     let addr = u64::from(r2);
     let ram_end = board.ram_base + board.max_ram;
     if addr % 4 != 0 || addr < board.ram_base || addr + 4 > ram_end {
-        kprintln!(
-            "zonekit: r2={:#010x} is outside RAM; no boot information",
-            r2
-        );
-        return BootInfo::Invalid;
+        return BootBlob::None(NoBlob::OutsideRam);
     }
     // The boot protocol promises that r2 points into RAM; the board's largest RAM
     // window is all that can be checked without knowing the RAM size yet. (A bad
@@ -116,24 +97,20 @@ fn classify_r2(board: &BoardDesc, r2: u32, image_start: u64) -> BootInfo {
     // (checked above), where the boot loader put its data; it is read once.
     let first = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
     if u32::from_be(first) == FDT_MAGIC {
-        return BootInfo::Dtb(r2);
+        return BootBlob::Dtb {
+            addr,
+            blob: open_dtb(board, r2),
+        };
     }
     if addr >= image_start {
-        kprintln!("zonekit: r2={:#010x} points into the image; not ATAGS", r2);
-        return BootInfo::Invalid;
+        return BootBlob::None(NoBlob::IntoImage);
     }
     let len = (image_start - addr).min(ATAGS_MAX_BYTES) as usize;
     // SAFETY: [addr, addr + len) lies in RAM below the image (the boot stub and ATAGS
     // page QEMU wrote), which nothing writes while zonekit runs; it is only read.
-    let buf: &'static [u8] =
+    let bytes: &'static [u8] =
         unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) };
-    match Atags::parse(buf) {
-        Ok(atags) => BootInfo::Atags(atags),
-        Err(e) => {
-            kprintln!("zonekit: no valid ATAGS at {:#010x}: {}", r2, e);
-            BootInfo::Invalid
-        }
-    }
+    BootBlob::Atags { addr, bytes }
 }
 
 /// The DTB at `at` as bytes: read its header, check that `totalsize` fits in the
@@ -194,32 +171,180 @@ fn inject_fault(what: &str) {
     }
 }
 
-/// Ticks of the board counter at each [`BootStep`] (for `zonekit.bench`).
+/// Ticks of the board counter at each [`BootStep`] (for timings and `zonekit.bench`).
 #[derive(Default)]
-struct StepTicks([u64; 4]);
+struct StepTicks([u64; 6]);
 
 impl StepTicks {
-    fn record(&mut self, counter: &dyn MonotonicCounter, step: BootStep) {
-        let slot = match step {
-            BootStep::FreeAreaInitStart => 0,
-            BootStep::FreeAreaInitEnd => 1,
-            BootStep::FreeAllStart => 2,
-            BootStep::FreeAllEnd => 3,
-        };
-        self.0[slot] = counter.ticks();
+    fn slot(step: BootStep) -> usize {
+        match step {
+            BootStep::MemoryInitStart => 0,
+            BootStep::FreeAreaInitStart => 1,
+            BootStep::FreeAreaInitEnd => 2,
+            BootStep::FreeAllStart => 3,
+            BootStep::FreeAllEnd => 4,
+            BootStep::MemoryInitEnd => 5,
+        }
+    }
+
+    fn span(&self, from: BootStep, to: BootStep) -> u64 {
+        self.0[Self::slot(to)].wrapping_sub(self.0[Self::slot(from)])
     }
 
     /// Ticks spent in `free_area_init_node` plus `memblock_free_all`.
     fn init_and_free_all(&self) -> u64 {
-        self.0[1].wrapping_sub(self.0[0]) + self.0[3].wrapping_sub(self.0[2])
+        self.span(BootStep::FreeAreaInitStart, BootStep::FreeAreaInitEnd)
+            + self.span(BootStep::FreeAllStart, BootStep::FreeAllEnd)
     }
 }
 
-/// The board-independent boot: console and logger, memory source from r2 (ATAGS) or
-/// the board's static map, `bootmem::boot_with_paging` with the MMU switched on in
-/// `paging_init` (timed on the board's `counter`), the self-checks, and a semihosting
-/// exit (0 on success, [`EXIT_BOOT_ERROR`], [`EXIT_SELF_CHECK`] or [`EXIT_MMU_TEST`]
-/// otherwise).
+/// The guest's part in the [`flow`]: `paging_init` with the MMU switch
+/// ([`paging::ArmPaging`]), timings on the board counter, `zonekit.fault=` /
+/// `zonekit.nommu` / `zonekit.test_abort`, the MMU self-tests and the stack check.
+struct GuestHooks<H> {
+    counter: &'static dyn MonotonicCounter,
+    paging: paging::ArmPaging<H>,
+    steps: StepTicks,
+    nommu: bool,
+    test_abort: bool,
+    /// Run the MMU self-tests in [`BootHooks::running`] (the self-tested boot), or
+    /// keep the MMU for the caller ([`boot_memory`]).
+    mmu_tests: bool,
+    mmu: Option<paging::KernelMmu>,
+}
+
+impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage>
+    for GuestHooks<H>
+{
+    fn cmdline(&mut self, cmdline: &str) {
+        for word in cmdline.split_ascii_whitespace() {
+            if let Some(what) = word.strip_prefix("zonekit.fault=") {
+                inject_fault(what);
+            }
+            self.test_abort |= word == "zonekit.test_abort";
+            self.nommu |= word == "zonekit.nommu";
+        }
+        if self.nommu {
+            kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
+        }
+    }
+
+    fn paging_init(
+        &mut self,
+        ctx: PagingContext<'_, PhysPageStorage>,
+    ) -> Result<Option<u64>, BootError> {
+        if self.nommu {
+            return Ok(None);
+        }
+        let r = self.paging.paging_init(ctx);
+        self.mmu = self.paging.take_mmu();
+        r
+    }
+
+    fn step(&mut self, step: BootStep) {
+        self.steps.0[StepTicks::slot(step)] = self.counter.ticks();
+    }
+
+    fn mem_init_done(&mut self, running: &RunningMemory<PhysPageStorage, 1>) {
+        let ticks = self
+            .steps
+            .span(BootStep::MemoryInitStart, BootStep::MemoryInitEnd);
+        kprintln!(
+            "zonekit: memory init took {} us",
+            self.counter.ticks_to_ns(ticks) / 1000
+        );
+        if running.cmdline.bench {
+            kprintln!(
+                "zonekit-bench: free_area_init_core+memblock_free_all ticks={} hz={} pages={}",
+                self.steps.init_and_free_all(),
+                self.counter.frequency_hz(),
+                running.allocator.node().node_present_pages
+            );
+        }
+    }
+
+    fn running(&mut self, running: &mut RunningMemory<PhysPageStorage, 1>) -> Result<(), HookStop> {
+        if self.nommu || !self.mmu_tests {
+            return Ok(());
+        }
+        let stop = |why| HookStop {
+            what: "MMU self-test",
+            why,
+            exit_code: EXIT_MMU_TEST,
+        };
+        let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
+        paging::mmu_self_test(
+            mmu,
+            &mut running.allocator,
+            KMAP_TEST_PAGES,
+            self.test_abort,
+        )
+        .map_err(stop)
+    }
+
+    fn before_verdict(&mut self) {
+        check_stack();
+    }
+}
+
+impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
+    fn new(
+        board: &'static BoardDesc,
+        console: &'static dyn Console,
+        counter: &'static dyn MonotonicCounter,
+        hooks: H,
+        mmu_tests: bool,
+    ) -> Self {
+        Self {
+            counter,
+            paging: paging::ArmPaging::new(board, console, hooks).with_counter(counter),
+            steps: StepTicks::default(),
+            nommu: false,
+            test_abort: false,
+            mmu_tests,
+            mmu: None,
+        }
+    }
+}
+
+/// Console, logger and counter up, the registers and memory r2 points at read: the
+/// [`flow`] input.
+fn flow_input(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    r1: u32,
+    r2: u32,
+) -> FlowInput<'static> {
+    console::init(console);
+    counter.start();
+    let image = kernel_image();
+    let image_start = if image.is_empty() {
+        board.ram_base + KERNEL_LOAD_OFFSET
+    } else {
+        image.base
+    };
+    FlowInput {
+        board,
+        r1,
+        r2,
+        blob: classify_r2(board, r2, image_start),
+        kernel_image: image,
+    }
+}
+
+/// The page storage of the boot.
+fn phys_storage() -> PhysPageStorage {
+    // SAFETY: the MMU is off (identity addressing) until paging_init, which moves the
+    // storage to the linear map when it switches the MMU on; the boot flow only
+    // passes ranges memblock has just reserved for it.
+    unsafe { PhysPageStorage::new() }
+}
+
+/// The board binaries' entry: the whole self-tested boot ([`flow::run`]) with the
+/// MMU switched on in `paging_init`, the page allocator and MMU self-tests, then a
+/// semihosting exit with the outcome's status (0, [`EXIT_BOOT_ERROR`],
+/// [`EXIT_SELF_CHECK`], [`EXIT_MMU_TEST`], [`EXIT_STACK_OVERFLOW`]).
 pub fn boot_main(
     board: &'static BoardDesc,
     console: &'static dyn Console,
@@ -227,29 +352,27 @@ pub fn boot_main(
     r1: u32,
     r2: u32,
 ) -> ! {
-    boot_main_with_hooks(board, console, counter, r1, r2, NoHooks)
+    let input = flow_input(board, console, counter, r1, r2);
+    let mut hooks = GuestHooks::new(board, console, counter, NoMappingHooks, true);
+    let outcome = flow::run(input, phys_storage(), &mut hooks);
+    semihosting::exit(outcome.exit_code())
 }
 
-/// What [`boot_kernel`] leaves: the running page allocator and, unless the command
-/// line said `zonekit.nommu`, the live MMU state (page tables, pkmap).
+/// What [`boot_memory`] gives a kernel: the running page allocator and, unless the
+/// command line said `zonekit.nommu`, the live MMU state (page tables, linear map,
+/// `kmap`/`kunmap` for highmem pages).
 pub struct BootedKernel {
     /// memblock retired, the buddy allocator owning every free page.
     pub running: RunningMemory<PhysPageStorage, 1>,
     /// The kernel page tables and pkmap, once `paging_init` switched the MMU on.
     pub mmu: Option<paging::KernelMmu>,
-    /// `zonekit.test_abort` was on the command line.
-    pub test_abort: bool,
 }
 
-/// The board-independent boot up to a running page allocator: console and logger,
-/// memory source from r2 (DTB, then ATAGS, then the board's static map; a DTB that
-/// cannot be used stops the boot unless `zonekit.fallback=board` asks for the board
-/// map, see [`flow`](crate::flow)), Linux's `setup_arch` memory part (memblock,
-/// `adjust_lowmem_bounds`, `paging_init` with the MMU switched on, `bootmem_init`)
-/// timed on the board's `counter`, the node self-check and `mem_init`
-/// (`memblock_free_all`). On a boot error it exits through semihosting with
-/// [`EXIT_BOOT_ERROR`] or [`EXIT_SELF_CHECK`].
-pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+/// For your own kernel: the [`flow::boot`] up to a running page allocator, with the
+/// MMU on (lowmem linearly mapped at PAGE_OFFSET) and the OS's [`MappingHooks`]
+/// around the switch (`before_mmu_on` may add mappings, `after_mmu_on` runs on the
+/// new ones). A boot error exits through semihosting with the outcome's status.
+pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
     counter: &'static dyn MonotonicCounter,
@@ -257,221 +380,13 @@ pub fn boot_kernel<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     r2: u32,
     hooks: H,
 ) -> BootedKernel {
-    console::init(console);
-    counter.start();
-    kprintln!("zonekit: booting on {}", board.name);
-    kprintln!(
-        "zonekit: machine id {:#x}, boot information at {:#010x}",
-        r1,
-        r2
-    );
-
-    let image = kernel_image();
-    let image_start = if image.is_empty() {
-        board.ram_base + KERNEL_LOAD_OFFSET
-    } else {
-        image.base
-    };
-    let board_map = flow::board_map(board);
-    // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
-    let mm = MmConfig::ZONEKIT;
-    let mut atags = None;
-    let mut dtb = None;
-    let mut fallback = None;
-    match classify_r2(board, r2, image_start) {
-        BootInfo::Atags(mut a) => {
-            a.dma_zone_size = board.dma_zone_size;
-            atags = Some(a);
-        }
-        BootInfo::Dtb(at) => {
-            let addr = u64::from(at);
-            match flow::parse_dtb(board, addr, open_dtb(board, at), mm.phys_addr_max) {
-                DtbChoice::Use(fdt) => {
-                    for dropped in &fdt.dropped {
-                        kprintln!(
-                            "OF: fdt: Ignoring memory range {:#x} - {:#x}",
-                            dropped.base,
-                            dropped.end()
-                        );
-                    }
-                    dtb = Some(fdt);
-                }
-                // A rejected DTB stops the boot unless its command line asks for the
-                // board map (see `flow`'s module docs).
-                DtbChoice::Rejected(rejected) => {
-                    kprintln!("zonekit: DTB at {:#010x} rejected: {}", at, rejected.error);
-                    if !rejected.wants_board_fallback() {
-                        kprintln!("zonekit: {}", rejected.stop_reason());
-                        check_stack();
-                        kprintln!(
-                            "zonekit: {}",
-                            flow::FlowOutcome::DtbRejected {
-                                addr,
-                                error: rejected.error
-                            }
-                        );
-                        semihosting::exit(EXIT_BOOT_ERROR)
-                    }
-                    kprintln!(
-                        "zonekit: {}: the DTB's memory and reservations are ignored",
-                        FALLBACK_BOARD
-                    );
-                    fallback = Some(BoardFallback::new(board, rejected));
-                }
-            }
-        }
-        BootInfo::Invalid => {}
-    }
-    let source: &dyn MemorySource = if let Some(d) = &dtb {
-        kprintln!("zonekit: memory from DTB at {:#010x}", r2);
-        d
-    } else if let Some(f) = &fallback {
-        kprintln!("zonekit: memory from board map");
-        f
-    } else if let Some(a) = &atags {
-        kprintln!("zonekit: memory from ATAGS");
-        a
-    } else {
-        kprintln!("zonekit: memory from board map");
-        &board_map
-    };
-    if !source.cmdline().is_empty() {
-        kprintln!("Kernel command line: {}", source.cmdline());
-    }
-
-    let mut test_abort = false;
-    let mut nommu = false;
-    for word in source.cmdline().split_ascii_whitespace() {
-        if let Some(what) = word.strip_prefix("zonekit.fault=") {
-            inject_fault(what);
-        }
-        test_abort |= word == "zonekit.test_abort";
-        nommu |= word == "zonekit.nommu";
-    }
-
-    // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
-    let boot_area = MemRange::new(board.ram_base, PAGE_SIZE);
-    let boot_data = [boot_area];
-    let params = BootParams {
-        source,
-        kernel_image: image,
-        boot_data: &boot_data,
-        mm,
-    };
-    // SAFETY: the MMU is off (identity addressing) until paging_init, which moves the
-    // storage to the linear map when it switches the MMU on; the boot flow only
-    // passes ranges memblock has just reserved for it.
-    let mut storage = unsafe { PhysPageStorage::new() };
-    let mut paging = paging::ArmPaging::new(board, console, hooks).with_counter(counter);
-    let mut steps = StepTicks::default();
-    let boot_timer = Stopwatch::start(counter);
-    let mut probe = |s| steps.record(counter, s);
-    // From here on the memory source (DTB, ATAGS) may be unmapped: nothing after
-    // `boot_full` reads it.
-    let booted = if nommu {
-        kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
-        bootmem::boot_probed(&params, &mut storage, &mut probe)
-    } else {
-        bootmem::boot_full(&params, &mut storage, &mut paging, &mut probe)
-    };
-    let boot_ticks = boot_timer.elapsed_ticks();
-    let booted = match booted {
-        Ok(b) => b,
-        Err(e) => {
-            check_stack();
-            kprintln!("zonekit: boot failed: {}", e);
-            semihosting::exit(EXIT_BOOT_ERROR)
-        }
-    };
-    if let Err(e) = booted.self_check() {
-        check_stack();
-        kprintln!("zonekit: self-check failed: {}", e);
-        semihosting::exit(EXIT_SELF_CHECK)
-    }
-    // mem_init: every free page to the buddy allocator.
-    let mem_init_timer = Stopwatch::start(counter);
-    let running = booted.mem_init_probed::<1>(storage, &mut |s| steps.record(counter, s));
-    let init_ticks = boot_ticks + mem_init_timer.elapsed_ticks();
-    kprintln!(
-        "zonekit: memory init took {} us",
-        counter.ticks_to_ns(init_ticks) / 1000
-    );
-    if running.cmdline.bench {
-        kprintln!(
-            "zonekit-bench: free_area_init_core+memblock_free_all ticks={} hz={} pages={}",
-            steps.init_and_free_all(),
-            counter.frequency_hz(),
-            running.allocator.node().node_present_pages
-        );
-    }
-    let mmu = if nommu {
-        None
-    } else if let Some(mmu) = paging.take_mmu() {
-        Some(mmu)
-    } else {
-        kprintln!("zonekit: MMU self-test failed: paging_init did not run");
-        semihosting::exit(EXIT_MMU_TEST)
-    };
-    BootedKernel {
-        running,
-        mmu,
-        test_abort,
-    }
-}
-
-/// For your own kernel: [`boot_kernel`] without mapping hooks, returning the buddy
-/// allocator's owner (the MMU is on, lowmem linearly mapped at PAGE_OFFSET).
-pub fn boot_memory(
-    board: &'static BoardDesc,
-    console: &'static dyn Console,
-    counter: &'static dyn MonotonicCounter,
-    r1: u32,
-    r2: u32,
-) -> RunningMemory<PhysPageStorage, 1> {
-    boot_kernel(board, console, counter, r1, r2, NoHooks).running
-}
-
-/// [`boot_main`] with an OS's [`MappingHooks`]: `before_mmu_on` may add mappings to
-/// the kernel table, `after_mmu_on` runs on the new mappings (console already moved).
-pub fn boot_main_with_hooks<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
-    board: &'static BoardDesc,
-    console: &'static dyn Console,
-    counter: &'static dyn MonotonicCounter,
-    r1: u32,
-    r2: u32,
-    hooks: H,
-) -> ! {
-    let BootedKernel {
-        mut running,
-        mmu,
-        test_abort,
-    } = boot_kernel(board, console, counter, r1, r2, hooks);
-    if running.cmdline.report {
-        running.print_reports();
-    }
-    let tested = running.self_test(u64::from(r2) | 1, SELFTEST_RANDOM_OPS);
-    if let (Ok(_), Some(mut mmu)) = (&tested, mmu) {
-        let r = paging::mmu_self_test(
-            &mut mmu,
-            &mut running.allocator,
-            KMAP_TEST_PAGES,
-            test_abort,
-        );
-        if let Err(e) = r {
-            check_stack();
-            kprintln!("zonekit: MMU self-test failed: {}", e);
-            semihosting::exit(EXIT_MMU_TEST)
-        }
-    }
-    check_stack();
-    match tested {
-        Ok(_) => {
-            kprintln!("zonekit: self-check passed");
-            semihosting::exit(0)
-        }
-        Err(e) => {
-            kprintln!("zonekit: self-check failed: {}", e);
-            semihosting::exit(EXIT_SELF_CHECK)
-        }
+    let input = flow_input(board, console, counter, r1, r2);
+    let mut guest = GuestHooks::new(board, console, counter, hooks, false);
+    match flow::boot(input, phys_storage(), &mut guest) {
+        Ok(running) => BootedKernel {
+            running,
+            mmu: guest.mmu.take(),
+        },
+        Err(outcome) => semihosting::exit(outcome.exit_code()),
     }
 }

@@ -1,7 +1,7 @@
 //! Linux's `paging_init` in the guest, and the MMU self-tests that run after it.
 //!
-//! [`ArmPaging`] is the [`PagingInit`] the generic boot hands to
-//! [`crate::bootmem::boot_with_paging`]. Between `adjust_lowmem_bounds` and
+//! [`ArmPaging::paging_init`] is what the runtime's boot hooks run for
+//! [`crate::hooks::BootHooks::paging_init`]. Between `adjust_lowmem_bounds` and
 //! `bootmem_init` it:
 //!
 //! 1. plans the kernel mappings ([`plan_kernel_mappings`]): lowmem at `PAGE_OFFSET`
@@ -26,60 +26,23 @@
 use super::entry;
 use super::storage::PhysPageStorage;
 use crate::board::{BoardDesc, Console, MonotonicCounter};
-use crate::bootmem::{BootError, BootMemblock, PagingContext, PagingInit};
+use crate::bootmem::{BootError, PagingContext};
 use crate::mmu::hw::{self, DirectTableMemory};
 use crate::mmu::regs::{ttbr0_value, FaultStatus};
 use crate::mmu::{
-    build_page_table, device_virt, plan_kernel_mappings, print_virtual_layout, LinearMap,
-    MappingHooks, MappingRequest, MmuError, PageTable, Pkmap, TableAllocator, TableMemory,
-    VirtualLayout, PAGE_OFFSET,
+    device_virt, early, print_virtual_layout, LinearMap, MappingHooks, MappingRequest, MmuError,
+    PageTable, Pkmap, TableAllocator, TableMemory, VirtualLayout, PAGE_OFFSET,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
 use zonekit_core::addr::{pfn_phys, Pfn, PhysAddr};
 use zonekit_core::fmt::LogLines;
-use zonekit_core::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE};
 use zonekit_core::page_alloc::{Gfp, PageAllocator};
-use zonekit_core::{zk_debug, zk_info, PageStorage};
+use zonekit_core::{zk_info, PageStorage};
 
-/// Page-table memory during boot: memblock's `early_alloc`, reached through
-/// [`DirectTableMemory`] (identity before the switch, the linear map after).
-pub struct EarlyTables<'a> {
-    mem: DirectTableMemory,
-    memblock: &'a mut BootMemblock,
-    storage: &'a mut PhysPageStorage,
-}
-
-impl core::fmt::Debug for EarlyTables<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("EarlyTables").finish_non_exhaustive()
-    }
-}
-
-impl TableMemory for EarlyTables<'_> {
-    fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]> {
-        self.mem.words(phys, count)
-    }
-
-    fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
-        self.mem.words_mut(phys, count)
-    }
-}
-
-impl TableAllocator for EarlyTables<'_> {
-    /// `early_alloc`: `memblock_alloc(size, align)`, zeroed through the page storage.
-    fn alloc_table(&mut self, bytes: usize, align: usize) -> Result<PhysAddr, MmuError> {
-        self.memblock
-            .alloc_try_nid(
-                self.storage,
-                bytes as u64,
-                align as u64,
-                0,
-                MEMBLOCK_ALLOC_ACCESSIBLE,
-                NUMA_NO_NODE,
-            )
-            .map_err(|_| MmuError::OutOfTableMemory { bytes, align })
-    }
-}
+/// Page-table memory during boot: memblock's `early_alloc`
+/// ([`crate::mmu::early::EarlyTables`]), reached through [`DirectTableMemory`]
+/// (identity before the switch, the linear map after).
+pub type EarlyTables<'a> = early::EarlyTables<'a, PhysPageStorage, DirectTableMemory>;
 
 /// Page-table memory once memblock is retired: the existing tables through the
 /// linear map. New tables are refused (the PKMAP table was allocated up front by
@@ -205,8 +168,9 @@ impl<H> ArmPaging<H> {
     }
 }
 
-impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for ArmPaging<H> {
-    fn paging_init(
+impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
+    /// Linux's `paging_init` (see the module documentation).
+    pub fn paging_init(
         &mut self,
         ctx: PagingContext<'_, PhysPageStorage>,
     ) -> Result<Option<u64>, BootError> {
@@ -215,39 +179,16 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for A
         }
         let phys_offset = ctx.arch.phys_offset;
         let lowmem_end = ctx.lowmem_limit;
-        let image = (ctx.kernel_image.base, ctx.kernel_image.end());
-        let plan = plan_kernel_mappings(
-            (phys_offset, lowmem_end),
-            phys_offset,
-            image,
-            self.board.mmio,
-        )?;
-        let uart_virt =
-            device_virt(&plan, self.board.uart_base).ok_or(MmuError::DeviceInvalid {
-                name: "console uart",
-            })?;
-        for r in &plan {
-            zk_debug!(
-                "zonekit: map {:<8} {:#010x}-{:#010x} -> {:#010x} {:?}{}",
-                r.name,
-                r.virt,
-                r.virt_end() - 1,
-                r.phys,
-                r.mem,
-                if r.exec { " exec" } else { "" }
-            );
-        }
         // SAFETY: the MMU is off (checked above), so physical addresses are the
         // pointers; the table allocator only hands out memblock allocations inside
         // [phys_offset, lowmem_end), which is RAM reserved for the tables and used by
         // nothing else.
         let mem = unsafe { DirectTableMemory::new(phys_offset, lowmem_end, 0) };
-        let alloc = EarlyTables {
-            mem,
-            memblock: ctx.memblock,
-            storage: ctx.storage,
-        };
-        let mut pt = build_page_table(alloc, &plan, &mut self.hooks)?;
+        let early::EarlyPaging {
+            mut pt,
+            plan,
+            uart_virt,
+        } = early::build_kernel_tables(ctx, self.board, mem, &mut self.hooks)?;
         let l1 = pt.l1_phys();
         hw::dsb();
         // SAFETY: the plan identity-maps the whole image (code, statics, the boot and
@@ -277,8 +218,8 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for A
             // switch (the builder borrows table memory only inside its calls, and
             // nothing was allocated through the storage yet but zeroed tables).
             unsafe {
-                a.mem.set_virt_offset(virt_offset);
-                a.storage
+                a.memory_mut().set_virt_offset(virt_offset);
+                a.storage_mut()
                     .use_linear_map(phys_offset, lowmem_end, PAGE_OFFSET);
             }
         }
@@ -294,7 +235,9 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> PagingInit<PhysPageStorage> for A
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = print_virtual_layout(&mut out, &layout);
-        let pt = pt.map_allocator(|a| KernelTables { mem: a.mem });
+        let pt = pt.map_allocator(|a| KernelTables {
+            mem: a.into_memory(),
+        });
         self.mmu = Some(KernelMmu {
             pt,
             pkmap: Pkmap::new(),

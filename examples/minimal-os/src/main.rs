@@ -6,6 +6,7 @@
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 mod os {
+    use zonekit_arch_arm::mmu::NoMappingHooks;
     use zonekit_arch_arm::{kprintln, rt};
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
     use zonekit_core::page_alloc::Gfp;
@@ -19,8 +20,8 @@ mod os {
     /// The kernel's entry, called by `_start` with the boot registers.
     #[no_mangle]
     extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
-        let mut mem = rt::boot_memory(&BOARD, &UART, &TIMER, r1, r2);
-        let buddy = &mut mem.allocator;
+        let mut kernel = rt::boot_memory(&BOARD, &UART, &TIMER, r1, r2, NoMappingHooks);
+        let buddy = &mut kernel.running.allocator;
         let before = buddy.nr_free_pages() + buddy.nr_pcp_pages();
         let page = buddy.alloc_pages(0, Gfp::KERNEL, 0).expect("one page");
         let block = buddy
