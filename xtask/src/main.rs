@@ -53,6 +53,9 @@ struct Example {
     bin: &'static str,
     /// Package that holds it.
     package: &'static str,
+    /// Its own workspace's manifest, relative to this workspace's root (the example is
+    /// a kernel outside this workspace, built as `docs/using.md` says).
+    manifest: &'static str,
     /// The board it is built for.
     board: &'static str,
     /// Lines (prefixes) its log must contain.
@@ -63,6 +66,7 @@ struct Example {
 const EXAMPLES: &[Example] = &[Example {
     bin: "minimal-os",
     package: "zonekit-example-minimal",
+    manifest: "examples/minimal-os/Cargo.toml",
     board: "vexpress-a9",
     expect: &["minimal-os: page at 0x", "minimal-os: "],
 }];
@@ -237,11 +241,17 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
     let tc = toolchain::ArmToolchain::find_or_install()?;
     toolchain::ensure_qemu()?;
     let started = std::time::Instant::now();
-    let (package, bin) = match example {
-        Some(e) => (e.package, e.bin),
-        None => (opts.board.package, opts.board.name),
+    let built = match example {
+        Some(e) => build_example_image(&tc, e, opts.board, opts.release)?,
+        None => build_image(
+            &tc,
+            opts.board.package,
+            opts.board.name,
+            opts.board,
+            opts.release,
+            defmt,
+        )?,
     };
-    let built = build_image(&tc, package, bin, opts.board, opts.release, defmt)?;
     eprintln!(
         "xtask: built {} in {:.1} s",
         built.bin.display(),
@@ -332,6 +342,31 @@ fn build_image(
         std::fs::copy(&elf, &copy).map_err(|e| format!("copying {}: {e}", elf.display()))?;
         elf = copy;
     }
+    let bin = elf.with_extension("bin");
+    image::elf_to_raw(&elf, &bin, board.load_address())?;
+    Ok(Built { elf, bin })
+}
+
+/// Build a reuse example from its own workspace (as a kernel outside this one is
+/// built) and convert it to a raw image for `board`.
+fn build_example_image(
+    tc: &toolchain::ArmToolchain,
+    example: &Example,
+    board: &BoardDesc,
+    release: bool,
+) -> Result<Built, String> {
+    let root = workspace_root();
+    let manifest = root.join(example.manifest);
+    let target_dir = root.join("target/arm-examples");
+    let elf = tc.build_in(
+        &root,
+        Some(&manifest),
+        &target_dir,
+        example.package,
+        example.bin,
+        release,
+        false,
+    )?;
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;
     Ok(Built { elf, bin })
@@ -1204,7 +1239,7 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
         let result = toolchain::ArmToolchain::find_or_install()
             .and_then(|tc| {
                 let board = find_board(example.board)?;
-                build_image(&tc, example.package, example.bin, board, false, false)
+                build_example_image(&tc, example, board, false)
             })
             .and_then(|img| check_example(example, &img.bin));
         report(&name, result);

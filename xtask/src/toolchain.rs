@@ -137,17 +137,28 @@ impl ArmToolchain {
         release: bool,
         defmt: bool,
     ) -> Result<PathBuf, String> {
+        self.build_in(root, None, target_dir, package, bin, release, defmt)
+    }
+
+    /// [`ArmToolchain::build`] of a package of another workspace (a kernel outside
+    /// this one, built from its own `Cargo.toml` as its documentation says).
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_in(
+        &self,
+        root: &Path,
+        manifest: Option<&Path>,
+        target_dir: &Path,
+        package: &str,
+        bin: &str,
+        release: bool,
+        defmt: bool,
+    ) -> Result<PathBuf, String> {
         let mut cmd = Command::new(&self.cargo);
-        cmd.current_dir(root)
-            .args([
-                "build",
-                "--package",
-                package,
-                "--bin",
-                bin,
-                "--target",
-                TARGET,
-            ])
+        cmd.current_dir(root).arg("build");
+        if let Some(m) = manifest {
+            cmd.arg("--manifest-path").arg(m);
+        }
+        cmd.args(["--package", package, "--bin", bin, "--target", TARGET])
             .arg("--target-dir")
             .arg(target_dir);
         if release {

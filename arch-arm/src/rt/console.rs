@@ -77,8 +77,11 @@ impl log::Log for Logger {
 /// Exit code after a panic.
 pub const EXIT_PANIC: u32 = 101;
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+/// zonekit's panic report: the message and location on the console (once, even if
+/// printing panics again), then a semihosting exit with [`EXIT_PANIC`]. A kernel that
+/// wants it installs it with [`crate::panic_handler!`]; one with its own
+/// `#[panic_handler]` may call it from there.
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::sync::atomic::{AtomicBool, Ordering};
     static PANICKING: AtomicBool = AtomicBool::new(false);
     if !PANICKING.swap(true, Ordering::Relaxed) {
@@ -94,4 +97,21 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         }
     }
     super::semihosting::exit(EXIT_PANIC)
+}
+
+/// Install zonekit's panic handler ([`rt::console::report_panic`](crate::rt::console::report_panic))
+/// in the calling binary. Opt-in, so that a kernel can bring its own
+/// `#[panic_handler]` instead:
+///
+/// ```ignore
+/// zonekit_arch_arm::panic_handler!();
+/// ```
+#[macro_export]
+macro_rules! panic_handler {
+    () => {
+        #[panic_handler]
+        fn zonekit_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+            $crate::rt::console::report_panic(info)
+        }
+    };
 }

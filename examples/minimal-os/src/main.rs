@@ -1,7 +1,9 @@
-//! A minimal "your OS" on zonekit: the arch crate's runtime (`_start`, vectors,
-//! semihosting) enters `zonekit_main`, one call boots memory the way Linux does up to
-//! `mem_init`, and the kernel then owns a buddy allocator. Run it with
-//! `cargo xtask qemu --example minimal-os` (vexpress-a9); `cargo xtask test` boots it.
+//! A minimal "your OS" on zonekit, outside zonekit's workspace: the arch crate's
+//! runtime (`_start`, vectors, semihosting) enters `zonekit_main`, one call boots
+//! memory the way Linux does up to `mem_init`, and the kernel then owns a buddy
+//! allocator and the kernel page tables. It brings its own `#[panic_handler]`. Build it
+//! as `docs/using.md` says, or run `cargo xtask qemu --example minimal-os`
+//! (vexpress-a9); `cargo xtask test` boots it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
@@ -16,6 +18,13 @@ mod os {
     static UART: Pl011 = unsafe { Pl011::new(BOARD.uart_base as usize) };
     // SAFETY: as above.
     static TIMER: A9GlobalTimer = unsafe { A9GlobalTimer::new(0x1E00_0200, 100_000_000) };
+
+    /// The kernel's own panic handler (zonekit's is opt-in: `panic_handler!()`).
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        kprintln!("minimal-os: panic: {}", info.message());
+        rt::semihosting::exit(101)
+    }
 
     /// The kernel's entry, called by `_start` with the boot registers.
     #[no_mangle]
