@@ -3,6 +3,8 @@
 //!
 //! The driver types exist on the host (so tools can name them); reading the hardware
 //! ([`MonotonicCounter`](crate::board::MonotonicCounter) and `embedded_hal::delay::DelayNs`) is target-only.
+// The explicit link target above is needed on the host and redundant on the target.
+#![allow(rustdoc::redundant_explicit_links)]
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 use crate::board::{busy_wait_ns, MonotonicCounter};

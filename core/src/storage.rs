@@ -5,7 +5,7 @@
 //! zero it. `early_memtest` also writes and reads back free memory through it, one
 //! 64-bit word at a time. On the target the arch crate does this with a pointer cast
 //! (the one `unsafe` step, with the MMU off or through the linear map); on the host,
-//! [`VecPageStorage`] simulates RAM with ordinary allocations.
+//! `VecPageStorage` (feature `alloc`) simulates RAM with ordinary allocations.
 //!
 //! Linux counterpart: the `mem_map` array and `pfn_to_page`/`page_to_pfn` (`FLATMEM`), with `__va` turning the physical address memblock returned into a pointer.
 
@@ -97,6 +97,38 @@ pub trait PageStorage {
     fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
         let _ = (base, out);
         Err(StorageError::Unsupported { what: "word reads" })
+    }
+}
+
+/// A storage lent to the boot: the caller keeps it and gets it back when the borrow
+/// ends (the host path needs no leaked buffer).
+impl<S: PageStorage + ?Sized> PageStorage for &mut S {
+    type MemMap = S::MemMap;
+    type Bitmap = S::Bitmap;
+
+    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
+        (**self).mem_map(base, nr_pages)
+    }
+
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        (**self).bitmap(base, bytes)
+    }
+
+    fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
+        (**self).zero(base, size)
+    }
+
+    fn write_words(
+        &mut self,
+        base: PhysAddr,
+        words: u64,
+        pattern: u64,
+    ) -> Result<(), StorageError> {
+        (**self).write_words(base, words, pattern)
+    }
+
+    fn read_words(&mut self, base: PhysAddr, out: &mut [u64]) -> Result<(), StorageError> {
+        (**self).read_words(base, out)
     }
 }
 

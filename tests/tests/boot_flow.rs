@@ -77,3 +77,26 @@ fn memory_line_counts_what_memblock_leaves() {
         4 * running.free_all.totalram()
     );
 }
+
+/// The host path borrows its storage (issue 10): `PageStorage` for `&mut S`, so the
+/// caller keeps the storage and gets it back after the allocator is dropped.
+#[test]
+fn borrowed_storage_is_given_back() {
+    let map = StaticMemoryMap::single_bank(0x6000_0000, 64 << 20);
+    let boot_data = [MemRange::new(0x6000_0000, 0x1000)];
+    let params = BootParams {
+        source: &map,
+        kernel_image: MemRange::new(0x6001_0000, 0x10_0000),
+        boot_data: &boot_data,
+        mm: MmConfig::ZONEKIT,
+    };
+    let mut storage = VecPageStorage::default();
+    {
+        let mut lent = &mut storage;
+        let booted = boot(&params, &mut lent, &mut NoHooks).expect("boot");
+        let running = booted.mem_init::<1>(lent, &mut NoHooks);
+        assert!(running.allocator.nr_free_pages() > 0);
+    }
+    // mem_map and the usemap were handed out of the caller's own storage.
+    assert!(storage.handed_out.len() >= 2, "{:?}", storage.handed_out);
+}

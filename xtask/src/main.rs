@@ -17,6 +17,7 @@
 
 mod bench;
 mod defmt;
+mod doc;
 mod dtb;
 mod image;
 mod memmap;
@@ -40,7 +41,7 @@ fn usage() -> String {
     let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
     let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
         boards.join(", "),
         examples.join(", "),
         dtb::TestTree::ALL.map(|t| t.name()).join(", ")
@@ -104,6 +105,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::cmd_bench(&args[1..]),
         Some("sim") => sim::cmd_sim(&args[1..]),
         Some("memmap") => memmap::cmd_memmap(&args[1..]),
+        Some("doc") => doc::cmd_doc(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)

@@ -4,7 +4,7 @@
 //! [`crate::hooks::BootHooks::paging_init`]. Between `adjust_lowmem_bounds` and
 //! `bootmem_init` it:
 //!
-//! 1. plans the kernel mappings ([`plan_kernel_mappings`]): lowmem at `PAGE_OFFSET`
+//! 1. plans the kernel mappings ([`plan_kernel_mappings`](crate::mmu::plan_kernel_mappings), in [`crate::mmu::early`]): lowmem at `PAGE_OFFSET`
 //!    in sections, the identity map of the image, the board's MMIO regions
 //!    ([`BoardDesc::mmio`]) in the device window, the PKMAP window;
 //! 2. builds the tables with memory from memblock, as Linux's `early_alloc`
