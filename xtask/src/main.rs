@@ -19,6 +19,7 @@ mod bench;
 mod defmt;
 mod doc;
 mod dtb;
+mod golden;
 mod image;
 mod memmap;
 mod oracle;
@@ -41,7 +42,7 @@ fn usage() -> String {
     let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
     let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n  cargo xtask bless          (rewrite tests/golden/ from QEMU and sim boots)\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
         boards.join(", "),
         examples.join(", "),
         dtb::TestTree::ALL.map(|t| t.name()).join(", ")
@@ -106,6 +107,7 @@ fn main() -> ExitCode {
         Some("sim") => sim::cmd_sim(&args[1..]),
         Some("memmap") => memmap::cmd_memmap(&args[1..]),
         Some("doc") => doc::cmd_doc(&args[1..]),
+        Some("bless") => cmd_bless(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{}", usage());
             Ok(0)
@@ -1083,15 +1085,25 @@ fn sim_compared(case: &BootCase) -> bool {
     )
 }
 
-/// Run the same case in the simulator and compare with the QEMU log.
-fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
-    let opts = sim::SimOptions {
+/// The simulator's options for a matrix case (the image range from the ELF unless
+/// given).
+fn sim_for_case(
+    case: &BootCase,
+    image: Option<zonekit_core::addr::MemRange>,
+) -> Result<sim::SimOptions, String> {
+    Ok(sim::SimOptions {
         board: find_board(case.board)?,
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         dtb: case.dtb.clone(),
         release: false,
-    };
+        image,
+    })
+}
+
+/// Run the same case in the simulator and compare with the QEMU log.
+fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
+    let opts = sim_for_case(case, None)?;
     let run = sim::run(&opts, false)?;
     if case.exit != 0 {
         // A boot that stops: the same status and the same lines.
@@ -1128,6 +1140,94 @@ fn cmd_oracle(args: &[String]) -> Result<u8, String> {
     let (passed, failed) = oracle::run(&dirs);
     println!("{passed} passed, {failed} failed");
     Ok(if failed == 0 && passed > 0 { 0 } else { 1 })
+}
+
+/// Build each board of `cases` once and boot every case in QEMU, a few at once; the
+/// logs (or why a boot failed) in the order of `cases`.
+fn run_boot_matrix(cases: &[BootCase]) -> Result<Vec<Result<String, String>>, String> {
+    let tc = toolchain::ArmToolchain::find_or_install()?;
+    toolchain::ensure_qemu()?;
+    // One build per (board, defmt).
+    type Image<'a> = ((&'a str, bool), Result<Built, String>);
+    let mut images: Vec<Image> = Vec::new();
+    for case in cases {
+        let key = (case.board, case.defmt);
+        if !images.iter().any(|(k, _)| *k == key) {
+            let started = std::time::Instant::now();
+            let built = find_board(case.board)
+                .and_then(|b| build_image(&tc, b.package, b.name, b, false, case.defmt));
+            eprintln!(
+                "xtask: built {}{} in {:.1} s",
+                case.board,
+                if case.defmt { " (defmt)" } else { "" },
+                started.elapsed().as_secs_f64()
+            );
+            images.push((key, built));
+        }
+    }
+    // The boots are independent: run a few at once, report in matrix order.
+    Ok(run_parallel(cases, boot_jobs(), |case| {
+        let key = (case.board, case.defmt);
+        let image = images
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, i)| i.clone())
+            .expect("built above");
+        let started = std::time::Instant::now();
+        let r = image
+            .map_err(|e| format!("build failed: {e}"))
+            .and_then(|img| check_boot(case, &img));
+        eprintln!(
+            "xtask: boot {} {} in {:.0} s",
+            case.name(),
+            if r.is_ok() { "ok" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
+        r
+    }))
+}
+
+/// `cargo xtask bless`: boot every matrix case in QEMU and in the simulator and
+/// rewrite its golden log (`tests/golden/<case>.log`): the QEMU log whole, with the
+/// lines only the guest prints marked. A case whose boot fails its checks is not
+/// written.
+fn cmd_bless(args: &[String]) -> Result<u8, String> {
+    if let Some(a) = args.first() {
+        return Err(format!("`bless` takes no options (got {a:?})"));
+    }
+    let root = workspace_root();
+    std::fs::create_dir_all(root.join(golden::DIR))
+        .map_err(|e| format!("creating {}: {e}", golden::DIR))?;
+    let cases = boot_matrix();
+    let results = run_boot_matrix(&cases)?;
+    let mut failed = 0;
+    for (case, result) in cases.iter().zip(results) {
+        let name = case.name();
+        let written = result.and_then(|log| {
+            let qemu = golden::lines(&log);
+            let (sim, image) = if case.defmt {
+                (None, None)
+            } else {
+                let board = find_board(case.board)?;
+                let (image, _) = sim::kernel_image(board, false);
+                let run = sim::run(&sim_for_case(case, Some(image))?, false)?;
+                let lines: Vec<String> = run.lines.iter().map(|l| golden::normalize(l)).collect();
+                (Some(lines), Some(image))
+            };
+            let g = golden::bless(&qemu, sim.as_deref(), image)?;
+            let p = golden::path(&root, &name);
+            std::fs::write(&p, g.render()).map_err(|e| format!("writing {}: {e}", p.display()))?;
+            Ok(p)
+        });
+        match written {
+            Ok(p) => println!("wrote {}", p.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {name} ({e})");
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 fn cmd_test(args: &[String]) -> Result<u8, String> {
@@ -1170,60 +1270,25 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
         report(&format!("oracle {}", outcome.name), outcome.result());
     }
 
-    // QEMU boot matrix: build each board once.
+    // QEMU boot matrix: every log also against its golden file, whole.
     let cases = boot_matrix();
-    let setup = toolchain::ArmToolchain::find_or_install().and_then(|tc| {
-        toolchain::ensure_qemu()?;
-        Ok(tc)
-    });
-    match setup {
+    match run_boot_matrix(&cases) {
         Err(e) => {
             for case in &cases {
                 report(&case.name(), Err(format!("no ARM toolchain or QEMU: {e}")));
             }
         }
-        Ok(tc) => {
-            // One build per (board, defmt).
-            type Image<'a> = ((&'a str, bool), Result<Built, String>);
-            let mut images: Vec<Image> = Vec::new();
-            for case in &cases {
-                let key = (case.board, case.defmt);
-                if !images.iter().any(|(k, _)| *k == key) {
-                    let started = std::time::Instant::now();
-                    let built = find_board(case.board)
-                        .and_then(|b| build_image(&tc, b.package, b.name, b, false, case.defmt));
-                    eprintln!(
-                        "xtask: built {}{} in {:.1} s",
-                        case.board,
-                        if case.defmt { " (defmt)" } else { "" },
-                        started.elapsed().as_secs_f64()
-                    );
-                    images.push((key, built));
-                }
-            }
-            // The boots are independent: run a few at once, report in matrix order.
-            let results = run_parallel(&cases, boot_jobs(), |case| {
-                let key = (case.board, case.defmt);
-                let image = images
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, i)| i.clone())
-                    .expect("built above");
-                let started = std::time::Instant::now();
-                let r = image
-                    .map_err(|e| format!("build failed: {e}"))
-                    .and_then(|img| check_boot(case, &img));
-                eprintln!(
-                    "xtask: boot {} {} in {:.0} s",
-                    case.name(),
-                    if r.is_ok() { "ok" } else { "FAILED" },
-                    started.elapsed().as_secs_f64()
-                );
-                r
-            });
+        Ok(results) => {
             for (case, result) in cases.iter().zip(results) {
                 let log = result.as_ref().ok().cloned();
                 report(&case.name(), result.map(|_| ()));
+                let golden = match &log {
+                    Some(log) => golden::Golden::load(&root, &case.name()).and_then(|g| {
+                        golden::compare("QEMU", &g.guest_view(), &golden::lines(log))
+                    }),
+                    None => Err("the QEMU boot failed".into()),
+                };
+                report(&format!("golden: {}", case.name()), golden);
                 if sim_compared(case) {
                     let agrees = match log {
                         Some(log) => check_sim(case, &log),

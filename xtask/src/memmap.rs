@@ -373,6 +373,7 @@ mod tests {
             cmdline: None,
             dtb,
             release: false,
+            image: None,
         };
         let run = sim::run(&opts, false).unwrap();
         render(&title(&opts), &run.map.unwrap()).to_string()

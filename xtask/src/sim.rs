@@ -34,16 +34,19 @@ use std::sync::Mutex;
 
 use zonekit_arch_arm::atags::AtagsBuilder;
 use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
+use zonekit_arch_arm::bootmem::RunningMemory;
 use zonekit_arch_arm::bootmem::{BootError, BootMemblock, BootParams, BootedMemory, PagingContext};
 use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
-use zonekit_arch_arm::hooks::BootHooks;
+use zonekit_arch_arm::hooks::{BootHooks, BootStep};
 use zonekit_arch_arm::mmu::early::build_kernel_tables;
-use zonekit_arch_arm::mmu::{NoMappingHooks, TableMemory};
+use zonekit_arch_arm::mmu::{print_virtual_layout, NoMappingHooks, TableMemory, VirtualLayout};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, PhysAddr};
+use zonekit_core::fmt::LogLines;
 use zonekit_core::memblock::RegionFlags;
 use zonekit_core::mmzone::ZoneType;
 use zonekit_core::page::Page;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
+use zonekit_core::zk_info;
 
 use crate::dtb::{self, DtbMode};
 
@@ -108,6 +111,9 @@ pub struct SimOptions {
     pub dtb: DtbMode,
     /// Read the image range from the release ELF instead of the debug one.
     pub release: bool,
+    /// The kernel image range to assume instead of reading the ELF (a golden log
+    /// records the one it was made with).
+    pub image: Option<MemRange>,
 }
 
 /// Who owns a reserved (or no-map) range of the memory map.
@@ -312,6 +318,7 @@ impl PageStorage for SimStorage {
 /// missing), and draw the memory map once `bootmem_init` is done.
 struct SimHooks {
     board: &'static BoardDesc,
+    started: Option<std::time::Instant>,
     record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
     dtb: Option<MemRange>,
     map: Option<MemoryMap>,
@@ -365,8 +372,22 @@ impl BootHooks<SimStorage> for SimHooks {
     ) -> Result<Option<u64>, BootError> {
         self.ram.check_memblock(ctx.memblock);
         let mem = SimTables(BTreeMap::new(), self.ram.clone());
-        build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
+        let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
+        // The guest prints the layout once the MMU is on; the tables are the same.
+        let mut out = LogLines::new();
+        let _ = print_virtual_layout(&mut out, &VirtualLayout::of_plan(&built.plan));
         Ok(None)
+    }
+
+    fn step(&mut self, step: BootStep) {
+        if step == BootStep::MemoryInitStart {
+            self.started = Some(std::time::Instant::now());
+        }
+    }
+
+    fn mem_init_done(&mut self, _running: &RunningMemory<SimStorage, 1>) {
+        let us = self.started.map_or(0, |t| t.elapsed().as_micros());
+        zk_info!("zonekit: memory init took {} us", us);
     }
 
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
@@ -454,7 +475,10 @@ fn qemu_atags(board: &BoardDesc, mem: u64, cmdline: &str) -> Result<Vec<u8>, Str
 pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     let _one = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let cmdline = opts.cmdline.clone().unwrap_or_default();
-    let (image, note) = kernel_image(opts.board, opts.release);
+    let (image, note) = match opts.image {
+        Some(r) => (r, format!("xtask: sim: kernel image {r} as given")),
+        None => kernel_image(opts.board, opts.release),
+    };
     let mut notes = vec![note];
     if let DtbMode::File(p) = &opts.dtb {
         notes.push(format!(
@@ -526,6 +550,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     };
     let mut hooks = SimHooks {
         board: opts.board,
+        started: None,
         record,
         dtb: dtb_range,
         map: None,
@@ -669,6 +694,7 @@ pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String
         cmdline: None,
         dtb: DtbMode::Auto,
         release: false,
+        image: None,
     };
     let mut rest = Vec::new();
     let mut it = args.iter();
@@ -802,6 +828,7 @@ mod tests {
             cmdline: cmdline.map(str::to_string),
             dtb,
             release: false,
+            image: None,
         }
     }
 

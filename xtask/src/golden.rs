@@ -1,0 +1,328 @@
+//! Golden boot logs: the whole log of every boot-matrix case, checked in under
+//! `tests/golden/<case>.log`.
+//!
+//! `cargo xtask test` compares each QEMU boot's console log with its file, whole;
+//! `cargo test` (this module's test) runs `cargo xtask sim` on the same inputs and
+//! compares the simulator's log with the same file. So the simulator is the same boot,
+//! line for line, except for what only hardware can print, which the file marks.
+//!
+//! File format: `# ` lines are metadata (`# image BASE-END`: the kernel image range the
+//! logs were made with, which the simulator uses; `# sim: no` when the simulator's log
+//! cannot be ordered like the guest's, as with defmt frames decoded after the
+//! console). Every other line is a log line; `[guest] ` before it marks a line only the
+//! guest prints (the MMU switch, the MMU self-tests, the stack check). Figures that
+//! change from run to run are placeholders: `took <N> us`, `boot stack: <N> of <N>`.
+//!
+//! `cargo xtask bless` boots every case in QEMU and the simulator and rewrites the
+//! files; review the diff before committing it.
+
+use std::path::{Path, PathBuf};
+
+use zonekit_core::addr::MemRange;
+
+/// Where the files live, from the workspace root.
+pub const DIR: &str = "tests/golden";
+
+/// The mark of a line only the guest prints.
+pub const GUEST: &str = "[guest] ";
+
+/// The file of the case named `name`.
+pub fn path(root: &Path, name: &str) -> PathBuf {
+    let stem: String = name
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => c,
+            '.' | '-' | '=' | '@' | ',' => c,
+            _ => '_',
+        })
+        .collect();
+    root.join(DIR).join(format!("{stem}.log"))
+}
+
+/// A log line with its run-to-run figures replaced by placeholders.
+pub fn normalize(line: &str) -> String {
+    let line = line.trim_end_matches('\r');
+    if let Some(rest) = line.strip_prefix("zonekit: memory init took ") {
+        if rest.ends_with(" us") {
+            return "zonekit: memory init took <N> us".into();
+        }
+    }
+    if line.starts_with("zonekit: boot stack: ") && line.ends_with(" bytes used") {
+        return "zonekit: boot stack: <N> of <N> bytes used".into();
+    }
+    line.to_string()
+}
+
+/// A log as lines, normalized.
+pub fn lines(log: &str) -> Vec<String> {
+    log.lines().map(normalize).collect()
+}
+
+/// One line of a golden file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// Only the guest prints it.
+    pub guest_only: bool,
+    /// The text.
+    pub text: String,
+}
+
+/// A parsed golden file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Golden {
+    /// The kernel image range the logs were made with.
+    pub image: Option<MemRange>,
+    /// Whether the simulator's log is compared (`# sim: no` turns it off).
+    pub sim: bool,
+    /// The log.
+    pub lines: Vec<Line>,
+}
+
+impl Golden {
+    /// Parse a file's text.
+    pub fn parse(text: &str) -> Result<Golden, String> {
+        let mut g = Golden {
+            sim: true,
+            ..Golden::default()
+        };
+        for (i, l) in text.lines().enumerate() {
+            if let Some(meta) = l.strip_prefix("# ") {
+                if let Some(range) = meta.strip_prefix("image ") {
+                    let (a, b) = range
+                        .split_once('-')
+                        .ok_or_else(|| format!("line {}: bad image range", i + 1))?;
+                    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16);
+                    let (a, b) = (hex(a), hex(b));
+                    match (a, b) {
+                        (Ok(a), Ok(b)) if b >= a => g.image = Some(MemRange::new(a, b - a)),
+                        _ => return Err(format!("line {}: bad image range", i + 1)),
+                    }
+                } else if meta == "sim: no" {
+                    g.sim = false;
+                }
+                continue;
+            }
+            g.lines.push(match l.strip_prefix(GUEST) {
+                Some(t) => Line {
+                    guest_only: true,
+                    text: t.to_string(),
+                },
+                None => Line {
+                    guest_only: false,
+                    text: l.to_string(),
+                },
+            });
+        }
+        Ok(g)
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# Golden boot log (see xtask/src/golden.rs); refresh with `cargo xtask bless`.\n",
+        );
+        if let Some(r) = self.image {
+            out.push_str(&format!("# image {:#x}-{:#x}\n", r.base, r.end()));
+        }
+        if !self.sim {
+            out.push_str("# sim: no\n");
+        }
+        for l in &self.lines {
+            if l.guest_only {
+                out.push_str(GUEST);
+            }
+            out.push_str(&l.text);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// What the guest prints: every line.
+    pub fn guest_view(&self) -> Vec<&str> {
+        self.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    /// What the simulator prints: every line not marked `[guest]`.
+    #[cfg(test)]
+    pub fn sim_view(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter(|l| !l.guest_only)
+            .map(|l| l.text.as_str())
+            .collect()
+    }
+
+    /// Read the case's file.
+    pub fn load(root: &Path, name: &str) -> Result<Golden, String> {
+        let p = path(root, name);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            format!(
+                "no golden log {} ({e}); run `cargo xtask bless`",
+                p.display()
+            )
+        })?;
+        Golden::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
+    }
+}
+
+/// The golden file for a QEMU log and the simulator's log of the same boot: the QEMU
+/// lines in order, those the simulator does not print marked `[guest]`. Fails when
+/// the simulator prints a line the guest does not (then they are not the same boot).
+pub fn bless(
+    qemu: &[String],
+    sim: Option<&[String]>,
+    image: Option<MemRange>,
+) -> Result<Golden, String> {
+    let Some(sim) = sim else {
+        return Ok(Golden {
+            image,
+            sim: false,
+            lines: qemu
+                .iter()
+                .map(|t| Line {
+                    guest_only: false,
+                    text: t.clone(),
+                })
+                .collect(),
+        });
+    };
+    // Longest common subsequence, then walk it.
+    let (n, m) = (qemu.len(), sim.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if qemu[i] == sim[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut lines = Vec::new();
+    while i < n {
+        if j < m && qemu[i] == sim[j] {
+            lines.push(Line {
+                guest_only: false,
+                text: qemu[i].clone(),
+            });
+            i += 1;
+            j += 1;
+        } else if j < m && lcs[i][j + 1] > lcs[i + 1][j] {
+            return Err(format!(
+                "the simulator prints {:?}, the guest does not",
+                sim[j]
+            ));
+        } else {
+            lines.push(Line {
+                guest_only: true,
+                text: qemu[i].clone(),
+            });
+            i += 1;
+        }
+    }
+    if j < m {
+        return Err(format!(
+            "the simulator prints {:?}, the guest does not",
+            sim[j]
+        ));
+    }
+    Ok(Golden {
+        image,
+        sim: true,
+        lines,
+    })
+}
+
+/// `got` against `want`, naming the first difference.
+pub fn compare(what: &str, want: &[&str], got: &[String]) -> Result<(), String> {
+    for (k, (w, g)) in want.iter().zip(got).enumerate() {
+        if w != g {
+            return Err(format!(
+                "{what} differs from the golden log at line {}:\n    golden: {w}\n    {what}: {g}",
+                k + 1
+            ));
+        }
+    }
+    match want.len().cmp(&got.len()) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(format!(
+            "{what} log ends early; the golden log goes on with {:?}",
+            want[got.len()]
+        )),
+        std::cmp::Ordering::Less => Err(format!(
+            "{what} log goes on past the golden log with {:?}",
+            got[want.len()]
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn bless_marks_guest_only_lines_and_round_trips() {
+        let qemu = v(&["a", "mmu on", "b", "stack", "c"]);
+        let sim = v(&["a", "b", "c"]);
+        let g = bless(&qemu, Some(&sim), Some(MemRange::new(0x6001_0000, 0x1000))).unwrap();
+        assert_eq!(g.sim_view(), ["a", "b", "c"]);
+        assert_eq!(g.guest_view(), ["a", "mmu on", "b", "stack", "c"]);
+        assert_eq!(Golden::parse(&g.render()).unwrap(), g);
+        assert!(bless(&qemu, Some(&v(&["a", "x"])), None).is_err());
+    }
+
+    #[test]
+    fn placeholders_and_comparison() {
+        assert_eq!(
+            normalize("zonekit: memory init took 48025 us"),
+            "zonekit: memory init took <N> us"
+        );
+        assert_eq!(
+            normalize("zonekit: boot stack: 220132 of 524288 bytes used"),
+            "zonekit: boot stack: <N> of <N> bytes used"
+        );
+        assert!(compare("sim", &["a", "b"], &v(&["a", "b"])).is_ok());
+        assert!(compare("sim", &["a", "b"], &v(&["a", "c"])).is_err());
+        assert!(compare("sim", &["a", "b"], &v(&["a"])).is_err());
+        assert!(compare("sim", &["a"], &v(&["a", "b"])).is_err());
+    }
+
+    /// Every matrix case has a golden log, and the simulator reproduces it (all but
+    /// the `[guest]` lines), from the image range recorded in it.
+    #[test]
+    fn golden_logs_match_the_simulator() {
+        let root = crate::workspace_root();
+        let mut failures = Vec::new();
+        let mut compared = 0;
+        for case in crate::boot_matrix() {
+            let name = case.name();
+            let golden = match Golden::load(&root, &name) {
+                Ok(g) => g,
+                Err(e) => {
+                    failures.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
+            if !golden.sim {
+                continue;
+            }
+            let run = crate::sim_for_case(&case, golden.image)
+                .and_then(|opts| crate::sim::run(&opts, false).map_err(|e| format!("sim: {e}")));
+            let result = run.and_then(|r| {
+                let got: Vec<String> = r.lines.iter().map(|l| normalize(l)).collect();
+                compare("sim", &golden.sim_view(), &got)
+            });
+            compared += 1;
+            if let Err(e) = result {
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(compared > 10, "only {compared} golden logs compared");
+    }
+}
