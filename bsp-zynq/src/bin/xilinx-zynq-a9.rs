@@ -10,12 +10,11 @@ mod target {
     // the runtime's console uses it.
     static CONSOLE: CadenceUart = unsafe { CadenceUart::new(XILINX_ZYNQ_A9.uart_base as usize) };
 
-    static TIMER: A9GlobalTimer =
-        // SAFETY: the board table's timer of the board this binary is built for.
-        match unsafe { A9GlobalTimer::from_desc(&XILINX_ZYNQ_A9.timer) } {
-                Some(t) => t,
-                None => panic!("the board table names another timer"),
-            };
+    // SAFETY: the board table's timer of the board this binary is built for.
+    static TIMER: A9GlobalTimer = match unsafe { A9GlobalTimer::from_desc(&XILINX_ZYNQ_A9.timer) } {
+        Some(t) => t,
+        None => panic!("the board table names another timer"),
+    };
 
     /// Called by the runtime's `_start` with the boot registers (r2: the DTB).
     #[no_mangle]
