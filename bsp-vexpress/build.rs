@@ -1,6 +1,6 @@
-//! One linker script per board binary of this crate, for the bare-metal target (the
-//! board list and the script are in `zonekit_arch_arm::{board, link}`).
+//! The board constants and one linker script per board binary, from the boards this
+//! crate's `Cargo.toml` declares (`[package.metadata.zonekit.boards]`).
 
 fn main() {
-    zonekit_arch_arm::link::emit_linker_scripts();
+    zonekit_arch_arm::profile::emit_board_support();
 }

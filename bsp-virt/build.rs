@@ -1,5 +1,5 @@
-//! The linker script of the `virt` binary (linked at RAM base + 0x10000).
+//! The `VIRT` constant and the `virt` binary's linker script, from `Cargo.toml`.
 
 fn main() {
-    zonekit_arch_arm::link::emit_linker_scripts();
+    zonekit_arch_arm::profile::emit_board_support();
 }

@@ -25,6 +25,8 @@ pub mod link;
 #[allow(unsafe_code)]
 pub mod mmio;
 pub mod mmu;
+#[cfg(feature = "build")]
+pub mod profile;
 #[allow(unsafe_code)]
 pub mod timer;
 

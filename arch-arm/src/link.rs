@@ -6,7 +6,8 @@
 //! `__image_start`/`__image_end` bound what `arm_memblock_init` reserves.
 //!
 //! A BSP's `build.rs` is one call (with this crate as a build-dependency and its
-//! `build` feature): `zonekit_arch_arm::link::emit_linker_scripts();`.
+//! `build` feature): `zonekit_arch_arm::profile::emit_board_support();`, which links
+//! every board binary its `Cargo.toml` declares.
 //!
 //! Linux counterpart: `arch/arm/kernel/vmlinux.lds.S` (`_text`/`_end`, which `arm_memblock_init` reserves).
 //!
@@ -61,22 +62,11 @@ SECTIONS
     )
 }
 
-/// For a build script: when building for the bare-metal target, write one linker
-/// script per board of the calling package (from [`crate::board::BOARDS`]) and pass
-/// it to that board's binary. Host builds get none.
-#[cfg(feature = "build")]
-pub fn emit_linker_scripts() {
-    let package = std::env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME");
-    for board in crate::board::BOARDS.iter().filter(|b| b.package == package) {
-        emit_linker_script(board.name, board.load_address());
-    }
-}
-
 /// For a build script: when building for the bare-metal target, write the linker
 /// script of binary `bin` linked at `load` (usually a board's
 /// [`load_address`](crate::board::BoardDesc::load_address)) and pass it to that
 /// binary. Host builds get none. Use it for binaries that are not a BSP's board
-/// binary, e.g. your own kernel: `emit_linker_script("my-os", VEXPRESS_A9.load_address())`.
+/// binary, e.g. your own kernel: `emit_linker_script("my-os", BOARD.load_address())`.
 #[cfg(feature = "build")]
 pub fn emit_linker_script(bin: &str, load: u64) {
     use std::string::String;

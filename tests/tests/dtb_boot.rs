@@ -4,7 +4,7 @@
 //! unless its command line asks for `zonekit.fallback=board`.
 
 use vm_fdt::{FdtReserveEntry, FdtWriter};
-use zonekit_arch_arm::board::{BoardDesc, BOARDS};
+use zonekit_arch_arm::board::BoardDesc;
 use zonekit_arch_arm::bootmem::{BootParams, BootedMemory};
 use zonekit_arch_arm::fdt::{fdt_header_ok, FdtError};
 use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
@@ -17,11 +17,7 @@ const MIB: u64 = 1 << 20;
 const DTB_AT: u64 = 0x6800_0000;
 
 fn a9() -> &'static BoardDesc {
-    BOARDS
-        .iter()
-        .copied()
-        .find(|b| b.name == "vexpress-a9")
-        .unwrap()
+    &zonekit_bsp_vexpress::VEXPRESS_A9
 }
 
 /// A copy of `bytes` at an 8-byte aligned address, as a boot loader places a DTB.

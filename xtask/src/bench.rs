@@ -11,14 +11,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use zonekit_arch_arm::board::BoardDesc;
-
-use crate::{build_image, find_board, run_qemu, workspace_root, BootOptions, MIB};
+use crate::boards::Board;
+use crate::{build_image, run_qemu, workspace_root, BootOptions, MIB};
 
 /// Command the host part runs.
 const BENCH_ARGS: [&str; 5] = ["bench", "-p", "zonekit-tests", "--bench", "page_alloc"];
-/// Boards the guest part boots (one A9 global timer board, one generic timer board).
-const GUEST_BOARDS: [&str; 2] = ["vexpress-a9", "vexpress-a15"];
 /// RAM of the guest runs.
 const GUEST_MEM: u64 = 1024 * MIB;
 /// Target: zonekit's order-0 alloc+free throughput over `FrameAllocator`'s.
@@ -131,9 +128,9 @@ fn parse_init_us(stdout: &str) -> Option<u64> {
 
 fn guest_run(
     tc: &crate::toolchain::ArmToolchain,
-    board: &'static BoardDesc,
+    board: &'static Board,
 ) -> Result<GuestFigure, String> {
-    let image = build_image(tc, board.package, board.name, board, true, false)?;
+    let image = build_image(tc, &board.package, &board.profile.bin, board, true, false)?;
     let opts = BootOptions {
         board,
         mem: GUEST_MEM,
@@ -276,8 +273,13 @@ pub fn cmd_bench(args: &[String]) -> Result<u8, String> {
     if guest {
         let tc = crate::toolchain::ArmToolchain::find_or_install()?;
         crate::toolchain::ensure_qemu()?;
-        for name in GUEST_BOARDS {
-            guests.push(guest_run(&tc, find_board(name)?)?);
+        // The boards whose profile says `bench = true` (vexpress-a9 for the A9 global
+        // timer, vexpress-a15 for the generic timer).
+        for board in crate::boards::all()?
+            .iter()
+            .filter(|b| b.profile.qemu.bench)
+        {
+            guests.push(guest_run(&tc, board)?);
         }
     }
 

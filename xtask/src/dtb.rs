@@ -561,7 +561,6 @@ fn cells_bytes(v: u64, cells: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zonekit_arch_arm::board::BOARDS;
     use zonekit_arch_arm::fdt::{chosen_bootargs, FdtError, FdtMemory, FdtWarning};
     use zonekit_core::addr::MemRange;
     use zonekit_core::MemorySource;
@@ -570,7 +569,7 @@ mod tests {
 
     #[test]
     fn qemu_load_dtb_replaces_memory_and_sets_bootargs() {
-        let board = BOARDS[0];
+        let board = crate::find_board("vexpress-a9").unwrap();
         let file = board_dtb(board, 1 << 30, "old", false).unwrap();
         // -m 256M -append new: QEMU's memory node, QEMU's command line, the rest kept.
         let blob = qemu_load_dtb(&file, board, 256 << 20, "new").unwrap();
@@ -598,7 +597,7 @@ mod tests {
 
     #[test]
     fn qemu_load_dtb_adds_chosen_and_refuses_what_qemu_refuses() {
-        let board = BOARDS[0];
+        let board = crate::find_board("vexpress-a9").unwrap();
         let e = |e: vm_fdt::Error| e.to_string();
         let mk = |cells: bool| -> Vec<u8> {
             (|| {
@@ -635,7 +634,7 @@ mod tests {
 
     #[test]
     fn test_trees_are_what_the_matrix_expects() {
-        let board = BOARDS[0];
+        let board = crate::find_board("vexpress-a9").unwrap();
         let load = |t, mem, cmdline| {
             let file = test_dtb(t, board, mem, cmdline).unwrap();
             qemu_load_dtb(&file, board, mem, cmdline).unwrap()
@@ -675,7 +674,7 @@ mod tests {
 
     #[test]
     fn generated_tree_parses_back() {
-        let board = &BOARDS[0];
+        let board = crate::find_board("vexpress-a9").unwrap();
         let blob = board_dtb(board, 512 << 20, "memblock=debug", true).unwrap();
         // The parser wants a 4-byte aligned buffer, which the heap gives.
         assert_eq!(blob.as_ptr() as usize % 4, 0);

@@ -16,6 +16,7 @@
 //!   the reuse example.
 
 mod bench;
+mod boards;
 mod defmt;
 mod doc;
 mod dtb;
@@ -30,7 +31,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use zonekit_arch_arm::board::{BoardDesc, BOARDS};
+use boards::{Board, Example};
+use zonekit_arch_arm::board::BoardDesc;
+use zonekit_arch_arm::profile::DtbSource;
 
 const MIB: u64 = 1 << 20;
 
@@ -39,45 +42,19 @@ const MIB: u64 = 1 << 20;
 const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 fn usage() -> String {
-    let boards: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
-    let examples: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
+    let examples: Vec<_> = boards::declared()
+        .map(|d| d.examples.iter().map(|e| e.profile.bin.as_str()).collect())
+        .unwrap_or_default();
     format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n  cargo xtask bless          (rewrite tests/golden/ from QEMU and sim boots)\n\nboards: {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (virt) means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
-        boards.join(", "),
+        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n  cargo xtask bless          (rewrite tests/golden/ from QEMU and sim boots)\n\nboards (from each BSP's [package.metadata.zonekit.boards]): {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (dtb = \"qemu\") means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
+        boards::names(),
         examples.join(", "),
         dtb::TestTree::ALL.map(|t| t.name()).join(", ")
     )
 }
 
-/// A binary that is not a board's own: a kernel of its own built on zonekit.
-struct Example {
-    /// Binary name.
-    bin: &'static str,
-    /// Package that holds it.
-    package: &'static str,
-    /// Its own workspace's manifest, relative to this workspace's root (the example is
-    /// a kernel outside this workspace, built as `docs/using.md` says).
-    manifest: &'static str,
-    /// The board it is built for.
-    board: &'static str,
-    /// Lines (prefixes) its log must contain.
-    expect: &'static [&'static str],
-}
-
-/// The reuse examples `cargo xtask test` builds and boots.
-const EXAMPLES: &[Example] = &[Example {
-    bin: "minimal-os",
-    package: "zonekit-example-minimal",
-    manifest: "examples/minimal-os/Cargo.toml",
-    board: "vexpress-a9",
-    expect: &["minimal-os: page at 0x", "minimal-os: "],
-}];
-
 fn find_example(name: &str) -> Result<&'static Example, String> {
-    EXAMPLES.iter().find(|e| e.bin == name).ok_or_else(|| {
-        let names: Vec<_> = EXAMPLES.iter().map(|e| e.bin).collect();
-        format!("unknown example {name:?} (known: {})", names.join(", "))
-    })
+    boards::find_example(name)
 }
 
 /// The arguments as UTF-8 strings; an argument that is not UTF-8 is an error naming
@@ -131,15 +108,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn find_board(name: &str) -> Result<&'static BoardDesc, String> {
-    BOARDS
-        .iter()
-        .copied()
-        .find(|b| b.name == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
-            format!("unknown board {name:?} (known: {})", names.join(", "))
-        })
+/// The board called `name`, from the BSPs' tables (an error lists every board).
+fn find_board(name: &str) -> Result<&'static Board, String> {
+    boards::find(name)
 }
 
 /// QEMU's `-m` syntax: a number with an optional K/M/G/T suffix, MiB when bare.
@@ -182,7 +153,7 @@ fn size_name(bytes: u64) -> String {
 /// Options of one QEMU boot.
 #[derive(Clone, Debug)]
 struct BootOptions {
-    board: &'static BoardDesc,
+    board: &'static Board,
     mem: u64,
     cmdline: Option<String>,
     release: bool,
@@ -233,8 +204,10 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         }
     }
     if let Some(e) = example {
-        opts.board = find_board(e.board)?;
+        opts.board = find_board(&e.profile.board)?;
     }
+    // Before building: a board that cannot boot this way says why now.
+    boards::effective_dtb(opts.board, &opts.dtb)?;
     if opts.mem > opts.board.max_ram {
         return Err(format!(
             "{} supports at most {} of RAM here",
@@ -249,8 +222,8 @@ fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         Some(e) => build_example_image(&tc, e, opts.board, opts.release)?,
         None => build_image(
             &tc,
-            opts.board.package,
-            opts.board.name,
+            &opts.board.package,
+            &opts.board.profile.bin,
             opts.board,
             opts.release,
             defmt,
@@ -360,14 +333,13 @@ fn build_example_image(
     release: bool,
 ) -> Result<Built, String> {
     let root = workspace_root();
-    let manifest = root.join(example.manifest);
     let target_dir = root.join("target/arm-examples");
     let elf = tc.build_in(
         &root,
-        Some(&manifest),
+        Some(&example.manifest),
         &target_dir,
-        example.package,
-        example.bin,
+        &example.package,
+        &example.profile.bin,
         release,
         false,
     )?;
@@ -387,21 +359,9 @@ struct QemuRun {
 /// QEMU's `-icount` setting for deterministic guest timing: 1 instruction = 1 ns of
 /// virtual time, no sleeping while idle.
 const ICOUNT: &str = "shift=0,sleep=off";
-/// The `-dtb` mode a boot really uses: on a board whose tree QEMU generates (`virt`),
-/// `auto` means QEMU's own tree (no `-dtb`), and ATAGS or the `no-map` variant do not
-/// exist.
+/// The `-dtb` mode a boot really uses ([`boards::effective_dtb`]).
 fn effective_dtb(opts: &BootOptions) -> Result<dtb::DtbMode, String> {
-    if !opts.board.qemu_dtb {
-        return Ok(opts.dtb.clone());
-    }
-    match &opts.dtb {
-        dtb::DtbMode::Auto => Ok(dtb::DtbMode::None),
-        dtb::DtbMode::File(p) => Ok(dtb::DtbMode::File(p.clone())),
-        other => Err(format!(
-            "--dtb {other:?} is not available on {}: QEMU always passes its own device tree there (use auto or a file)",
-            opts.board.name
-        )),
-    }
+    boards::effective_dtb(opts.board, &opts.dtb)
 }
 
 fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
@@ -412,14 +372,15 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         opts.cmdline.as_deref().unwrap_or(""),
         &workspace_root().join("target/arm/dtb"),
     )?;
+    let qemu = &opts.board.profile.qemu;
     let mut cmd = Command::new("timeout");
     cmd.arg("-k")
         .arg("5")
         .arg(opts.timeout_secs.to_string())
         .arg("qemu-system-arm")
         .arg("-M")
-        .arg(opts.board.qemu_machine)
-        .args(opts.board.qemu_cpu.iter().flat_map(|c| ["-cpu", c]))
+        .arg(&qemu.machine)
+        .args(qemu.cpu.iter().flat_map(|c| ["-cpu", c.as_str()]))
         .arg("-m")
         .arg(size_name(opts.mem))
         .arg("-kernel")
@@ -437,13 +398,8 @@ fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, String> {
         let path = std::path::absolute(&path).unwrap_or(path);
         cmd.arg("-dtb").arg(path);
     }
-    if opts.board.qemu_machine == "virt" {
-        // virt's default NIC is virtio-net, whose option ROM Debian's QEMU may lack.
-        cmd.args(["-nic", "none"]);
-    }
-    if opts.board.qemu_machine.starts_with("vexpress") {
-        cmd.args(["-audiodev", "none,id=n", "-global", "pl041.audiodev=n"]);
-    }
+    // The board's own arguments (its profile's `args`).
+    cmd.args(&qemu.args);
     if let Some(dir) = &opts.workdir {
         cmd.current_dir(dir);
     }
@@ -598,7 +554,7 @@ struct BootCase {
 impl BootCase {
     fn name(&self) -> String {
         let mut s = format!("{} {}", self.board, size_name(self.mem));
-        let qemu_dtb = find_board(self.board).is_ok_and(|b| b.qemu_dtb);
+        let qemu_dtb = find_board(self.board).is_ok_and(|b| b.profile.qemu.dtb == DtbSource::Qemu);
         s.push_str(match self.dtb {
             dtb::DtbMode::Auto if qemu_dtb => " qemu-dtb",
             dtb::DtbMode::Auto => " dtb",
@@ -621,9 +577,10 @@ impl BootCase {
     }
 }
 
-/// The QEMU boot matrix of `cargo xtask test`: every board from a generated DTB and
-/// from ATAGS, highmem on vexpress-a9 1G and sabrelite 2G, `vmalloc=`, `mem=`, a
-/// `no-map` hole, the `memblock=debug` trace and `memtest=17`.
+/// The QEMU boot matrix of `cargo xtask test`: every board at the sizes its profile
+/// lists (`matrix`, default device tree), then boots of particular boards from ATAGS,
+/// highmem on vexpress-a9 1G and sabrelite 2G, `vmalloc=`, `mem=`, a `no-map` hole,
+/// the `memblock=debug` trace and `memtest=17`.
 fn boot_matrix() -> Vec<BootCase> {
     use dtb::DtbMode::{Auto, AutoNomap, None as Atags, Test};
     use dtb::TestTree;
@@ -656,9 +613,14 @@ fn boot_matrix() -> Vec<BootCase> {
         exit: zonekit_arch_arm::flow::EXIT_BOOT_ERROR as u8,
         ..case(board, mem_mib, Some(cmdline), dtb, also)
     };
-    vec![
-        case("vexpress-a9", 128, None, Auto, FROM_DTB),
-        case("vexpress-a9", 512, None, Auto, FROM_DTB),
+    let profiled = boards::all().unwrap_or_default().iter().flat_map(|b| {
+        let name = b.profile.name.as_str();
+        b.profile.qemu.matrix.iter().map(move |&mem| BootCase {
+            mem,
+            ..case(name, 0, None, Auto, FROM_DTB)
+        })
+    });
+    profiled.chain([
         case("vexpress-a9", 512, None, Atags, FROM_ATAGS),
         case("vexpress-a9", 1024, None, Auto, &[
             "zonekit: memory from DTB",
@@ -728,7 +690,6 @@ fn boot_matrix() -> Vec<BootCase> {
         case("vexpress-a15", 512, Some("zonekit.report"), Auto, REPORT),
         case("sabrelite", 512, Some("zonekit.report"), Auto, REPORT),
         case("mcimx6ul-evk", 512, Some("zonekit.report"), Auto, REPORT),
-        case("vexpress-a15", 512, None, Auto, FROM_DTB),
         case("vexpress-a15", 1024, None, Atags, FROM_ATAGS),
         case("sabrelite", 512, None, Atags, FROM_ATAGS),
         case("sabrelite", 2048, None, Auto, &[
@@ -750,8 +711,6 @@ fn boot_matrix() -> Vec<BootCase> {
         ),
         case("mcimx6ul-evk", 256, None, Atags, FROM_ATAGS),
         case("mcimx6ul-evk", 1536, None, Auto, KMAP_LINES),
-        case("mcimx6ul-evk", 512, None, Auto, FROM_DTB),
-        case("virt", 512, None, Auto, FROM_DTB),
         case("virt", 1024, Some("memblock=debug"), Auto, FROM_DTB),
         defmt_case("vexpress-a9", 512, Auto),
         defmt_case("sabrelite", 512, Auto),
@@ -790,7 +749,8 @@ fn boot_matrix() -> Vec<BootCase> {
             "zonekit: zonekit.fallback=board: the DTB's memory and reservations are ignored",
             "zonekit: memory from board map",
         ]),
-    ]
+    ])
+    .collect()
 }
 
 /// Lines (prefixes) every boot prints once `paging_init` has switched the MMU on.
@@ -1008,7 +968,7 @@ fn missing_line<'a, 'b>(
 /// Boot a reuse example on its board (512 MiB, generated DTB): it must exit 0, print
 /// its lines, and show the same zones as a board binary.
 fn check_example(example: &Example, image: &Path) -> Result<(), String> {
-    let board = find_board(example.board)?;
+    let board = find_board(&example.profile.board)?;
     let opts = BootOptions {
         board,
         mem: 512 * MIB,
@@ -1034,7 +994,7 @@ fn check_example(example: &Example, image: &Path) -> Result<(), String> {
             return fail(format!("missing line {want:?}"));
         }
     }
-    for want in example.expect {
+    for want in &example.profile.expect {
         if !log.lines().any(|l| l.starts_with(want)) {
             return fail(format!("missing line starting {want:?}"));
         }
@@ -1155,7 +1115,7 @@ fn run_boot_matrix(cases: &[BootCase]) -> Result<Vec<Result<String, String>>, St
         if !images.iter().any(|(k, _)| *k == key) {
             let started = std::time::Instant::now();
             let built = find_board(case.board)
-                .and_then(|b| build_image(&tc, b.package, b.name, b, false, case.defmt));
+                .and_then(|b| build_image(&tc, &b.package, &b.profile.bin, b, false, case.defmt));
             eprintln!(
                 "xtask: built {}{} in {:.1} s",
                 case.board,
@@ -1301,11 +1261,12 @@ fn cmd_test(args: &[String]) -> Result<u8, String> {
     }
 
     // The reuse examples: a kernel of its own boots memory and uses the allocator.
-    for example in EXAMPLES {
-        let name = format!("example {} on {}", example.bin, example.board);
+    for example in boards::declared().map_or(&[][..], |d| &d.examples) {
+        let (bin, board) = (&example.profile.bin, &example.profile.board);
+        let name = format!("example {bin} on {board}");
         let result = toolchain::ArmToolchain::find_or_install()
             .and_then(|tc| {
-                let board = find_board(example.board)?;
+                let board = find_board(board)?;
                 build_example_image(&tc, example, board, false)
             })
             .and_then(|img| check_example(example, &img.bin));
@@ -1436,9 +1397,67 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a15"]));
+        assert!(args.windows(2).any(|w| w == ["-nic", "none"]));
         assert!(!args.iter().any(|a| a == "-dtb"));
         assert!(boot_matrix().iter().any(|c| c.board == "virt"));
-        assert_eq!(find_example("minimal-os").unwrap().board, "vexpress-a9");
+        assert_eq!(
+            find_example("minimal-os").unwrap().profile.board,
+            "vexpress-a9"
+        );
+    }
+
+    #[test]
+    fn qemu_command_follows_the_profile() {
+        for b in boards::all().unwrap() {
+            let dtb = match b.profile.qemu.dtb {
+                DtbSource::Generated => dtb::DtbMode::File("x.dtb".into()),
+                DtbSource::Qemu => dtb::DtbMode::Auto,
+            };
+            let opts = BootOptions {
+                board: b,
+                mem: 256 * MIB,
+                cmdline: None,
+                release: false,
+                timeout_secs: 1,
+                dtb,
+                icount: false,
+                workdir: None,
+            };
+            let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
+            let args: Vec<String> = cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let q = &b.profile.qemu;
+            assert!(args.windows(2).any(|w| w == ["-M", q.machine.as_str()]));
+            assert!(q.args.is_empty() || args.windows(q.args.len()).any(|w| w == q.args));
+            assert_eq!(args.iter().any(|a| a == "-cpu"), q.cpu.is_some());
+            // Every size of the board's profile is a matrix case.
+            for &mem in &q.matrix {
+                assert!(boot_matrix()
+                    .iter()
+                    .any(|c| c.board == b.name && c.mem == mem && c.dtb == dtb::DtbMode::Auto));
+            }
+        }
+    }
+
+    #[test]
+    fn expected_lines_with_ram_at_zero() {
+        // PHYS_OFFSET 0: lowmem is the first 768 MiB.
+        let board = BoardDesc {
+            name: "ram-at-zero",
+            ram_base: 0,
+            ..*find_board("vexpress-a9").unwrap().desc
+        };
+        assert_eq!(
+            expected_lines(&board, 1 << 30, None, None),
+            vec![
+                "  Normal   [mem 0x0000000000000000-0x000000002fffffff]",
+                "  HighMem  [mem 0x0000000030000000-0x000000003fffffff]",
+                "  node   0: [mem 0x0000000000000000-0x000000003fffffff]",
+                "On node 0 totalpages: 262144",
+            ]
+        );
     }
 
     #[test]

@@ -40,12 +40,10 @@ pub fn default_dirs(root: &Path) -> Vec<PathBuf> {
     ]
 }
 
-/// Physical RAM base of each board the fixtures name.
+/// Physical RAM base of the board a fixture names (fixtures use zonekit's board names,
+/// so the BSPs' tables answer).
 fn ram_base(board: &str) -> Option<u64> {
-    zonekit_arch_arm::board::BOARDS
-        .iter()
-        .find(|b| b.name == board)
-        .map(|b| b.ram_base)
+    crate::boards::find(board).ok().map(|b| b.ram_base)
 }
 
 fn hex(v: &Value) -> Result<u64, String> {

@@ -722,6 +722,10 @@ pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String
             crate::size_name(opts.board.max_ram)
         ));
     }
+    // ATAGS on a board whose profile refuses them: the same error as `qemu`.
+    if opts.dtb == DtbMode::None {
+        crate::boards::effective_dtb(crate::find_board(opts.board.name)?, &opts.dtb)?;
+    }
     Ok((opts, rest))
 }
 

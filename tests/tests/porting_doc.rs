@@ -1,0 +1,70 @@
+//! `docs/porting.md` shows real code: every fenced block whose info string names a file
+//! (```` ```rust bsp-zynq/build.rs ````) appears verbatim in that file, which the
+//! workspace builds and tests, and a block marked `generated:<Cargo.toml>` is part of
+//! what the BSP's build script generates from that manifest.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// (info string's second word, block text) of every fenced block that has one.
+fn tagged_blocks(doc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in doc.lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (&mut open, fence) {
+            (None, true) => {
+                let info = line.trim_start().trim_start_matches('`');
+                // An untagged block gets an empty tag and is skipped.
+                let tag = info.split_whitespace().nth(1).unwrap_or_default();
+                open = Some((tag.to_string(), String::new()));
+            }
+            (Some(_), true) => {
+                let (tag, text) = open.take().expect("open");
+                if !tag.is_empty() {
+                    out.push((tag, text));
+                }
+            }
+            (Some((_, text)), false) => {
+                // Blocks inside list items are indented.
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, false) => {}
+        }
+    }
+    assert!(open.is_none(), "docs/porting.md has an unclosed code block");
+    out
+}
+
+#[test]
+fn porting_guide_samples_are_the_zynq_crate() {
+    let doc = std::fs::read_to_string(root().join("docs/porting.md")).unwrap();
+    let blocks = tagged_blocks(&doc);
+    assert_eq!(blocks.len(), 9, "tagged blocks in docs/porting.md");
+    for (tag, text) in &blocks {
+        let (file, content) = match tag.strip_prefix("generated:") {
+            Some(manifest) => {
+                let p = zonekit_arch_arm::profile::read_manifest(&root().join(manifest)).unwrap();
+                let mut src = String::new();
+                zonekit_arch_arm::profile::write_board_consts(&mut src, &p.boards).unwrap();
+                (format!("the code generated from {manifest}"), src)
+            }
+            None => (
+                tag.clone(),
+                std::fs::read_to_string(root().join(tag))
+                    .unwrap_or_else(|e| panic!("docs/porting.md names {tag}: {e}")),
+            ),
+        };
+        assert!(
+            content.contains(text.as_str()),
+            "docs/porting.md shows a block that is not in {file}:\n{text}"
+        );
+    }
+}
