@@ -292,7 +292,7 @@ fn read_defmt(dir: &Path, elf: &Path) -> Result<Vec<defmt::Line>, String> {
 /// A built board image.
 #[derive(Clone, Debug)]
 struct Built {
-    /// The linked ELF (with `defmt`, a copy named `<board>.defmt.elf`, so the two
+    /// The linked ELF (with `defmt`, under `target/arm-defmt/`, so the two
     /// builds of a board do not overwrite each other's).
     elf: PathBuf,
     /// The raw image QEMU loads.
@@ -312,13 +312,11 @@ fn build_image(
     defmt: bool,
 ) -> Result<Built, String> {
     let root = workspace_root();
-    let target_dir = root.join("target/arm");
-    let mut elf = tc.build(&root, &target_dir, package, bin, release, defmt)?;
-    if defmt {
-        let copy = elf.with_extension("defmt.elf");
-        std::fs::copy(&elf, &copy).map_err(|e| format!("copying {}: {e}", elf.display()))?;
-        elf = copy;
-    }
+    // The defmt build of a board has its own target directory: built into the same
+    // one, its ELF would replace the plain build's, whose image range the simulator
+    // reads.
+    let target_dir = root.join(if defmt { "target/arm-defmt" } else { "target/arm" });
+    let elf = tc.build(&root, &target_dir, package, bin, release, defmt)?;
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;
     Ok(Built { elf, bin })
