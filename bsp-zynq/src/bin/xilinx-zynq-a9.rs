@@ -4,6 +4,9 @@
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 mod target {
+    // zonekit's panic report and semihosting exit.
+    zonekit_arch_arm::panic_handler!();
+
     use zonekit_bsp_zynq::{A9GlobalTimer, CadenceUart, XILINX_ZYNQ_A9};
 
     // SAFETY: the board table's UART of the board this binary is built for; only
