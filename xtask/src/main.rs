@@ -315,7 +315,11 @@ fn build_image(
     // The defmt build of a board has its own target directory: built into the same
     // one, its ELF would replace the plain build's, whose image range the simulator
     // reads.
-    let target_dir = root.join(if defmt { "target/arm-defmt" } else { "target/arm" });
+    let target_dir = root.join(if defmt {
+        "target/arm-defmt"
+    } else {
+        "target/arm"
+    });
     let elf = tc.build(&root, &target_dir, package, bin, release, defmt)?;
     let bin = elf.with_extension("bin");
     image::elf_to_raw(&elf, &bin, board.load_address())?;

@@ -1,0 +1,193 @@
+//! Steps 2 and 3: `arm_memblock_init` (the image, the boot data, the source's
+//! reservations, `/reserved-memory`, CMA) and `adjust_lowmem_bounds` (where lowmem
+//! ends).
+
+use super::*;
+
+/// What `arm_memblock_init` set aside besides the fixed reservations.
+#[derive(Clone, Debug, Default)]
+pub struct MemblockInit {
+    /// The CMA areas (still reserved in memblock until the allocator activates them).
+    pub cma: CmaAreas,
+    /// Where the source's dynamic reservations were placed, in request order.
+    pub dynamic: heapless::Vec<MemRange, MAX_RESERVATION_REQUESTS>,
+}
+
+/// Step 2, `arm_memblock_init`: reserve the image, the boot data and the source's
+/// reserved ranges, mark its `no-map` ranges NOMAP, place its dynamic reservations
+/// (`early_init_fdt_scan_reserved_mem`), set up its CMA pools (`rmem_cma_setup`) and
+/// the global CMA area (`dma_contiguous_reserve(arm_dma_limit)`), and dump memblock
+/// under `memblock=debug`. `highmem_start` is `arm_lowmem_limit` as the first
+/// `adjust_lowmem_bounds` left it. Returns the CMA areas, which stay reserved until
+/// the page allocator activates them.
+pub fn arm_memblock_init(
+    mb: &mut BootMemblock,
+    params: &BootParams<'_>,
+    cmdline: &Cmdline,
+    highmem_start: PhysAddr,
+) -> Result<MemblockInit, BootError> {
+    mb.reserve(params.kernel_image.base, params.kernel_image.size)?;
+    for r in params.boot_data {
+        mb.reserve(r.base, r.size)?;
+    }
+    for r in &params.source.reserved_ranges()? {
+        mb.reserve(r.base, r.size)?;
+    }
+    for r in &params.source.nomap_ranges()? {
+        mb.mark_nomap(r.base, r.size)?;
+        zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
+    }
+    let cma_align = params.mm.pageblock_nr_pages() * PAGE_SIZE;
+    let mut cma = CmaAreas::new();
+    let mut dynamic = heapless::Vec::new();
+    let mut cma_default = false;
+    for region in params.source.cma_ranges() {
+        cma_default |= rmem_cma_setup(mb, &mut cma, region.range, region.default, cma_align);
+    }
+    for req in params.source.reservation_requests() {
+        let base = reserve_dynamic(mb, &req, cma_align)?;
+        // As many placements as requests, which are at most MAX_RESERVATION_REQUESTS.
+        let _ = dynamic.push(MemRange::new(base, req.size));
+        zk_info!(
+            "OF: reserved mem: allocated {} {}{}",
+            req.name,
+            MemRange::new(base, req.size),
+            if req.no_map { " no-map" } else { "" }
+        );
+        if req.cma {
+            let range = MemRange::new(base, req.size);
+            cma_default |= rmem_cma_setup(mb, &mut cma, range, req.cma_default, cma_align);
+        }
+    }
+    let dma_limit = match cmdline.dma_zone_size.or(params.source.dma_zone_size()) {
+        Some(size) => mb.start_of_dram().saturating_add(size).saturating_sub(1),
+        None => u64::from(u32::MAX),
+    };
+    let placement = CmaPlacement {
+        phys_addr_64bit: params.mm.phys_addr_max > u64::from(u32::MAX),
+        linux_61_highmem_leak: false,
+    };
+    // A failure is logged by dma_contiguous_reserve and leaves memblock unchanged:
+    // Linux boots on without the area, and so does zonekit.
+    let _ = dma_contiguous_reserve(
+        mb,
+        &mut cma,
+        cmdline.cma,
+        0,
+        dma_limit,
+        highmem_start,
+        cma_align,
+        placement,
+        cma_default,
+    );
+    if cmdline.memblock_debug {
+        let mut out = LogLines::new();
+        // Writing to the log cannot fail.
+        let _ = mb.dump(&mut out);
+    }
+    Ok(MemblockInit { cma, dynamic })
+}
+
+/// `rmem_cma_setup`: a reserved-memory CMA pool becomes a CMA area if it is a whole
+/// number of pageblocks; otherwise it stays plain reserved memory, as in Linux.
+/// Returns whether it became the default area.
+pub(super) fn rmem_cma_setup(
+    mb: &BootMemblock,
+    cma: &mut CmaAreas,
+    range: MemRange,
+    default: bool,
+    align: u64,
+) -> bool {
+    match cma.init_reserved_mem(range.base, range.size, align) {
+        Ok(_) => {
+            zk_info!(
+                "Reserved memory: created CMA memory pool at {}, size {} MiB",
+                mb.pa(range.base),
+                range.size >> 20
+            );
+            default
+        }
+        Err(CmaError::Misaligned { .. }) => {
+            zk_warn!("Reserved memory: incorrect alignment of CMA region");
+            false
+        }
+        Err(e) => {
+            zk_warn!(
+                "Reserved memory: CMA pool at {} not set up: {}",
+                mb.pa(range.base),
+                e
+            );
+            false
+        }
+    }
+}
+
+/// `__reserved_mem_alloc_size`: place one dynamic reservation top-down, inside its
+/// `alloc-ranges` when it has them, anywhere in memory otherwise. A CMA pool is
+/// aligned to at least `cma_align` (`CMA_MIN_ALIGNMENT_BYTES`).
+pub(super) fn reserve_dynamic(
+    mb: &mut BootMemblock,
+    req: &zonekit_core::source::ReservationRequest<'_>,
+    cma_align: u64,
+) -> Result<PhysAddr, BootError> {
+    let mut align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
+    if req.cma {
+        align = align.max(cma_align);
+    }
+    let found = if req.alloc_ranges.is_empty() {
+        mb.phys_alloc_range(req.size, align, 0, MEMBLOCK_ALLOC_ANYWHERE)
+    } else {
+        req.alloc_ranges
+            .iter()
+            .find_map(|r| mb.phys_alloc_range(req.size, align, r.base, r.end()))
+    };
+    let base = found.ok_or(BootError::Reservation {
+        size: req.size,
+        align,
+    })?;
+    if req.no_map {
+        if let Err(e) = mb.mark_nomap(base, req.size) {
+            mb.phys_free(base, req.size)?;
+            return Err(e.into());
+        }
+    }
+    Ok(base)
+}
+
+/// Step 3, `adjust_lowmem_bounds`: compute `arm_lowmem_limit`, drop memory above it
+/// when there is no highmem, and set the early memblock limit.
+pub fn adjust_lowmem_bounds(mb: &mut BootMemblock, arch: &Arm32) -> Result<PhysAddr, BootError> {
+    // `for_each_mem_range`: memory regions, NOMAP ones skipped.
+    let mut banks: heapless::Vec<MemRange, { 2 * INIT_MEMBLOCK_REGIONS }> = heapless::Vec::new();
+    for r in mb.memory.regions() {
+        if !r.flags.contains(RegionFlags::NOMAP) {
+            // memblock.memory never holds more regions than this vector.
+            let _ = banks.push(MemRange::new(r.base, r.size));
+        }
+    }
+    // A first bank that does not start on a section boundary cannot be mapped with
+    // sections; Linux takes its head out of the linear map.
+    if let Some(first) = banks.first() {
+        if first.base % PMD_SIZE != 0 {
+            let len = (first.base.next_multiple_of(PMD_SIZE) - first.base).min(first.size);
+            mb.mark_nomap(first.base, len)?;
+        }
+    }
+    let bounds = arch.lowmem_bounds(&banks);
+    if bounds.lowmem_limit == 0 {
+        return Err(BootError::NoLowmem);
+    }
+    let mut memblock_limit = bounds.memblock_limit;
+    if !arch.has_highmem() && mb.end_of_dram() > bounds.lowmem_limit {
+        let end = mb.end_of_dram();
+        zk_warn!(
+            "Ignoring RAM at {:#010x}-{:#010x}",
+            bounds.lowmem_limit,
+            end - 1
+        );
+        mb.remove(bounds.lowmem_limit, end - bounds.lowmem_limit)?;
+        memblock_limit = memblock_limit.min(bounds.lowmem_limit);
+    }
+    mb.set_current_limit(memblock_limit);
+    Ok(bounds.lowmem_limit)
+}
