@@ -14,7 +14,8 @@
 //! `NR_FREE_CMA_PAGES`) in step.
 
 use crate::addr::Pfn;
-use crate::mmzone::{FreeArea, MigrateType, Zone, MAX_ORDER_LIMIT, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
+use crate::mmzone::{FreeArea, Zone, MAX_ORDER_LIMIT};
 use crate::page::Page;
 use crate::storage::PageStorage;
 

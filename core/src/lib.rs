@@ -5,6 +5,7 @@
 //! * [`memblock`]: the early region allocator (`mm/memblock.c`), which places every
 //!   allocation exactly where Linux would;
 //! * [`memtest`]: `early_memtest`, the `memtest=` pattern test of free memory;
+//! * [`mmtypes`]: the plain `enum zone_type` and `enum migratetype`;
 //! * [`mmzone`]: node, zones and page frames (`free_area_init_node`,
 //!   `calculate_node_totalpages`, `alloc_node_mem_map`, `free_area_init_core`,
 //!   `memmap_init`);
@@ -38,6 +39,7 @@ pub mod cma;
 pub mod cmdline;
 pub mod memblock;
 pub mod memtest;
+pub mod mmtypes;
 pub mod mmzone;
 pub mod page;
 pub mod page_alloc;

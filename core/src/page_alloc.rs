@@ -19,7 +19,8 @@ use crate::buddy::MIGRATE_PCPTYPES;
 use crate::buddy::{list_add, list_add_tail, list_del, list_tail, FreeCounters, ZoneView};
 use crate::cma::{CmaArea, CmaAreas, MAX_CMA_AREAS};
 use crate::memblock::{Memblock, RegionFlags, NUMA_NO_NODE};
-use crate::mmzone::{MigrateType, PgData, ZoneType, MAX_NR_ZONES};
+use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
+use crate::mmzone::PgData;
 use crate::page::Page;
 use crate::storage::{PageStorage, StorageError};
 use crate::watermark::{self, Watermarks};
@@ -1126,7 +1127,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return false;
         };
         let mut pmt = ((byte >> (bit % 8)) & 7) as usize;
-        if pmt >= crate::mmzone::MIGRATE_TYPES {
+        if pmt >= crate::mmtypes::MIGRATE_TYPES {
             pmt = MOVABLE;
         }
         if pmt == ISOLATE {

@@ -11,7 +11,7 @@
 
 use core::fmt::{Result, Write};
 
-use crate::mmzone::{MigrateType, ZoneType, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, ZoneType, MIGRATE_TYPES};
 use crate::page::Page;
 use crate::page_alloc::PageAllocator;
 use crate::storage::PageStorage;
