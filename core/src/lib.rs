@@ -40,7 +40,6 @@ pub mod cmdline;
 pub mod memblock;
 pub mod memtest;
 pub mod mmtypes;
-pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod report;
@@ -48,6 +47,10 @@ pub mod selftest;
 pub mod source;
 pub mod storage;
 pub mod watermark;
+pub mod zone;
+
+/// The node and zone types under their old name (being split into `zone` and `mm_init`).
+pub use zone as mmzone;
 
 pub use addr::{MemRange, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use arch::{ArchLimits, MmConfig};
