@@ -15,9 +15,9 @@
 
 use crate::addr::Pfn;
 use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
-use crate::mmzone::{FreeArea, Zone, MAX_ORDER_LIMIT};
 use crate::page::Page;
 use crate::storage::PageStorage;
+use crate::zone::{FreeArea, Zone, MAX_ORDER_LIMIT};
 
 const NIL: u32 = Page::NIL;
 const UNMOVABLE: usize = MigrateType::Unmovable as usize;

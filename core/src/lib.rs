@@ -6,9 +6,10 @@
 //!   allocation exactly where Linux would;
 //! * [`memtest`]: `early_memtest`, the `memtest=` pattern test of free memory;
 //! * [`mmtypes`]: the plain `enum zone_type` and `enum migratetype`;
-//! * [`mmzone`]: node, zones and page frames (`free_area_init_node`,
+//! * [`zone`]: node and zones (`struct zone`, `pg_data_t`, `struct free_area`);
+//! * [`mm_init`]: their boot initialisation (`free_area_init_node`,
 //!   `calculate_node_totalpages`, `alloc_node_mem_map`, `free_area_init_core`,
-//!   `memmap_init`);
+//!   `memmap_init`); [`mmzone`] re-exports the three under one name;
 //! * [`page_alloc`], [`buddy`], [`watermark`], [`report`]: `memblock_free_all` and the
 //!   buddy page allocator with per-CPU lists, Linux 6.1 watermarks and `/proc` reports;
 //! * the traits through which an architecture ([`ArchLimits`]), a board
@@ -39,7 +40,9 @@ pub mod cma;
 pub mod cmdline;
 pub mod memblock;
 pub mod memtest;
+pub mod mm_init;
 pub mod mmtypes;
+pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod report;
@@ -48,9 +51,6 @@ pub mod source;
 pub mod storage;
 pub mod watermark;
 pub mod zone;
-
-/// The node and zone types under their old name (being split into `zone` and `mm_init`).
-pub use zone as mmzone;
 
 pub use addr::{MemRange, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use arch::{ArchLimits, MmConfig};

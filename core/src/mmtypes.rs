@@ -2,7 +2,7 @@
 //! (Linux `include/linux/mmzone.h`), with their counts.
 //!
 //! Every layer names them: a page descriptor records its zone ([`crate::page`]), the
-//! zones and the pageblock bitmap are indexed by them ([`crate::mmzone`]), the buddy
+//! zones and the pageblock bitmap are indexed by them ([`crate::zone`]), the buddy
 //! lists and the reports too. They depend on nothing, so that `page` (and `storage`
 //! above it) no longer needs the node/zone code: this module is a leaf of core's
 //! import graph.

@@ -20,10 +20,10 @@ use crate::buddy::{list_add, list_add_tail, list_del, list_tail, FreeCounters, Z
 use crate::cma::{CmaArea, CmaAreas, MAX_CMA_AREAS};
 use crate::memblock::{Memblock, RegionFlags, NUMA_NO_NODE};
 use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
-use crate::mmzone::PgData;
 use crate::page::Page;
 use crate::storage::{PageStorage, StorageError};
 use crate::watermark::{self, Watermarks};
+use crate::zone::PgData;
 
 const NIL: u32 = Page::NIL;
 const MOVABLE: usize = MigrateType::Movable as usize;
@@ -458,7 +458,7 @@ impl PerCpuPages {
     };
 }
 
-/// Per-zone allocator state that `struct zone` has and [`crate::mmzone::Zone`] lacks.
+/// Per-zone allocator state that `struct zone` has and [`crate::zone::Zone`] lacks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ZoneState {
     /// `NR_FREE_PAGES` / `NR_FREE_CMA_PAGES`.
@@ -1637,7 +1637,7 @@ mod tests {
     use super::*;
     use crate::buddy::{list_add, list_add_tail, list_del, list_tail};
     use crate::memblock::Memblock;
-    use crate::mmzone::free_area_init_node;
+    use crate::mm_init::free_area_init_node;
     use crate::storage::VecPageStorage;
     use crate::MmConfig;
 
