@@ -35,7 +35,6 @@ pub use defmt as __defmt;
 
 pub mod addr;
 pub mod arch;
-pub mod buddy;
 pub mod cma;
 pub mod cmdline;
 pub mod memblock;
@@ -49,8 +48,11 @@ pub mod report;
 pub mod selftest;
 pub mod source;
 pub mod storage;
-pub mod watermark;
 pub mod zone;
+
+/// The buddy lists and the watermark formulas live under [`page_alloc`]; their old
+/// paths `zonekit_core::buddy` and `zonekit_core::watermark` keep working.
+pub use page_alloc::{buddy, watermark};
 
 pub use addr::{MemRange, Pfn, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use arch::{ArchLimits, MmConfig};

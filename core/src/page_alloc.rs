@@ -15,15 +15,18 @@
 //! there); higher orders go straight to the buddy lists.
 
 use crate::addr::{pfn_down, pfn_phys, pfn_up, Pfn, PhysAddr, PAGE_SIZE};
-use crate::buddy::MIGRATE_PCPTYPES;
-use crate::buddy::{list_add, list_add_tail, list_del, list_tail, FreeCounters, ZoneView};
 use crate::cma::{CmaArea, CmaAreas, MAX_CMA_AREAS};
 use crate::memblock::{Memblock, RegionFlags, NUMA_NO_NODE};
 use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
 use crate::page::Page;
 use crate::storage::{PageStorage, StorageError};
-use crate::watermark::{self, Watermarks};
 use crate::zone::PgData;
+use buddy::MIGRATE_PCPTYPES;
+use buddy::{list_add, list_add_tail, list_del, list_tail, FreeCounters, ZoneView};
+use watermark::Watermarks;
+
+pub mod buddy;
+pub mod watermark;
 
 const NIL: u32 = Page::NIL;
 const MOVABLE: usize = MigrateType::Movable as usize;
@@ -1634,8 +1637,8 @@ impl<S: PageStorage, const NCPU: usize> LockedPageAllocator<S, NCPU> {
 
 #[cfg(test)]
 mod tests {
+    use super::buddy::{list_add, list_add_tail, list_del, list_tail};
     use super::*;
-    use crate::buddy::{list_add, list_add_tail, list_del, list_tail};
     use crate::memblock::Memblock;
     use crate::mm_init::free_area_init_node;
     use crate::storage::VecPageStorage;
