@@ -12,7 +12,7 @@
 //!
 //! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
-use crate::mmzone::ZoneType;
+use crate::mmtypes::ZoneType;
 
 /// Size of zonekit's page descriptor in bytes.
 pub const PAGE_DESCRIPTOR_SIZE: usize = core::mem::size_of::<Page>();

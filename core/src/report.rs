@@ -11,7 +11,7 @@
 
 use core::fmt::{Result, Write};
 
-use crate::mmzone::{MigrateType, ZoneType, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, ZoneType, MIGRATE_TYPES};
 use crate::page::Page;
 use crate::page_alloc::PageAllocator;
 use crate::storage::PageStorage;
@@ -103,7 +103,7 @@ pub fn buddyinfo<S: PageStorage, const NCPU: usize, W: Write>(
 pub fn buddyinfo_counts<S: PageStorage, const NCPU: usize>(
     a: &PageAllocator<S, NCPU>,
     zone: ZoneType,
-) -> [u64; crate::mmzone::MAX_ORDER_LIMIT] {
+) -> [u64; crate::zone::MAX_ORDER_LIMIT] {
     let z = &a.node().zones[zone as usize];
     core::array::from_fn(|o| {
         if o < z.nr_orders {
@@ -187,7 +187,7 @@ pub fn pagetypeinfo<S: PageStorage, const NCPU: usize, W: Write>(
 
 /// Pageblocks of each migrate type in a zone (`pagetypeinfo_showblockcount_print`:
 /// every pageblock start in the span that has a valid page).
-pub fn pageblock_counts<S: PageStorage>(zone: &crate::mmzone::Zone<S>) -> [u64; MIGRATE_TYPES] {
+pub fn pageblock_counts<S: PageStorage>(zone: &crate::zone::Zone<S>) -> [u64; MIGRATE_TYPES] {
     let mut counts = [0u64; MIGRATE_TYPES];
     let nr = 1u64 << zone.pageblock_order;
     let mut pfn = zone.zone_start_pfn;

@@ -14,9 +14,10 @@
 //! `NR_FREE_CMA_PAGES`) in step.
 
 use crate::addr::Pfn;
-use crate::mmzone::{FreeArea, MigrateType, Zone, MAX_ORDER_LIMIT, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
 use crate::page::Page;
 use crate::storage::PageStorage;
+use crate::zone::{FreeArea, Zone, MAX_ORDER_LIMIT};
 
 const NIL: u32 = Page::NIL;
 const UNMOVABLE: usize = MigrateType::Unmovable as usize;
@@ -445,5 +446,28 @@ impl ZoneView<'_> {
             moved += 1 << order;
         }
         moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_ops_are_o1_and_consistent() {
+        let mut map = alloc::vec![Page::ZEROED; 8];
+        let mut head = NIL;
+        list_add(&mut map, &mut head, 3);
+        list_add_tail(&mut map, &mut head, 5);
+        list_add(&mut map, &mut head, 1);
+        // 1 3 5
+        assert_eq!(head, 1);
+        assert_eq!(list_tail(&map, head), 5);
+        list_del(&mut map, &mut head, 5);
+        assert_eq!(list_tail(&map, head), 3);
+        list_del(&mut map, &mut head, 1);
+        assert_eq!((head, list_tail(&map, head)), (3, 3));
+        list_del(&mut map, &mut head, 3);
+        assert_eq!(head, NIL);
     }
 }

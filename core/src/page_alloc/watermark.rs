@@ -9,7 +9,7 @@
 //! plus the CMA pages) and returns what `/proc/zoneinfo` prints. The formulas were
 //! checked against the 6.1 oracle fixtures (`tests/fixtures/linux-6.1-proc`).
 
-use crate::mmzone::{ZoneType, MAX_NR_ZONES};
+use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
 
 /// `SWAP_CLUSTER_MAX`.
 pub const SWAP_CLUSTER_MAX: u64 = 32;

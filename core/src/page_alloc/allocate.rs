@@ -1,0 +1,366 @@
+//! Allocating pages (Linux `mm/page_alloc.c`: `alloc_pages`, `get_page_from_freelist`,
+//! `rmqueue`, `rmqueue_bulk`, `__rmqueue`), and the watermark checks the allocation
+//! path makes (`__zone_watermark_unusable_free`, `__zone_watermark_ok`,
+//! `zone_watermark_ok`, `zone_watermark_fast`).
+//!
+//! The zonelist runs from the highest zone the GFP flags allow down to DMA, first
+//! above the low watermark, then (slow path, no reclaim) above the min watermark with
+//! the `__GFP_HIGH` / atomic reserves, after draining the per-CPU lists once. An
+//! order-0 fast path pops a per-CPU list head when nothing else can decide.
+
+use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
+use super::gfp::Gfp;
+use super::{
+    zone_view, PageAllocator, PageBlock, ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_MIN_RESERVE,
+    ALLOC_NON_BLOCK, ALLOC_NO_WATERMARKS, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK,
+    ALLOC_WMARK_MIN, CMA, HIGHATOMIC, MOVABLE, NIL,
+};
+use crate::addr::{pfn_phys, Pfn, PAGE_SIZE};
+use crate::mmtypes::ZoneType;
+use crate::storage::{PageStorage, StorageError};
+
+/// Why an allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    /// No zone allowed by the GFP flags has a free block above its watermark.
+    NoMemory,
+    /// `order` is not below `MAX_ORDER`.
+    InvalidOrder(u32),
+    /// The CPU id is not below the allocator's CPU count.
+    BadCpu(usize),
+    /// `__GFP_ZERO` could not zero the pages.
+    Zero(StorageError),
+}
+
+impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
+    /// `__zone_watermark_unusable_free`.
+    #[inline]
+    fn unusable_free(&self, z: usize, order: u32, flags: u32) -> i64 {
+        let zs = &self.zones[z];
+        let mut u = (1i64 << order) - 1;
+        if flags & ALLOC_RESERVES == 0 {
+            u += zs.nr_reserved_highatomic as i64;
+        }
+        if flags & ALLOC_CMA == 0 {
+            u += zs.counters.free_cma as i64;
+        }
+        u
+    }
+
+    /// `__zone_watermark_ok`.
+    pub fn zone_watermark_ok_flags(
+        &self,
+        zone: ZoneType,
+        order: u32,
+        mark: u64,
+        highest: ZoneType,
+        flags: u32,
+    ) -> bool {
+        let z = zone as usize;
+        let free = self.zones[z].counters.free as i64 - self.unusable_free(z, order, flags);
+        let mut min = mark as i64;
+        if flags & ALLOC_MIN_RESERVE != 0 {
+            min -= min / 2;
+            if flags & ALLOC_NON_BLOCK != 0 {
+                min -= min / 4;
+            }
+        }
+        if free <= min + self.zones[z].lowmem_reserve[highest as usize] as i64 {
+            return false;
+        }
+        if order == 0 {
+            return true;
+        }
+        let zone = &self.node.zones[z];
+        for area in &zone.free_area[order as usize..zone.nr_orders] {
+            if area.nr_free == 0 {
+                continue;
+            }
+            if area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL) {
+                return true;
+            }
+            if flags & ALLOC_CMA != 0 && area.free_list[CMA] != NIL {
+                return true;
+            }
+            if flags & ALLOC_HIGHATOMIC != 0 && area.free_list[HIGHATOMIC] != NIL {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `zone_watermark_ok` (no reserves, CMA not usable).
+    pub fn zone_watermark_ok(
+        &self,
+        zone: ZoneType,
+        order: u32,
+        mark: u64,
+        highest: ZoneType,
+    ) -> bool {
+        self.zone_watermark_ok_flags(zone, order, mark, highest, 0)
+    }
+
+    /// `zone_watermark_fast`.
+    #[inline]
+    fn watermark_fast(&self, z: usize, order: u32, mark: u64, highest: usize, flags: u32) -> bool {
+        if order == 0 {
+            let free = self.zones[z].counters.free as i64;
+            let reserved = self.unusable_free(z, 0, flags);
+            let usable = free - free.min(reserved);
+            if usable > (mark + self.zones[z].lowmem_reserve[highest]) as i64 {
+                return true;
+            }
+        }
+        self.zone_watermark_ok_flags(
+            ZoneType::from_index(z),
+            order,
+            mark,
+            ZoneType::from_index(highest),
+            flags,
+        )
+    }
+
+    /// `alloc_pages` on `cpu`: a block of `2^order` pages from the highest zone `gfp`
+    /// allows down to DMA (the zonelist), first above the low watermark, then (slow
+    /// path, no reclaim) above the min watermark with `__GFP_HIGH`/atomic reserves.
+    #[inline]
+    pub fn alloc_pages(
+        &mut self,
+        cpu: usize,
+        gfp: Gfp,
+        order: u32,
+    ) -> Result<PageBlock, AllocError> {
+        if order == 0 && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
+            if let Some(block) = self.alloc_pcp_fast(cpu, gfp) {
+                return Ok(block);
+            }
+        }
+        self.alloc_pages_slow(cpu, gfp, order)
+    }
+
+    /// The order-0 fast path: the first zone of the zonelist that has pages, above its
+    /// low watermark (`zone_watermark_fast`'s order-0 test), with a page on this CPU's
+    /// list: pop the head, O(1). Anything else (a zone to skip, a list to refill, a
+    /// flag that changes the rules) returns `None` before changing anything, and the
+    /// general path decides; when this path succeeds, it took the page the general
+    /// path would have taken.
+    #[inline]
+    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp) -> Option<PageBlock> {
+        let highest = gfp.zone() as usize;
+        let mt = gfp.migratetype() as usize;
+        let z = (0..=highest)
+            .rev()
+            .find(|&z| self.node.zones[z].managed_pages != 0)?;
+        let zs = &self.zones[z];
+        // zone_watermark_fast, order 0, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
+        let mut unusable = zs.nr_reserved_highatomic;
+        if mt != MOVABLE {
+            unusable += zs.counters.free_cma;
+        }
+        let free = zs.counters.free;
+        let usable = free - free.min(unusable);
+        if usable <= zs.wmark.low + zs.boost + zs.lowmem_reserve[highest] {
+            return None;
+        }
+        let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
+        let i = pcp.lists[mt];
+        if i == NIL {
+            return None;
+        }
+        let map = self.node.mem_map.as_deref_mut()?;
+        if i as usize >= map.len() {
+            return None;
+        }
+        pcp.free_factor >>= 1;
+        list_del(map, &mut pcp.lists[mt], i);
+        pcp.count -= 1;
+        let page = &mut map[i as usize];
+        page.clear_pcp();
+        page.set_refcount(1);
+        page.set_order(0);
+        page.set_list_mt(0);
+        self.zones[z].allocated += 1;
+        Some(PageBlock {
+            pfn: self.node.mem_map_start_pfn + u64::from(i),
+            order: 0,
+            zone: ZoneType::from_index(z),
+        })
+    }
+
+    /// The general allocation path (every order, every flag, refills, fallbacks).
+    fn alloc_pages_slow(
+        &mut self,
+        cpu: usize,
+        gfp: Gfp,
+        order: u32,
+    ) -> Result<PageBlock, AllocError> {
+        if cpu >= NCPU {
+            return Err(AllocError::BadCpu(cpu));
+        }
+        let max = self
+            .node
+            .zones
+            .iter()
+            .map(|z| z.nr_orders)
+            .max()
+            .unwrap_or(0) as u32;
+        if order >= max {
+            return Err(AllocError::InvalidOrder(order));
+        }
+        let highest = gfp.zone() as usize;
+        let mt = gfp.migratetype() as usize;
+        let cma = if mt == MOVABLE { ALLOC_CMA } else { 0 };
+        let nowm = if gfp.contains(Gfp::MEMALLOC) {
+            ALLOC_NO_WATERMARKS
+        } else {
+            0
+        };
+        let mut got =
+            self.get_page_from_freelist(cpu, order, highest, mt, ALLOC_WMARK_LOW | cma | nowm);
+        if got.is_none() && nowm == 0 {
+            let mut flags = ALLOC_WMARK_MIN | cma;
+            if gfp.contains(Gfp::HIGH) {
+                flags |= ALLOC_MIN_RESERVE;
+            }
+            if gfp.contains(Gfp::ATOMIC) {
+                flags |= ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK | ALLOC_HIGHATOMIC;
+            }
+            got = self.get_page_from_freelist(cpu, order, highest, mt, flags);
+            if got.is_none() && self.nr_pcp_pages() > 0 {
+                // No reclaim here, but like the slow path after direct reclaim:
+                // drain the per-CPU lists and retry once.
+                self.drain_all_pages();
+                got = self.get_page_from_freelist(cpu, order, highest, mt, flags);
+            }
+        }
+        if got.is_none() && nowm != 0 && self.nr_pcp_pages() > 0 {
+            self.drain_all_pages();
+            got =
+                self.get_page_from_freelist(cpu, order, highest, mt, ALLOC_WMARK_LOW | cma | nowm);
+        }
+        let Some((z, pfn)) = got else {
+            return Err(AllocError::NoMemory);
+        };
+        self.zones[z].allocated += 1 << order;
+        if let Some(p) = self.node.pfn_to_page_mut(pfn) {
+            p.set_refcount(1);
+            p.set_order(order);
+            p.set_list_mt(0);
+        }
+        let block = PageBlock {
+            pfn,
+            order,
+            zone: ZoneType::from_index(z),
+        };
+        if gfp.contains(Gfp::ZERO) {
+            if let Err(e) = self.storage.zero(pfn_phys(pfn), PAGE_SIZE << order) {
+                let _ = self.free_pages(cpu, block);
+                return Err(AllocError::Zero(e));
+            }
+        }
+        Ok(block)
+    }
+
+    #[inline]
+    fn get_page_from_freelist(
+        &mut self,
+        cpu: usize,
+        order: u32,
+        highest: usize,
+        mt: usize,
+        flags: u32,
+    ) -> Option<(usize, Pfn)> {
+        for z in (0..=highest).rev() {
+            if self.node.zones[z].managed_pages == 0 {
+                continue;
+            }
+            if flags & ALLOC_NO_WATERMARKS == 0 {
+                let w = &self.zones[z].wmark;
+                let mark = if flags & ALLOC_WMARK_MASK == ALLOC_WMARK_LOW {
+                    w.low
+                } else {
+                    w.min
+                } + self.zones[z].boost;
+                if !self.watermark_fast(z, order, mark, highest, flags) {
+                    continue;
+                }
+            }
+            if let Some(pfn) = self.rmqueue(cpu, z, order, mt, flags) {
+                return Some((z, pfn));
+            }
+        }
+        None
+    }
+
+    /// `rmqueue`: order 0 through the per-CPU lists, larger orders from the buddy.
+    #[inline]
+    fn rmqueue(&mut self, cpu: usize, z: usize, order: u32, mt: usize, flags: u32) -> Option<Pfn> {
+        let PageAllocator {
+            node, zones, pcp, ..
+        } = self;
+        let c = &mut zones[z].counters;
+        let mut v = zone_view(node, z)?;
+        if order == 0 && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
+            let pcp = &mut pcp[cpu][z];
+            pcp.free_factor >>= 1;
+            if pcp.lists[mt] == NIL {
+                // rmqueue_bulk
+                for _ in 0..pcp.batch {
+                    let Some((pfn, taken)) = rmqueue_one(&mut v, 0, mt, flags, c) else {
+                        break;
+                    };
+                    let i = v.idx(pfn);
+                    let page = &mut v.map[i as usize];
+                    page.set_pcp();
+                    page.set_list_mt(taken);
+                    list_add_tail(v.map, &mut pcp.lists[mt], i);
+                    pcp.count += 1;
+                }
+            }
+            let i = pcp.lists[mt];
+            if i == NIL {
+                return None;
+            }
+            list_del(v.map, &mut pcp.lists[mt], i);
+            pcp.count -= 1;
+            v.map[i as usize].clear_pcp();
+            return Some(v.map_start + i as u64);
+        }
+        if flags & ALLOC_HIGHATOMIC != 0 && order > 0 {
+            if let Some(p) = v.rmqueue_smallest(order, HIGHATOMIC, c) {
+                return Some(p);
+            }
+        }
+        rmqueue_one(&mut v, order, mt, flags, c).map(|(p, _)| p)
+    }
+}
+
+/// `__rmqueue`: CMA balancing, the smallest block of `mt`, CMA, then stealing.
+/// Returns the pfn and the migrate type of the list it came from.
+#[inline]
+fn rmqueue_one(
+    v: &mut ZoneView<'_>,
+    order: u32,
+    mt: usize,
+    flags: u32,
+    c: &mut FreeCounters,
+) -> Option<(Pfn, usize)> {
+    if flags & ALLOC_CMA != 0 && c.free_cma > c.free / 2 {
+        if let Some(p) = v.rmqueue_smallest(order, CMA, c) {
+            return Some((p, CMA));
+        }
+    }
+    loop {
+        if let Some(p) = v.rmqueue_smallest(order, mt, c) {
+            return Some((p, mt));
+        }
+        if flags & ALLOC_CMA != 0 {
+            if let Some(p) = v.rmqueue_smallest(order, CMA, c) {
+                return Some((p, CMA));
+            }
+        }
+        if !v.rmqueue_fallback(order, mt, c) {
+            return None;
+        }
+    }
+}

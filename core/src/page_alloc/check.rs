@@ -1,0 +1,248 @@
+//! The page allocator's invariant checker ([`PageAllocator::check_invariants`]),
+//! used by the tests and the in-guest self-test.
+//!
+//! Linux has no single counterpart: it plays the role of `CONFIG_DEBUG_VM`'s checks
+//! over a whole zone. It only reads the allocator: the free and per-CPU lists, the
+//! `mem_map` flags and the counters must tell the same story.
+
+use super::{PageAllocator, CMA, NIL};
+use crate::addr::Pfn;
+use crate::mmtypes::ZoneType;
+use crate::page::Page;
+use crate::storage::PageStorage;
+
+impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
+    /// The invariant checker (tests and the in-guest self-test). Per zone:
+    /// free + per-CPU + allocated = managed and managed + reserved = present (holes
+    /// are reserved too: reserved pages in the span = spanned - managed); the lists
+    /// are well linked, every free block is aligned, inside its zone, marked with its
+    /// order and list, `nr_free` matches the lists, free blocks do not overlap, and
+    /// the counters match.
+    pub fn check_invariants(&self) -> Result<InvariantReport, InvariantError> {
+        let mut report = InvariantReport::default();
+        let Some(map) = self.node.mem_map.as_deref() else {
+            return Ok(report);
+        };
+        let base = self.node.mem_map_start_pfn;
+        for (z, zone) in self.node.zones.iter().enumerate() {
+            if zone.spanned_pages == 0 {
+                continue;
+            }
+            let zt = zone.zone_type;
+            let err = |pfn, what| InvariantError {
+                zone: zt,
+                pfn,
+                what,
+            };
+            let limit = zone.spanned_pages + 1;
+            // 1. the free lists
+            let mut list_free = 0u64;
+            let mut list_cma = 0u64;
+            let mut list_blocks = 0u64;
+            for (o, area) in zone.free_area[..zone.nr_orders].iter().enumerate() {
+                let mut n = 0u64;
+                for (mt, &head) in area.free_list.iter().enumerate() {
+                    let pfns = walk(map, head, limit)
+                        .map_err(|w| err(base + w as u64, "broken free list link"))?;
+                    let mut i = head;
+                    for _ in 0..pfns {
+                        let pfn = base + i as u64;
+                        let p = &map[i as usize];
+                        if !zone.contains_pfn(pfn) || pfn + (1 << o) > zone.zone_end_pfn() {
+                            return Err(err(pfn, "free block outside its zone"));
+                        }
+                        if pfn & ((1 << o) - 1) != 0 {
+                            return Err(err(pfn, "free block not aligned to its order"));
+                        }
+                        if !p.is_buddy() || p.buddy_order() as usize != o || p.list_mt() != mt {
+                            return Err(err(pfn, "free block head not marked PG_buddy/order/list"));
+                        }
+                        i = p.next();
+                    }
+                    n += pfns;
+                    if mt == CMA {
+                        list_cma += pfns << o;
+                    }
+                }
+                if n != area.nr_free {
+                    return Err(err(zone.zone_start_pfn, "nr_free does not match the lists"));
+                }
+                list_free += n << o;
+                list_blocks += n;
+            }
+            // 2. the per-CPU lists
+            let mut pcp_pages = 0u64;
+            for cpu in 0..NCPU {
+                let pcp = &self.pcp[cpu][z];
+                let mut n = 0;
+                for &head in &pcp.lists {
+                    let k = walk(map, head, limit)
+                        .map_err(|w| err(base + w as u64, "broken pcp list link"))?;
+                    let mut i = head;
+                    for _ in 0..k {
+                        let pfn = base + i as u64;
+                        if !zone.contains_pfn(pfn) || !map[i as usize].is_pcp() {
+                            return Err(err(pfn, "pcp page not marked or outside zone"));
+                        }
+                        i = map[i as usize].next();
+                    }
+                    n += k;
+                }
+                if n != pcp.count as u64 {
+                    return Err(err(
+                        zone.zone_start_pfn,
+                        "pcp count does not match its lists",
+                    ));
+                }
+                pcp_pages += n;
+            }
+            // 3. a scan of the span: blocks do not overlap, states add up.
+            let (mut free, mut blocks, mut pcp_seen, mut alloc, mut reserved) =
+                (0u64, 0u64, 0u64, 0u64, 0u64);
+            let mut pfn = zone.zone_start_pfn;
+            while pfn < zone.zone_end_pfn() {
+                let p = &map[(pfn - base) as usize];
+                if p.is_reserved() {
+                    reserved += 1;
+                    pfn += 1;
+                } else if p.is_buddy() {
+                    let n = 1u64 << p.buddy_order();
+                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
+                        let t = &map[(q - base) as usize];
+                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
+                            return Err(err(q, "page inside a free block is in use or overlaps"));
+                        }
+                    }
+                    free += n;
+                    blocks += 1;
+                    pfn += n;
+                } else if p.is_pcp() {
+                    pcp_seen += 1;
+                    pfn += 1;
+                } else if p.refcount() == 1 {
+                    let n = 1u64 << p.buddy_order();
+                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
+                        let t = &map[(q - base) as usize];
+                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
+                            return Err(err(q, "allocated block overlaps another state"));
+                        }
+                    }
+                    alloc += n;
+                    pfn += n;
+                } else {
+                    return Err(err(
+                        pfn,
+                        "page is neither reserved, free, per-CPU nor allocated",
+                    ));
+                }
+            }
+            let zs = &self.zones[z];
+            if blocks != list_blocks || free != list_free {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "free blocks in mem_map differ from the lists",
+                ));
+            }
+            if pcp_seen != pcp_pages {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "pcp pages in mem_map differ from the lists",
+                ));
+            }
+            if zs.counters.free != free || zs.counters.free_cma != list_cma {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "NR_FREE_PAGES does not match the lists",
+                ));
+            }
+            if zs.allocated != alloc {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "allocated pages do not match the counter",
+                ));
+            }
+            if free + pcp_pages + alloc != zone.managed_pages
+                || reserved != zone.spanned_pages - zone.managed_pages
+            {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "free + pcp + allocated + reserved != present",
+                ));
+            }
+            report.free += free;
+            report.pcp += pcp_pages;
+            report.allocated += alloc;
+            // Linux 4.x's arm_adjust_dma_zone charges every lowmem hole to ZONE_NORMAL,
+            // so with holes below the DMA limit Normal's present_pages undercounts and
+            // managed can exceed it: no reserved pages then, not an underflow.
+            report.reserved_present += zone.present_pages.saturating_sub(zone.managed_pages);
+            report.zones += 1;
+        }
+        Ok(report)
+    }
+}
+
+/// Length of a list (bounded by `limit`), or the index where a link is inconsistent.
+fn walk(map: &[Page], head: u32, limit: u64) -> Result<u64, u32> {
+    if head == NIL {
+        return Ok(0);
+    }
+    let mut n = 0u64;
+    let mut prev = map[head as usize].prev();
+    let tail = prev;
+    let mut i = head;
+    while i != NIL {
+        let p = map.get(i as usize).ok_or(i)?;
+        if n > 0 && p.prev() != prev {
+            return Err(i);
+        }
+        prev = i;
+        i = p.next();
+        n += 1;
+        if n > limit {
+            return Err(head);
+        }
+    }
+    if prev != tail {
+        return Err(head);
+    }
+    Ok(n)
+}
+
+/// What [`PageAllocator::check_invariants`] counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InvariantReport {
+    /// Zones checked.
+    pub zones: usize,
+    /// Pages on buddy lists.
+    pub free: u64,
+    /// Pages on per-CPU lists.
+    pub pcp: u64,
+    /// Pages allocated.
+    pub allocated: u64,
+    /// Present pages never given to the allocator.
+    pub reserved_present: u64,
+}
+
+/// A broken invariant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvariantError {
+    /// The zone.
+    pub zone: ZoneType,
+    /// The pfn where it was found.
+    pub pfn: Pfn,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+impl core::fmt::Display for InvariantError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "zone {} pfn {:#x}: {}",
+            self.zone.name(),
+            self.pfn,
+            self.what
+        )
+    }
+}

@@ -1,0 +1,251 @@
+//! Freeing pages (Linux `mm/page_alloc.c`: `__free_pages`, `free_unref_page`,
+//! `free_page_is_bad`): order 0 through the per-CPU list of the freeing CPU, larger
+//! blocks straight to the buddy. A free that Linux would report as `Bad page state`
+//! is refused with a [`FreeError`] and changes nothing.
+
+use super::buddy::{list_add, MIGRATE_PCPTYPES};
+use super::pcp::{free_pcppages_bulk, nr_pcp_free};
+use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE};
+use crate::addr::Pfn;
+use crate::storage::PageStorage;
+
+/// Why a free was refused (Linux's `bad_page` checks). The lists are never touched
+/// when a free is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    /// The pfn has no page descriptor in this node or lies in no zone.
+    OutsideNode(Pfn),
+    /// The order is not below `MAX_ORDER`, or the pfn is not aligned to it.
+    InvalidOrder {
+        /// The pfn.
+        pfn: Pfn,
+        /// The order given.
+        order: u32,
+    },
+    /// The page is `PG_reserved` (never given to the buddy allocator).
+    Reserved(Pfn),
+    /// The page is already free (on a buddy or per-CPU list, or inside a free block).
+    AlreadyFree(Pfn),
+    /// The page is not the head of an allocated block (a tail page).
+    NotHead(Pfn),
+    /// The block was allocated with another order.
+    WrongOrder {
+        /// The pfn.
+        pfn: Pfn,
+        /// Order recorded at allocation.
+        allocated: u32,
+        /// Order given to the free.
+        given: u32,
+    },
+    /// The CPU id is not below the allocator's CPU count.
+    BadCpu(usize),
+}
+
+impl core::fmt::Display for FreeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FreeError::OutsideNode(p) => write!(f, "BUG: Bad page state: pfn:{p:#x} outside node"),
+            FreeError::InvalidOrder { pfn, order } => {
+                write!(f, "BUG: Bad page state: pfn:{pfn:#x} bad order {order}")
+            }
+            FreeError::Reserved(p) => {
+                write!(f, "BUG: Bad page state: pfn:{p:#x} PAGE_FLAGS_CHECK_AT_FREE flag(s) set (reserved)")
+            }
+            FreeError::AlreadyFree(p) => {
+                write!(f, "BUG: Bad page state: pfn:{p:#x} nonzero _refcount expected (already free)")
+            }
+            FreeError::NotHead(p) => write!(f, "BUG: Bad page state: pfn:{p:#x} is a tail page"),
+            FreeError::WrongOrder {
+                pfn,
+                allocated,
+                given,
+            } => write!(
+                f,
+                "BUG: Bad page state: pfn:{pfn:#x} freed with order {given}, allocated with {allocated}"
+            ),
+            FreeError::BadCpu(c) => write!(f, "cpu {c} out of range"),
+        }
+    }
+}
+
+impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
+    /// `free_pages(block)`: give an allocated block back (order 0 through the per-CPU
+    /// list of `cpu`).
+    #[inline]
+    pub fn free_pages(&mut self, cpu: usize, block: PageBlock) -> Result<(), FreeError> {
+        self.free_pages_raw(cpu, block.pfn, block.order)
+    }
+
+    /// The order-0 fast path of `free_unref_page`: an allocated, unreserved head page
+    /// with refcount 1 and order 0, in a pageblock that is not isolated, whose per-CPU
+    /// list stays below `high`: push it on the head of the list, O(1). Anything else
+    /// returns `false` before changing anything, and the checked path runs.
+    #[inline]
+    fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn) -> bool {
+        use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
+        const NOT_PLAIN: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
+        let Some(pcps) = self.pcp.get_mut(cpu) else {
+            return false;
+        };
+        let Some(map) = self.node.mem_map.as_deref_mut() else {
+            return false;
+        };
+        let Some(i) = pfn
+            .checked_sub(self.node.mem_map_start_pfn)
+            .filter(|&i| i < map.len() as u64)
+        else {
+            return false;
+        };
+        let page = map[i as usize];
+        if page.raw_flags() & NOT_PLAIN != 0 || page.refcount() != 1 {
+            return false;
+        }
+        let z = page.zone_type() as usize;
+        let zone = &self.node.zones[z];
+        if !zone.contains_pfn(pfn) || zone.nr_orders == 0 {
+            return false;
+        }
+        let Some(usemap) = zone.usemap.as_deref() else {
+            return false;
+        };
+        let pb = zone.pageblock_order;
+        let bit = ((pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb) * 4;
+        let Some(&byte) = usemap.get((bit / 8) as usize) else {
+            return false;
+        };
+        let mut pmt = ((byte >> (bit % 8)) & 7) as usize;
+        if pmt >= crate::mmtypes::MIGRATE_TYPES {
+            pmt = MOVABLE;
+        }
+        if pmt == ISOLATE {
+            return false;
+        }
+        let pcp = &mut pcps[z];
+        if pcp.count + 1 >= pcp.high {
+            return false;
+        }
+        let list = if pmt >= MIGRATE_PCPTYPES {
+            MOVABLE
+        } else {
+            pmt
+        };
+        let page = &mut map[i as usize];
+        page.set_refcount(0);
+        page.set_pcp();
+        page.set_list_mt(pmt);
+        list_add(map, &mut pcp.lists[list], i as u32);
+        pcp.count += 1;
+        self.zones[z].allocated -= 1;
+        true
+    }
+
+    /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the
+    /// page is checked first (`free_page_is_bad`): outside the node, reserved, already
+    /// free, a tail page or the wrong order is refused with a [`FreeError`] and
+    /// nothing changes.
+    #[inline]
+    pub fn free_pages_raw(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+        if order == 0 && self.free_pcp_fast(cpu, pfn) {
+            return Ok(());
+        }
+        self.free_pages_checked(cpu, pfn, order)
+    }
+
+    /// The general free path, with every `free_page_is_bad` check.
+    fn free_pages_checked(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+        if cpu >= NCPU {
+            return Err(FreeError::BadCpu(cpu));
+        }
+        let idx = self
+            .node
+            .pfn_to_index(pfn)
+            .ok_or(FreeError::OutsideNode(pfn))?;
+        let Some(map) = self.node.mem_map.as_deref_mut() else {
+            return Err(FreeError::OutsideNode(pfn));
+        };
+        let page = map[idx];
+        let z = page.zone_type() as usize;
+        let zone = &self.node.zones[z];
+        if !zone.contains_pfn(pfn) {
+            return Err(FreeError::OutsideNode(pfn));
+        }
+        let nr_orders = zone.nr_orders as u32;
+        if order >= nr_orders
+            || pfn & ((1 << order) - 1) != 0
+            || pfn + (1 << order) > zone.zone_end_pfn()
+        {
+            return Err(FreeError::InvalidOrder { pfn, order });
+        }
+        if page.is_reserved() {
+            return Err(FreeError::Reserved(pfn));
+        }
+        if page.is_buddy() || page.is_pcp() {
+            return Err(FreeError::AlreadyFree(pfn));
+        }
+        if page.refcount() != 1 {
+            if self.inside_free_block(z, pfn) {
+                return Err(FreeError::AlreadyFree(pfn));
+            }
+            return Err(FreeError::NotHead(pfn));
+        }
+        if page.buddy_order() != order {
+            return Err(FreeError::WrongOrder {
+                pfn,
+                allocated: page.buddy_order(),
+                given: order,
+            });
+        }
+        let page = &mut map[idx];
+        page.set_refcount(0);
+        page.set_order(0);
+        self.zones[z].allocated -= 1 << order;
+
+        let PageAllocator {
+            node, zones, pcp, ..
+        } = self;
+        let c = &mut zones[z].counters;
+        let Some(mut v) = zone_view(node, z) else {
+            return Err(FreeError::OutsideNode(pfn));
+        };
+        let pmt = v.pageblock_mt(pfn);
+        if order > 0 || pmt == ISOLATE {
+            v.free_one_page(pfn, order, pmt, false, c);
+            return Ok(());
+        }
+        // free_unref_page
+        let list = if pmt >= MIGRATE_PCPTYPES {
+            MOVABLE
+        } else {
+            pmt
+        };
+        let pcp = &mut pcp[cpu][z];
+        let i = v.idx(pfn);
+        let page = &mut v.map[i as usize];
+        page.set_pcp();
+        page.set_list_mt(pmt);
+        list_add(v.map, &mut pcp.lists[list], i);
+        pcp.count += 1;
+        if pcp.count >= pcp.high {
+            let n = nr_pcp_free(pcp);
+            free_pcppages_bulk(&mut v, pcp, n, list, c);
+        }
+        Ok(())
+    }
+
+    /// True when `pfn` lies inside a free buddy block (not at its head).
+    fn inside_free_block(&self, z: usize, pfn: Pfn) -> bool {
+        let zone = &self.node.zones[z];
+        for o in 1..zone.nr_orders as u32 {
+            let head = pfn & !((1u64 << o) - 1);
+            if !zone.contains_pfn(head) {
+                break;
+            }
+            if let Some(p) = self.node.pfn_to_page(head) {
+                if p.is_buddy() && p.buddy_order() >= o {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
