@@ -74,6 +74,9 @@ pub enum BootBlob<'a> {
     },
     /// Nothing usable at r2.
     None(NoBlob),
+    /// The kernel's own description of memory, used instead of anything at r2 (a
+    /// firmware table it parsed, a fixed map of its own).
+    Given(&'a dyn MemorySource),
 }
 
 /// Why r2 gave no boot information.
@@ -293,6 +296,7 @@ enum Source<'a> {
     Atags(Atags<'a>),
     Board(StaticMemoryMap),
     Fallback(BoardFallback<'a>),
+    Given(&'a dyn MemorySource),
 }
 
 /// The boot up to a running page allocator, printing every line of the boot log:
@@ -339,6 +343,10 @@ pub fn boot<S: PageStorage>(
         Source::Fallback(m) => {
             zk_info!("zonekit: memory from board map");
             m
+        }
+        Source::Given(m) => {
+            zk_info!("zonekit: memory from the kernel ({})", m.name());
+            *m
         }
     };
     if !source.cmdline().is_empty() {
@@ -458,6 +466,7 @@ fn choose_source<'a>(
             zk_info!("zonekit: r2={:#010x} points into the image; not ATAGS", r2)
         }
         BootBlob::None(NoBlob::NotPassed) => {}
+        BootBlob::Given(source) => return Ok(Source::Given(source)),
     }
     Ok(Source::Board(board_map(board)))
 }

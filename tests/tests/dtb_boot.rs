@@ -224,3 +224,30 @@ fn rejected_dtb_falls_back_to_board_map_when_asked() {
         &seen.reserved
     ));
 }
+
+/// A kernel's own memory description (issue 10: "the guest entry accepts the OS's own
+/// memory source") is used instead of anything at r2, through the same pipeline.
+#[test]
+fn kernel_memory_source_is_used_instead_of_r2() {
+    let board = a9();
+    let mut map = zonekit_core::source::StaticMemoryMap::single_bank(0x6000_0000, 96 * MIB);
+    map.reserved
+        .push(MemRange::new(0x6400_0000, 0x10_0000))
+        .unwrap();
+    let input = FlowInput {
+        board,
+        r1: board.machine_id,
+        r2: 0,
+        blob: BootBlob::Given(&map),
+        kernel_image: MemRange::new(board.load_address(), MIB),
+    };
+    let mut seen = Seen::default();
+    let outcome = flow::run(input, VecPageStorage::default(), &mut seen);
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("board map"));
+    assert_eq!(seen.memory, [MemRange::new(0x6000_0000, 96 * MIB)]);
+    assert!(covered(
+        MemRange::new(0x6400_0000, 0x10_0000),
+        &seen.reserved
+    ));
+}

@@ -21,6 +21,7 @@ use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
 use crate::mmu::{MappingHooks, NoMappingHooks};
 use zonekit_core::addr::MemRange;
+use zonekit_core::MemorySource;
 
 pub use crate::flow::{EXIT_BOOT_ERROR, EXIT_SELF_CHECK};
 
@@ -309,13 +310,15 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
 
 /// Console, logger and counter up, the registers and memory r2 points at read: the
 /// [`flow`] input.
-fn flow_input(
+/// `given` replaces what r2 points at (which is then not read).
+fn flow_input<'a>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
     counter: &'static dyn MonotonicCounter,
     r1: u32,
     r2: u32,
-) -> FlowInput<'static> {
+    given: Option<&'a dyn MemorySource>,
+) -> FlowInput<'a> {
     console::init(console);
     counter.start();
     let image = kernel_image();
@@ -324,11 +327,15 @@ fn flow_input(
     } else {
         image.base
     };
+    let blob = match given {
+        Some(source) => BootBlob::Given(source),
+        None => classify_r2(board, r2, image_start),
+    };
     FlowInput {
         board,
         r1,
         r2,
-        blob: classify_r2(board, r2, image_start),
+        blob,
         kernel_image: image,
     }
 }
@@ -352,7 +359,7 @@ pub fn boot_main(
     r1: u32,
     r2: u32,
 ) -> ! {
-    let input = flow_input(board, console, counter, r1, r2);
+    let input = flow_input(board, console, counter, r1, r2, None);
     let mut hooks = GuestHooks::new(board, console, counter, NoMappingHooks, true);
     let outcome = flow::run(input, phys_storage(), &mut hooks);
     semihosting::exit(outcome.exit_code())
@@ -371,7 +378,9 @@ pub struct BootedKernel {
 /// For your own kernel: the [`flow::boot`] up to a running page allocator, with the
 /// MMU on (lowmem linearly mapped at PAGE_OFFSET) and the OS's [`MappingHooks`]
 /// around the switch (`before_mmu_on` may add mappings, `after_mmu_on` runs on the
-/// new ones). A boot error exits through semihosting with the outcome's status.
+/// new ones). Memory is described by what r2 points at (a DTB, else ATAGS, else the
+/// board map); [`boot_memory_from`] takes the kernel's own description instead. A boot
+/// error exits through semihosting with the outcome's status.
 pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
@@ -380,7 +389,30 @@ pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     r2: u32,
     hooks: H,
 ) -> BootedKernel {
-    let input = flow_input(board, console, counter, r1, r2);
+    let input = flow_input(board, console, counter, r1, r2, None);
+    boot_kernel_with(input, board, console, counter, hooks)
+}
+
+/// [`boot_memory`] from the kernel's own [`MemorySource`] (a firmware table it parsed,
+/// a fixed map of its own) instead of what r2 points at.
+pub fn boot_memory_from<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    source: &dyn MemorySource,
+    hooks: H,
+) -> BootedKernel {
+    let input = flow_input(board, console, counter, 0, 0, Some(source));
+    boot_kernel_with(input, board, console, counter, hooks)
+}
+
+fn boot_kernel_with<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
+    input: FlowInput<'_>,
+    board: &'static BoardDesc,
+    console: &'static dyn Console,
+    counter: &'static dyn MonotonicCounter,
+    hooks: H,
+) -> BootedKernel {
     let mut guest = GuestHooks::new(board, console, counter, hooks, false);
     match flow::boot(input, phys_storage(), &mut guest) {
         Ok(running) => BootedKernel {
