@@ -613,7 +613,13 @@ pub(crate) fn sim_for_case(
 
 /// Run the same case in the simulator and compare with the QEMU log.
 pub(crate) fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
-    let opts = sim_for_case(case, None)?;
+    // A defmt boot ran the defmt image, whose size differs from the plain one's.
+    let image = if case.defmt {
+        Some(sim::defmt_kernel_image(find_board(case.board)?)?)
+    } else {
+        None
+    };
+    let opts = sim_for_case(case, image)?;
     let run = sim::run(&opts, false)?;
     if case.exit != 0 {
         // A boot that stops: the same status and the same lines.

@@ -821,6 +821,14 @@ pub fn elf_path(board: &BoardDesc, release: bool) -> PathBuf {
         .join(board.name)
 }
 
+/// The image range of the board's debug `defmt` build (its own target directory).
+pub fn defmt_kernel_image(board: &BoardDesc) -> Result<MemRange, String> {
+    let elf = crate::workspace_root()
+        .join("target/arm-defmt/armv7a-none-eabi/debug")
+        .join(board.name);
+    image_symbols(&elf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
