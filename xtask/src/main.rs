@@ -28,6 +28,7 @@ mod memmap;
 mod oracle;
 mod qemu;
 mod sim;
+mod sim_compare;
 mod toolchain;
 
 use std::io::{BufRead, BufReader, Read};
