@@ -78,16 +78,32 @@ pub(crate) fn cmd_bless(args: &[String]) -> Result<u8, String> {
         let name = case.name();
         let written = result.and_then(|log| {
             let qemu = golden::lines(&log);
-            let (sim, image) = if !sim_reproduces(case) {
-                (None, None)
-            } else {
+            let (sim, image) = {
                 let board = find_board(case.board)?;
-                let (image, _) = sim::kernel_image(board, false);
-                let run = sim::run(&sim_for_case(case, Some(image))?, false)?;
-                let lines: Vec<String> = run.lines.iter().map(|l| golden::normalize(l)).collect();
+                let tree = if boots_from_qemu_tree(case) {
+                    let opts = matrix_boot_options(case)?;
+                    let bin = sim::elf_path(board, false).with_extension("bin");
+                    let dtb = qemu::dump_qemu_dtb(&opts, &bin)?;
+                    golden::save_qemu_tree(&root, &name, &dtb)?;
+                    Some(dtb)
+                } else {
+                    None
+                };
+                // A defmt boot ran the defmt image, whose layout differs.
+                let image = if case.defmt {
+                    sim::defmt_kernel_image(board)?
+                } else {
+                    sim::kernel_image(board, false).0
+                };
+                let run = sim::run(&sim_for_case(case, Some(image), tree)?, false)?;
+                let mut lines: Vec<String> =
+                    run.lines.iter().map(|l| golden::normalize(l)).collect();
+                if case.defmt {
+                    lines = golden::console_first(&lines);
+                }
                 (Some(lines), Some(image))
             };
-            let g = golden::bless(&qemu, sim.as_deref(), image)?;
+            let g = golden::bless(&qemu, sim.as_deref(), image, case.defmt)?;
             let p = golden::path(&root, &name);
             std::fs::write(&p, g.render()).map_err(|e| format!("writing {}: {e}", p.display()))?;
             Ok(p)

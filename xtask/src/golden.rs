@@ -6,12 +6,15 @@
 //! compares the simulator's log with the same file. So the simulator is the same boot,
 //! line for line, except for what only hardware can print, which the file marks.
 //!
-//! File format: `# ` lines are metadata (`# image BASE-END`: the kernel image range the
-//! logs were made with, which the simulator uses; `# sim: no` when the simulator's log
-//! cannot be ordered like the guest's, as with defmt frames decoded after the
-//! console). Every other line is a log line; `[guest] ` before it marks a line only the
-//! guest prints (the MMU switch, the MMU self-tests, the stack check). Figures that
-//! change from run to run are placeholders: `took <N> us`, `boot stack: <N> of <N>`.
+//! File format: `# ` lines are metadata (`# image BASE-END probe ADDR`: the kernel
+//! image range and the MMU self-test's probe buffer the logs were made with, which
+//! the simulator uses; `# order: console first` when the guest's log has the lines it
+//! writes straight to the console before the logger's, as a defmt boot whose frames
+//! are decoded after the run; `# sim: no` when the simulator cannot make the log).
+//! Every other line is a log line; `[guest] ` before it marks a line only the guest
+//! prints, which may only be one of [`GUEST_ONLY`] (what needs the hardware: the
+//! stack's high-water mark). Figures that change from run to run or with the image
+//! are placeholders: `took <N> us`, `boot stack: <N> of <N>`, `pc=<pc>`.
 //!
 //! `cargo xtask bless` boots every case in QEMU and the simulator and rewrites the
 //! files; review the diff before committing it.
@@ -20,11 +23,49 @@ use std::path::{Path, PathBuf};
 
 use zonekit_core::addr::MemRange;
 
+use crate::sim::ImageLayout;
+
 /// Where the files live, from the workspace root.
 pub const DIR: &str = "tests/golden";
 
 /// The mark of a line only the guest prints.
 pub const GUEST: &str = "[guest] ";
+
+/// The lines (normalized) only the guest can print: what needs the hardware.
+pub const GUEST_ONLY: &[&str] = &["zonekit: boot stack: <N> of <N> bytes used"];
+
+/// Starts of the lines the guest writes straight to the console (`kprintln!`, the
+/// exception handlers) rather than through the logger: with defmt they come before
+/// the decoded frames.
+pub const CONSOLE_LINES: &[&str] = &[
+    "zonekit: memory init took ",
+    "zonekit: boot stack: ",
+    "zonekit-bench: ",
+    "zonekit: zonekit.nommu",
+    "zonekit: data abort at ",
+    "zonekit: injecting fault ",
+];
+
+/// `lines` in the order a defmt boot's log has them: the console's lines first, then
+/// the logger's, each in its own order.
+pub fn console_first(lines: &[String]) -> Vec<String> {
+    let direct = |l: &String| CONSOLE_LINES.iter().any(|p| l.starts_with(p));
+    let (mut first, rest): (Vec<String>, Vec<String>) = lines.iter().cloned().partition(direct);
+    first.extend(rest);
+    first
+}
+
+/// `BASE-END probe ADDR`.
+fn parse_image(s: &str) -> Option<ImageLayout> {
+    let hex = |s: &str| u64::from_str_radix(s.strip_prefix("0x")?, 16).ok();
+    let (range, probe) = s.split_once(" probe ")?;
+    let (a, b) = range.split_once('-')?;
+    let (a, b, probe) = (hex(a)?, hex(b)?, hex(probe)?);
+    (b >= a).then(|| ImageLayout {
+        range: MemRange::new(a, b - a),
+        probe,
+    })
+}
 
 /// The file of the case named `name`.
 pub fn path(root: &Path, name: &str) -> PathBuf {
@@ -39,6 +80,33 @@ pub fn path(root: &Path, name: &str) -> PathBuf {
     root.join(DIR).join(format!("{stem}.log"))
 }
 
+/// The device tree QEMU generated for the case named `name`, where the case boots
+/// from QEMU's own tree (`cargo xtask bless` dumps it): zlib-compressed.
+pub fn qemu_tree_path(root: &Path, name: &str) -> PathBuf {
+    path(root, name).with_extension("dtb.zlib")
+}
+
+/// Store QEMU's tree for the case named `name`.
+pub fn save_qemu_tree(root: &Path, name: &str, dtb: &[u8]) -> Result<PathBuf, String> {
+    let p = qemu_tree_path(root, name);
+    let packed = miniz_oxide::deflate::compress_to_vec_zlib(dtb, 9);
+    std::fs::write(&p, packed).map_err(|e| format!("writing {}: {e}", p.display()))?;
+    Ok(p)
+}
+
+/// QEMU's tree for the case named `name`, as `cargo xtask bless` stored it.
+pub fn load_qemu_tree(root: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let p = qemu_tree_path(root, name);
+    let packed = std::fs::read(&p).map_err(|e| {
+        format!(
+            "no QEMU device tree {} ({e}); run `cargo xtask bless`",
+            p.display()
+        )
+    })?;
+    miniz_oxide::inflate::decompress_to_vec_zlib(&packed)
+        .map_err(|e| format!("{}: not zlib data ({e:?})", p.display()))
+}
+
 /// A log line with its run-to-run figures replaced by placeholders.
 pub fn normalize(line: &str) -> String {
     let line = line.trim_end_matches('\r');
@@ -49,6 +117,13 @@ pub fn normalize(line: &str) -> String {
     }
     if line.starts_with("zonekit: boot stack: ") && line.ends_with(" bytes used") {
         return "zonekit: boot stack: <N> of <N> bytes used".into();
+    }
+    if let Some(rest) = line.strip_prefix("zonekit: data abort at pc=") {
+        if let Some((pc, tail)) = rest.split_once(':') {
+            if pc.len() == 10 && pc.starts_with("0x") {
+                return format!("zonekit: data abort at pc=<pc>:{tail}");
+            }
+        }
     }
     line.to_string()
 }
@@ -70,10 +145,12 @@ pub struct Line {
 /// A parsed golden file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Golden {
-    /// The kernel image range the logs were made with.
-    pub image: Option<MemRange>,
+    /// The kernel image the logs were made with.
+    pub image: Option<ImageLayout>,
     /// Whether the simulator's log is compared (`# sim: no` turns it off).
     pub sim: bool,
+    /// The guest's log has its console lines first (`# order: console first`).
+    pub console_first: bool,
     /// The log.
     pub lines: Vec<Line>,
 }
@@ -87,18 +164,17 @@ impl Golden {
         };
         for (i, l) in text.lines().enumerate() {
             if let Some(meta) = l.strip_prefix("# ") {
-                if let Some(range) = meta.strip_prefix("image ") {
-                    let (a, b) = range
-                        .split_once('-')
-                        .ok_or_else(|| format!("line {}: bad image range", i + 1))?;
-                    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16);
-                    let (a, b) = (hex(a), hex(b));
-                    match (a, b) {
-                        (Ok(a), Ok(b)) if b >= a => g.image = Some(MemRange::new(a, b - a)),
-                        _ => return Err(format!("line {}: bad image range", i + 1)),
-                    }
+                if let Some(image) = meta.strip_prefix("image ") {
+                    g.image = Some(
+                        parse_image(image)
+                            .ok_or_else(|| format!("line {}: bad image line {meta:?}", i + 1))?,
+                    );
                 } else if meta == "sim: no" {
                     g.sim = false;
+                } else if meta == "order: console first" {
+                    g.console_first = true;
+                } else if !meta.starts_with("Golden boot log") {
+                    return Err(format!("line {}: unknown metadata {meta:?}", i + 1));
                 }
                 continue;
             }
@@ -121,11 +197,19 @@ impl Golden {
         let mut out = String::from(
             "# Golden boot log (see xtask/src/golden.rs); refresh with `cargo xtask bless`.\n",
         );
-        if let Some(r) = self.image {
-            out.push_str(&format!("# image {:#x}-{:#x}\n", r.base, r.end()));
+        if let Some(l) = self.image {
+            out.push_str(&format!(
+                "# image {:#x}-{:#x} probe {:#x}\n",
+                l.range.base,
+                l.range.end(),
+                l.probe
+            ));
         }
         if !self.sim {
             out.push_str("# sim: no\n");
+        }
+        if self.console_first {
+            out.push_str("# order: console first\n");
         }
         for l in &self.lines {
             if l.guest_only {
@@ -171,12 +255,14 @@ impl Golden {
 pub fn bless(
     qemu: &[String],
     sim: Option<&[String]>,
-    image: Option<MemRange>,
+    image: Option<ImageLayout>,
+    console_first: bool,
 ) -> Result<Golden, String> {
     let Some(sim) = sim else {
         return Ok(Golden {
             image,
             sim: false,
+            console_first,
             lines: qemu
                 .iter()
                 .map(|t| Line {
@@ -227,9 +313,19 @@ pub fn bless(
             sim[j]
         ));
     }
+    if let Some(l) = lines
+        .iter()
+        .find(|l| l.guest_only && !GUEST_ONLY.contains(&l.text.as_str()))
+    {
+        return Err(format!(
+            "the guest prints {:?}, the simulator does not",
+            l.text
+        ));
+    }
     Ok(Golden {
         image,
         sim: true,
+        console_first,
         lines,
     })
 }
@@ -267,13 +363,24 @@ mod tests {
 
     #[test]
     fn bless_marks_guest_only_lines_and_round_trips() {
-        let qemu = v(&["a", "mmu on", "b", "stack", "c"]);
+        let stack = GUEST_ONLY[0];
+        let qemu = v(&["a", stack, "b", stack, "c"]);
         let sim = v(&["a", "b", "c"]);
-        let g = bless(&qemu, Some(&sim), Some(MemRange::new(0x6001_0000, 0x1000))).unwrap();
+        let image = ImageLayout {
+            range: MemRange::new(0x6001_0000, 0x1000),
+            probe: 0x6001_0800,
+        };
+        let g = bless(&qemu, Some(&sim), Some(image), false).unwrap();
         assert_eq!(g.sim_view(), ["a", "b", "c"]);
-        assert_eq!(g.guest_view(), ["a", "mmu on", "b", "stack", "c"]);
+        assert_eq!(g.guest_view(), ["a", stack, "b", stack, "c"]);
+        assert!(bless(&v(&["a", "mmu on"]), Some(&v(&["a"])), None, false).is_err());
         assert_eq!(Golden::parse(&g.render()).unwrap(), g);
-        assert!(bless(&qemu, Some(&v(&["a", "x"])), None).is_err());
+        assert!(bless(&qemu, Some(&v(&["a", "x"])), None, false).is_err());
+        let g = bless(&qemu, None, None, true).unwrap();
+        assert!(!g.sim && g.console_first);
+        assert_eq!(Golden::parse(&g.render()).unwrap(), g);
+        assert!(Golden::parse("# image 0x1-0x2\n").is_err());
+        assert!(Golden::parse("# imagine\n").is_err());
     }
 
     #[test]
@@ -286,6 +393,16 @@ mod tests {
             normalize("zonekit: boot stack: 220132 of 524288 bytes used"),
             "zonekit: boot stack: <N> of <N> bytes used"
         );
+        assert_eq!(
+            normalize(
+                "zonekit: data abort at pc=0x60010314: DFAR=0xe0801000 DFSR=0x00000005; resuming"
+            ),
+            "zonekit: data abort at pc=<pc>: DFAR=0xe0801000 DFSR=0x00000005; resuming"
+        );
+        assert_eq!(
+            console_first(&v(&["a", "zonekit: memory init took <N> us", "b"])),
+            ["zonekit: memory init took <N> us", "a", "b"]
+        );
         assert!(compare("sim", &["a", "b"], &v(&["a", "b"])).is_ok());
         assert!(compare("sim", &["a", "b"], &v(&["a", "c"])).is_err());
         assert!(compare("sim", &["a", "b"], &v(&["a"])).is_err());
@@ -293,7 +410,8 @@ mod tests {
     }
 
     /// Every matrix case has a golden log, and the simulator reproduces it (all but
-    /// the `[guest]` lines), from the image range recorded in it.
+    /// the `[guest]` lines, which may only be [`GUEST_ONLY`] ones), from the image
+    /// recorded in it.
     #[test]
     fn golden_logs_match_the_simulator() {
         let root = crate::workspace_root();
@@ -308,13 +426,44 @@ mod tests {
                     continue;
                 }
             };
+            if let Some(l) = golden
+                .lines
+                .iter()
+                .find(|l| l.guest_only && !GUEST_ONLY.contains(&l.text.as_str()))
+            {
+                failures.push(format!(
+                    "{name}: {:?} is marked as printed by the guest alone; only {GUEST_ONLY:?} may be",
+                    l.text
+                ));
+                continue;
+            }
             if !golden.sim {
                 continue;
             }
-            let run = crate::sim_for_case(&case, golden.image)
+            if golden.image.is_none() {
+                failures.push(format!(
+                    "{name}: no `# image` line; run `cargo xtask bless`"
+                ));
+                continue;
+            }
+            let tree = if crate::boots_from_qemu_tree(&case) {
+                match load_qemu_tree(&root, &name) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        failures.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let run = crate::sim_for_case(&case, golden.image, tree)
                 .and_then(|opts| crate::sim::run(&opts, false).map_err(|e| format!("sim: {e}")));
             let result = run.and_then(|r| {
-                let got: Vec<String> = r.lines.iter().map(|l| normalize(l)).collect();
+                let mut got: Vec<String> = r.lines.iter().map(|l| normalize(l)).collect();
+                if golden.console_first {
+                    got = console_first(&got);
+                }
                 compare("sim", &golden.sim_view(), &got)
             });
             compared += 1;

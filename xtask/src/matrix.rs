@@ -397,11 +397,10 @@ pub(crate) fn check_defmt_location(lines: &[defmt::Line]) -> Result<(), String> 
 /// loaded two-CPU machine (the page-allocator self-test touches every page).
 pub(crate) const MATRIX_TIMEOUT_SECS: u64 = 180;
 
-/// Boot one matrix case in QEMU and check its log; returns the log.
-pub(crate) fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
-    let board = find_board(case.board)?;
-    let mut opts = BootOptions {
-        board,
+/// QEMU's options for a matrix case.
+pub(crate) fn matrix_boot_options(case: &BootCase) -> Result<BootOptions, String> {
+    Ok(BootOptions {
+        board: find_board(case.board)?,
         mem: case.mem,
         cmdline: case.cmdline.map(str::to_string),
         release: false,
@@ -409,7 +408,13 @@ pub(crate) fn check_boot(case: &BootCase, built: &Built) -> Result<String, Strin
         dtb: case.dtb.clone(),
         workdir: None,
         icount: false,
-    };
+    })
+}
+
+/// Boot one matrix case in QEMU and check its log; returns the log.
+pub(crate) fn check_boot(case: &BootCase, built: &Built) -> Result<String, String> {
+    let board = find_board(case.board)?;
+    let mut opts = matrix_boot_options(case)?;
     if case.defmt {
         opts.workdir = Some(defmt_workdir(&case.name().replace(' ', "_"))?);
     }
@@ -586,20 +591,19 @@ pub(crate) fn sim_compared(case: &BootCase) -> bool {
     )
 }
 
-/// Whether the simulator can print a case's log in the guest's order: not with defmt
-/// (the frames are decoded after the console), not from a device tree QEMU generates
-/// itself (the simulator has only the trees xtask writes).
-pub(crate) fn sim_reproduces(case: &BootCase) -> bool {
-    let qemu_tree = find_board(case.board)
-        .is_ok_and(|b| b.profile.qemu.dtb == DtbSource::Qemu && case.dtb == dtb::DtbMode::Auto);
-    !case.defmt && !qemu_tree
+/// Whether a case boots from the device tree QEMU generates itself (the simulator
+/// then needs that tree: `cargo xtask bless` keeps it next to the golden log).
+pub(crate) fn boots_from_qemu_tree(case: &BootCase) -> bool {
+    find_board(case.board)
+        .is_ok_and(|b| b.profile.qemu.dtb == DtbSource::Qemu && case.dtb == dtb::DtbMode::Auto)
 }
 
 /// The simulator's options for a matrix case (the image range from the ELF unless
 /// given).
 pub(crate) fn sim_for_case(
     case: &BootCase,
-    image: Option<zonekit_core::addr::MemRange>,
+    image: Option<sim::ImageLayout>,
+    qemu_tree: Option<Vec<u8>>,
 ) -> Result<sim::SimOptions, String> {
     Ok(sim::SimOptions {
         board: find_board(case.board)?,
@@ -608,6 +612,7 @@ pub(crate) fn sim_for_case(
         dtb: case.dtb.clone(),
         release: false,
         image,
+        qemu_tree,
     })
 }
 
@@ -619,7 +624,12 @@ pub(crate) fn check_sim(case: &BootCase, qemu_log: &str) -> Result<(), String> {
     } else {
         None
     };
-    let opts = sim_for_case(case, image)?;
+    let tree = if boots_from_qemu_tree(case) {
+        Some(golden::load_qemu_tree(&workspace_root(), &case.name())?)
+    } else {
+        None
+    };
+    let opts = sim_for_case(case, image, tree)?;
     let run = sim::run(&opts, false)?;
     if case.exit != 0 {
         // A boot that stops: the same status and the same lines.

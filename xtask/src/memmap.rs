@@ -374,6 +374,7 @@ mod tests {
             dtb,
             release: false,
             image: None,
+            qemu_tree: None,
         };
         let run = sim::run(&opts, false).unwrap();
         render(&title(&opts), &run.map.unwrap()).to_string()

@@ -263,6 +263,44 @@ pub(crate) fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, 
 }
 
 /// Boot the image; with `stream` the console goes to our stdout as it arrives.
+/// The device tree QEMU itself generates for this boot, as the guest gets it in r2
+/// when no `-dtb` is given: QEMU's `-M MACHINE,dumpdtb=FILE` writes it (after
+/// `arm_load_dtb`'s edits: `/memory` from `-m`, `/chosen/bootargs` from `-append`)
+/// and exits without booting.
+pub(crate) fn dump_qemu_dtb(opts: &BootOptions, image: &Path) -> Result<Vec<u8>, String> {
+    let out = workspace_root().join(format!(
+        "target/arm/dtb/qemu-{}-{}.dtb",
+        opts.board.name,
+        size_name(opts.mem)
+    ));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let cmd = qemu_command(opts, image)?;
+    let mut args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let m = args
+        .iter()
+        .position(|a| a == "-M")
+        .ok_or("the QEMU command has no -M")?;
+    let machine = format!(
+        "{},dumpdtb={}",
+        args[m + 1].to_string_lossy(),
+        out.display()
+    );
+    args[m + 1] = machine.into();
+    let result = Command::new(cmd.get_program())
+        .args(&args)
+        .output()
+        .map_err(|e| format!("running QEMU to dump its device tree: {e}"))?;
+    std::fs::read(&out).map_err(|e| {
+        format!(
+            "QEMU wrote no device tree to {} ({e}): {}",
+            out.display(),
+            String::from_utf8_lossy(&result.stderr).trim()
+        )
+    })
+}
+
 pub(crate) fn run_qemu(opts: &BootOptions, image: &Path, stream: bool) -> Result<QemuRun, String> {
     let mut cmd = qemu_command(opts, image)?;
     if stream {

@@ -37,9 +37,18 @@ use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
 use zonekit_arch_arm::bootmem::RunningMemory;
 use zonekit_arch_arm::bootmem::{BootError, BootMemblock, BootParams, BootedMemory, PagingContext};
 use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
-use zonekit_arch_arm::hooks::{BootHooks, BootStep};
+use zonekit_arch_arm::hooks::{BootHooks, BootStep, HookStop};
 use zonekit_arch_arm::mmu::early::build_kernel_tables;
-use zonekit_arch_arm::mmu::{print_virtual_layout, NoMappingHooks, TableMemory, VirtualLayout};
+use zonekit_arch_arm::mmu::kernel::log_mmu_on;
+use zonekit_arch_arm::mmu::regs::{sctlr_mmu_on, ttbr0_value};
+use zonekit_arch_arm::mmu::selftest::{
+    mmu_self_test, translation_fault, Fault, ProbeAbortReport, VirtualMemory, EXIT_MMU_TEST,
+    KMAP_TEST_PAGES,
+};
+use zonekit_arch_arm::mmu::{
+    print_virtual_layout, KernelMmu, KernelTableMemory, LinearMap, NoMappingHooks, TableMemory,
+    TlbFlush, VirtualLayout, PAGE_OFFSET,
+};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange, PhysAddr};
 use zonekit_core::fmt::LogLines;
 use zonekit_core::memblock::RegionFlags;
@@ -55,6 +64,10 @@ const MIB: u64 = 1 << 20;
 /// Image size assumed when no built ELF is found: the debug vexpress-a9 image of this
 /// tree (code, data, .bss and the 512 KiB boot stack), rounded to pages.
 pub const DEFAULT_IMAGE_SIZE: u64 = 0x10_6000;
+
+/// Where the MMU self-test's probe buffer is assumed without an ELF: inside the
+/// assumed image, word aligned.
+const DEFAULT_PROBE_OFFSET: u64 = 0x4_0000;
 
 /// Exit status of `cargo xtask sim` when the guest would fault or hang ([`SimRun::faults`]);
 /// the guest's own exit status for an exception is 3 too.
@@ -111,9 +124,21 @@ pub struct SimOptions {
     pub dtb: DtbMode,
     /// Read the image range from the release ELF instead of the debug one.
     pub release: bool,
-    /// The kernel image range to assume instead of reading the ELF (a golden log
-    /// records the one it was made with).
-    pub image: Option<MemRange>,
+    /// The kernel image to assume instead of reading the ELF (a golden log records
+    /// the one it was made with).
+    pub image: Option<ImageLayout>,
+    /// The device tree QEMU generated itself (its `dumpdtb`), handed over unchanged
+    /// instead of the one `dtb` names: the board boots from QEMU's tree.
+    pub qemu_tree: Option<Vec<u8>>,
+}
+
+/// Where the kernel image lies, as far as the boot log shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// `__image_start..__image_end`.
+    pub range: MemRange,
+    /// The MMU self-test's probe buffer (`zonekit_mmu_probe`).
+    pub probe: u64,
 }
 
 /// Who owns a reserved (or no-map) range of the memory map.
@@ -314,8 +339,9 @@ impl PageStorage for SimStorage {
 }
 
 /// The sim's part in the flow: build the kernel page tables as the guest's
-/// `paging_init` does (same plan, same memblock allocations; only the MMU switch is
-/// missing), and draw the memory map once `bootmem_init` is done.
+/// `paging_init` does (same plan, same memblock allocations; the MMU switch itself
+/// is the only step missing), run the guest's MMU self-tests on them through
+/// simulated RAM, and draw the memory map once `bootmem_init` is done.
 struct SimHooks {
     board: &'static BoardDesc,
     started: Option<std::time::Instant>,
@@ -323,7 +349,15 @@ struct SimHooks {
     dtb: Option<MemRange>,
     map: Option<MemoryMap>,
     ram: Ram,
+    probe: u64,
+    nommu: bool,
+    test_abort: bool,
+    mmu: Option<KernelMmu<SimTables>>,
 }
+
+/// SCTLR out of reset on QEMU's Cortex-A7/A9/A15 models (`reset_sctlr`), which the
+/// guest's MMU switch reads and modifies.
+const QEMU_RESET_SCTLR: u32 = 0x00c5_0078;
 
 /// Simulated page-table memory: 16 KiB chunks of words, created on first write
 /// (checked against the simulated RAM then: the guest would write there).
@@ -365,18 +399,117 @@ impl TableMemory for SimTables {
     }
 }
 
+impl KernelTableMemory for SimTables {
+    /// No TLB is simulated: every access walks the tables.
+    fn flush_tlb(&mut self, _flush: TlbFlush) {}
+}
+
+/// Simulated RAM contents for the MMU self-tests: words by physical address, reached
+/// by walking the kernel tables as the MMU would.
+struct SimVirtualMemory {
+    words: BTreeMap<u64, u32>,
+    ram: Ram,
+}
+
+impl SimVirtualMemory {
+    fn translate(&self, mmu: &KernelMmu<SimTables>, va: u32, write: bool) -> Result<u64, Fault> {
+        if let Some(f) = translation_fault(mmu, va, write) {
+            return Err(f);
+        }
+        let phys = mmu.page_table().walk(va).map_or(0, |t| t.phys);
+        self.ram.check(
+            MemRange::new(phys, 4),
+            "an MMU self-test access",
+            "the guest faults there",
+        );
+        Ok(phys)
+    }
+}
+
+impl VirtualMemory<SimTables> for SimVirtualMemory {
+    fn read(&mut self, mmu: &KernelMmu<SimTables>, va: u32) -> Result<u32, Fault> {
+        let phys = self.translate(mmu, va, false)?;
+        Ok(self.words.get(&phys).copied().unwrap_or(0))
+    }
+
+    fn write(&mut self, mmu: &KernelMmu<SimTables>, va: u32, value: u32) -> Result<(), Fault> {
+        let phys = self.translate(mmu, va, true)?;
+        self.words.insert(phys, value);
+        Ok(())
+    }
+
+    fn probe_read(&mut self, mmu: &KernelMmu<SimTables>, va: u32) -> Option<Fault> {
+        let fault = self.translate(mmu, va, false).err()?;
+        // The guest's handler prints the faulting load's address; there is none here
+        // (golden logs write it as a placeholder).
+        zk_info!("{}", ProbeAbortReport { pc: 0, fault });
+        Some(fault)
+    }
+}
+
 impl BootHooks<SimStorage> for SimHooks {
+    fn cmdline(&mut self, cmdline: &str) {
+        for word in cmdline.split_ascii_whitespace() {
+            self.nommu |= word == "zonekit.nommu";
+            self.test_abort |= word == "zonekit.test_abort";
+        }
+        if self.nommu {
+            zk_info!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
+        }
+    }
+
+    /// The guest's `paging_init` up to the MMU switch (same plan, same memblock
+    /// allocations), then what the guest prints once the MMU is on.
     fn paging_init(
         &mut self,
         ctx: PagingContext<'_, SimStorage>,
     ) -> Result<Option<u64>, BootError> {
         self.ram.check_memblock(ctx.memblock);
+        if self.nommu {
+            return Ok(None);
+        }
+        let linear = LinearMap {
+            phys_offset: ctx.arch.phys_offset,
+            lowmem_end: ctx.lowmem_limit,
+        };
         let mem = SimTables(BTreeMap::new(), self.ram.clone());
         let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
-        // The guest prints the layout once the MMU is on; the tables are the same.
+        log_mmu_on(
+            ttbr0_value(built.pt.l1_phys()),
+            sctlr_mmu_on(QEMU_RESET_SCTLR, false),
+            built.pt.l2_table_count(),
+            built.uart_virt,
+        );
         let mut out = LogLines::new();
         let _ = print_virtual_layout(&mut out, &VirtualLayout::of_plan(&built.plan));
-        Ok(None)
+        self.mmu = Some(KernelMmu::from_early(built, linear));
+        Ok(Some(u64::from(PAGE_OFFSET)))
+    }
+
+    /// The guest's MMU self-tests, on simulated RAM through the same tables.
+    fn running(&mut self, running: &mut RunningMemory<SimStorage, 1>) -> Result<(), HookStop> {
+        if self.nommu {
+            return Ok(());
+        }
+        let stop = |why| HookStop {
+            what: "MMU self-test",
+            why,
+            exit_code: EXIT_MMU_TEST,
+        };
+        let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
+        let mut mem = SimVirtualMemory {
+            words: BTreeMap::new(),
+            ram: self.ram.clone(),
+        };
+        mmu_self_test(
+            mmu,
+            &mut mem,
+            &mut running.allocator,
+            self.probe as u32,
+            KMAP_TEST_PAGES,
+            self.test_abort,
+        )
+        .map_err(stop)
     }
 
     fn step(&mut self, step: BootStep) {
@@ -396,28 +529,34 @@ impl BootHooks<SimStorage> for SimHooks {
     }
 }
 
-/// The image range from the board's ELF, or the documented default.
-pub fn kernel_image(board: &BoardDesc, release: bool) -> (MemRange, String) {
+/// The image layout from the board's ELF, or the documented default.
+pub fn kernel_image(board: &BoardDesc, release: bool) -> (ImageLayout, String) {
     let elf = elf_path(board, release);
     match image_symbols(&elf) {
-        Ok(r) => (
-            r,
+        Ok(l) => (
+            l,
             format!(
-                "xtask: sim: kernel image {:#x}-{:#x} from {}",
-                r.base,
-                r.end(),
+                "xtask: sim: kernel image {:#x}-{:#x} (probe buffer {:#x}) from {}",
+                l.range.base,
+                l.range.end(),
+                l.probe,
                 elf.display()
             ),
         ),
         Err(why) => {
-            let r = MemRange::new(board.load_address(), DEFAULT_IMAGE_SIZE);
+            let range = MemRange::new(board.load_address(), DEFAULT_IMAGE_SIZE);
+            let l = ImageLayout {
+                range,
+                probe: range.base + DEFAULT_PROBE_OFFSET,
+            };
             (
-                r,
+                l,
                 format!(
-                    "xtask: sim: {why}; assuming the kernel image is {:#x}-{:#x} (load address + {:#x}); `cargo xtask qemu --board {}` builds it",
-                    r.base,
-                    r.end(),
+                    "xtask: sim: {why}; assuming the kernel image is {:#x}-{:#x} (load address + {:#x}, probe buffer at {:#x}); `cargo xtask qemu --board {}` builds it",
+                    range.base,
+                    range.end(),
                     DEFAULT_IMAGE_SIZE,
+                    l.probe,
                     board.name
                 ),
             )
@@ -425,7 +564,7 @@ pub fn kernel_image(board: &BoardDesc, release: bool) -> (MemRange, String) {
     }
 }
 
-fn image_symbols(elf: &Path) -> Result<MemRange, String> {
+fn image_symbols(elf: &Path) -> Result<ImageLayout, String> {
     use object::{Object, ObjectSymbol};
     let data = std::fs::read(elf).map_err(|e| format!("no board ELF at {}: {e}", elf.display()))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
@@ -436,12 +575,19 @@ fn image_symbols(elf: &Path) -> Result<MemRange, String> {
             .ok_or_else(|| format!("{} has no {name}", elf.display()))
     };
     let (start, end) = (sym("__image_start")?, sym("__image_end")?);
-    Ok(MemRange::new(start, end.saturating_sub(start)))
+    Ok(ImageLayout {
+        range: MemRange::new(start, end.saturating_sub(start)),
+        probe: sym("zonekit_mmu_probe")?,
+    })
 }
 
-/// The DTB bytes and address QEMU would hand over, or `None` for ATAGS.
 fn qemu_dtb(opts: &SimOptions, cmdline: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
     let (board, mem) = (opts.board, opts.mem);
+    let at = opts.board.ram_base + (opts.mem / 2).min(128 * MIB);
+    let at = (at + 0xfff) & !0xfff;
+    if let Some(tree) = &opts.qemu_tree {
+        return Ok(Some((tree.clone(), at)));
+    }
     let file = match &opts.dtb {
         DtbMode::None => return Ok(None),
         DtbMode::Auto => dtb::board_dtb(board, mem, cmdline, false)?,
@@ -452,8 +598,6 @@ fn qemu_dtb(opts: &SimOptions, cmdline: &str) -> Result<Option<(Vec<u8>, u64)>, 
         }
     };
     let blob = dtb::qemu_load_dtb(&file, board, mem, cmdline)?;
-    let at = opts.board.ram_base + (opts.mem / 2).min(128 * MIB);
-    let at = (at + 0xfff) & !0xfff;
     Ok(Some((blob, at)))
 }
 
@@ -476,7 +620,13 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     let _one = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let cmdline = opts.cmdline.clone().unwrap_or_default();
     let (image, note) = match opts.image {
-        Some(r) => (r, format!("xtask: sim: kernel image {r} as given")),
+        Some(l) => (
+            l,
+            format!(
+                "xtask: sim: kernel image {} (probe buffer {:#x}) as given",
+                l.range, l.probe
+            ),
+        ),
         None => kernel_image(opts.board, opts.release),
     };
     let mut notes = vec![note];
@@ -518,7 +668,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         r1: opts.board.machine_id,
         r2: r2 as u32,
         blob,
-        kernel_image: image,
+        kernel_image: image.range,
     };
     // What QEMU itself needs inside RAM: the image it loads, the boot information
     // it writes.
@@ -528,7 +678,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         faults: Rc::new(RefCell::new(Vec::new())),
     };
     let not_loaded = "QEMU refuses to load it (the guest does not start)";
-    ram.check(image, "the kernel image", not_loaded);
+    ram.check(image.range, "the kernel image", not_loaded);
     match (&dtb, &atags) {
         (Some(_), _) => {
             if let Some(r) = dtb_range {
@@ -555,6 +705,10 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         dtb: dtb_range,
         map: None,
         ram: ram.clone(),
+        probe: image.probe,
+        nommu: false,
+        test_abort: false,
+        mmu: None,
     };
     install_logger();
     {
@@ -695,6 +849,7 @@ pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String
         dtb: DtbMode::Auto,
         release: false,
         image: None,
+        qemu_tree: None,
     };
     let mut rest = Vec::new();
     let mut it = args.iter();
@@ -764,7 +919,7 @@ pub fn elf_path(board: &BoardDesc, release: bool) -> PathBuf {
 }
 
 /// The image range of the board's debug `defmt` build (its own target directory).
-pub fn defmt_kernel_image(board: &BoardDesc) -> Result<MemRange, String> {
+pub fn defmt_kernel_image(board: &BoardDesc) -> Result<ImageLayout, String> {
     let elf = crate::workspace_root()
         .join("target/arm-defmt/armv7a-none-eabi/debug")
         .join(board.name);
@@ -783,6 +938,7 @@ mod tests {
             dtb,
             release: false,
             image: None,
+            qemu_tree: None,
         }
     }
 

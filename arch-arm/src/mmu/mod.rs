@@ -8,6 +8,8 @@
 //!   [`print_virtual_layout`], linear-map helpers);
 //! * [`pkmap`]: `kmap`/`kunmap` over the PKMAP window ([`Pkmap`]);
 //! * [`hooks`]: OS hooks around the MMU switch ([`MappingHooks`]);
+//! * [`kernel`]: the live tables after `paging_init` ([`KernelMmu`]: linear map, kmap);
+//! * [`selftest`]: the MMU self-tests the guest and the simulator both run;
 //! * [`regs`]: the CP15 register values the switch programs (host-testable);
 //! * `hw` (target only): the CP15 writes themselves.
 //!
@@ -35,9 +37,11 @@
 pub mod desc;
 pub mod early;
 pub mod hooks;
+pub mod kernel;
 pub mod pkmap;
 pub mod plan;
 pub mod regs;
+pub mod selftest;
 pub mod table;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
@@ -46,6 +50,7 @@ pub mod hw;
 
 pub use desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
 pub use hooks::{build_page_table, MappingHooks, NoMappingHooks};
+pub use kernel::{KernelMmu, KernelTableMemory, KernelTables};
 pub use pkmap::Pkmap;
 pub use plan::{
     device_virt, phys_to_virt, plan_kernel_mappings, print_virtual_layout, virt_to_phys,

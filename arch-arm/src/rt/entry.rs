@@ -17,6 +17,7 @@
 
 use super::console;
 use super::semihosting;
+use crate::mmu::selftest::{Fault, ProbeAbortReport};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 core::arch::global_asm!(
@@ -187,9 +188,11 @@ extern "C" fn zonekit_dabt_probe(pc: u32) -> u32 {
     PROBE_DFAR.store(dfar, Ordering::Relaxed);
     PROBE_DFSR.store(dfsr, Ordering::Relaxed);
     PROBE_FAULTED.store(true, Ordering::Relaxed);
-    console::print_fmt(format_args!(
-        "zonekit: data abort at pc={pc:#010x}: DFAR={dfar:#010x} DFSR={dfsr:#010x}; resuming after the faulting load (test mode)\n"
-    ));
+    let report = ProbeAbortReport {
+        pc,
+        fault: Fault { dfar, dfsr },
+    };
+    console::print_fmt(format_args!("{report}\n"));
     1
 }
 

@@ -35,11 +35,8 @@ const ATAGS_MAX_BYTES: u64 = 0x4000;
 /// Exit code when the boot stack overflowed (checked after the boot flow).
 pub const EXIT_STACK_OVERFLOW: u32 = 4;
 
-/// Exit code when an MMU self-test fails.
-pub const EXIT_MMU_TEST: u32 = 5;
-
-/// Highmem pages the kmap self-test maps twice.
-const KMAP_TEST_PAGES: usize = 8;
+pub use crate::mmu::selftest::EXIT_MMU_TEST;
+use crate::mmu::selftest::KMAP_TEST_PAGES;
 
 extern "C" {
     static __image_start: u8;

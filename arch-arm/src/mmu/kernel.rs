@@ -1,0 +1,143 @@
+//! The kernel's mappings once `paging_init` is done: the page table, the PKMAP slots,
+//! the lowmem linear map and the virtual layout, as one [`KernelMmu`].
+//!
+//! It is generic over where the table words live ([`KernelTableMemory`]): physical
+//! memory through the linear map in the guest (`rt::paging`), a map of chunks in the
+//! simulator. The guest and the simulator build it from the same
+//! [`EarlyPaging`](super::early::EarlyPaging) and run the same
+//! [`self-tests`](super::selftest) on it, so they print the same lines.
+
+use heapless::Vec;
+use zonekit_core::addr::{Pfn, PhysAddr};
+use zonekit_core::{zk_info, PageStorage};
+
+use super::early::{EarlyPaging, EarlyTables};
+use super::{
+    device_virt, LinearMap, MappingRequest, MmuError, PageTable, Pkmap, TableAllocator,
+    TableMemory, TlbFlush, VirtualLayout,
+};
+
+/// Table memory of the live kernel tables: [`TableMemory`] plus the TLB maintenance a
+/// removed entry needs (TLBIMVA / TLBIALL on the target; nothing where no TLB exists).
+pub trait KernelTableMemory: TableMemory {
+    /// Carry out `flush` after the tables changed (DSB first on the target).
+    fn flush_tlb(&mut self, flush: TlbFlush);
+}
+
+/// Page-table memory once memblock is retired: the existing tables. New tables are
+/// refused (the PKMAP table was allocated up front by `kmap_init`, so `kmap` never
+/// needs one).
+#[derive(Debug)]
+pub struct KernelTables<M> {
+    mem: M,
+}
+
+impl<M: TableMemory> TableMemory for KernelTables<M> {
+    fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]> {
+        self.mem.words(phys, count)
+    }
+
+    fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
+        self.mem.words_mut(phys, count)
+    }
+}
+
+impl<M: TableMemory> TableAllocator for KernelTables<M> {
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Result<PhysAddr, MmuError> {
+        Err(MmuError::OutOfTableMemory { bytes, align })
+    }
+}
+
+/// The live kernel page table with its PKMAP slots and linear map.
+#[derive(Debug)]
+pub struct KernelMmu<M: TableMemory> {
+    pt: PageTable<KernelTables<M>>,
+    pkmap: Pkmap,
+    linear: LinearMap,
+    layout: VirtualLayout,
+    plan: Vec<MappingRequest, 32>,
+}
+
+impl<M: KernelTableMemory> KernelMmu<M> {
+    /// The tables `paging_init` built, memblock given up, for lowmem `linear`.
+    pub fn from_early<S: PageStorage>(
+        early: EarlyPaging<EarlyTables<'_, S, M>>,
+        linear: LinearMap,
+    ) -> Self {
+        let layout = VirtualLayout::of_plan(&early.plan);
+        Self {
+            pt: early.pt.map_allocator(|a| KernelTables {
+                mem: a.into_memory(),
+            }),
+            pkmap: Pkmap::new(),
+            linear,
+            layout,
+            plan: early.plan,
+        }
+    }
+
+    /// The page table.
+    pub fn page_table(&self) -> &PageTable<KernelTables<M>> {
+        &self.pt
+    }
+
+    /// The planned mappings it was built from.
+    pub fn plan(&self) -> &[MappingRequest] {
+        &self.plan
+    }
+
+    /// The virtual layout.
+    pub fn layout(&self) -> &VirtualLayout {
+        &self.layout
+    }
+
+    /// The lowmem linear map.
+    pub fn linear(&self) -> &LinearMap {
+        &self.linear
+    }
+
+    /// `__va` for lowmem.
+    pub fn phys_to_virt(&self, phys: PhysAddr) -> Option<u32> {
+        self.linear.phys_to_virt(phys)
+    }
+
+    /// `__pa` for lowmem.
+    pub fn virt_to_phys(&self, virt: u32) -> Option<PhysAddr> {
+        self.linear.virt_to_phys(virt)
+    }
+
+    /// Where a board device's physical address is mapped.
+    pub fn device_virt(&self, phys: u64) -> Option<u32> {
+        device_virt(&self.plan, phys)
+    }
+
+    /// `kmap`: map `pfn` in a PKMAP slot (or take another reference to its slot).
+    pub fn kmap(&mut self, pfn: Pfn) -> Result<u32, MmuError> {
+        self.pkmap.kmap(&mut self.pt, pfn)
+    }
+
+    /// `kunmap`: drop a reference; when the slot becomes free its entry is cleared
+    /// and its TLB entry invalidated.
+    pub fn kunmap(&mut self, virt: u32) -> Result<(), MmuError> {
+        let flush = self.pkmap.kunmap(&mut self.pt, virt)?;
+        self.pt.allocator_mut().mem.flush_tlb(flush);
+        Ok(())
+    }
+
+    /// PKMAP slots in use.
+    pub fn kmaps_in_use(&self) -> usize {
+        self.pkmap.in_use()
+    }
+}
+
+/// The boot-log line of the MMU switch: TTBR0 and SCTLR as programmed, the number of
+/// second-level tables, where the console went.
+pub fn log_mmu_on(ttbr0: u32, sctlr: u32, l2_tables: usize, console_virt: u32) {
+    zk_info!(
+        "zonekit: MMU on (TTBR0 {:#010x}, SCTLR {:#010x}, caches off), {} second-level tables, console at {:#010x}",
+        ttbr0,
+        sctlr,
+        l2_tables,
+        console_virt
+    );
+}
