@@ -68,3 +68,40 @@ fn porting_guide_samples_are_the_zynq_crate() {
         );
     }
 }
+
+/// The "What it took" table counts the lines of the zynq crate's files as they are,
+/// and the total adds them up.
+#[test]
+fn porting_guide_line_counts_are_true() {
+    let doc = std::fs::read_to_string(root().join("docs/porting.md")).unwrap();
+    let mut code_total = 0;
+    let mut code_files = 0;
+    let mut rows = 0;
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (Some(file), Some(count)) = (cells.get(1), cells.get(2)) else {
+            continue;
+        };
+        let (Some(file), Ok(count)) = (
+            file.strip_prefix('`').and_then(|f| f.strip_suffix('`')),
+            count.parse::<usize>(),
+        ) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(root().join("bsp-zynq").join(file))
+            .unwrap_or_else(|e| panic!("docs/porting.md counts bsp-zynq/{file}: {e}"));
+        assert_eq!(
+            text.lines().count(),
+            count,
+            "docs/porting.md: lines of bsp-zynq/{file}"
+        );
+        rows += 1;
+        if file != "README.md" {
+            code_total += count;
+            code_files += 1;
+        }
+    }
+    assert_eq!(rows, 5, "rows of the line-count table in docs/porting.md");
+    let claim = format!("**{code_total} lines in {code_files} files**");
+    assert!(doc.contains(&claim), "docs/porting.md should say {claim}");
+}

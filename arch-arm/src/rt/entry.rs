@@ -10,8 +10,10 @@
 //! 4. paints the boot stack with [`STACK_PAINT`] and sets sp to its top
 //!    (`__stack_bottom` .. `__stack_top` from the linker script);
 //! 5. zeroes `.bss` (`__bss_start` .. `__bss_end`);
-//! 6. points VBAR at [`zonekit_vectors`](self) and calls the board binary's
-//!    `zonekit_main(r0, r1, r2)`, which must not return.
+//! 6. points VBAR at the vectors and calls the kernel's main function (the one given
+//!    to [`entry!`](crate::entry)) with r0-r2; it must not return.
+//!
+//! Both are opt-in: [`entry!`](crate::entry) links them into the kernel.
 //!
 //! Linux counterpart: `stext` in `arch/arm/kernel/head.S` (boot registers, HYP drop in `__hyp_stub_install`, secondary parking) and `__vectors_start` in `entry-armv.S`.
 
@@ -20,7 +22,35 @@ use super::semihosting;
 use crate::mmu::selftest::{Fault, ProbeAbortReport};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-core::arch::global_asm!(
+/// Link zonekit's boot entry and exception vectors into the kernel, entering `main`.
+///
+/// `zonekit_arch_arm::entry!(kernel_main);` with `fn kernel_main(r0: u32, r1: u32,
+/// r2: u32) -> !` defines `_start` (see the [module documentation](self)) and the
+/// vectors (fatal reports of every exception, the probed loads of the MMU
+/// self-tests), and calls `kernel_main` with the boot registers. A kernel with its
+/// own entry and vectors leaves the macro out and calls the runtime's boot
+/// functions from its own code; the linker script still needs `__stack_bottom`,
+/// `__stack_top`, `__exc_stack_top` and the `.bss` bounds that `_start` uses.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        $crate::__zonekit_entry_asm!();
+
+        /// Called by `_start` with the boot registers.
+        #[no_mangle]
+        extern "C" fn zonekit_main(r0: u32, r1: u32, r2: u32) -> ! {
+            let main: fn(u32, u32, u32) -> ! = $main;
+            main(r0, r1, r2)
+        }
+    };
+}
+
+/// The assembly of [`entry!`]: `_start` and the vector table.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __zonekit_entry_asm {
+    () => {
+        ::core::arch::global_asm!(
     r#"
     .arm
     .arch_extension virt
@@ -131,8 +161,10 @@ zonekit_vec_dabt:
     zonekit_vec irq, 6
     zonekit_vec fiq, 7
 "#,
-    paint = const STACK_PAINT,
-);
+            paint = const $crate::rt::entry::STACK_PAINT,
+        );
+    };
+}
 
 /// The word `_start` fills the boot stack with before using it.
 pub const STACK_PAINT: u32 = 0x57ac_57ac;

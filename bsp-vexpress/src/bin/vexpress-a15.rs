@@ -18,9 +18,11 @@ mod target {
         None => panic!("the board table names another timer"),
     };
 
-    /// Called by the runtime's `_start` with the boot registers.
-    #[no_mangle]
-    extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
+    // zonekit's `_start` and exception vectors, entering `kernel_main`.
+    zonekit_arch_arm::entry!(kernel_main);
+
+    /// Called by `_start` with the boot registers.
+    fn kernel_main(_r0: u32, r1: u32, r2: u32) -> ! {
         zonekit_arch_arm::rt::boot_main(&VEXPRESS_A15, &CONSOLE, &TIMER, r1, r2)
     }
 }

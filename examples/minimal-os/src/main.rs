@@ -1,5 +1,5 @@
 //! A minimal "your OS" on zonekit, outside zonekit's workspace: the arch crate's
-//! runtime (`_start`, vectors, semihosting) enters `zonekit_main`, one call boots
+//! runtime (`_start` and vectors, linked by `entry!`) enters `kernel_main`, one call boots
 //! memory the way Linux does up to `mem_init`, and the kernel then owns a buddy
 //! allocator and the kernel page tables. It brings its own `#[panic_handler]`. Build it
 //! as `docs/using.md` says, or run `cargo xtask qemu --example minimal-os`
@@ -26,9 +26,11 @@ mod os {
         rt::semihosting::exit(101)
     }
 
+    // zonekit's `_start` and exception vectors, entering `kernel_main`.
+    zonekit_arch_arm::entry!(kernel_main);
+
     /// The kernel's entry, called by `_start` with the boot registers.
-    #[no_mangle]
-    extern "C" fn zonekit_main(_r0: u32, r1: u32, r2: u32) -> ! {
+    fn kernel_main(_r0: u32, r1: u32, r2: u32) -> ! {
         let mut kernel = rt::boot_memory(&BOARD, &UART, &TIMER, r1, r2, NoMappingHooks);
         let buddy = &mut kernel.running.allocator;
         let before = buddy.nr_free_pages() + buddy.nr_pcp_pages();
