@@ -4,6 +4,7 @@
 //! * [`desc`]: level-typed descriptors ([`L1Entry`], [`L2Entry`]) with bit-exact
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
 //! * [`table`]: the [`PageTable`] builder over a [`TableAllocator`];
+//! * [`table_memory`]: where tables live ([`TableMemory`], [`TableAllocator`]);
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
 //!   [`print_virtual_layout`], linear-map helpers);
 //! * [`pkmap`]: `kmap`/`kunmap` over the PKMAP window ([`Pkmap`]);
@@ -43,6 +44,7 @@ pub mod plan;
 pub mod regs;
 pub mod selftest;
 pub mod table;
+pub mod table_memory;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 #[allow(unsafe_code)]
