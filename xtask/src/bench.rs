@@ -140,6 +140,7 @@ fn guest_run(
         dtb: crate::dtb::DtbMode::Auto,
         icount: true,
         workdir: None,
+        gdb: None,
     };
     eprintln!(
         "xtask: bench: {} {} MiB under -icount",

@@ -17,14 +17,7 @@ const CRATES: [&str; 5] = [
 ];
 
 /// `cargo xtask doc [--open]`.
-pub fn cmd_doc(args: &[String]) -> Result<u8, String> {
-    let mut open = false;
-    for a in args {
-        match a.as_str() {
-            "--open" => open = true,
-            other => return Err(format!("cargo xtask doc: unknown argument {other:?}")),
-        }
-    }
+pub fn cmd_doc(open: bool) -> Result<u8, String> {
     let tc = ArmToolchain::find_or_install()?;
     let root = workspace_root();
     let target_dir = root.join("target/arm-doc");

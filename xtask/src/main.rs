@@ -1,6 +1,7 @@
-//! zonekit's build and test driver (`cargo xtask ...`, see matklad's cargo-xtask).
+//! zonekit's build and test driver (`cargo xtask ...`, see matklad's cargo-xtask);
+//! `cargo xtask --help` and `cargo xtask COMMAND --help` list every option ([`cli`]).
 //!
-//! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS]`
+//! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS] [--gdb [PORT]]`
 //!   builds one board image for ARM, converts it to a raw image and boots it in QEMU,
 //!   exiting with the guest's status.
 //! * `cargo xtask bench` runs the criterion benchmarks (zonekit against
@@ -17,6 +18,7 @@
 
 mod bench;
 mod boards;
+mod cli;
 mod commands;
 mod defmt;
 mod doc;
@@ -31,6 +33,7 @@ mod sim;
 mod sim_compare;
 mod toolchain;
 
+use clap::Parser as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -45,55 +48,30 @@ const MIB: u64 = 1 << 20;
 /// allocator self-test, and far longer on a loaded machine.
 const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
-fn usage() -> String {
-    let examples: Vec<_> = boards::declared()
-        .map(|d| d.examples.iter().map(|e| e.profile.bin.as_str()).collect())
-        .unwrap_or_default();
-    format!(
-        "usage:\n  cargo xtask qemu [--board B | --example E] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release] [--icount] [--defmt] [--timeout SECS]\n  cargo xtask sim [--board B] [--mem SIZE] [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]\n  cargo xtask memmap [sim options] -o FILE.svg\n  cargo xtask test\n  cargo xtask bench [--no-host] [--no-guest] [--output FILE]\n  cargo xtask oracle [DIR...]\n  cargo xtask doc [--open]   (API docs for the ARM target, runtime included)\n  cargo xtask bless          (rewrite tests/golden/ from QEMU and sim boots)\n\nboards (from each BSP's [package.metadata.zonekit.boards]): {} (default vexpress-a9)\nexamples: {}\n--dtb auto on a board whose device tree QEMU generates (dtb = \"qemu\") means QEMU's own tree\n--dtb test:NAME: a test tree of the boot matrix ({})",
-        boards::names(),
-        examples.join(", "),
-        dtb::TestTree::ALL.map(|t| t.name()).join(", ")
-    )
-}
-
 fn find_example(name: &str) -> Result<&'static Example, String> {
     boards::find_example(name)
 }
 
-/// The arguments as UTF-8 strings; an argument that is not UTF-8 is an error naming
-/// it (`std::env::args` would panic).
-fn utf8_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Vec<String>, String> {
-    args.into_iter()
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
-        })
-        .collect()
-}
-
 fn main() -> ExitCode {
-    let args = match utf8_args(std::env::args_os().skip(1)) {
-        Ok(a) => a,
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        // Help and version go to stdout with status 0, usage errors to stderr with 2.
         Err(e) => {
-            eprintln!("xtask: error: {e}");
-            return ExitCode::from(1);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let result = match args.first().map(String::as_str) {
-        Some("qemu") => cmd_qemu(&args[1..]),
-        Some("test") => cmd_test(&args[1..]),
-        Some("oracle") => cmd_oracle(&args[1..]),
-        Some("bench") => bench::cmd_bench(&args[1..]),
-        Some("sim") => sim::cmd_sim(&args[1..]),
-        Some("memmap") => memmap::cmd_memmap(&args[1..]),
-        Some("doc") => doc::cmd_doc(&args[1..]),
-        Some("bless") => cmd_bless(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{}", usage());
-            Ok(0)
+    let result = match cli.command {
+        cli::Command::Qemu(args) => cmd_qemu(&args),
+        cli::Command::Test => cmd_test(),
+        cli::Command::Oracle { dirs } => cmd_oracle(&dirs),
+        cli::Command::Bench { args } => bench::cmd_bench(&args),
+        cli::Command::Sim(args) => sim::sim_options(&args.boot).and_then(|o| sim::cmd_sim(&o)),
+        cli::Command::Memmap { sim: args, output } => {
+            sim::sim_options(&args.boot).and_then(|o| memmap::cmd_memmap(&o, &output))
         }
-        _ => Err(format!("unknown or missing command\n{}", usage())),
+        cli::Command::Doc { open } => doc::cmd_doc(open),
+        cli::Command::Bless => cmd_bless(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -172,22 +150,6 @@ mod tests {
     }
 
     #[test]
-    fn xtask_non_utf8_argument_is_an_error() {
-        use std::os::unix::ffi::OsStringExt;
-        let args = [
-            std::ffi::OsString::from("qemu"),
-            std::ffi::OsString::from("--cmdline"),
-            std::ffi::OsString::from_vec(b"mem=64M\xff".to_vec()),
-        ];
-        let e = utf8_args(args).unwrap_err();
-        assert_eq!(e, r#"argument "mem=64M\xFF" is not valid UTF-8"#);
-        assert_eq!(
-            utf8_args([std::ffi::OsString::from("sim")]),
-            Ok(vec!["sim".to_string()])
-        );
-    }
-
-    #[test]
     fn mem_sizes() {
         assert_eq!(parse_mem("512M"), Ok(512 * MIB));
         assert_eq!(parse_mem("1G"), Ok(1 << 30));
@@ -254,6 +216,7 @@ mod tests {
             dtb,
             icount: false,
             workdir: None,
+            gdb: None,
         };
         // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
         assert_eq!(
@@ -298,6 +261,7 @@ mod tests {
                 dtb,
                 icount: false,
                 workdir: None,
+                gdb: None,
             };
             let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
             let args: Vec<String> = cmd
@@ -308,6 +272,7 @@ mod tests {
             assert!(args.windows(2).any(|w| w == ["-M", q.machine.as_str()]));
             assert!(q.args.is_empty() || args.windows(q.args.len()).any(|w| w == q.args));
             assert_eq!(args.iter().any(|a| a == "-cpu"), q.cpu.is_some());
+            assert!(!args.iter().any(|a| a == "-gdb" || a == "-S"));
             // Every size of the board's profile is a matrix case.
             for &mem in &q.matrix {
                 assert!(boot_matrix()
@@ -315,6 +280,34 @@ mod tests {
                     .any(|c| c.board == b.name && c.mem == mem && c.dtb == dtb::DtbMode::Auto));
             }
         }
+    }
+
+    #[test]
+    fn gdb_boot_waits_on_the_port_and_says_how_to_attach() {
+        let opts = BootOptions {
+            board: find_board("vexpress-a9").unwrap(),
+            mem: 256 * MIB,
+            cmdline: None,
+            release: false,
+            timeout_secs: 0,
+            dtb: dtb::DtbMode::File("x.dtb".into()),
+            icount: false,
+            workdir: None,
+            gdb: Some(4321),
+        };
+        let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.windows(3).any(|w| w == ["-S", "-gdb", "tcp::4321"]),
+            "{args:?}"
+        );
+        assert_eq!(
+            gdb_command(Path::new("target/arm/k"), 4321),
+            "gdb-multiarch target/arm/k -ex 'set architecture armv7' -ex 'target remote localhost:4321'"
+        );
     }
 
     #[test]

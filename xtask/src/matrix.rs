@@ -407,6 +407,7 @@ pub(crate) fn matrix_boot_options(case: &BootCase) -> Result<BootOptions, String
         timeout_secs: MATRIX_TIMEOUT_SECS,
         dtb: case.dtb.clone(),
         workdir: None,
+        gdb: None,
         icount: false,
     })
 }
@@ -524,6 +525,7 @@ pub(crate) fn check_example(example: &Example, image: &Path) -> Result<(), Strin
         dtb: dtb::DtbMode::Auto,
         icount: false,
         workdir: None,
+        gdb: None,
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;

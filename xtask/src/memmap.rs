@@ -7,7 +7,7 @@
 //! Every drawn range carries `data-kind`, `data-name`, `data-start` and `data-size`
 //! attributes, so tests (and other tools) can read the picture back.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use svg::node::element::{Group, Line, Rectangle, Text, Title};
 use svg::Document;
@@ -315,17 +315,8 @@ fn draw_legend(top: f64) -> (Group, f64) {
 }
 
 /// `cargo xtask memmap [sim options] -o FILE`.
-pub fn cmd_memmap(args: &[String]) -> Result<u8, String> {
-    let (opts, rest) = sim::parse_options(args)?;
-    let mut out: Option<PathBuf> = None;
-    for (o, v) in rest {
-        match o.as_str() {
-            "-o" | "--output" => out = Some(PathBuf::from(v)),
-            _ => return Err(format!("unknown option {o:?}\n{}", crate::usage())),
-        }
-    }
-    let out = out.ok_or("memmap needs -o FILE.svg")?;
-    let run = sim::run(&opts, false)?;
+pub fn cmd_memmap(opts: &sim::SimOptions, out: &Path) -> Result<u8, String> {
+    let run = sim::run(opts, false)?;
     for n in &run.notes {
         eprintln!("{n}");
     }
@@ -335,9 +326,8 @@ pub fn cmd_memmap(args: &[String]) -> Result<u8, String> {
             run.outcome
         )
     })?;
-    let title = title(&opts);
-    svg::save(&out, &render(&title, &map))
-        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    let title = title(opts);
+    svg::save(out, &render(&title, &map)).map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!("xtask: memmap: wrote {} ({})", out.display(), run.outcome);
     Ok(0)
 }

@@ -18,45 +18,24 @@ pub(crate) struct BootOptions {
     pub(crate) icount: bool,
     /// Run QEMU in this directory (where the guest's defmt frame file lands).
     pub(crate) workdir: Option<PathBuf>,
+    /// Wait for a debugger on this TCP port (QEMU's `-S -gdb tcp::PORT`).
+    pub(crate) gdb: Option<u16>,
 }
 
-pub(crate) fn cmd_qemu(args: &[String]) -> Result<u8, String> {
+pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
+    let boot = &args.boot;
     let mut opts = BootOptions {
-        board: find_board("vexpress-a9")?,
-        mem: 512 * MIB,
-        cmdline: None,
-        release: false,
-        timeout_secs: 600,
-        dtb: dtb::DtbMode::Auto,
-        icount: false,
+        board: boot.board,
+        mem: boot.mem,
+        cmdline: boot.cmdline.clone(),
+        release: boot.release,
+        timeout_secs: args.timeout,
+        dtb: boot.dtb.clone(),
+        icount: args.icount,
         workdir: None,
+        gdb: args.gdb,
     };
-    let mut example = None;
-    let mut defmt = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--board" => opts.board = find_board(&value("--board")?)?,
-            "--example" => example = Some(find_example(&value("--example")?)?),
-            "--mem" => opts.mem = parse_mem(&value("--mem")?)?,
-            "--cmdline" => opts.cmdline = Some(value("--cmdline")?),
-            "--release" => opts.release = true,
-            "--icount" => opts.icount = true,
-            "--defmt" => defmt = true,
-            "--dtb" => opts.dtb = dtb::DtbMode::parse(&value("--dtb")?)?,
-            "--timeout" => {
-                opts.timeout_secs = value("--timeout")?
-                    .parse()
-                    .map_err(|_| "--timeout needs a number of seconds".to_string())?
-            }
-            other => return Err(format!("unknown option {other:?}\n{}", usage())),
-        }
-    }
+    let (example, defmt) = (args.example, args.defmt);
     if let Some(e) = example {
         opts.board = find_board(&e.profile.board)?;
     }
@@ -91,6 +70,12 @@ pub(crate) fn cmd_qemu(args: &[String]) -> Result<u8, String> {
     if defmt {
         opts.workdir = Some(defmt_workdir(opts.board.name)?);
     }
+    if let Some(port) = opts.gdb {
+        // A debugging session takes as long as it takes (`timeout 0` never fires).
+        opts.timeout_secs = 0;
+        eprintln!("xtask: QEMU waits for a debugger on port {port}; attach with:");
+        eprintln!("  {}", gdb_command(&built.elf, port));
+    }
     let run = run_qemu(&opts, &built.bin, true)?;
     if run.timed_out {
         eprintln!(
@@ -116,6 +101,15 @@ pub(crate) fn cmd_qemu(args: &[String]) -> Result<u8, String> {
         }
     }
     Ok(run.status)
+}
+
+/// The `gdb-multiarch` command line that attaches to a `--gdb` boot: the ELF for
+/// symbols, ARM mode, the gdbstub's port.
+pub(crate) fn gdb_command(elf: &Path, port: u16) -> String {
+    format!(
+        "gdb-multiarch {} -ex 'set architecture armv7' -ex 'target remote localhost:{port}'",
+        elf.display()
+    )
 }
 
 /// A fresh directory for one defmt run: QEMU runs there, the guest's frame file
@@ -253,6 +247,10 @@ pub(crate) fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, 
         // Absolute, as QEMU may run in another directory (`--defmt`).
         let path = std::path::absolute(&path).unwrap_or(path);
         cmd.arg("-dtb").arg(path);
+    }
+    if let Some(port) = opts.gdb {
+        // Halted before the first instruction, the gdbstub waiting on the port.
+        cmd.args(["-S", "-gdb"]).arg(format!("tcp::{port}"));
     }
     // The board's own arguments (its profile's `args`).
     cmd.args(&qemu.args);

@@ -570,58 +570,36 @@ fn memory_map(
     }
 }
 
-/// Parse the options shared by `sim` and `memmap`; returns the rest.
-pub fn parse_options(args: &[String]) -> Result<(SimOptions, Vec<(String, String)>), String> {
-    let mut opts = SimOptions {
-        board: crate::find_board("vexpress-a9")?,
-        mem: 512 * MIB,
-        cmdline: None,
-        dtb: DtbMode::Auto,
-        release: false,
-        image: None,
-        qemu_tree: None,
-    };
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--release" {
-            opts.release = true;
-            continue;
-        }
-        let value = it
-            .next()
-            .cloned()
-            .ok_or_else(|| format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--board" => opts.board = crate::find_board(&value)?,
-            "--mem" => opts.mem = crate::parse_mem(&value)?,
-            "--cmdline" => opts.cmdline = Some(value),
-            "--dtb" => opts.dtb = DtbMode::parse(&value)?,
-            _ => rest.push((a.clone(), value)),
-        }
-    }
-    if opts.mem > opts.board.max_ram {
+/// The simulator's options for the command line's boot (`sim`, `memmap`), checked as
+/// `qemu` checks them.
+pub fn sim_options(args: &crate::cli::BootArgs) -> Result<SimOptions, String> {
+    let board = args.board;
+    if args.mem > board.max_ram {
         return Err(format!(
             "{} supports at most {} of RAM here",
-            opts.board.name,
-            crate::size_name(opts.board.max_ram)
+            board.name,
+            crate::size_name(board.max_ram)
         ));
     }
     // ATAGS on a board whose profile refuses them: the same error as `qemu`.
-    if opts.dtb == DtbMode::None {
-        crate::boards::effective_dtb(crate::find_board(opts.board.name)?, &opts.dtb)?;
+    if args.dtb == DtbMode::None {
+        crate::boards::effective_dtb(board, &args.dtb)?;
     }
-    Ok((opts, rest))
+    Ok(SimOptions {
+        board: board.desc,
+        mem: args.mem,
+        cmdline: args.cmdline.clone(),
+        dtb: args.dtb.clone(),
+        release: args.release,
+        image: None,
+        qemu_tree: None,
+    })
 }
 
 /// `cargo xtask sim --board B --mem SIZE [--cmdline STR] [--dtb auto|auto-nomap|none|test:NAME|PATH] [--release]`.
-pub fn cmd_sim(args: &[String]) -> Result<u8, String> {
-    let (opts, rest) = parse_options(args)?;
-    if let Some((o, _)) = rest.first() {
-        return Err(format!("unknown option {o:?}\n{}", crate::usage()));
-    }
+pub fn cmd_sim(opts: &SimOptions) -> Result<u8, String> {
     let started = std::time::Instant::now();
-    let run = run(&opts, true)?;
+    let run = run(opts, true)?;
     for n in &run.notes {
         eprintln!("{n}");
     }

@@ -1,0 +1,222 @@
+//! The command line (`clap` derive): every subcommand and option with its help and
+//! default, values typed and checked before anything is built (a board from the
+//! BSPs' tables, a `--mem` size in QEMU's syntax, a `--dtb` mode).
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::boards::{Board, Example};
+use crate::dtb::DtbMode;
+
+/// zonekit's build and test driver.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build one board image (or a reuse example) for ARM and boot it in QEMU; exits
+    /// with the guest's status.
+    Qemu(QemuArgs),
+    /// Run the guest's boot flow on the host with simulated RAM and the boot
+    /// information QEMU would hand over; prints the same log.
+    Sim(SimArgs),
+    /// Draw the memory map of a simulated boot as an SVG file.
+    Memmap {
+        /// The boot to draw.
+        #[command(flatten)]
+        sim: SimArgs,
+        /// The SVG file to write.
+        #[arg(short, long, value_name = "FILE.svg")]
+        output: PathBuf,
+    },
+    /// Run the host test suites, the QEMU boot matrix (each log against its golden
+    /// file) and the reuse examples; ends with `N passed, N failed`.
+    Test,
+    /// Boot every matrix case in QEMU and the simulator and rewrite tests/golden/.
+    Bless,
+    /// Benchmarks: host allocator workloads against peers and the guest's
+    /// instructions per page; rewrites BENCHMARKS.md.
+    Bench {
+        /// Options of the benchmark runner (`--no-host`, `--no-guest`, `--output FILE`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Replay the Linux oracle fixtures (default: the copied ones under tests/oracle).
+    Oracle {
+        /// Fixture directories.
+        dirs: Vec<PathBuf>,
+    },
+    /// Build the API docs for the ARM target (the runtime included), warnings as
+    /// errors.
+    Doc {
+        /// Open them in a browser.
+        #[arg(long)]
+        open: bool,
+    },
+}
+
+/// One boot's inputs, shared by `qemu`, `sim` and `memmap`.
+#[derive(Debug, Clone, Args)]
+pub struct BootArgs {
+    /// The board (from each BSP's `[package.metadata.zonekit.boards]`).
+    #[arg(long, default_value = "vexpress-a9", value_parser = board_parser())]
+    pub board: &'static Board,
+    /// RAM size, QEMU's `-m` syntax (a number with K/M/G/T; MiB when bare).
+    #[arg(long, default_value = "512M", value_parser = crate::parse_mem)]
+    pub mem: u64,
+    /// The kernel command line (QEMU's `-append`).
+    #[arg(long, value_name = "STR")]
+    pub cmdline: Option<String>,
+    /// The device tree: `auto` (xtask writes the board's; on a board whose tree QEMU
+    /// generates, QEMU's own), `auto-nomap` (plus a no-map region), `none` (ATAGS),
+    /// `test:NAME` (a test tree of the matrix) or a file.
+    #[arg(long, default_value = "auto", value_parser = DtbMode::parse, value_name = "MODE")]
+    pub dtb: DtbMode,
+    /// The release profile (for `sim`: read the image range from the release ELF).
+    #[arg(long)]
+    pub release: bool,
+}
+
+/// `cargo xtask qemu`.
+#[derive(Debug, Clone, Args)]
+pub struct QemuArgs {
+    /// The boot.
+    #[command(flatten)]
+    pub boot: BootArgs,
+    /// Boot a reuse example instead of the board binary (on the example's board).
+    #[arg(long, value_parser = example_parser(), conflicts_with = "board")]
+    pub example: Option<&'static Example>,
+    /// `-icount shift=0,sleep=off`: board timers count guest instructions.
+    #[arg(long)]
+    pub icount: bool,
+    /// Build with the `defmt` feature and decode the guest's frames after the run.
+    #[arg(long)]
+    pub defmt: bool,
+    /// Stop QEMU after this many seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub timeout: u64,
+    /// Start QEMU's gdbstub on PORT, halted before the first instruction, and print
+    /// the `gdb-multiarch` command that attaches to it (no timeout then).
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234")]
+    pub gdb: Option<u16>,
+}
+
+/// `cargo xtask sim` (and the boot of `memmap`).
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// The boot.
+    #[command(flatten)]
+    pub boot: BootArgs,
+}
+
+/// A board name from the discovered boards, as the board.
+fn board_parser() -> impl TypedValueParser<Value = &'static Board> {
+    let names: Vec<&'static str> = crate::boards::all()
+        .map(|b| b.iter().map(|b| b.profile.name.as_str()).collect())
+        .unwrap_or_default();
+    PossibleValuesParser::new(names).try_map(|n: String| crate::find_board(&n))
+}
+
+/// An example binary from the discovered examples.
+fn example_parser() -> impl TypedValueParser<Value = &'static Example> {
+    let names: Vec<&'static str> = crate::boards::declared()
+        .map(|d| d.examples.iter().map(|e| e.profile.bin.as_str()).collect())
+        .unwrap_or_default();
+    PossibleValuesParser::new(names).try_map(|n: String| crate::find_example(&n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn qemu_defaults_and_values() {
+        let Command::Qemu(q) = parse(&["qemu"]).unwrap().command else {
+            panic!("not qemu");
+        };
+        assert_eq!(q.boot.board.name, "vexpress-a9");
+        assert_eq!(q.boot.mem, 512 << 20);
+        assert_eq!(q.boot.dtb, DtbMode::Auto);
+        assert_eq!((q.timeout, q.gdb), (600, None));
+        let Command::Qemu(q) = parse(&["qemu", "--board", "virt", "--mem", "1G", "--gdb"])
+            .unwrap()
+            .command
+        else {
+            panic!("not qemu");
+        };
+        assert_eq!(
+            (q.boot.board.name, q.boot.mem, q.gdb),
+            ("virt", 1 << 30, Some(1234))
+        );
+        let Command::Qemu(q) = parse(&["qemu", "--gdb", "4321"]).unwrap().command else {
+            panic!("not qemu");
+        };
+        assert_eq!(q.gdb, Some(4321));
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_say_what_is_allowed() {
+        let e = parse(&["qemu", "--board", "nosuch"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nosuch") && e.contains("vexpress-a9") && e.contains("virt"),
+            "{e}"
+        );
+        let e = parse(&["sim", "--mem", "lots"]).unwrap_err().to_string();
+        assert!(e.contains("bad memory size"), "{e}");
+        let e = parse(&["qemu", "--dtb", "test:nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+        assert!(parse(&["qemu", "--frobnicate"]).is_err());
+        assert!(parse(&["memmap"]).is_err(), "memmap needs -o");
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_option_with_its_default() {
+        let mut cmd = Cli::command();
+        let qemu = cmd
+            .find_subcommand_mut("qemu")
+            .expect("qemu")
+            .render_long_help()
+            .to_string();
+        for want in [
+            "--board",
+            "[default: vexpress-a9]",
+            "--mem",
+            "[default: 512M]",
+            "--dtb",
+            "[default: auto]",
+            "--cmdline",
+            "--release",
+            "--example",
+            "--icount",
+            "--defmt",
+            "--timeout",
+            "[default: 600]",
+            "--gdb",
+        ] {
+            assert!(qemu.contains(want), "qemu --help lacks {want:?}:\n{qemu}");
+        }
+    }
+}
