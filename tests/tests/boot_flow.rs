@@ -11,11 +11,12 @@ use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::VecPageStorage;
 
 fn run(base: u64, size: u64, cmdline_dma: Option<u64>, random_ops: u64) -> (u64, u64) {
-    let mut map = StaticMemoryMap::single_bank(base, size);
-    map.dma_zone_size = cmdline_dma;
+    let map = StaticMemoryMap::single_bank(base, size);
     let boot_data = [MemRange::new(base, 0x1000)];
     let params = BootParams {
         source: &map,
+        cmdline: "",
+        dma_zone_size: cmdline_dma,
         kernel_image: MemRange::new(base + 0x1_0000, 0x10_0000),
         boot_data: &boot_data,
         mm: MmConfig::ZONEKIT,
@@ -61,6 +62,8 @@ fn memory_line_counts_what_memblock_leaves() {
     let boot_data = [MemRange::new(0x8000_0000, 0x1000)];
     let params = BootParams {
         source: &map,
+        cmdline: "",
+        dma_zone_size: None,
         kernel_image: MemRange::new(0x8001_0000, 0x10_0000),
         boot_data: &boot_data,
         mm: MmConfig::ZONEKIT,
@@ -86,6 +89,8 @@ fn borrowed_storage_is_given_back() {
     let boot_data = [MemRange::new(0x6000_0000, 0x1000)];
     let params = BootParams {
         source: &map,
+        cmdline: "",
+        dma_zone_size: None,
         kernel_image: MemRange::new(0x6001_0000, 0x10_0000),
         boot_data: &boot_data,
         mm: MmConfig::ZONEKIT,

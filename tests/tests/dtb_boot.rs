@@ -86,6 +86,7 @@ fn tree(bootargs: &[u8], overlap: bool) -> Vec<u8> {
 struct Seen {
     source: Option<String>,
     cmdline: String,
+    dma_zone_size: Option<u64>,
     memory: Vec<MemRange>,
     reserved: Vec<MemRange>,
 }
@@ -93,7 +94,8 @@ struct Seen {
 impl BootHooks<VecPageStorage> for Seen {
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<VecPageStorage>) {
         self.source = Some(params.source.name().to_string());
-        self.cmdline = params.source.cmdline().to_string();
+        self.cmdline = params.cmdline.to_string();
+        self.dma_zone_size = params.dma_zone_size;
         self.memory = booted
             .memblock
             .memory
@@ -238,7 +240,10 @@ fn kernel_memory_source_is_used_instead_of_r2() {
         board,
         r1: board.machine_id,
         r2: 0,
-        blob: BootBlob::Given(&map),
+        blob: BootBlob::Given {
+            source: &map,
+            cmdline: "console=ttyAMA0 vmalloc=256M",
+        },
         kernel_image: MemRange::new(board.load_address(), MIB),
     };
     let mut seen = Seen::default();
@@ -246,6 +251,9 @@ fn kernel_memory_source_is_used_instead_of_r2() {
     assert_eq!(outcome, FlowOutcome::Passed);
     assert_eq!(seen.source.as_deref(), Some("board map"));
     assert_eq!(seen.memory, [MemRange::new(0x6000_0000, 96 * MIB)]);
+    // The kernel's command line, and the board's DMA zone size (none on vexpress).
+    assert_eq!(seen.cmdline, "console=ttyAMA0 vmalloc=256M");
+    assert_eq!(seen.dma_zone_size, board.dma_zone_size);
     assert!(covered(
         MemRange::new(0x6400_0000, 0x10_0000),
         &seen.reserved
