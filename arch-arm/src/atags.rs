@@ -13,9 +13,13 @@
 //! merge them silently in memblock, but a boot loader that describes the same RAM
 //! twice is almost always wrong, and both sources of boot information treat it alike.
 //! Banks that merely touch are fine.
+//!
+//! The banks are not copied out: [`Atags::banks`] reads them from the list each time,
+//! so a list with any number of `ATAG_MEM` tags needs no storage (memblock's table is
+//! the only limit).
 
 use zonekit_core::addr::{MemRange, PhysAddr};
-use zonekit_core::source::{validate_ranges, MemorySource, RangeList, SourceError};
+use zonekit_core::source::{MemorySource, Region, RegionSink, SourceError};
 
 /// `ATAG_NONE`: end of the list.
 pub const ATAG_NONE: u32 = 0x0000_0000;
@@ -60,8 +64,6 @@ pub enum AtagsError {
     },
     /// The buffer ended before `ATAG_NONE`.
     Unterminated,
-    /// More `ATAG_MEM` banks than zonekit keeps.
-    TooManyBanks,
     /// `ATAG_CMDLINE` is not valid UTF-8.
     CmdlineNotUtf8,
     /// Two `ATAG_MEM` banks share bytes.
@@ -97,7 +99,6 @@ impl core::fmt::Display for AtagsError {
                 )
             }
             AtagsError::Unterminated => write!(f, "no ATAG_NONE before the end of the buffer"),
-            AtagsError::TooManyBanks => write!(f, "too many ATAG_MEM banks"),
             AtagsError::CmdlineNotUtf8 => write!(f, "ATAG_CMDLINE is not valid UTF-8"),
             AtagsError::OverlappingBanks { first, second } => {
                 write!(f, "ATAG_MEM banks overlap: {first} and {second}")
@@ -114,7 +115,6 @@ impl From<AtagsError> for SourceError {
             AtagsError::BadSize { .. } => "ATAGS: tag with invalid size",
             AtagsError::PastEnd { .. } => "ATAGS: tag runs past the buffer",
             AtagsError::Unterminated => "ATAGS: no ATAG_NONE",
-            AtagsError::TooManyBanks => "ATAGS: too many ATAG_MEM banks",
             AtagsError::CmdlineNotUtf8 => "ATAGS: command line is not UTF-8",
             AtagsError::OverlappingBanks { .. } => "ATAGS: overlapping ATAG_MEM banks",
         })
@@ -132,19 +132,36 @@ pub struct TagCore {
     pub rootdev: u32,
 }
 
-/// A parsed ATAGS list. Borrows the command line from the buffer.
+/// A parsed ATAGS list. Borrows the list (for its banks) and the command line from
+/// the buffer.
 #[derive(Clone, Debug, Default)]
 pub struct Atags<'a> {
     /// The `ATAG_CORE` payload.
     pub core: TagCore,
-    /// One range per `ATAG_MEM`, in list order.
-    pub banks: RangeList,
     /// The `ATAG_CMDLINE` text without its NUL (empty if absent).
     pub cmdline: &'a str,
-    /// The board's DMA zone size; ATAGS do not carry it, the boot code fills it in.
-    pub dma_zone_size: Option<u64>,
     /// Bytes the list occupies, `ATAG_NONE` included.
     pub len: usize,
+    /// The list as parsed, `ATAG_NONE` included.
+    list: &'a [u8],
+}
+
+/// The (tag, payload) pairs of a list [`Atags::parse`] accepted, up to `ATAG_NONE`.
+fn tags(list: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    let mut offset = 0usize;
+    core::iter::from_fn(move || {
+        let (size_words, tag) = (word(list, offset)?, word(list, offset + 4)?);
+        let end = (size_words as usize).checked_mul(4)?.checked_add(offset)?;
+        let payload = list.get(offset + HEADER_BYTES..end)?;
+        offset = end;
+        Some((tag, payload))
+    })
+}
+
+/// An `ATAG_MEM` payload (`size`, `start`) as a range.
+fn mem_tag(payload: &[u8]) -> Option<MemRange> {
+    let (size, start) = (word(payload, 0)?, word(payload, 4)?);
+    Some(MemRange::new(u64::from(start), u64::from(size)))
 }
 
 fn word(buf: &[u8], offset: usize) -> Option<u32> {
@@ -172,6 +189,7 @@ impl<'a> Atags<'a> {
             if size_words == 0 {
                 if tag == ATAG_NONE {
                     atags.len = offset + HEADER_BYTES;
+                    atags.list = &buf[..atags.len];
                     atags.check_overlaps()?;
                     return Ok(atags);
                 }
@@ -203,18 +221,13 @@ impl<'a> Atags<'a> {
                         rootdev: word(payload, 8).unwrap_or(0),
                     };
                 }
-                ATAG_MEM => {
-                    let (Some(size), Some(start)) = (word(payload, 0), word(payload, 4)) else {
-                        return Err(AtagsError::BadSize {
-                            offset,
-                            tag,
-                            size_words,
-                        });
-                    };
-                    atags
-                        .banks
-                        .push(MemRange::new(u64::from(start), u64::from(size)))
-                        .map_err(|_| AtagsError::TooManyBanks)?;
+                // The banks are read again when used (Atags::banks).
+                ATAG_MEM if mem_tag(payload).is_none() => {
+                    return Err(AtagsError::BadSize {
+                        offset,
+                        tag,
+                        size_words,
+                    });
                 }
                 ATAG_CMDLINE => {
                     let text = payload
@@ -231,17 +244,28 @@ impl<'a> Atags<'a> {
     }
 
     fn check_overlaps(&self) -> Result<(), AtagsError> {
-        for (i, a) in self.banks.iter().enumerate() {
-            for b in &self.banks[i + 1..] {
-                if a.overlaps(b) {
-                    return Err(AtagsError::OverlappingBanks {
-                        first: *a,
-                        second: *b,
-                    });
-                }
+        for (i, a) in self.banks().enumerate() {
+            if let Some(b) = self.banks().skip(i + 1).find(|b| a.overlaps(b)) {
+                return Err(AtagsError::OverlappingBanks {
+                    first: a,
+                    second: b,
+                });
             }
         }
         Ok(())
+    }
+
+    /// One range per `ATAG_MEM`, in list order (read from the list each time).
+    pub fn banks(&self) -> impl Iterator<Item = MemRange> + 'a {
+        tags(self.list)
+            .filter(|&(tag, _)| tag == ATAG_MEM)
+            .filter_map(|(_, payload)| mem_tag(payload))
+    }
+
+    /// The kernel command line (`ATAG_CMDLINE`, empty if absent), for the boot
+    /// parameters.
+    pub fn cmdline(&self) -> &'a str {
+        self.cmdline
     }
 
     /// The range the list occupies when it was parsed from physical address `base`.
@@ -255,20 +279,8 @@ impl MemorySource for Atags<'_> {
         "ATAGS"
     }
 
-    fn memory_banks(&self) -> Result<RangeList, SourceError> {
-        validate_ranges(&self.banks)?;
-        if self.banks.is_empty() {
-            return Err(SourceError::NoMemory);
-        }
-        Ok(self.banks.clone())
-    }
-
-    fn dma_zone_size(&self) -> Option<u64> {
-        self.dma_zone_size
-    }
-
-    fn cmdline(&self) -> &str {
-        self.cmdline
+    fn for_each_region<'s>(&'s self, sink: &mut RegionSink<'s, '_>) -> Result<(), SourceError> {
+        self.banks().map(Region::Memory).try_for_each(sink)
     }
 }
 
@@ -350,14 +362,23 @@ mod tests {
         let a = Atags::parse(&buf).expect("valid");
         assert_eq!(a.core.pagesize, 4096);
         assert_eq!(
-            a.banks.as_slice(),
-            &[MemRange::new(0x6000_0000, 0x2000_0000)]
+            a.banks().collect::<Vec<_>>(),
+            [MemRange::new(0x6000_0000, 0x2000_0000)]
         );
         assert_eq!(a.cmdline, "vmalloc=600M console=ttyAMA0");
         assert_eq!(a.len, buf.len());
         assert_eq!(a.name(), "ATAGS");
         assert_eq!(a.cmdline(), "vmalloc=600M console=ttyAMA0");
-        assert_eq!(a.memory_banks().unwrap().len(), 1);
+        let mut regions = Vec::new();
+        a.for_each_region(&mut |r| {
+            regions.push(r);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            regions,
+            [Region::Memory(MemRange::new(0x6000_0000, 0x2000_0000))]
+        );
     }
 
     #[test]
@@ -380,7 +401,7 @@ mod tests {
         let buf = bytes(&w);
         let a = Atags::parse(&buf).unwrap();
         assert_eq!(a.core, TagCore::default());
-        assert_eq!(a.banks.len(), 2);
+        assert_eq!(a.banks().count(), 2);
     }
 
     #[test]
@@ -458,26 +479,26 @@ mod tests {
     }
 
     #[test]
-    fn too_many_banks() {
-        // More MEM tags than a RangeList holds (and than AtagsBuilder has room for).
-        let list = |banks: u32| {
-            let mut w = std::vec![2, ATAG_CORE];
-            for i in 0..banks {
-                w.extend([4, ATAG_MEM, 0x1000, i * 0x0100_0000]);
-            }
-            w.extend([0, ATAG_NONE]);
-            bytes(&w)
-        };
-        let max = zonekit_core::source::MAX_SOURCE_RANGES as u32;
+    fn banks_have_no_cap() {
+        // More MEM tags than memblock's table holds (and than AtagsBuilder has room
+        // for): all kept, in list order; memblock decides what fits.
+        let mut w = std::vec![2, ATAG_CORE];
+        for i in 0..200u32 {
+            w.extend([4, ATAG_MEM, 0x1000, i * 0x0100_0000]);
+        }
+        w.extend([0, ATAG_NONE]);
+        let buf = bytes(&w);
+        let a = Atags::parse(&buf).unwrap();
+        assert_eq!(a.banks().count(), 200);
         assert_eq!(
-            Atags::parse(&list(max + 1)).unwrap_err(),
-            AtagsError::TooManyBanks
+            a.banks().last(),
+            Some(MemRange::new(199 * 0x0100_0000, 0x1000))
         );
-        assert_eq!(Atags::parse(&list(max)).unwrap().banks.len(), max as usize);
     }
 
     #[test]
-    fn source_rejects_zero_sized_bank_and_no_memory() {
+    fn zero_sized_bank_and_no_bank_are_reported_as_given() {
+        // The flow rejects them (SourceError::ZeroSized, NoMemory); the list is valid.
         let w = AtagsBuilder::new()
             .core()
             .and_then(|b| b.mem(0x6000_0000, 0))
@@ -486,13 +507,12 @@ mod tests {
         let buf = bytes(&w);
         let a = Atags::parse(&buf).unwrap();
         assert_eq!(
-            a.memory_banks().unwrap_err(),
-            SourceError::ZeroSized { base: 0x6000_0000 }
+            a.banks().collect::<Vec<_>>(),
+            [MemRange::new(0x6000_0000, 0)]
         );
         let w = AtagsBuilder::new().core().and_then(|b| b.finish()).unwrap();
         let buf = bytes(&w);
-        let a = Atags::parse(&buf).unwrap();
-        assert_eq!(a.memory_banks().unwrap_err(), SourceError::NoMemory);
+        assert_eq!(Atags::parse(&buf).unwrap().banks().count(), 0);
     }
 
     #[test]
@@ -525,7 +545,7 @@ mod tests {
             .and_then(|b| b.finish())
             .unwrap();
         let buf = bytes(&w);
-        assert_eq!(Atags::parse(&buf).unwrap().banks.len(), 2);
+        assert_eq!(Atags::parse(&buf).unwrap().banks().count(), 2);
     }
 
     #[test]

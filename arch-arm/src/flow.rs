@@ -23,6 +23,16 @@
 //! the cause. Linux, too, stops when it finds neither a usable tree nor a machine
 //! (`setup_machine_fdt` → "Error: invalid dtb").
 //!
+//! # The boot parameters
+//!
+//! The flow's probe step builds [`BootParams`]: the memory source, the command line
+//! from the boot information itself (`ATAG_CMDLINE`, `/chosen/bootargs`, or what the
+//! kernel passes with its own source) and the DMA zone size from the board
+//! ([`BoardDesc::dma_zone_size`], Linux's `machine_desc`). Neither is part of a
+//! [`MemorySource`], so no source needs patching after it is parsed.
+//!
+//! # The board map for a rejected tree
+//!
 //! The board map is used for a rejected tree only when asked for, with
 //! [`FALLBACK_BOARD`] (`zonekit.fallback=board`) on the command line. On a DTB boot the
 //! command line lives in the tree itself (QEMU writes `-append` into
@@ -38,7 +48,7 @@ use core::fmt;
 
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
-use zonekit_core::source::{RangeList, SourceError, StaticMemoryMap};
+use zonekit_core::source::{Region, RegionSink, SourceError, StaticMemoryMap};
 use zonekit_core::{zk_info, MemorySource, PageStorage};
 
 use crate::atags::Atags;
@@ -75,8 +85,13 @@ pub enum BootBlob<'a> {
     /// Nothing usable at r2.
     None(NoBlob),
     /// The kernel's own description of memory, used instead of anything at r2 (a
-    /// firmware table it parsed, a fixed map of its own).
-    Given(&'a dyn MemorySource),
+    /// firmware table it parsed, a fixed map of its own), and its command line.
+    Given {
+        /// The memory source.
+        source: &'a dyn MemorySource,
+        /// The kernel command line (may be empty).
+        cmdline: &'a str,
+    },
 }
 
 /// Why r2 gave no boot information.
@@ -157,9 +172,7 @@ pub const FALLBACK_BOARD: &str = "zonekit.fallback=board";
 
 /// The board's built-in memory map ([`BoardDesc::default_ram`] from the RAM base).
 pub fn board_map(board: &BoardDesc) -> StaticMemoryMap {
-    let mut map = StaticMemoryMap::single_bank(board.ram_base, board.default_ram);
-    map.dma_zone_size = board.dma_zone_size;
-    map
+    StaticMemoryMap::single_bank(board.ram_base, board.default_ram)
 }
 
 /// A device tree [`FdtMemory::parse`] rejected, and what it still tells.
@@ -208,20 +221,15 @@ pub enum DtbChoice<'a> {
 }
 
 /// Parse the DTB at physical `addr` (`blob`: its `totalsize` bytes, or why they could
-/// not be read) for `board`; on success the board's DMA zone size is set. Shared by
-/// [`boot`] (and so the target runtime).
+/// not be read). Shared by [`boot`] (and so the target runtime).
 pub fn parse_dtb<'a>(
-    board: &BoardDesc,
     addr: u64,
     blob: Result<&'a [u8], FdtError>,
     phys_addr_max: u64,
 ) -> DtbChoice<'a> {
     let parsed = blob.and_then(|b| FdtMemory::parse_at(b, phys_addr_max, Some(addr)));
     match parsed {
-        Ok(mut fdt) => {
-            fdt.dma_zone_size = board.dma_zone_size;
-            DtbChoice::Use(fdt)
-        }
+        Ok(fdt) => DtbChoice::Use(fdt),
         Err(error) => {
             let (bootargs, cmdline_readable) = match blob.map(chosen_bootargs) {
                 Ok(Ok(args)) => (args, true),
@@ -260,31 +268,22 @@ impl<'a> BoardFallback<'a> {
             bootargs: rejected.bootargs,
         }
     }
+
+    /// The rejected tree's command line (empty if none), for the boot parameters.
+    pub fn cmdline(&self) -> &str {
+        self.bootargs.as_ref().map_or("", Bootargs::as_str)
+    }
 }
 
+/// The board map, and the blob reserved after the map's own reservations.
 impl MemorySource for BoardFallback<'_> {
     fn name(&self) -> &str {
         self.map.name()
     }
 
-    fn memory_banks(&self) -> Result<RangeList, SourceError> {
-        self.map.memory_banks()
-    }
-
-    fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
-        let mut out = self.map.reserved_ranges()?;
-        if let Some(b) = self.blob {
-            out.push(b).map_err(|_| SourceError::TooManyRanges)?;
-        }
-        Ok(out)
-    }
-
-    fn dma_zone_size(&self) -> Option<u64> {
-        self.map.dma_zone_size()
-    }
-
-    fn cmdline(&self) -> &str {
-        self.bootargs.as_ref().map_or("", Bootargs::as_str)
+    fn for_each_region<'s>(&'s self, sink: &mut RegionSink<'s, '_>) -> Result<(), SourceError> {
+        self.map.for_each_region(sink)?;
+        self.blob.map_or(Ok(()), |b| sink(Region::Reserved(b)))
     }
 }
 
@@ -296,7 +295,7 @@ enum Source<'a> {
     Atags(Atags<'a>),
     Board(StaticMemoryMap),
     Fallback(BoardFallback<'a>),
-    Given(&'a dyn MemorySource),
+    Given(&'a dyn MemorySource, &'a str),
 }
 
 /// The boot up to a running page allocator, printing every line of the boot log:
@@ -327,37 +326,40 @@ pub fn boot<S: PageStorage>(
         Ok(chosen) => chosen,
         Err(outcome) => return Err(stop(hooks, outcome)),
     };
-    let source: &dyn MemorySource = match &chosen {
+    // The probe step: the source, and the command line from the boot information.
+    let (source, cmdline): (&dyn MemorySource, &str) = match &chosen {
         Source::Dtb(d) => {
             zk_info!("zonekit: memory from DTB at {:#010x}", input.r2);
-            d
+            (d, d.cmdline())
         }
         Source::Atags(a) => {
             zk_info!("zonekit: memory from ATAGS");
-            a
+            (a, a.cmdline())
         }
         Source::Board(m) => {
             zk_info!("zonekit: memory from board map");
-            m
+            (m, "")
         }
         Source::Fallback(m) => {
             zk_info!("zonekit: memory from board map");
-            m
+            (m, m.cmdline())
         }
-        Source::Given(m) => {
+        Source::Given(m, cmdline) => {
             zk_info!("zonekit: memory from the kernel ({})", m.name());
-            *m
+            (*m, *cmdline)
         }
     };
-    if !source.cmdline().is_empty() {
-        zk_info!("Kernel command line: {}", source.cmdline());
+    if !cmdline.is_empty() {
+        zk_info!("Kernel command line: {}", cmdline);
     }
-    hooks.cmdline(source.cmdline());
+    hooks.cmdline(cmdline);
 
     // The first page of RAM: QEMU's boot stub at the base and the ATAGS at +0x100.
     let boot_data = [MemRange::new(board.ram_base, PAGE_SIZE)];
     let params = BootParams {
         source,
+        cmdline,
+        dma_zone_size: board.dma_zone_size,
         kernel_image: input.kernel_image,
         boot_data: &boot_data,
         mm,
@@ -420,9 +422,9 @@ fn choose_source<'a>(
     phys_addr_max: u64,
 ) -> Result<Source<'a>, FlowOutcome> {
     match blob {
-        BootBlob::Dtb { addr, blob } => match parse_dtb(board, addr, blob, phys_addr_max) {
+        BootBlob::Dtb { addr, blob } => match parse_dtb(addr, blob, phys_addr_max) {
             DtbChoice::Use(fdt) => {
-                for dropped in &fdt.dropped {
+                for dropped in fdt.dropped() {
                     zk_info!(
                         "OF: fdt: Ignoring memory range {:#x} - {:#x}",
                         dropped.base,
@@ -452,10 +454,7 @@ fn choose_source<'a>(
             }
         },
         BootBlob::Atags { addr, bytes } => match Atags::parse(bytes) {
-            Ok(mut a) => {
-                a.dma_zone_size = board.dma_zone_size;
-                return Ok(Source::Atags(a));
-            }
+            Ok(a) => return Ok(Source::Atags(a)),
             Err(e) => zk_info!("zonekit: no valid ATAGS at {:#010x}: {}", addr, e),
         },
         BootBlob::None(NoBlob::OutsideRam) => zk_info!(
@@ -466,7 +465,7 @@ fn choose_source<'a>(
             zk_info!("zonekit: r2={:#010x} points into the image; not ATAGS", r2)
         }
         BootBlob::None(NoBlob::NotPassed) => {}
-        BootBlob::Given(source) => return Ok(Source::Given(source)),
+        BootBlob::Given { source, cmdline } => return Ok(Source::Given(source, cmdline)),
     }
     Ok(Source::Board(board_map(board)))
 }

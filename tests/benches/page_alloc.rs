@@ -36,6 +36,8 @@ fn booted(ram: u64) -> BootedMemory<VecPageStorage> {
     let source = StaticMemoryMap::single_bank(BASE, ram);
     let params = BootParams {
         source: &source,
+        cmdline: "",
+        dma_zone_size: None,
         kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
         boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
         mm: MmConfig::ZONEKIT,

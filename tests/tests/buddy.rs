@@ -24,11 +24,12 @@ use zonekit_core::MmConfig;
 const BASE: u64 = 0x6000_0000;
 
 fn booted(ram: u64, mm: MmConfig) -> BootedMemory<VecPageStorage> {
-    let mut source = StaticMemoryMap::single_bank(BASE, ram);
-    // Linux 6.1 armmp: all lowmem is ZONE_DMA.
-    source.dma_zone_size = Some(1 << 32);
+    let source = StaticMemoryMap::single_bank(BASE, ram);
     let params = BootParams {
         source: &source,
+        cmdline: "",
+        // Linux 6.1 armmp: all lowmem is ZONE_DMA.
+        dma_zone_size: Some(1 << 32),
         kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
         boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
         mm,
@@ -717,10 +718,11 @@ fn alloc_pages_exhaustion_returns_no_memory_on_small_nodes() {
                     Gfp::GFP_ATOMIC | Gfp::MEMALLOC,
                     Gfp::RECLAIMABLE,
                 ] {
-                    let mut source = StaticMemoryMap::single_bank(BASE, ram);
-                    source.dma_zone_size = Some(1 << 32);
+                    let source = StaticMemoryMap::single_bank(BASE, ram);
                     let params = BootParams {
                         source: &source,
+                        cmdline: "",
+                        dma_zone_size: Some(1 << 32),
                         kernel_image: MemRange::new(BASE + 0x8000, 0x1_0000),
                         boot_data: &[],
                         mm,

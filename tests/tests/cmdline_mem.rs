@@ -88,6 +88,8 @@ fn boot_a9(cmdline: &str) -> (Result<Vec<MemRange>, BootError>, Vec<String>) {
     let boot_data = [MemRange::new(BASE, 0x1000)];
     let params = BootParams {
         source: &source,
+        cmdline: source.cmdline(),
+        dma_zone_size: None,
         kernel_image: MemRange::new(BASE + 0x1_0000, 0x10_0000),
         boot_data: &boot_data,
         mm: MmConfig::ZONEKIT,

@@ -5,10 +5,12 @@
 
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 use zonekit_arch_arm::board::BoardDesc;
+use zonekit_arch_arm::bootmem::BootError;
 use zonekit_arch_arm::bootmem::{BootParams, BootedMemory};
 use zonekit_arch_arm::fdt::{fdt_header_ok, FdtError};
 use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
 use zonekit_arch_arm::hooks::BootHooks;
+use zonekit_core::memblock::{MemblockError, TableKind, INIT_MEMBLOCK_REGIONS};
 use zonekit_core::storage::VecPageStorage;
 use zonekit_core::MemRange;
 
@@ -86,14 +88,18 @@ fn tree(bootargs: &[u8], overlap: bool) -> Vec<u8> {
 struct Seen {
     source: Option<String>,
     cmdline: String,
+    dma_zone_size: Option<u64>,
     memory: Vec<MemRange>,
     reserved: Vec<MemRange>,
+    present_pages: u64,
 }
 
 impl BootHooks<VecPageStorage> for Seen {
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<VecPageStorage>) {
         self.source = Some(params.source.name().to_string());
-        self.cmdline = params.source.cmdline().to_string();
+        self.cmdline = params.cmdline.to_string();
+        self.dma_zone_size = params.dma_zone_size;
+        self.present_pages = booted.node.node_present_pages;
         self.memory = booted
             .memblock
             .memory
@@ -238,7 +244,10 @@ fn kernel_memory_source_is_used_instead_of_r2() {
         board,
         r1: board.machine_id,
         r2: 0,
-        blob: BootBlob::Given(&map),
+        blob: BootBlob::Given {
+            source: &map,
+            cmdline: "console=ttyAMA0 vmalloc=256M",
+        },
         kernel_image: MemRange::new(board.load_address(), MIB),
     };
     let mut seen = Seen::default();
@@ -246,8 +255,85 @@ fn kernel_memory_source_is_used_instead_of_r2() {
     assert_eq!(outcome, FlowOutcome::Passed);
     assert_eq!(seen.source.as_deref(), Some("board map"));
     assert_eq!(seen.memory, [MemRange::new(0x6000_0000, 96 * MIB)]);
+    // The kernel's command line, and the board's DMA zone size (none on vexpress).
+    assert_eq!(seen.cmdline, "console=ttyAMA0 vmalloc=256M");
+    assert_eq!(seen.dma_zone_size, board.dma_zone_size);
     assert!(covered(
         MemRange::new(0x6400_0000, 0x10_0000),
         &seen.reserved
     ));
+}
+
+/// A vexpress-a9 tree with one `/memory@...` node per range, `bootargs` as given.
+fn tree_with_banks(banks: &[MemRange], bootargs: &str) -> Vec<u8> {
+    let mut w = FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    let c = w.begin_node("chosen").unwrap();
+    w.property_string("bootargs", bootargs).unwrap();
+    w.end_node(c).unwrap();
+    for b in banks {
+        let m = w.begin_node(&format!("memory@{:x}", b.base)).unwrap();
+        w.property_string("device_type", "memory").unwrap();
+        w.property_array_u32("reg", &[b.base as u32, b.size as u32])
+            .unwrap();
+        w.end_node(m).unwrap();
+    }
+    w.end_node(root).unwrap();
+    w.finish().unwrap()
+}
+
+/// 200 `/memory` ranges of `size` bytes, every `stride` bytes from the RAM base.
+fn ranges_200(stride: u64, size: u64) -> Vec<MemRange> {
+    (0..200)
+        .map(|i| MemRange::new(0x6000_0000 + i * stride, size))
+        .collect()
+}
+
+/// More `/memory` ranges than memblock's table holds boot when memblock merges them
+/// (Linux's memblock_add does the same): no source-side cap.
+#[test]
+fn dtb_with_200_adjacent_memory_ranges_boots() {
+    let banks = ranges_200(MIB, MIB);
+    assert!(banks.len() > INIT_MEMBLOCK_REGIONS);
+    let blob = Aligned::new(&tree_with_banks(&banks, "console=ttyAMA0"));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("DTB"));
+    assert_eq!(seen.cmdline, "console=ttyAMA0");
+    // One merged region of 200 MiB; the node and its zones present every page.
+    assert_eq!(seen.memory, [MemRange::new(0x6000_0000, 200 * MIB)]);
+    assert_eq!(seen.present_pages, 200 * MIB / 4096);
+    assert!(covered(
+        MemRange::new(DTB_AT, blob.bytes().len() as u64),
+        &seen.reserved
+    ));
+}
+
+/// 200 separate ranges overflow memblock.memory (INIT_MEMBLOCK_REGIONS, not resizable
+/// at that point of the boot, as in Linux): a typed error naming the table and its
+/// limit, never a silent truncation.
+#[test]
+fn dtb_with_200_disjoint_memory_ranges_is_a_memblock_table_full_error() {
+    // 1.5 MiB every 2 MiB: the first holds the image, the DTB lies in another.
+    let banks = ranges_200(2 * MIB, 3 * MIB / 2);
+    let blob = Aligned::new(&tree_with_banks(&banks, ""));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    let full = MemblockError::TableFull {
+        table: TableKind::Memory,
+        capacity: INIT_MEMBLOCK_REGIONS,
+    };
+    assert_eq!(outcome, FlowOutcome::BootFailed(BootError::Memblock(full)));
+    assert_eq!(outcome.exit_code(), flow::EXIT_BOOT_ERROR);
+    assert_eq!(
+        outcome.to_string(),
+        "boot failed: memblock: memblock.memory is full (128 regions) and cannot be resized"
+    );
+    assert!(seen.source.is_none());
+    // INIT_MEMBLOCK_REGIONS separate ranges still fit.
+    let blob = Aligned::new(&tree_with_banks(&banks[..INIT_MEMBLOCK_REGIONS], ""));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.memory.len(), INIT_MEMBLOCK_REGIONS);
 }

@@ -7,11 +7,32 @@ use zonekit_arch_arm::fdt::{
     COMMAND_LINE_SIZE, FDT_HEADER_SIZE, FDT_MAGIC,
 };
 use zonekit_core::cmdline::Cmdline;
-use zonekit_core::source::MAX_SOURCE_RANGES;
+use zonekit_core::source::{collect_ranges, RegionKind};
 use zonekit_core::{MemRange, MemorySource, SourceError};
 
 const MAX32: u64 = u32::MAX as u64;
 const MAX40: u64 = (1 << 40) - 1;
+
+/// The tree's banks, dropped memory, `/memreserve/` and static `/reserved-memory`
+/// children (read from the blob), and what the source reports as reserved / no-map.
+fn banks_of(m: &FdtMemory) -> Vec<MemRange> {
+    m.banks().collect()
+}
+fn dropped(m: &FdtMemory) -> Vec<MemRange> {
+    m.dropped().collect()
+}
+fn memreserve(m: &FdtMemory) -> Vec<MemRange> {
+    m.memreserve().collect()
+}
+fn reserved_static(m: &FdtMemory) -> Vec<(MemRange, bool)> {
+    m.reserved_static().collect()
+}
+fn reserved(m: &FdtMemory) -> Vec<MemRange> {
+    collect_ranges(m, RegionKind::Reserved).unwrap()
+}
+fn nomap(m: &FdtMemory) -> Vec<MemRange> {
+    collect_ranges(m, RegionKind::NoMap).unwrap()
+}
 
 // Header field offsets.
 const TOTALSIZE: usize = 4;
@@ -154,20 +175,19 @@ fn one_memory_node() {
     let blob = Aligned::new(&simple_dtb());
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x4000_0000)]
     );
-    assert!(m.dropped.is_empty());
-    assert!(m.memreserve.is_empty() && m.reserved_static.is_empty());
+    assert!(dropped(&m).is_empty());
+    assert!(memreserve(&m).is_empty() && reserved_static(&m).is_empty());
     assert!(m.reserved_dynamic.is_empty());
     assert_eq!((m.initrd, &m.bootargs, m.blob), (None, &None, None));
     assert!(m.warnings.is_empty());
     assert_eq!((m.address_cells, m.size_cells), (1, 1));
     assert_eq!(m.name(), "DTB");
-    assert_eq!(m.memory_banks().unwrap(), m.memory);
-    assert!(m.reserved_ranges().unwrap().is_empty());
+    assert_eq!(banks_of(&m), banks_of(&m));
+    assert!(reserved(&m).is_empty());
     assert_eq!(m.cmdline(), "");
-    assert_eq!(m.dma_zone_size(), None);
 }
 
 #[test]
@@ -179,7 +199,7 @@ fn two_memory_nodes() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[
             MemRange::new(0x6000_0000, 0x2000_0000),
             MemRange::new(0xa000_0000, 0x1000_0000)
@@ -200,7 +220,7 @@ fn several_reg_entries_in_one_node_and_adjacent_banks() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     let want: Vec<MemRange> = banks.iter().map(|&(b, s)| MemRange::new(b, s)).collect();
-    assert_eq!(m.memory.as_slice(), want.as_slice());
+    assert_eq!(banks_of(&m).as_slice(), want.as_slice());
 }
 
 #[test]
@@ -220,11 +240,11 @@ fn vexpress_a15_two_cells_lpae_truncated_without_lpae() {
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!((m.address_cells, m.size_cells), (2, 2));
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x8000_0000, 0x8000_0000)]
     );
     assert_eq!(
-        m.dropped.as_slice(),
+        dropped(&m).as_slice(),
         &[MemRange::new(0x1_0000_0000, 0x8000_0000)]
     );
     assert_eq!(
@@ -240,10 +260,10 @@ fn vexpress_a15_two_cells_lpae_truncated_without_lpae() {
 
     let m = parse(blob.bytes(), MAX40).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x8000_0000, 0x1_0000_0000)]
     );
-    assert!(m.dropped.is_empty() && m.warnings.is_empty());
+    assert!(dropped(&m).is_empty() && m.warnings.is_empty());
 }
 
 #[test]
@@ -260,11 +280,11 @@ fn bank_wholly_above_phys_max_is_dropped_and_reported() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x8000_0000, 0x4000_0000)]
     );
     assert_eq!(
-        m.dropped.as_slice(),
+        dropped(&m).as_slice(),
         &[MemRange::new(0x8_8000_0000, 0x8000_0000)]
     );
 
@@ -274,9 +294,9 @@ fn bank_wholly_above_phys_max_is_dropped_and_reported() {
     });
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert!(m.memory.is_empty());
-    assert_eq!(m.dropped.len(), 1);
-    assert_eq!(m.memory_banks(), Err(SourceError::NoMemory));
+    assert!(banks_of(&m).is_empty());
+    assert_eq!(dropped(&m).len(), 1);
+    assert!(banks_of(&m).is_empty()); // the boot flow's SourceError::NoMemory
 }
 
 #[test]
@@ -299,7 +319,7 @@ fn disabled_memory_node_is_skipped() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[
             MemRange::new(0x6000_0000, 0x1000_0000),
             MemRange::new(0x9000_0000, 0x1000_0000)
@@ -327,7 +347,7 @@ fn zero_sized_bank_is_skipped_with_warning() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x7000_0000, 0x1000_0000)]
     );
     assert_eq!(
@@ -348,7 +368,7 @@ fn unaligned_bank_is_kept_as_given() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0800, 0x0fff_f123)]
     );
 }
@@ -383,8 +403,8 @@ fn memreserve_entries() {
         MemRange::new(0x6000_0000, 0x1000),
         MemRange::new(0x6100_0000, 0x2_0000),
     ];
-    assert_eq!(m.memreserve.as_slice(), &want);
-    assert_eq!(m.reserved_ranges().unwrap().as_slice(), &want);
+    assert_eq!(memreserve(&m).as_slice(), &want);
+    assert_eq!(reserved(&m).as_slice(), &want);
 }
 
 #[test]
@@ -401,7 +421,7 @@ fn memreserve_zero_size_entry_is_skipped_with_warning() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memreserve.as_slice(),
+        memreserve(&m).as_slice(),
         &[MemRange::new(0x6100_0000, 0x2000)]
     );
     assert_eq!(
@@ -446,7 +466,7 @@ fn reserved_memory_static_with_and_without_no_map() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.reserved_static.as_slice(),
+        reserved_static(&m).as_slice(),
         &[
             (MemRange::new(0x7f00_0000, 0x80_0000), true),
             (MemRange::new(0x7e00_0000, 0x10_0000), false),
@@ -460,9 +480,9 @@ fn reserved_memory_static_with_and_without_no_map() {
         }]
     );
     // The MemorySource reserves the plain regions and marks the no-map one NOMAP.
-    assert_eq!(m.reserved_ranges().unwrap().len(), 2);
+    assert_eq!(reserved(&m).len(), 2);
     assert_eq!(
-        m.nomap_ranges().unwrap().as_slice(),
+        nomap(&m).as_slice(),
         &[MemRange::new(0x7f00_0000, 0x80_0000)]
     );
 }
@@ -494,7 +514,7 @@ fn reserved_memory_dynamic() {
     });
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert!(m.reserved_static.is_empty());
+    assert!(reserved_static(&m).is_empty());
     assert_eq!(m.reserved_dynamic.len(), 2);
     let cma = &m.reserved_dynamic[0];
     assert_eq!(cma.name, "linux,cma");
@@ -519,7 +539,7 @@ fn reserved_memory_dynamic() {
         &[FdtWarning::ReservedNodeWithoutRegOrSize { node: "nothing" }]
     );
     // Dynamic reservations are data only; they are not in reserved_ranges().
-    assert!(m.reserved_ranges().unwrap().is_empty());
+    assert!(reserved(&m).is_empty());
 }
 
 #[test]
@@ -569,7 +589,7 @@ fn reserved_range_outside_ram_is_kept() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.reserved_ranges().unwrap().as_slice(),
+        reserved(&m).as_slice(),
         &[
             MemRange::new(0x1000_0000, 0x1000),
             MemRange::new(0, 0x1_0000)
@@ -591,7 +611,7 @@ fn chosen_bootargs_and_initrd() {
     let total = m.header.totalsize as u64;
     assert_eq!(m.blob, Some(MemRange::new(0x6ff0_0000, total)));
     assert_eq!(
-        m.reserved_ranges().unwrap().as_slice(),
+        reserved(&m).as_slice(),
         &[
             MemRange::new(0x6000_0000, 0x1000),    // /memreserve/
             MemRange::new(0x6800_0000, 0x40_0000), // initrd
@@ -649,7 +669,7 @@ fn root_without_cells_defaults_to_one_one() {
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!((m.address_cells, m.size_cells), (1, 1));
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x1000_0000)]
     );
 }
@@ -665,8 +685,8 @@ fn empty_tree_with_fdt_end_as_last_word() {
     assert_eq!(get32(&dtb, SIZE_DT_STRINGS), 0);
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert!(m.memory.is_empty());
-    assert_eq!(m.memory_banks(), Err(SourceError::NoMemory));
+    assert!(banks_of(&m).is_empty());
+    assert!(banks_of(&m).is_empty()); // the boot flow's SourceError::NoMemory
 }
 
 #[test]
@@ -678,7 +698,7 @@ fn version_16_blob_is_accepted() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x4000_0000)]
     );
 }
@@ -710,44 +730,31 @@ fn totalsize_at_reads_the_prefix() {
 // ------------------------------------------------------------------- capacity
 
 #[test]
-fn too_many_memory_ranges() {
-    let n = MAX_SOURCE_RANGES as u64;
-    let banks: Vec<(u64, u64)> = (0..=n).map(|i| (i * 0x100_0000, 0x10_0000)).collect();
+fn memory_ranges_have_no_cap() {
+    // More banks than memblock's table holds: all reported, in DTB order; memblock
+    // decides what fits (tests/tests/dtb_boot.rs boots them).
+    let banks: Vec<(u64, u64)> = (0..200).map(|i| (i * 0x100_0000, 0x10_0000)).collect();
     let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
         memory_node(w, "memory", ac, sc, &banks)
     });
     let blob = Aligned::new(&dtb);
-    assert_eq!(
-        parse(blob.bytes(), MAX32).unwrap_err(),
-        FdtError::TooManyRanges {
-            what: "memory banks",
-            max: 128
-        }
-    );
-    // MAX_SOURCE_RANGES fit.
-    let dtb = dtb_with(1, 1, &[], |w, ac, sc| {
-        memory_node(w, "memory", ac, sc, &banks[..MAX_SOURCE_RANGES])
-    });
-    let blob = Aligned::new(&dtb);
-    assert_eq!(
-        parse(blob.bytes(), MAX32).unwrap().memory.len(),
-        MAX_SOURCE_RANGES
-    );
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    let want: Vec<MemRange> = banks.iter().map(|&(b, s)| MemRange::new(b, s)).collect();
+    assert_eq!(banks_of(&m), want);
+    assert_eq!(collect_ranges(&m, RegionKind::Memory).unwrap(), want);
 }
 
 #[test]
-fn too_many_memreserve_entries() {
-    let rsv: Vec<(u64, u64)> = (0..=MAX_SOURCE_RANGES as u64)
+fn memreserve_entries_have_no_cap() {
+    let rsv: Vec<(u64, u64)> = (0..200)
         .map(|i| (0x6000_0000 + i * 0x1_0000, 0x1000))
         .collect();
     let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
         memory_node(w, "memory", ac, sc, &[(0x6000_0000, 0x4000_0000)])
     });
     let blob = Aligned::new(&dtb);
-    assert!(matches!(
-        parse(blob.bytes(), MAX32).unwrap_err(),
-        FdtError::TooManyRanges { max: 128, .. }
-    ));
+    let m = parse(blob.bytes(), MAX32).unwrap();
+    assert_eq!(memreserve(&m).len(), 200);
 }
 
 #[test]
@@ -773,9 +780,10 @@ fn too_many_dynamic_reservations() {
 }
 
 #[test]
-fn reserved_ranges_over_capacity_is_an_error_not_a_truncation() {
-    // MAX_SOURCE_RANGES /memreserve/ entries plus an initrd: one too many.
-    let rsv: Vec<(u64, u64)> = (0..MAX_SOURCE_RANGES as u64)
+fn reserved_ranges_beyond_memblocks_table_are_all_reported() {
+    // INIT_MEMBLOCK_REGIONS /memreserve/ entries plus an initrd: none dropped (memblock,
+    // not the source, says when its table is full).
+    let rsv: Vec<(u64, u64)> = (0..128)
         .map(|i| (0x6000_0000 + i * 0x1_0000, 0x1000))
         .collect();
     let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
@@ -787,7 +795,9 @@ fn reserved_ranges_over_capacity_is_an_error_not_a_truncation() {
     });
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert_eq!(m.reserved_ranges(), Err(SourceError::TooManyRanges));
+    let r = reserved(&m);
+    assert_eq!(r.len(), 129);
+    assert_eq!(r.last(), Some(&MemRange::new(0x6800_0000, 0x100_0000)));
 }
 
 // ------------------------------------------------------------------ malformed
@@ -1060,7 +1070,7 @@ fn dtb_node_name_over_29_chars_is_accepted() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x1000_0000)]
     );
     assert!(m.warnings.is_empty());
@@ -1078,7 +1088,7 @@ fn dtb_non_utf8_node_name_is_accepted() {
     patch(&mut dtb, b"6000000X\0", b"6000000\xe9\0");
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert_eq!(m.memory.len(), 1);
+    assert_eq!(banks_of(&m).len(), 1);
 }
 
 #[test]
@@ -1104,12 +1114,12 @@ fn dtb_latin1_bootargs_keeps_tree_memory() {
     let m = FdtMemory::parse_at(blob.bytes(), MAX32, Some(0x6800_0000)).unwrap();
     // The tree's memory and every reservation, not a fallback.
     assert_eq!(
-        m.memory_banks().unwrap().as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x1000_0000)]
     );
     let total = m.header.totalsize as u64;
     assert_eq!(
-        m.reserved_ranges().unwrap().as_slice(),
+        reserved(&m).as_slice(),
         &[
             MemRange::new(0x6000_0000, 0x1000),
             MemRange::new(0x6100_0000, 0x1_0000),
@@ -1202,7 +1212,7 @@ fn dtb_latin1_status_of_unrelated_node_is_accepted() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.memory.as_slice(),
+        banks_of(&m).as_slice(),
         &[MemRange::new(0x6000_0000, 0x1000_0000)]
     );
     assert_eq!(
@@ -1227,7 +1237,7 @@ fn dtb_more_than_16_memory_banks() {
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
     let want: Vec<MemRange> = banks.iter().map(|&(b, s)| MemRange::new(b, s)).collect();
-    assert_eq!(m.memory_banks().unwrap().as_slice(), want.as_slice());
+    assert_eq!(banks_of(&m).as_slice(), want.as_slice());
     // And as many /memreserve/ entries and static reservations.
     let rsv: Vec<(u64, u64)> = (0..40).map(|i| (i * 0x200_0000, 0x1000)).collect();
     let dtb = dtb_with(1, 1, &rsv, |w, ac, sc| {
@@ -1243,8 +1253,8 @@ fn dtb_more_than_16_memory_banks() {
     });
     let blob = Aligned::new(&dtb);
     let m = parse(blob.bytes(), MAX32).unwrap();
-    assert_eq!(m.memory.len(), 100);
-    assert_eq!(m.reserved_ranges().unwrap().len(), 80);
+    assert_eq!(banks_of(&m).len(), 100);
+    assert_eq!(reserved(&m).len(), 80);
 }
 
 /// A child of the root for [`chosen_tree`]: its name and `bootargs`.
@@ -1326,7 +1336,7 @@ fn dtb_chosen_unit_address_variants() {
     ]));
     let m = parse(blob.bytes(), MAX32).unwrap();
     assert_eq!(
-        m.reserved_ranges().unwrap().as_slice(),
+        reserved(&m).as_slice(),
         &[MemRange::new(0x6100_0000, 0x1000)]
     );
     assert_eq!(
@@ -1380,10 +1390,13 @@ fn errors_display_and_convert() {
     );
     assert_eq!(
         SourceError::from(FdtError::TooManyRanges {
-            what: "memory banks",
-            max: 128
+            what: "CMA pools",
+            max: 7
         }),
-        SourceError::TooManyRanges
+        SourceError::TooMany {
+            what: "CMA pools",
+            max: 7
+        }
     );
     assert!(matches!(
         SourceError::from(FdtError::BadMagic { found: 0 }),
@@ -1417,17 +1430,17 @@ impl Rng {
 
 fn check_invariants(m: &FdtMemory<'_>, max: u64, len: usize) {
     assert!(m.header.totalsize as usize <= len);
-    for r in &m.memory {
+    let banks = banks_of(m);
+    for r in &banks {
         assert!(r.size > 0);
         assert!(r.end() - 1 <= max);
     }
-    for (i, a) in m.memory.iter().enumerate() {
-        for b in &m.memory[i + 1..] {
+    for (i, a) in banks.iter().enumerate() {
+        for b in &banks[i + 1..] {
             assert!(!a.overlaps(b));
         }
     }
-    let _ = m.reserved_ranges();
-    let _ = m.memory_banks();
+    let _ = zonekit_core::source::collect_regions(m);
     let _ = m.cmdline();
 }
 

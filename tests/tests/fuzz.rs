@@ -266,10 +266,10 @@ fn parse_and_boot(spec: &TreeSpec) -> Outcome {
     let Ok(source) = FdtMemory::parse_at(bytes, u32::MAX as u64, Some(spec.blob_at)) else {
         return Outcome::Rejected;
     };
-    let _ = zonekit_core::MemorySource::cmdline(&source);
-    let Ok(banks) = zonekit_core::MemorySource::memory_banks(&source) else {
-        return Outcome::Rejected;
-    };
+    let banks: Vec<MemRange> = source.banks().collect();
+    if banks.is_empty() {
+        return Outcome::Rejected; // SourceError::NoMemory
+    }
     // Keep the host's simulated RAM modest: skip trees with more than 4 GiB of banks.
     let total: u128 = banks.iter().map(|b| u128::from(b.size)).sum();
     if banks.is_empty() || total > 1 << 32 {
@@ -279,6 +279,8 @@ fn parse_and_boot(spec: &TreeSpec) -> Outcome {
     let image = MemRange::new(first.saturating_add(0x8000), 0x10_0000);
     let params = BootParams {
         source: &source,
+        cmdline: source.cmdline(),
+        dma_zone_size: None,
         kernel_image: image,
         boot_data: &[],
         mm: MmConfig::ZONEKIT,

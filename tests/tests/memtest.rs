@@ -13,7 +13,7 @@ use zonekit_core::arch::MmConfig;
 use zonekit_core::memblock::{Memblock, MemblockError, TableKind, PHYS_ADDR_MAX_32};
 use zonekit_core::memtest::{early_memtest, memtest_patterns, MemtestError, MEMTEST_PATTERNS};
 use zonekit_core::page::Page;
-use zonekit_core::source::{MemorySource, RangeList, SourceError, StaticMemoryMap};
+use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
 
 // ------------------------------------------------------------------ log capture
@@ -140,24 +140,6 @@ impl PageStorage for NoWords {
 
 // ------------------------------------------------------------------ the boot
 
-/// A board map with a command line.
-struct Board {
-    map: StaticMemoryMap,
-    cmdline: &'static str,
-}
-
-impl MemorySource for Board {
-    fn name(&self) -> &str {
-        "test board"
-    }
-    fn memory_banks(&self) -> Result<RangeList, SourceError> {
-        self.map.memory_banks()
-    }
-    fn cmdline(&self) -> &str {
-        self.cmdline
-    }
-}
-
 const RAM: u64 = 0x6000_0000;
 const RAM_SIZE: u64 = 64 << 20;
 /// The image: reserved, never tested.
@@ -167,13 +149,12 @@ fn boot_to_buddy<S: PageStorage + Default>(
     cmdline: &'static str,
     storage: S,
 ) -> Result<(RunningMemory<S, 1>, S), BootError> {
-    let board = Board {
-        map: StaticMemoryMap::single_bank(RAM, RAM_SIZE),
-        cmdline,
-    };
+    let board = StaticMemoryMap::single_bank(RAM, RAM_SIZE);
     let boot_data = [MemRange::new(RAM, 0x1000)];
     let params = BootParams {
         source: &board,
+        cmdline,
+        dma_zone_size: None,
         kernel_image: IMAGE,
         boot_data: &boot_data,
         mm: MmConfig::ZONEKIT,

@@ -103,6 +103,8 @@ impl<S: PageStorage> BootHooks<S> for RecordingPaging {
 fn params(source: &StaticMemoryMap) -> BootParams<'_> {
     BootParams {
         source,
+        cmdline: "",
+        dma_zone_size: None,
         kernel_image: IMAGE,
         boot_data: &[],
         mm: MmConfig::ZONEKIT,

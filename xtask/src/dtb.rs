@@ -563,7 +563,7 @@ mod tests {
     use super::*;
     use zonekit_arch_arm::fdt::{chosen_bootargs, FdtError, FdtMemory, FdtWarning};
     use zonekit_core::addr::MemRange;
-    use zonekit_core::MemorySource;
+    use zonekit_core::source::{collect_ranges, collect_requests, RegionKind};
 
     const MAX32: u64 = u32::MAX as u64;
 
@@ -577,12 +577,12 @@ mod tests {
         let m = FdtMemory::parse(&blob, MAX32).unwrap();
         assert_eq!(m.header.totalsize as usize, blob.len());
         assert_eq!(
-            m.memory.as_slice(),
-            &[MemRange::new(board.ram_base, 256 << 20)]
+            m.banks().collect::<Vec<_>>(),
+            [MemRange::new(board.ram_base, 256 << 20)]
         );
         assert_eq!(m.cmdline(), "new");
-        assert_eq!(m.reserved_static.len(), 1);
-        assert_eq!(m.reservation_requests().len(), 1);
+        assert_eq!(m.reserved_static().count(), 1);
+        assert_eq!(collect_requests(&m).unwrap().len(), 1);
         // No -append: the tree's bootargs stay.
         let blob = qemu_load_dtb(&file, board, 256 << 20, "").unwrap();
         assert_eq!(FdtMemory::parse(&blob, MAX32).unwrap().cmdline(), "old");
@@ -622,8 +622,8 @@ mod tests {
         let blob = qemu_load_dtb(&mk(true), board, 64 << 20, "mem=32M").unwrap();
         let m = FdtMemory::parse(&blob, MAX32).unwrap();
         assert_eq!(
-            m.memory.as_slice(),
-            &[MemRange::new(board.ram_base, 64 << 20)]
+            m.banks().collect::<Vec<_>>(),
+            [MemRange::new(board.ram_base, 64 << 20)]
         );
         assert_eq!(m.cmdline(), "mem=32M");
         // QEMU reads the root's cells with error_fatal.
@@ -642,7 +642,7 @@ mod tests {
         // Latin-1 bootargs: the tree's memory, the bytes kept, the text usable.
         let blob = load(TestTree::Latin1, 256 << 20, "");
         let m = FdtMemory::parse(&blob, MAX32).unwrap();
-        assert_eq!(m.memory_banks().unwrap().len(), 1);
+        assert_eq!(m.banks().count(), 1);
         assert_eq!(m.bootargs.as_ref().unwrap().as_bytes(), LATIN1_BOOTARGS);
         assert_eq!(m.cmdline(), "console=ttyAMA0 caf\u{fffd} memblock=debug");
         // Quirks: accepted; /chosen@1's mem=32M is not the command line.
@@ -680,22 +680,22 @@ mod tests {
         assert_eq!(blob.as_ptr() as usize % 4, 0);
         let m = FdtMemory::parse(&blob, u32::MAX as u64).unwrap();
         assert_eq!(
-            m.memory.as_slice(),
-            &[MemRange::new(board.ram_base, 512 << 20)]
+            m.banks().collect::<Vec<_>>(),
+            [MemRange::new(board.ram_base, 512 << 20)]
         );
         assert_eq!(m.cmdline(), "memblock=debug");
         assert_eq!(
-            m.reserved_ranges().unwrap().as_slice(),
-            &[MemRange::new(
+            collect_ranges(&m, RegionKind::Reserved).unwrap(),
+            [MemRange::new(
                 board.ram_base + STATIC_RESERVED_OFFSET,
                 STATIC_RESERVED_SIZE
             )]
         );
         assert_eq!(
-            m.nomap_ranges().unwrap().as_slice(),
-            &[MemRange::new(board.ram_base + NOMAP_OFFSET, NOMAP_SIZE)]
+            collect_ranges(&m, RegionKind::NoMap).unwrap(),
+            [MemRange::new(board.ram_base + NOMAP_OFFSET, NOMAP_SIZE)]
         );
-        let req = m.reservation_requests();
+        let req = collect_requests(&m).unwrap();
         assert_eq!(req.len(), 1);
         assert_eq!((req[0].size, req[0].align), (POOL_SIZE, Some(POOL_SIZE)));
     }

@@ -25,7 +25,10 @@ use zonekit_core::page_alloc::{
     memblock_free_all, AllocConfig, FreeAllStats, MemoryLine, PageAllocator,
 };
 use zonekit_core::selftest::{page_alloc_selftest, SelfTestError, SelfTestReport};
-use zonekit_core::source::{SourceError, MAX_RESERVATION_REQUESTS};
+use zonekit_core::source::{
+    for_each_of_kind, validate_range, Region, RegionKind, ReservationRequest, SourceError,
+    MAX_RESERVATION_REQUESTS,
+};
 use zonekit_core::{zk_debug, zk_info, zk_warn, MemorySource, PageStorage};
 
 use crate::hooks::{BootHooks, BootStep};
@@ -37,8 +40,15 @@ pub type BootMemblock = Memblock<{ 2 * INIT_MEMBLOCK_REGIONS }>;
 
 /// What the boot code knows when it hands over to the memory flow.
 pub struct BootParams<'a> {
-    /// RAM banks, reservations, DMA zone size and command line.
+    /// RAM banks and reservations.
     pub source: &'a dyn MemorySource,
+    /// The kernel command line (ATAGS `ATAG_CMDLINE`, DTB `/chosen/bootargs`; may be
+    /// empty).
+    pub cmdline: &'a str,
+    /// Size of the DMA zone from the start of RAM (`arm_dma_zone_size`, the board's
+    /// `machine_desc.dma_zone_size`), or `None` for no ZONE_DMA;
+    /// `zonekit.dma_zone=` on the command line overrides it.
+    pub dma_zone_size: Option<u64>,
     /// The running image from its first byte to the end of its stack and .bss.
     pub kernel_image: MemRange,
     /// Other things the boot code placed in RAM (the boot stub and ATAGS page, a DTB).
@@ -142,8 +152,12 @@ impl fmt::Display for BootError {
 }
 
 impl From<SourceError> for BootError {
+    /// A memblock error met while adding the source's regions stays a memblock error.
     fn from(e: SourceError) -> Self {
-        BootError::Source(e)
+        match e {
+            SourceError::Memblock(e) => BootError::Memblock(e),
+            e => BootError::Source(e),
+        }
     }
 }
 
@@ -235,7 +249,7 @@ pub fn boot<S: PageStorage>(
     storage: &mut S,
     hooks: &mut dyn BootHooks<S>,
 ) -> Result<BootedMemory<S>, BootError> {
-    let cmdline = Cmdline::parse(params.source.cmdline());
+    let cmdline = Cmdline::parse(params.cmdline);
     for e in &cmdline.errors {
         zk_warn!("ignoring malformed parameter {}", e);
     }
@@ -279,7 +293,7 @@ pub fn boot<S: PageStorage>(
     memblock.set_current_limit(lowmem_limit);
     // Everything bootmem_init needs from the source is read before paging_init: the
     // source (a DTB, ATAGS) may not be mapped afterwards.
-    let dma_zone_size = cmdline.dma_zone_size.or(params.source.dma_zone_size());
+    let dma_zone_size = cmdline.dma_zone_size.or(params.dma_zone_size);
     let page_offset = hooks.paging_init(PagingContext {
         memblock: &mut memblock,
         storage,

@@ -30,21 +30,21 @@ pub fn arm_memblock_init(
     for r in params.boot_data {
         mb.reserve(r.base, r.size)?;
     }
-    for r in &params.source.reserved_ranges()? {
-        mb.reserve(r.base, r.size)?;
-    }
-    for r in &params.source.nomap_ranges()? {
-        mb.mark_nomap(r.base, r.size)?;
-        zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
-    }
+    let source = checked_reservations(params.source)?;
+    for_each_of_kind(source, RegionKind::Reserved, &mut |r| reserve_region(mb, r))?;
+    for_each_of_kind(source, RegionKind::NoMap, &mut |r| {
+        if let Region::NoMap(r) = r {
+            mb.mark_nomap(r.base, r.size)?;
+            zk_info!("OF: reserved mem: {} no-map", mem_line(r.base, r.end()));
+        }
+        Ok(())
+    })?;
     let cma_align = params.mm.pageblock_nr_pages() * PAGE_SIZE;
     let mut cma = CmaAreas::new();
     let mut dynamic = heapless::Vec::new();
-    let mut cma_default = false;
-    for region in params.source.cma_ranges() {
-        cma_default |= rmem_cma_setup(mb, &mut cma, region.range, region.default, cma_align);
-    }
-    for req in params.source.reservation_requests() {
+    let mut cma_default = cma_pools(mb, source, &mut cma, cma_align)?;
+    // The requests are placed after every fixed reservation, in the source's order.
+    for req in reservation_requests(source)? {
         let base = reserve_dynamic(mb, &req, cma_align)?;
         // As many placements as requests, which are at most MAX_RESERVATION_REQUESTS.
         let _ = dynamic.push(MemRange::new(base, req.size));
@@ -59,7 +59,7 @@ pub fn arm_memblock_init(
             cma_default |= rmem_cma_setup(mb, &mut cma, range, req.cma_default, cma_align);
         }
     }
-    let dma_limit = match cmdline.dma_zone_size.or(params.source.dma_zone_size()) {
+    let dma_limit = match cmdline.dma_zone_size.or(params.dma_zone_size) {
         Some(size) => mb.start_of_dram().saturating_add(size).saturating_sub(1),
         None => u64::from(u32::MAX),
     };
@@ -127,7 +127,7 @@ pub(super) fn rmem_cma_setup(
 /// aligned to at least `cma_align` (`CMA_MIN_ALIGNMENT_BYTES`).
 pub(super) fn reserve_dynamic(
     mb: &mut BootMemblock,
-    req: &zonekit_core::source::ReservationRequest<'_>,
+    req: &ReservationRequest<'_>,
     cma_align: u64,
 ) -> Result<PhysAddr, BootError> {
     let mut align = req.align.unwrap_or(zonekit_core::memblock::SMP_CACHE_BYTES);
@@ -190,4 +190,58 @@ pub fn adjust_lowmem_bounds(mb: &mut BootMemblock, arch: &Arm32) -> Result<PhysA
     }
     mb.set_current_limit(memblock_limit);
     Ok(bounds.lowmem_limit)
+}
+
+/// The source's fixed reservations checked before any is used: every
+/// [`Region::Reserved`] and [`Region::NoMap`] range valid ([`validate_range`]).
+fn checked_reservations(source: &dyn MemorySource) -> Result<&dyn MemorySource, SourceError> {
+    for kind in [RegionKind::Reserved, RegionKind::NoMap] {
+        for_each_of_kind(source, kind, &mut |r| {
+            r.range().map_or(Ok(()), validate_range)
+        })?;
+    }
+    Ok(source)
+}
+
+/// `memblock_reserve` of a [`Region::Reserved`]; the memblock=debug trace names the
+/// caller's line, as for the other reservations.
+#[track_caller]
+fn reserve_region(mb: &mut BootMemblock, r: Region<'_>) -> Result<(), SourceError> {
+    if let Region::Reserved(r) = r {
+        mb.reserve(r.base, r.size)?;
+    }
+    Ok(())
+}
+
+/// `rmem_cma_setup` for every [`Region::Cma`] of the source; whether one became the
+/// default area.
+fn cma_pools(
+    mb: &BootMemblock,
+    source: &dyn MemorySource,
+    cma: &mut CmaAreas,
+    align: u64,
+) -> Result<bool, SourceError> {
+    let mut default = false;
+    for_each_of_kind(source, RegionKind::Cma, &mut |r| {
+        if let Region::Cma(c) = r {
+            default |= rmem_cma_setup(mb, cma, c.range, c.default, align);
+        }
+        Ok(())
+    })?;
+    Ok(default)
+}
+
+/// The source's dynamic reservations, in its order, up to Linux's bound.
+fn reservation_requests(
+    source: &dyn MemorySource,
+) -> Result<heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS>, SourceError> {
+    let mut requests = heapless::Vec::new();
+    for_each_of_kind(source, RegionKind::Request, &mut |r| match r {
+        Region::Request(req) => requests.push(req).map_err(|_| SourceError::TooMany {
+            what: "dynamic reservations",
+            max: MAX_RESERVATION_REQUESTS,
+        }),
+        _ => Ok(()),
+    })?;
+    Ok(requests)
 }

@@ -52,7 +52,8 @@ pub enum FdtError {
         /// Its length in bytes.
         len: usize,
     },
-    /// More entries than a fixed-capacity list holds. Nothing is dropped silently.
+    /// More entries than Linux keeps of a bounded kind (dynamic reservations,
+    /// `alloc-ranges`, CMA pools). Nothing is dropped silently.
     TooManyRanges {
         /// Which list.
         what: &'static str,
@@ -135,7 +136,7 @@ impl fmt::Display for FdtError {
 impl From<FdtError> for SourceError {
     fn from(e: FdtError) -> SourceError {
         match e {
-            FdtError::TooManyRanges { .. } => SourceError::TooManyRanges,
+            FdtError::TooManyRanges { what, max } => SourceError::TooMany { what, max },
             FdtError::Overflow { base, size, .. } => SourceError::Overflow { base, size },
             FdtError::Truncated { .. } => SourceError::Malformed("FDT truncated"),
             FdtError::BadMagic { .. } => SourceError::Malformed("bad FDT magic"),

@@ -31,8 +31,12 @@
 //!   strings block, nodes balanced, properties before subnodes, exactly one root node
 //!   and an `FDT_END`.
 //!
-//! Anything else is an [`FdtError`]; nothing panics and nothing is silently dropped
-//! (ranges beyond a list's capacity are [`FdtError::TooManyRanges`]).
+//! Anything else is an [`FdtError`]; nothing panics and nothing is silently dropped.
+//! Banks and fixed reservations are not copied into lists: they are read again from
+//! the validated blob when used ([`FdtMemory::ranges`]), so a tree may have any number
+//! of them (memblock's table is the limit, as in Linux). Only what Linux bounds is
+//! kept in a list, and an entry beyond it is [`FdtError::TooManyRanges`]: dynamic
+//! reservations, `alloc-ranges`, CMA pools.
 //!
 //! Names and strings are bytes, as in Linux: a node name of any length, and bytes that
 //! are not UTF-8 in a node name or in any string property, are accepted. zonekit
@@ -65,7 +69,7 @@
 //! * Banks are kept exactly as the DTB gives them, unaligned ones included. Linux's
 //!   `early_init_dt_add_memory_arch` page-rounds them before `memblock_add`; zonekit
 //!   leaves that to the consumer of the [`MemorySource`] (memblock/boot flow).
-//! * Banks above `phys_addr_max` are dropped and listed in [`FdtMemory::dropped`];
+//! * Banks above `phys_addr_max` are dropped and reported by [`FdtMemory::dropped`];
 //!   a bank crossing it is truncated to end at `phys_addr_max + 1` and the cut-off part
 //!   is listed there too (Linux: `OF: fdt: Ignoring memory range 0x100000000 -
 //!   0x180000000`). Each is also logged with `log::warn!` in Linux's words.
@@ -83,9 +87,11 @@
 //!   node otherwise, zonekit reports [`FdtError::BadCells`] / [`FdtError::Parse`].
 //! * Property lengths that are not a whole number of entries are
 //!   [`FdtError::BadPropLen`] (Linux ignores the trailing cells of a memory `reg`).
-//! * `reserved_ranges()` of the [`MemorySource`] impl includes `no-map` regions (they
-//!   must never be allocated either); a consumer that wants Linux's exact
-//!   `memblock_mark_nomap` uses [`FdtMemory::reserved_static`].
+//! * The [`MemorySource`] impl reports `/memreserve/`, the static `/reserved-memory`
+//!   children without `no-map`, the initrd and the blob as [`Region::Reserved`] (in
+//!   that order, Linux's), the `no-map` children as [`Region::NoMap`]
+//!   (`memblock_mark_nomap`), CMA pools as [`Region::Cma`] and dynamic children as
+//!   [`Region::Request`].
 
 use core::fmt;
 use core::ops::Range;
@@ -93,18 +99,19 @@ use core::ops::Range;
 use zonekit_core::addr::{MemRange, PhysAddr};
 use zonekit_core::cma::MAX_CMA_AREAS;
 use zonekit_core::source::{
-    validate_ranges, CmaRegion, MemorySource, RangeList, ReservationRequest, SourceError,
-    MAX_RESERVATION_REQUESTS, MAX_SOURCE_RANGES,
+    CmaRegion, MemorySource, Region, RegionSink, ReservationRequest, SourceError,
 };
 
 mod blob;
 mod bootargs;
 mod error;
+mod ranges;
 mod scan;
 
 pub use blob::{fdt_header_ok, fdt_string, fdt_totalsize_at, FdtHeader, FdtToken, FdtTokens};
 pub use bootargs::{chosen_bootargs, Bootargs};
 pub use error::{FdtError, FdtWarning};
+pub use ranges::{FdtRange, FdtRanges};
 #[allow(unused_imports)] // the crate-private helpers, for the submodules and tests
 use {blob::*, bootargs::*, scan::*};
 
@@ -160,19 +167,9 @@ pub struct FdtMemory<'a> {
     pub address_cells: u32,
     /// The root's `#size-cells` (1 when absent).
     pub size_cells: u32,
-    /// DRAM banks at or below `phys_addr_max`, in DTB order, as given (not
-    /// page-aligned).
-    pub memory: RangeList,
-    /// Memory above `phys_addr_max` that was not kept (whole banks, or the part of a
-    /// bank beyond the limit).
-    pub dropped: RangeList,
-    /// The header's `/memreserve/` entries.
-    pub memreserve: RangeList,
-    /// `/reserved-memory` children with `reg`: (range, `no-map`).
-    pub reserved_static: heapless::Vec<(MemRange, bool), MAX_SOURCE_RANGES>,
     /// `/reserved-memory` children with `reg` that are CMA pools (see
     /// [`DynamicReservation::cma`]): (range, `linux,cma-default`). Also in
-    /// `reserved_static`.
+    /// [`FdtMemory::reserved_static`].
     pub cma_static: heapless::Vec<(MemRange, bool), MAX_CMA_AREAS>,
     /// `/reserved-memory` children with `size`.
     pub reserved_dynamic: heapless::Vec<DynamicReservation<'a>, MAX_DYNAMIC_RESERVATIONS>,
@@ -187,8 +184,18 @@ pub struct FdtMemory<'a> {
     pub warnings: heapless::Vec<FdtWarning<'a>, MAX_WARNINGS>,
     /// Warnings beyond [`MAX_WARNINGS`] (counted, not kept).
     pub warnings_lost: usize,
-    /// The board's DMA zone size (a device tree does not carry it; the board sets it).
-    pub dma_zone_size: Option<u64>,
+    /// The validated blob, `totalsize` bytes (banks and reservations are read from it).
+    bytes: &'a [u8],
+    /// Memory above this is [`FdtMemory::dropped`].
+    phys_addr_max: PhysAddr,
+}
+
+impl FdtMemory<'_> {
+    /// The kernel command line (`/chosen/bootargs`, empty if absent), for the boot
+    /// parameters.
+    pub fn cmdline(&self) -> &str {
+        self.bootargs.as_ref().map_or("", Bootargs::as_str)
+    }
 }
 
 impl MemorySource for FdtMemory<'_> {
@@ -202,34 +209,35 @@ impl MemorySource for FdtMemory<'_> {
         false
     }
 
-    fn memory_banks(&self) -> Result<RangeList, SourceError> {
-        if self.memory.is_empty() {
-            return Err(SourceError::NoMemory);
+    /// One walk of the tree: banks, static reservations and `no-map` children come
+    /// from the same pass; `/memreserve/` is reported first, the initrd and the blob
+    /// last, so the reservations keep Linux's order.
+    fn for_each_region<'s>(&'s self, sink: &mut RegionSink<'s, '_>) -> Result<(), SourceError> {
+        self.memreserve()
+            .map(Region::Reserved)
+            .try_for_each(&mut *sink)?;
+        for r in self.ranges() {
+            sink(match r {
+                FdtRange::Bank(b) => Region::Memory(b),
+                FdtRange::Dropped(_) => continue,
+                FdtRange::Reserved {
+                    range,
+                    no_map: false,
+                } => Region::Reserved(range),
+                FdtRange::Reserved {
+                    range,
+                    no_map: true,
+                } => Region::NoMap(range),
+            })?;
         }
-        validate_ranges(&self.memory)?;
-        Ok(self.memory.clone())
-    }
-
-    fn reserved_ranges(&self) -> Result<RangeList, SourceError> {
-        let out = self.all_reserved()?;
-        validate_ranges(&out)?;
-        Ok(out)
-    }
-
-    fn dma_zone_size(&self) -> Option<u64> {
-        self.dma_zone_size
-    }
-
-    fn nomap_ranges(&self) -> Result<RangeList, SourceError> {
-        Ok(self.all_nomap()?)
-    }
-
-    fn reservation_requests(
-        &self,
-    ) -> heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS> {
-        self.reserved_dynamic
-            .iter()
-            .map(|d| ReservationRequest {
+        for r in self.initrd.iter().chain(self.blob.iter()) {
+            sink(Region::Reserved(*r))?;
+        }
+        for &(range, default) in &self.cma_static {
+            sink(Region::Cma(CmaRegion { range, default }))?;
+        }
+        for d in &self.reserved_dynamic {
+            sink(Region::Request(ReservationRequest {
                 name: d.name,
                 size: d.size,
                 align: d.alignment,
@@ -237,19 +245,9 @@ impl MemorySource for FdtMemory<'_> {
                 no_map: d.no_map,
                 cma: d.cma,
                 cma_default: d.cma_default,
-            })
-            .collect()
-    }
-
-    fn cma_ranges(&self) -> heapless::Vec<CmaRegion, MAX_CMA_AREAS> {
-        self.cma_static
-            .iter()
-            .map(|&(range, default)| CmaRegion { range, default })
-            .collect()
-    }
-
-    fn cmdline(&self) -> &str {
-        self.bootargs.as_ref().map_or("", Bootargs::as_str)
+            }))?;
+        }
+        Ok(())
     }
 }
 

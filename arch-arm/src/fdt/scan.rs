@@ -11,6 +11,52 @@ pub(super) enum Top {
     ReservedMemory,
 }
 
+/// `fdt_path_offset("/chosen")`, `fdt_path_offset("/reserved-memory")`: the first
+/// child of the root of each name is the one, later ones are other nodes.
+#[derive(Clone, Copy, Default)]
+pub(super) struct TopNodes {
+    seen_chosen: bool,
+    seen_rm: bool,
+}
+
+impl TopNodes {
+    /// What the child of the root named `raw` is, and whether it is a later node of a
+    /// name already seen.
+    pub(super) fn classify(&mut self, raw: &[u8]) -> (Top, bool) {
+        let (seen, top) = if node_name_matches(raw, b"chosen") {
+            (&mut self.seen_chosen, Top::Chosen)
+        } else if node_name_matches(raw, b"reserved-memory") {
+            (&mut self.seen_rm, Top::ReservedMemory)
+        } else {
+            return (Top::Other, false);
+        };
+        if core::mem::replace(seen, true) {
+            (Top::Other, true)
+        } else {
+            (top, false)
+        }
+    }
+}
+
+/// A memory bank `[base, base + size)` (size not 0, no overflow) split at
+/// `phys_addr_max`: the part kept and the part dropped above it
+/// (`early_init_dt_add_memory_arch`).
+pub(super) fn split_bank(r: MemRange, max: PhysAddr) -> (Option<MemRange>, Option<MemRange>) {
+    if r.base > max {
+        // Linux: "Ignoring memory block".
+        (None, Some(r))
+    } else if r.end() - 1 > max {
+        // Linux: "Ignoring memory range <max+1> - <end>", size truncated.
+        let keep = MemRange::new(r.base, max - r.base + 1);
+        (
+            Some(keep),
+            Some(MemRange::new(max + 1, r.end() - (max + 1))),
+        )
+    } else {
+        (Some(r), None)
+    }
+}
+
 /// Properties collected for one node until its end.
 #[derive(Clone, Copy)]
 pub(super) struct NodeProps<'a> {
@@ -155,10 +201,6 @@ impl<'a> FdtMemory<'a> {
             header,
             address_cells: 1,
             size_cells: 1,
-            memory: RangeList::new(),
-            dropped: RangeList::new(),
-            memreserve: RangeList::new(),
-            reserved_static: heapless::Vec::new(),
             cma_static: heapless::Vec::new(),
             reserved_dynamic: heapless::Vec::new(),
             initrd: None,
@@ -166,7 +208,8 @@ impl<'a> FdtMemory<'a> {
             blob: None,
             warnings: heapless::Vec::new(),
             warnings_lost: 0,
-            dma_zone_size: None,
+            bytes,
+            phys_addr_max,
         };
         if bytes.as_ptr() as usize & 3 != 0 {
             return Err(FdtError::Unaligned {
@@ -218,8 +261,7 @@ impl<'a> FdtMemory<'a> {
                 });
                 continue;
             }
-            let r = checked_range(base, size, "/memreserve/")?;
-            push(&mut self.memreserve, r, "/memreserve/ entries")?;
+            checked_range(base, size, "/memreserve/")?;
         }
     }
 
@@ -230,8 +272,7 @@ impl<'a> FdtMemory<'a> {
         let mut top = Top::Other;
         let mut node1 = NodeProps::new("");
         let mut node2 = NodeProps::new("");
-        let mut seen_chosen = false;
-        let mut seen_rm = false;
+        let mut tops = TopNodes::default();
         // /reserved-memory's own cells and `ranges`, checked once its first child
         // starts or it ends.
         let (mut rm_ac, mut rm_sc, mut rm_ranges, mut rm_checked) = (None, None, false, false);
@@ -244,27 +285,11 @@ impl<'a> FdtMemory<'a> {
                     let name = node_name(raw);
                     depth += 1;
                     if depth == 2 {
-                        // fdt_path_offset("/chosen"), fdt_path_offset("/reserved-memory"):
-                        // the first match wins.
-                        top = if node_name_matches(raw, b"chosen") {
-                            if seen_chosen {
-                                self.warn(FdtWarning::DuplicateNode { node: name });
-                                Top::Other
-                            } else {
-                                seen_chosen = true;
-                                Top::Chosen
-                            }
-                        } else if node_name_matches(raw, b"reserved-memory") {
-                            if seen_rm {
-                                self.warn(FdtWarning::DuplicateNode { node: name });
-                                Top::Other
-                            } else {
-                                seen_rm = true;
-                                Top::ReservedMemory
-                            }
-                        } else {
-                            Top::Other
-                        };
+                        let (t, duplicate) = tops.classify(raw);
+                        top = t;
+                        if duplicate {
+                            self.warn(FdtWarning::DuplicateNode { node: name });
+                        }
                         node1 = NodeProps::new(name);
                     } else if depth == 3 && top == Top::ReservedMemory {
                         if !rm_checked {
@@ -401,25 +426,13 @@ impl<'a> FdtMemory<'a> {
                 self.warn(FdtWarning::ZeroSizedBank { node: n.name, base });
                 return Ok(());
             }
+            // The banks themselves are read again when used (FdtMemory::banks).
             let r = checked_range(base, size, "memory reg")?;
-            if base > max {
-                // Linux: "Ignoring memory block".
-                self.drop_memory(r)
-            } else if r.end() - 1 > max {
-                // Linux: "Ignoring memory range <max+1> - <end>", size truncated.
-                let keep = MemRange::new(base, max - base + 1);
-                push(&mut self.memory, keep, "memory banks")?;
-                self.drop_memory(MemRange::new(max + 1, r.end() - (max + 1)))
-            } else {
-                push(&mut self.memory, r, "memory banks")
+            if let (_, Some(range)) = split_bank(r, max) {
+                self.warn(FdtWarning::IgnoredMemory { range });
             }
+            Ok(())
         })
-    }
-
-    fn drop_memory(&mut self, r: MemRange) -> Result<(), FdtError> {
-        push(&mut self.dropped, r, "dropped memory ranges")?;
-        self.warn(FdtWarning::IgnoredMemory { range: r });
-        Ok(())
     }
 
     fn reserved_child(&mut self, n: &NodeProps<'a>) -> Result<(), FdtError> {
@@ -434,15 +447,13 @@ impl<'a> FdtMemory<'a> {
                     self.warn(FdtWarning::ZeroSizedReservation { node: n.name, base });
                     return Ok(());
                 }
+                // Read again when used (FdtMemory::reserved_static); CMA pools are
+                // kept, up to Linux's MAX_CMA_AREAS.
                 let r = checked_range(base, size, "reserved-memory reg")?;
                 if n.is_cma() {
                     push(&mut self.cma_static, (r, n.cma_default), "CMA pools")?;
                 }
-                push(
-                    &mut self.reserved_static,
-                    (r, n.no_map),
-                    "static reserved-memory regions",
-                )
+                Ok(())
             });
         }
         let Some(size) = n.size else {
@@ -507,45 +518,14 @@ impl<'a> FdtMemory<'a> {
     }
 
     fn check_overlaps(&self) -> Result<(), FdtError> {
-        for (i, a) in self.memory.iter().enumerate() {
-            for b in &self.memory[i + 1..] {
-                if a.overlaps(b) {
-                    return Err(FdtError::OverlappingBanks {
-                        first: *a,
-                        second: *b,
-                    });
-                }
+        for (i, a) in self.banks().enumerate() {
+            if let Some(b) = self.banks().skip(i + 1).find(|b| a.overlaps(b)) {
+                return Err(FdtError::OverlappingBanks {
+                    first: a,
+                    second: b,
+                });
             }
         }
         Ok(())
-    }
-
-    /// Every range that must not be allocated: `/memreserve/`, static
-    /// `/reserved-memory` (no-map included), the initrd and the blob itself.
-    pub fn all_reserved(&self) -> Result<RangeList, FdtError> {
-        let mut out = RangeList::new();
-        let what = "reserved ranges";
-        for r in &self.memreserve {
-            push(&mut out, *r, what)?;
-        }
-        for (r, no_map) in &self.reserved_static {
-            if !no_map {
-                push(&mut out, *r, what)?;
-            }
-        }
-        for r in self.initrd.iter().chain(self.blob.iter()) {
-            push(&mut out, *r, what)?;
-        }
-        Ok(out)
-    }
-
-    /// The static `/reserved-memory` regions marked `no-map`: Linux takes them out of
-    /// the linear map (`memblock_mark_nomap`) rather than reserving them.
-    pub fn all_nomap(&self) -> Result<RangeList, FdtError> {
-        let mut out = RangeList::new();
-        for (r, _) in self.reserved_static.iter().filter(|(_, no_map)| *no_map) {
-            push(&mut out, *r, "no-map ranges")?;
-        }
-        Ok(out)
     }
 }

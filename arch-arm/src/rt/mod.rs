@@ -314,7 +314,7 @@ fn flow_input<'a>(
     counter: &'static dyn MonotonicCounter,
     r1: u32,
     r2: u32,
-    given: Option<&'a dyn MemorySource>,
+    given: Option<(&'a dyn MemorySource, &'a str)>,
 ) -> FlowInput<'a> {
     console::init(console);
     counter.start();
@@ -325,7 +325,7 @@ fn flow_input<'a>(
         image.base
     };
     let blob = match given {
-        Some(source) => BootBlob::Given(source),
+        Some((source, cmdline)) => BootBlob::Given { source, cmdline },
         None => classify_r2(board, r2, image_start),
     };
     FlowInput {
@@ -391,15 +391,16 @@ pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
 }
 
 /// [`boot_memory`] from the kernel's own [`MemorySource`] (a firmware table it parsed,
-/// a fixed map of its own) instead of what r2 points at.
+/// a fixed map of its own) and command line instead of what r2 points at.
 pub fn boot_memory_from<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
     counter: &'static dyn MonotonicCounter,
     source: &dyn MemorySource,
+    cmdline: &str,
     hooks: H,
 ) -> BootedKernel {
-    let input = flow_input(board, console, counter, 0, 0, Some(source));
+    let input = flow_input(board, console, counter, 0, 0, Some((source, cmdline)));
     boot_kernel_with(input, board, console, counter, hooks)
 }
 

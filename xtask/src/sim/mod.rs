@@ -38,6 +38,7 @@ use zonekit_arch_arm::flow::{self, BootBlob, FlowInput, FlowOutcome};
 use zonekit_core::addr::{pfn_down, pfn_phys, pfn_up, MemRange};
 use zonekit_core::memblock::RegionFlags;
 use zonekit_core::mmzone::ZoneType;
+use zonekit_core::source::{for_each_of_kind, Region, RegionKind};
 use zonekit_core::storage::VecPageStorage;
 
 use crate::dtb::{self, DtbMode};
@@ -518,16 +519,18 @@ fn memory_map(
     for r in params.boot_data {
         known.push((Owner::BootData, *r));
     }
-    for r in params.source.reserved_ranges().unwrap_or_default().iter() {
-        let owner = if Some(*r) == dtb {
-            Owner::Dtb
-        } else {
-            Owner::ReservedStatic
-        };
-        known.push((owner, *r));
-    }
-    for r in params.source.nomap_ranges().unwrap_or_default().iter() {
-        known.push((Owner::NoMap, *r));
+    // The source's fixed reservations, in its order (the map is drawn after a boot
+    // that read them all, so a walk cannot fail here).
+    for kind in [RegionKind::Reserved, RegionKind::NoMap] {
+        let _ = for_each_of_kind(params.source, kind, &mut |region| {
+            match region {
+                Region::Reserved(r) if Some(r) == dtb => known.push((Owner::Dtb, r)),
+                Region::Reserved(r) => known.push((Owner::ReservedStatic, r)),
+                Region::NoMap(r) => known.push((Owner::NoMap, r)),
+                _ => {}
+            }
+            Ok(())
+        });
     }
     for r in &booted.dynamic_reservations {
         known.push((Owner::ReservedDynamic, *r));
