@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | memory flow | [`bootmem::boot`] | memblock from a `MemorySource`, `arm_memblock_init`, `adjust_lowmem_bounds`, the hooks' `paging_init`, `bootmem_init` |
 //! | pipeline | [`flow::boot`] (to a running allocator), [`flow::run`] (plus self-tests and the verdict) | the memory source chosen from r2, [`bootmem::boot`], the self-check, `mem_init` |
-//! | target runtime | `rt::boot_memory` (for a kernel: allocator and MMU back), `rt::boot_main` (the board binaries: self-tested boot, semihosting exit) | [`flow`] with the guest's [`hooks::BootHooks`] (MMU switch, timing, MMU self-tests) |
+//! | target runtime | `rt::boot_memory` (for a kernel: memory from the boot registers or its own `MemorySource`; allocator and MMU back), `rt::boot_main` (the board binaries: self-tested boot, semihosting exit) | [`flow`] with the guest's [`hooks::BootHooks`] (MMU switch, timing, MMU self-tests) |
 //!
 //! The guest, `cargo xtask sim`, the host tests and the examples all run this one
 //! pipeline; what differs is the `PageStorage` and the [`hooks::BootHooks`].

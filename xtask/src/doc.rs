@@ -7,14 +7,9 @@
 use crate::toolchain::{self, ArmToolchain};
 use crate::workspace_root;
 
-/// The library crates whose docs are built (the binaries' are not API).
-const CRATES: [&str; 5] = [
-    "zonekit-core",
-    "zonekit-arch-arm",
-    "zonekit-bsp-vexpress",
-    "zonekit-bsp-imx6",
-    "zonekit-bsp-virt",
-];
+/// The library crates whose docs are built, besides every board's package (the
+/// binaries' are not API).
+const CRATES: [&str; 2] = ["zonekit-core", "zonekit-arch-arm"];
 
 /// `cargo xtask doc [--open]`.
 pub fn cmd_doc(open: bool) -> Result<u8, String> {
@@ -27,8 +22,14 @@ pub fn cmd_doc(open: bool) -> Result<u8, String> {
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTDOCFLAGS", "-D warnings");
-    for c in CRATES {
-        cmd.args(["--package", c]);
+    let mut packages: Vec<&str> = CRATES.to_vec();
+    for b in crate::boards::all()? {
+        if !packages.contains(&b.package.as_str()) {
+            packages.push(&b.package);
+        }
+    }
+    for p in packages {
+        cmd.args(["--package", p]);
     }
     if tc.build_std {
         cmd.arg("-Zbuild-std=core,alloc");

@@ -4,7 +4,7 @@
 //! It is generic over where the table words live ([`KernelTableMemory`]): physical
 //! memory through the linear map in the guest (`rt::paging`), a map of chunks in the
 //! simulator. The guest and the simulator build it from the same
-//! [`EarlyPaging`](super::early::EarlyPaging) and run the same
+//! [`EarlyPaging`] and run the same
 //! [`self-tests`](super::selftest) on it, so they print the same lines.
 
 use heapless::Vec;

@@ -372,45 +372,45 @@ pub struct BootedKernel {
     pub mmu: Option<paging::KernelMmu>,
 }
 
+/// Where [`boot_memory`] learns the memory layout.
+#[derive(Clone, Copy)]
+pub enum MemoryInfo<'a> {
+    /// What the boot loader left: r2 points at a DTB, else ATAGS (else the board
+    /// map is used); r1 is the machine number.
+    BootRegisters {
+        /// r1 at entry.
+        r1: u32,
+        /// r2 at entry.
+        r2: u32,
+    },
+    /// The kernel's own description (a firmware table it parsed, a fixed map of its
+    /// own) and command line.
+    Source {
+        /// The banks and reservations.
+        source: &'a dyn MemorySource,
+        /// The kernel command line (`mem=`, `memblock=debug`, `zonekit.*`, ...).
+        cmdline: &'a str,
+    },
+}
+
 /// For your own kernel: the [`flow::boot`] up to a running page allocator, with the
 /// MMU on (lowmem linearly mapped at PAGE_OFFSET) and the OS's [`MappingHooks`]
 /// around the switch (`before_mmu_on` may add mappings, `after_mmu_on` runs on the
-/// new ones). Memory is described by what r2 points at (a DTB, else ATAGS, else the
-/// board map); [`boot_memory_from`] takes the kernel's own description instead. A boot
-/// error exits through semihosting with the outcome's status.
+/// new ones), memory described by `memory`. A boot error exits through semihosting
+/// with the outcome's status.
 pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
     board: &'static BoardDesc,
     console: &'static dyn Console,
     counter: &'static dyn MonotonicCounter,
-    r1: u32,
-    r2: u32,
+    memory: MemoryInfo<'_>,
     hooks: H,
 ) -> BootedKernel {
-    let input = flow_input(board, console, counter, r1, r2, None);
-    boot_kernel_with(input, board, console, counter, hooks)
-}
-
-/// [`boot_memory`] from the kernel's own [`MemorySource`] (a firmware table it parsed,
-/// a fixed map of its own) and command line instead of what r2 points at.
-pub fn boot_memory_from<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
-    board: &'static BoardDesc,
-    console: &'static dyn Console,
-    counter: &'static dyn MonotonicCounter,
-    source: &dyn MemorySource,
-    cmdline: &str,
-    hooks: H,
-) -> BootedKernel {
-    let input = flow_input(board, console, counter, 0, 0, Some((source, cmdline)));
-    boot_kernel_with(input, board, console, counter, hooks)
-}
-
-fn boot_kernel_with<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
-    input: FlowInput<'_>,
-    board: &'static BoardDesc,
-    console: &'static dyn Console,
-    counter: &'static dyn MonotonicCounter,
-    hooks: H,
-) -> BootedKernel {
+    let input = match memory {
+        MemoryInfo::BootRegisters { r1, r2 } => flow_input(board, console, counter, r1, r2, None),
+        MemoryInfo::Source { source, cmdline } => {
+            flow_input(board, console, counter, 0, 0, Some((source, cmdline)))
+        }
+    };
     let mut guest = GuestHooks::new(board, console, counter, hooks, false);
     match flow::boot(input, phys_storage(), &mut guest) {
         Ok(running) => BootedKernel {

@@ -31,7 +31,8 @@ mod os {
 
     /// The kernel's entry, called by `_start` with the boot registers.
     fn kernel_main(_r0: u32, r1: u32, r2: u32) -> ! {
-        let mut kernel = rt::boot_memory(&BOARD, &UART, &TIMER, r1, r2, NoMappingHooks);
+        let memory = rt::MemoryInfo::BootRegisters { r1, r2 };
+        let mut kernel = rt::boot_memory(&BOARD, &UART, &TIMER, memory, NoMappingHooks);
         let buddy = &mut kernel.running.allocator;
         let before = buddy.nr_free_pages() + buddy.nr_pcp_pages();
         let page = buddy.alloc_pages(0, Gfp::KERNEL, 0).expect("one page");
