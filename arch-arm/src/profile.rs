@@ -35,7 +35,8 @@
 //!
 //! Optional: `dma_zone_size`, `starts_in_hyp` (false), and in `qemu`: `cpu` (`-cpu`),
 //! `args` (more QEMU arguments), `bench` (false: `cargo xtask bench` boots the
-//! board). A package may also declare binaries that are not a board's own
+//! board), `gic = { compatible = ["arm,cortex-a9-gic"], dist = 0x1E00_1000, cpu =
+//! 0x1E00_0100 }` (an interrupt controller for the generated tree). A package may also declare binaries that are not a board's own
 //! (`[package.metadata.zonekit.examples.<bin>]` with `board` and `expect`, the
 //! prefixes of lines its log must contain), which `cargo xtask test` boots.
 //!
@@ -100,6 +101,20 @@ pub struct QemuProfile {
     pub matrix: Vec<u64>,
     /// Whether `cargo xtask bench` boots the board.
     pub bench: bool,
+    /// The interrupt controller the generated device tree describes (QEMU's
+    /// vexpress models look for it to add their virtio-mmio nodes).
+    pub gic: Option<GicNode>,
+}
+
+/// An interrupt-controller node of a generated device tree (a GICv1/v2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GicNode {
+    /// `compatible`, most specific first (`["arm,cortex-a15-gic", "arm,cortex-a9-gic"]`).
+    pub compatible: Vec<String>,
+    /// Physical base of the distributor.
+    pub dist: u64,
+    /// Physical base of the CPU interface.
+    pub cpu: u64,
 }
 
 /// One board of a BSP: its [`BoardDesc`] facts and its QEMU profile.
@@ -289,7 +304,7 @@ fn qemu(v: &Value, path: &str) -> Result<QemuProfile, String> {
         v,
         path,
         &[
-            "machine", "cpu", "args", "dtb", "no_atags", "matrix", "bench",
+            "machine", "cpu", "args", "dtb", "no_atags", "matrix", "bench", "gic",
         ],
     )?;
     let p = |k: &str| format!("{path}.{k}");
@@ -330,6 +345,19 @@ fn qemu(v: &Value, path: &str) -> Result<QemuProfile, String> {
             Some(b) => boolean(b, &p("bench"))?,
             None => false,
         },
+        gic: v.get("gic").map(|g| gic(g, &p("gic"))).transpose()?,
+    })
+}
+
+fn gic(v: &Value, path: &str) -> Result<GicNode, String> {
+    only_keys(v, path, &["compatible", "dist", "cpu"])?;
+    Ok(GicNode {
+        compatible: strings(
+            required(v, "compatible", path)?,
+            &format!("{path}.compatible"),
+        )?,
+        dist: int(required(v, "dist", path)?, &format!("{path}.dist"))?,
+        cpu: int(required(v, "cpu", path)?, &format!("{path}.cpu"))?,
     })
 }
 

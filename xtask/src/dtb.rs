@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use vm_fdt::FdtWriter;
 use zonekit_arch_arm::board::BoardDesc;
 use zonekit_arch_arm::fdt::{fdt_header_ok, fdt_string, FdtToken, FdtTokens};
+use zonekit_arch_arm::profile::GicNode;
 
 /// Which device tree a boot gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,6 +206,12 @@ fn write_tree(
         .collect();
     w.property_array_u32("reg", &reg).map_err(e)?;
     w.end_node(memory).map_err(e)?;
+    if let Some(gic) = crate::find_board(board.name)
+        .ok()
+        .and_then(|b| b.profile.qemu.gic.as_ref())
+    {
+        write_gic(&mut w, gic).map_err(e)?;
+    }
     extra(&mut w).map_err(e)?;
 
     let rsv = w.begin_node("reserved-memory").map_err(e)?;
@@ -241,6 +248,28 @@ fn write_tree(
     w.end_node(root).map_err(e)?;
     w.finish().map_err(e)
 }
+
+/// The board's interrupt controller (a GIC: distributor, then CPU interface), with a
+/// phandle: QEMU's vexpress models look for `arm,cortex-a9-gic` among the
+/// `compatible` strings to wire their virtio-mmio nodes to it, and warn when there is
+/// none (the A15's GIC lists it second, as Linux's vexpress-v2p-ca15 tree does).
+fn write_gic(w: &mut FdtWriter, gic: &GicNode) -> Result<(), vm_fdt::Error> {
+    let n = w.begin_node(&format!("interrupt-controller@{:x}", gic.dist))?;
+    w.property_string_list("compatible", gic.compatible.clone())?;
+    w.property_u32("#interrupt-cells", 3)?;
+    w.property_u32("#address-cells", 0)?;
+    w.property_null("interrupt-controller")?;
+    let reg: Vec<u32> = [gic.dist, 0x1000, gic.cpu, 0x100]
+        .into_iter()
+        .flat_map(cells)
+        .collect();
+    w.property_array_u32("reg", &reg)?;
+    w.property_u32("phandle", GIC_PHANDLE)?;
+    w.end_node(n)
+}
+
+/// The interrupt controller's phandle in generated trees.
+const GIC_PHANDLE: u32 = 1;
 
 /// The `-dtb` file for a boot, written under `dir` when generated; `None` for ATAGS.
 pub fn dtb_for(
@@ -561,6 +590,31 @@ fn cells_bytes(v: u64, cells: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vexpress_trees_describe_their_gic() {
+        for (board, dist, compatible) in [
+            ("vexpress-a9", 0x1e00_1000u64, &b"arm,cortex-a9-gic\0"[..]),
+            (
+                "vexpress-a15",
+                0x2c00_1000,
+                &b"arm,cortex-a15-gic\0arm,cortex-a9-gic\0"[..],
+            ),
+        ] {
+            let b = crate::find_board(board).unwrap();
+            let blob = board_dtb(b, 512 << 20, "", false).unwrap();
+            let name = format!("interrupt-controller@{dist:x}\0");
+            let has = |needle: &[u8]| blob.windows(needle.len()).any(|w| w == needle);
+            assert!(has(name.as_bytes()), "{board}: no {name}");
+            assert!(has(compatible), "{board}: compatible");
+        }
+        let b = crate::find_board("sabrelite").unwrap();
+        let blob = board_dtb(b, 512 << 20, "", false).unwrap();
+        assert!(
+            !blob.windows(9).any(|w| w == b"interrupt"),
+            "sabrelite declares no GIC"
+        );
+    }
     use zonekit_arch_arm::fdt::{chosen_bootargs, FdtError, FdtMemory, FdtWarning};
     use zonekit_core::addr::MemRange;
     use zonekit_core::source::{collect_ranges, collect_requests, RegionKind};
