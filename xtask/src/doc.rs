@@ -9,7 +9,7 @@ use crate::workspace_root;
 
 /// The library crates whose docs are built, besides every board's package (the
 /// binaries' are not API).
-const CRATES: [&str; 2] = ["zonekit-core", "zonekit-arch-arm"];
+const CRATES: [&str; 3] = ["zonekit-core", "zonekit-arch-arm", "zonekit-heap"];
 
 /// `cargo xtask doc [--open]`.
 pub fn cmd_doc(open: bool) -> Result<u8, String> {

@@ -283,6 +283,16 @@ mod tests {
     }
 
     #[test]
+    fn example_readmes_show_a_run() {
+        let ex = find_example("minimal-os").unwrap();
+        let lines = readme_sample(ex).unwrap();
+        assert!(lines.len() >= 3, "{lines:?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("minimal-os: heap: a Vec")));
+    }
+
+    #[test]
     fn gdb_boot_waits_on_the_port_and_says_how_to_attach() {
         let opts = BootOptions {
             board: find_board("vexpress-a9").unwrap(),

@@ -552,7 +552,39 @@ pub(crate) fn check_example(example: &Example, image: &Path) -> Result<(), Strin
             return fail(format!("missing line starting {want:?}"));
         }
     }
+    // The README next to the manifest shows a run: its lines are this run's.
+    for want in readme_sample(example)? {
+        if !log.lines().any(|l| l == want) {
+            return fail(format!(
+                "the example's README shows {want:?}, the boot does not"
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The output lines an example's README shows for `cargo xtask qemu --example NAME`
+/// (the fenced block that starts with that command; `...` lines skipped).
+pub(crate) fn readme_sample(example: &Example) -> Result<Vec<String>, String> {
+    let Some(dir) = example.manifest.parent() else {
+        return Ok(Vec::new());
+    };
+    let path = dir.join("README.md");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    let command = format!("$ cargo xtask qemu --example {}", example.profile.bin);
+    let mut lines = text.lines().skip_while(|l| l.trim() != command);
+    if lines.next().is_none() {
+        return Ok(Vec::new());
+    }
+    Ok(lines
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| l.trim() != "...")
+        .map(str::to_string)
+        .collect())
 }
 
 /// Matrix cases whose QEMU log `cargo xtask sim` must reproduce (zone, node, memmap,

@@ -1,17 +1,27 @@
 //! A minimal "your OS" on zonekit, outside zonekit's workspace: the arch crate's
 //! runtime (`_start` and vectors, linked by `entry!`) enters `kernel_main`, one call boots
 //! memory the way Linux does up to `mem_init`, and the kernel then owns a buddy
-//! allocator and the kernel page tables. It brings its own `#[panic_handler]`. Build it
+//! allocator and the kernel page tables; then a heap of pages (`zonekit-heap`) gives it
+//! `Vec`, `Box` and `BTreeMap`. It brings its own `#[panic_handler]`. Build it
 //! as `docs/using.md` says, or run `cargo xtask qemu --example minimal-os`
 //! (vexpress-a9); `cargo xtask test` boots it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 mod os {
-    use zonekit_arch_arm::mmu::NoMappingHooks;
+    extern crate alloc;
+
+    use alloc::boxed::Box;
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+    use core::ptr::NonNull;
+    use zonekit_arch_arm::mmu::{NoMappingHooks, PAGE_OFFSET};
+    use zonekit_arch_arm::rt::PhysPageStorage;
     use zonekit_arch_arm::{kprintln, rt};
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
-    use zonekit_core::page_alloc::Gfp;
+    use zonekit_core::page_alloc::{Gfp, LockedPageAllocator};
+    use zonekit_core::PhysAddr;
+    use zonekit_heap::{BuddyPages, PageHeap};
 
     // SAFETY: vexpress-a9's UART0 and MPCore global timer (periphbase 0x1e000000 +
     // 0x200), used by nothing else.
@@ -50,8 +60,47 @@ mod os {
         buddy.free_pages(0, block).expect("free the block");
         let after = buddy.nr_free_pages() + buddy.nr_pcp_pages();
         kprintln!("minimal-os: {} pages free before, {} after", before, after);
-        rt::semihosting::exit(if before == after { 0 } else { 1 })
+
+        // `alloc` from here on: the heap grows by pages from the buddy allocator.
+        let buddy = BUDDY.call_once(|| LockedPageAllocator::new(kernel.running.allocator));
+        // SAFETY: GFP_KERNEL blocks are lowmem, which the kernel tables map read/write
+        // at `linear_map`'s addresses; the heap owns every block it takes.
+        HEAP.init(unsafe { BuddyPages::new(buddy, 0, linear_map as LinearMapFn) });
+        let squares: Vec<u32> = (0..10_000).map(|i| i * i).collect();
+        let mut names = BTreeMap::new();
+        for (i, name) in ["memblock", "zones", "buddy", "pcp", "kmap"]
+            .iter()
+            .enumerate()
+        {
+            names.insert(*name, i);
+        }
+        let boxed = Box::new([0x5au8; 256]);
+        let ok = squares[9_999] == 9_999 * 9_999 && names["pcp"] == 3 && boxed[255] == 0x5a;
+        kprintln!(
+            "minimal-os: heap: a Vec of {} u32, a BTreeMap of {} names (first {:?}), a Box of {} bytes; {} pages from the buddy allocator",
+            squares.len(),
+            names.len(),
+            names.keys().next(),
+            boxed.len(),
+            HEAP.stats().pages
+        );
+        rt::semihosting::exit(if before == after && ok { 0 } else { 1 })
     }
+
+    /// Where the linear map puts a lowmem physical address.
+    fn linear_map(phys: PhysAddr) -> Option<NonNull<u8>> {
+        let virt = phys.checked_sub(BOARD.ram_base)? + u64::from(PAGE_OFFSET);
+        NonNull::new(virt as usize as *mut u8)
+    }
+
+    type LinearMapFn = fn(PhysAddr) -> Option<NonNull<u8>>;
+
+    /// The buddy allocator once the boot is done, shared with the heap.
+    static BUDDY: spin::Once<LockedPageAllocator<PhysPageStorage, 1>> = spin::Once::new();
+
+    /// The kernel's heap: `Box`, `Vec`, `BTreeMap`.
+    #[global_allocator]
+    static HEAP: PageHeap<BuddyPages<PhysPageStorage, 1, LinearMapFn>> = PageHeap::new();
 }
 
 #[cfg(not(target_os = "none"))]
