@@ -17,7 +17,9 @@ pub(crate) fn cmd_oracle(args: &[PathBuf]) -> Result<u8, String> {
 
 /// Build each board of `cases` once and boot every case in QEMU, a few at once; the
 /// logs (or why a boot failed) in the order of `cases`.
-pub(crate) fn run_boot_matrix(cases: &[BootCase]) -> Result<Vec<Result<String, String>>, String> {
+pub(crate) fn run_boot_matrix(
+    cases: &[BootCase],
+) -> Result<(Vec<Result<String, String>>, Vec<progress::Timing>), String> {
     let tc = toolchain::ArmToolchain::find_or_install()?;
     toolchain::ensure_qemu()?;
     // One build per (board, defmt).
@@ -39,25 +41,23 @@ pub(crate) fn run_boot_matrix(cases: &[BootCase]) -> Result<Vec<Result<String, S
         }
     }
     // The boots are independent: run a few at once, report in matrix order.
-    Ok(run_parallel(cases, boot_jobs(), |case| {
+    let progress = progress::Progress::new("boot", cases.len());
+    let results = run_parallel(cases, boot_jobs(), |case| {
         let key = (case.board, case.defmt);
         let image = images
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, i)| i.clone())
             .expect("built above");
-        let started = std::time::Instant::now();
+        let name = case.name();
+        progress.start(&name);
         let r = image
             .map_err(|e| format!("build failed: {e}"))
             .and_then(|img| check_boot(case, &img));
-        eprintln!(
-            "xtask: boot {} {} in {:.0} s",
-            case.name(),
-            if r.is_ok() { "ok" } else { "FAILED" },
-            started.elapsed().as_secs_f64()
-        );
+        progress.finish(&name, r.is_ok());
         r
-    }))
+    });
+    Ok((results, progress.timings()))
 }
 
 /// `cargo xtask bless`: boot every matrix case in QEMU and in the simulator and
@@ -69,7 +69,7 @@ pub(crate) fn cmd_bless() -> Result<u8, String> {
     std::fs::create_dir_all(root.join(golden::DIR))
         .map_err(|e| format!("creating {}: {e}", golden::DIR))?;
     let cases = boot_matrix();
-    let results = run_boot_matrix(&cases)?;
+    let (results, _) = run_boot_matrix(&cases)?;
     let mut failed = 0;
     for (case, result) in cases.iter().zip(results) {
         let name = case.name();
@@ -155,13 +155,15 @@ pub(crate) fn cmd_test() -> Result<u8, String> {
 
     // QEMU boot matrix: every log also against its golden file, whole.
     let cases = boot_matrix();
+    let mut timings = Vec::new();
     match run_boot_matrix(&cases) {
         Err(e) => {
             for case in &cases {
                 report(&case.name(), Err(format!("no ARM toolchain or QEMU: {e}")));
             }
         }
-        Ok(results) => {
+        Ok((results, boot_timings)) => {
+            timings = boot_timings;
             for (case, result) in cases.iter().zip(results) {
                 let log = result.as_ref().ok().cloned();
                 report(&case.name(), result.map(|_| ()));
@@ -200,6 +202,9 @@ pub(crate) fn cmd_test() -> Result<u8, String> {
         report(step.name, (step.run)());
     }
 
+    if !timings.is_empty() {
+        println!("\n{}", progress::summary("boot", &timings));
+    }
     println!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { 0 } else { 1 })
 }

@@ -28,6 +28,7 @@ mod image;
 mod matrix;
 mod memmap;
 mod oracle;
+mod progress;
 mod qemu;
 mod sim;
 mod sim_compare;
