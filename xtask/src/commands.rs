@@ -15,11 +15,13 @@ pub(crate) fn cmd_oracle(args: &[PathBuf]) -> Result<u8, String> {
     Ok(if failed == 0 && passed > 0 { 0 } else { 1 })
 }
 
+/// Each case's log (or why its boot failed), in the order of the cases, and how long
+/// each boot took.
+pub(crate) type MatrixRun = (Vec<Result<String, String>>, Vec<progress::Timing>);
+
 /// Build each board of `cases` once and boot every case in QEMU, a few at once; the
 /// logs (or why a boot failed) in the order of `cases`.
-pub(crate) fn run_boot_matrix(
-    cases: &[BootCase],
-) -> Result<(Vec<Result<String, String>>, Vec<progress::Timing>), String> {
+pub(crate) fn run_boot_matrix(cases: &[BootCase]) -> Result<MatrixRun, String> {
     let tc = toolchain::ArmToolchain::find_or_install()?;
     toolchain::ensure_qemu()?;
     // One build per (board, defmt).

@@ -108,7 +108,7 @@ impl Progress {
             bar.finish_and_clear();
         }
         let mut t = self.state().done.clone();
-        t.sort_by(|a, b| b.took.cmp(&a.took));
+        t.sort_by_key(|x| std::cmp::Reverse(x.took));
         t
     }
 }
