@@ -4,7 +4,7 @@
 //! It is generic over where the table words live ([`KernelTableMemory`]): physical
 //! memory through the linear map in the guest (`rt::paging`), a map of chunks in the
 //! simulator. The guest and the simulator build it from the same
-//! [`EarlyPaging`](super::early::EarlyPaging) and run the same
+//! [`EarlyPaging`] and run the same
 //! [`self-tests`](super::selftest) on it, so they print the same lines.
 
 use heapless::Vec;
@@ -17,9 +17,14 @@ use super::{
     TableMemory, TlbFlush, VirtualLayout,
 };
 
-/// Table memory of the live kernel tables: [`TableMemory`] plus the TLB maintenance a
-/// removed entry needs (TLBIMVA / TLBIALL on the target; nothing where no TLB exists).
+/// Table memory of the live kernel tables: [`TableMemory`] plus the maintenance a
+/// table write needs with the MMU on: the written word made visible to the walker
+/// (clean to PoC, DSB, ISB on the target) and, for a removed entry, the TLB
+/// invalidated (TLBIMVA / TLBIALL); nothing where no cache or TLB exists.
 pub trait KernelTableMemory: TableMemory {
+    /// The table word at physical `phys` was just written: make it visible to the
+    /// table walker.
+    fn sync_table_word(&mut self, phys: PhysAddr);
     /// Carry out `flush` after the tables changed (DSB first on the target).
     fn flush_tlb(&mut self, flush: TlbFlush);
 }
@@ -113,13 +118,25 @@ impl<M: KernelTableMemory> KernelMmu<M> {
 
     /// `kmap`: map `pfn` in a PKMAP slot (or take another reference to its slot).
     pub fn kmap(&mut self, pfn: Pfn) -> Result<u32, MmuError> {
-        self.pkmap.kmap(&mut self.pt, pfn)
+        let virt = self.pkmap.kmap(&mut self.pt, pfn)?;
+        self.sync_entry(virt);
+        Ok(virt)
+    }
+
+    /// Cache maintenance for the second-level entry of `virt`, just written.
+    fn sync_entry(&mut self, virt: u32) {
+        if let Some(phys) = self.pt.l2_entry_phys(virt) {
+            self.pt.allocator_mut().mem.sync_table_word(phys);
+        }
     }
 
     /// `kunmap`: drop a reference; when the slot becomes free its entry is cleared
     /// and its TLB entry invalidated.
     pub fn kunmap(&mut self, virt: u32) -> Result<(), MmuError> {
         let flush = self.pkmap.kunmap(&mut self.pt, virt)?;
+        if let TlbFlush::Page(va) = flush {
+            self.sync_entry(va);
+        }
         self.pt.allocator_mut().mem.flush_tlb(flush);
         Ok(())
     }
@@ -130,13 +147,16 @@ impl<M: KernelTableMemory> KernelMmu<M> {
     }
 }
 
-/// The boot-log line of the MMU switch: TTBR0 and SCTLR as programmed, the number of
-/// second-level tables, where the console went.
-pub fn log_mmu_on(ttbr0: u32, sctlr: u32, l2_tables: usize, console_virt: u32) {
+/// The boot-log line of the MMU switch: TTBR0, TTBCR and SCTLR as programmed
+/// (caches on when SCTLR.C and .I are set), the number of second-level tables, where
+/// the console went.
+pub fn log_mmu_on(ttbr0: u32, ttbcr: u32, sctlr: u32, l2_tables: usize, console_virt: u32) {
     zk_info!(
-        "zonekit: MMU on (TTBR0 {:#010x}, SCTLR {:#010x}, caches off), {} second-level tables, console at {:#010x}",
+        "zonekit: MMU on (TTBR0 {:#010x}, TTBCR {:#010x}, SCTLR {:#010x}, caches {}), {} second-level tables, console at {:#010x}",
         ttbr0,
+        ttbcr,
         sctlr,
+        if super::regs::caches_on(sctlr) { "on" } else { "off" },
         l2_tables,
         console_virt
     );

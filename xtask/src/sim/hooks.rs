@@ -15,7 +15,7 @@ use zonekit_arch_arm::bootmem::{BootError, BootParams, BootedMemory, PagingConte
 use zonekit_arch_arm::hooks::{BootHooks, BootStep, HookStop};
 use zonekit_arch_arm::mmu::early::build_kernel_tables;
 use zonekit_arch_arm::mmu::kernel::log_mmu_on;
-use zonekit_arch_arm::mmu::regs::{sctlr_mmu_on, ttbr0_value};
+use zonekit_arch_arm::mmu::regs::{sctlr_mmu_on, ttbr0_value, TTBCR_SHORT_TTBR0_ONLY};
 use zonekit_arch_arm::mmu::selftest::{
     mmu_self_test, translation_fault, Fault, ProbeAbortReport, VirtualMemory, EXIT_MMU_TEST,
     KMAP_TEST_PAGES,
@@ -100,6 +100,7 @@ pub(super) struct SimHooks {
     ram: Ram,
     probe: u64,
     nommu: bool,
+    nocache: bool,
     test_abort: bool,
     mmu: Option<KernelMmu<SimTables>>,
 }
@@ -123,6 +124,7 @@ impl SimHooks {
             ram,
             probe,
             nommu: false,
+            nocache: false,
             test_abort: false,
             mmu: None,
         }
@@ -174,6 +176,9 @@ impl TableMemory for SimTables {
 }
 
 impl KernelTableMemory for SimTables {
+    /// No cache is simulated: the walk reads what was written.
+    fn sync_table_word(&mut self, _phys: PhysAddr) {}
+
     /// No TLB is simulated: every access walks the tables.
     fn flush_tlb(&mut self, _flush: TlbFlush) {}
 }
@@ -225,6 +230,7 @@ impl BootHooks<SimStorage> for SimHooks {
     fn cmdline(&mut self, cmdline: &str) {
         for word in cmdline.split_ascii_whitespace() {
             self.nommu |= word == "zonekit.nommu";
+            self.nocache |= word == "zonekit.nocache";
             self.test_abort |= word == "zonekit.test_abort";
         }
         if self.nommu {
@@ -250,7 +256,8 @@ impl BootHooks<SimStorage> for SimHooks {
         let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
         log_mmu_on(
             ttbr0_value(built.pt.l1_phys()),
-            sctlr_mmu_on(QEMU_RESET_SCTLR, false),
+            TTBCR_SHORT_TTBR0_ONLY,
+            sctlr_mmu_on(QEMU_RESET_SCTLR, !self.nocache),
             built.pt.l2_table_count(),
             built.uart_virt,
         );
