@@ -3,6 +3,9 @@
 //!
 //! * [`desc`]: level-typed descriptors ([`L1Entry`], [`L2Entry`]) with bit-exact
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
+//! * [`desc_long`]: the LPAE long-descriptor entries ([`desc_long::LongL1Entry`] 1 GiB,
+//!   [`desc_long::LongL2Entry`] 2 MiB, [`desc_long::LongL3Entry`] 4 KiB; not used by
+//!   the builder yet);
 //! * [`table`]: the [`PageTable`] builder over a [`TableAllocator`];
 //! * [`table_memory`]: where tables live ([`TableMemory`], [`TableAllocator`]);
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
@@ -36,6 +39,7 @@
 //! ```
 
 pub mod desc;
+pub mod desc_long;
 pub mod early;
 pub mod hooks;
 pub mod kernel;

@@ -67,6 +67,33 @@ pub const fn tex_remap(prrr: u32, nmrr: u32, tex0: bool, c: bool, b: bool) -> Re
     }
 }
 
+/// MAIR0 of the long-descriptor format, Linux's `proc-v7-3level.S` (written to the
+/// PRRR encoding): attribute 0 `0x00` strongly-ordered (`UNCACHED`), 1 `0x44`
+/// normal non-cacheable (`BUFFERABLE`), 2 `0xaa` write-through, 3 `0xee` write-back.
+pub const MAIR0: u32 = 0xeeaa_4400;
+
+/// MAIR1 (the NMRR encoding): attribute 4 `0x04` device (`DEV_SHARED`), 7 `0xff`
+/// normal write-back write-allocate (`WRITEALLOC`).
+pub const MAIR1: u32 = 0xff00_0004;
+
+/// TTBCR for the long-descriptor format: EAE (bit 31), T0SZ = T1SZ = 0 (TTBR0
+/// translates the whole 4 GiB), TTBR0 walks inner WBWA (IRGN0 = 01), outer WBWA
+/// (ORGN0 = 01), inner shareable (SH0 = 11), Linux's `TTB_FLAGS_SMP` for LPAE.
+pub const TTBCR_LONG_TTBR0_ONLY: u32 = (1 << 31) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8);
+
+/// The 64-bit TTBR0 of the long-descriptor format for a first-level table at
+/// `pgd_phys` (40-bit, 32-byte aligned: the 4-entry table of T0SZ = 0), ASID 0.
+pub const fn ttbr0_long_value(pgd_phys: u64) -> u64 {
+    pgd_phys & 0x0000_00FF_FFFF_FFE0
+}
+
+/// Attribute `index` (0..7) of MAIR0/MAIR1.
+pub const fn mair_attr(mair0: u32, mair1: u32, index: u8) -> u8 {
+    let i = (index & 0b111) as u32;
+    let reg = if i < 4 { mair0 } else { mair1 };
+    ((reg >> (8 * (i % 4))) & 0xFF) as u8
+}
+
 /// SCTLR.M: MMU enable.
 pub const SCTLR_M: u32 = 1 << 0;
 /// SCTLR.A: alignment checking.
@@ -207,6 +234,15 @@ mod tests {
         // DS1 and NS1: S = 1 is shareable for device and normal memory; NOS all set.
         assert_eq!((PRRR >> 16) & 0xF, 0b1010);
         assert_eq!(PRRR >> 24, 0xFF);
+    }
+
+    #[test]
+    fn long_descriptor_registers() {
+        let attrs: [u8; 8] = core::array::from_fn(|i| mair_attr(MAIR0, MAIR1, i as u8));
+        assert_eq!(attrs, [0x00, 0x44, 0xaa, 0xee, 0x04, 0x00, 0x00, 0xff]);
+        assert_eq!(TTBCR_LONG_TTBR0_ONLY, 0x8000_3500);
+        assert_eq!(ttbr0_long_value(0x2_7FFF_F03F), 0x2_7FFF_F020);
+        assert_eq!(ttbr0_long_value(u64::MAX) >> 40, 0);
     }
 
     #[test]
