@@ -5,8 +5,10 @@
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
 //! * [`desc_long`]: the LPAE long-descriptor entries ([`desc_long::LongL1Entry`] 1 GiB,
 //!   [`desc_long::LongL2Entry`] 2 MiB, [`desc_long::LongL3Entry`] 4 KiB; not used by
-//!   the builder yet);
+//!   the boot yet);
 //! * [`table`]: the [`PageTable`] builder over a [`TableAllocator`];
+//! * [`table_long`]: the LPAE builder ([`table_long::LongPageTable`]; host-tested, not
+//!   used by the boot yet);
 //! * [`table_memory`]: where tables live ([`TableMemory`], [`TableAllocator`]);
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
 //!   [`print_virtual_layout`], linear-map helpers);
@@ -48,6 +50,7 @@ pub mod plan;
 pub mod regs;
 pub mod selftest;
 pub mod table;
+pub mod table_long;
 pub mod table_memory;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
