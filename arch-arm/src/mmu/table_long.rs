@@ -4,9 +4,9 @@
 //! `CONFIG_ARM_LPAE` `create_mapping` builds them.
 //!
 //! As [`super::table`] it works in physical addresses only and reaches table memory
-//! through [`TableMemory`] (a 64-bit entry is two words, low word first). Mappings
-//! use 2 MiB blocks where virtual and physical addresses and the size allow, 4 KiB
-//! pages elsewhere (Linux's `alloc_init_pmd`/`__map_init_section` with
+//! through [`TableMemory`](super::TableMemory) (a 64-bit entry is two words, low word
+//! first). Mappings use 2 MiB blocks where virtual and physical addresses and the
+//! size allow, 4 KiB pages elsewhere (Linux's `alloc_init_pmd`/`__map_init_section` with
 //! `SECTION_SIZE` 2 MiB; it never maps 1 GiB blocks on ARM32). Output addresses are
 //! 40-bit, so pages above 4 GiB can be mapped (kmap of LPAE highmem).
 //!
