@@ -13,9 +13,6 @@
 //! and device memory are inner shareable (SH = 11) as Linux sets `L_PTE_SHARED` on
 //! SMP, access permissions are AP\[2:1\].
 //!
-//! This module is the descriptor layer only: the table builder and the MMU switch
-//! still use the short format (LPAE boots are not wired up yet).
-//!
 //! ```compile_fail
 //! use zonekit_arch_arm::mmu::desc_long::{LongL1Entry, LongL3Entry};
 //! let e: LongL1Entry = LongL3Entry::FAULT;

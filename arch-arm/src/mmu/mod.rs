@@ -4,11 +4,10 @@
 //! * [`desc`]: level-typed descriptors ([`L1Entry`], [`L2Entry`]) with bit-exact
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
 //! * [`desc_long`]: the LPAE long-descriptor entries ([`desc_long::LongL1Entry`] 1 GiB,
-//!   [`desc_long::LongL2Entry`] 2 MiB, [`desc_long::LongL3Entry`] 4 KiB; not used by
-//!   the boot yet);
+//!   [`desc_long::LongL2Entry`] 2 MiB, [`desc_long::LongL3Entry`] 4 KiB);
 //! * [`table`]: the [`PageTable`] builder over a [`TableAllocator`];
-//! * [`table_long`]: the LPAE builder ([`table_long::LongPageTable`]; host-tested, not
-//!   used by the boot yet);
+//! * [`table_long`]: the LPAE builder ([`table_long::LongPageTable`]);
+//! * [`arm_table`]: the kernel table in either format ([`ArmPageTable`]), chosen per board;
 //! * [`table_memory`]: where tables live ([`TableMemory`], [`TableAllocator`]);
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
 //!   [`print_virtual_layout`], linear-map helpers);
@@ -40,6 +39,7 @@
 //! # Ok::<(), MmuError>(())
 //! ```
 
+pub mod arm_table;
 pub mod desc;
 pub mod desc_long;
 pub mod early;
@@ -57,6 +57,7 @@ pub mod table_memory;
 #[allow(unsafe_code)]
 pub mod hw;
 
+pub use arm_table::{ArmPageTable, ArmTranslation};
 pub use desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
 pub use hooks::{build_page_table, MappingHooks, NoMappingHooks};
 pub use kernel::{KernelMmu, KernelTableMemory, KernelTables};

@@ -158,29 +158,59 @@ pub const fn actlr_smp_value(midr: u32, mpidr: u32, actlr: u32) -> Option<u32> {
     Some(actlr | ACTLR_SMP | extra)
 }
 
-/// A decoded DFSR/IFSR (short-descriptor format).
+/// A decoded DFSR/IFSR, in the short-descriptor format or (bit 9, LPAE, set) the
+/// long-descriptor one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultStatus {
-    /// FS\[4:0\] (FS\[4\] is bit 10).
+    /// Short format: FS\[4:0\] (FS\[4\] is bit 10). Long format: STATUS\[5:0\].
     pub fs: u8,
     /// WnR: the abort was on a write (DFSR only).
     pub write: bool,
-    /// Domain of the faulting descriptor (bits\[7:4\]).
+    /// Domain of the faulting descriptor (bits\[7:4\]; 0 in the long format).
     pub domain: u8,
+    /// The long-descriptor format (TTBCR.EAE set: DFSR bit 9).
+    pub long: bool,
 }
 
 impl FaultStatus {
     /// Decode a DFSR value.
     pub const fn from_dfsr(dfsr: u32) -> Self {
+        if dfsr & (1 << 9) != 0 {
+            return Self {
+                fs: (dfsr & 0x3F) as u8,
+                write: dfsr & (1 << 11) != 0,
+                domain: 0,
+                long: true,
+            };
+        }
         Self {
             fs: ((dfsr & 0xF) | (((dfsr >> 10) & 1) << 4)) as u8,
             write: dfsr & (1 << 11) != 0,
             domain: ((dfsr >> 4) & 0xF) as u8,
+            long: false,
         }
     }
 
-    /// What FS means (ARM ARM table B3-23).
+    /// What FS/STATUS means (ARM ARM tables B3-23 and B3-24).
     pub const fn description(&self) -> &'static str {
+        if self.long {
+            return match self.fs {
+                0b000101 => "translation fault, first level",
+                0b000110 => "translation fault, second level",
+                0b000111 => "translation fault, third level",
+                0b001001 => "access flag fault, first level",
+                0b001010 => "access flag fault, second level",
+                0b001011 => "access flag fault, third level",
+                0b001101 => "permission fault, first level",
+                0b001110 => "permission fault, second level",
+                0b001111 => "permission fault, third level",
+                0b010000 => "synchronous external abort",
+                0b010001 => "asynchronous external abort",
+                0b100001 => "alignment fault",
+                0b100010 => "debug event",
+                _ => "unknown fault",
+            };
+        }
         match self.fs {
             0b00001 => "alignment fault",
             0b00100 => "instruction cache maintenance fault",
@@ -271,5 +301,13 @@ mod tests {
             "translation fault, page"
         );
         assert_eq!(FaultStatus::from_dfsr(0x17).domain, 1);
+        // Long format (LPAE bit 9): STATUS 0b000110, a second-level translation fault.
+        let f = FaultStatus::from_dfsr(0x206);
+        assert!(f.long && !f.write);
+        assert_eq!(f.description(), "translation fault, second level");
+        assert_eq!(
+            FaultStatus::from_dfsr(0xA07).description(),
+            "translation fault, third level"
+        );
     }
 }

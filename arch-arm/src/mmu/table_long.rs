@@ -10,8 +10,8 @@
 //! `SECTION_SIZE` 2 MiB; it never maps 1 GiB blocks on ARM32). Output addresses are
 //! 40-bit, so pages above 4 GiB can be mapped (kmap of LPAE highmem).
 //!
-//! This builder is host-tested but not yet what the boot uses (the MMU switch and the
-//! plan still take the short format).
+//! An LPAE board ([`crate::board::BoardDesc::lpae`]) boots with it
+//! ([`super::arm_table::ArmPageTable::Long`]).
 //!
 //! Linux counterpart: `create_mapping` → `alloc_init_pud`/`alloc_init_pmd`/`alloc_init_pte` (`arch/arm/mm/mmu.c`, LPAE).
 
@@ -104,6 +104,59 @@ impl<A: TableAllocator> LongPageTable<A> {
     /// Mutable access to the allocator.
     pub fn allocator_mut(&mut self) -> &mut A {
         &mut self.alloc
+    }
+
+    /// The same tables with another allocator reaching the same table memory.
+    pub fn map_allocator<B: TableAllocator>(self, f: impl FnOnce(A) -> B) -> LongPageTable<B> {
+        LongPageTable {
+            alloc: f(self.alloc),
+            l1: self.l1,
+            tables: self.tables,
+        }
+    }
+
+    /// Apply one request of a [`super::plan_kernel_mappings`] plan.
+    pub fn apply(&mut self, req: &super::MappingRequest) -> Result<(), MmuError> {
+        match req.kind {
+            super::MappingKind::Pkmap => self.prealloc_l3(req.virt, req.size),
+            _ => self.create_mapping(
+                req.virt,
+                req.phys,
+                u64::from(req.size),
+                req.mem,
+                req.access,
+                req.exec,
+            ),
+        }
+    }
+
+    /// The level (1, 2 or 3) at which a walk of `virt` stops on an invalid entry,
+    /// `None` when `virt` is mapped.
+    pub fn fault_level(&self, virt: u32) -> Option<u8> {
+        let v = virt as u64;
+        let Ok(e1) = self.get(self.l1, Self::l1_idx(v)) else {
+            return Some(1);
+        };
+        let l2 = match LongL1Entry::from_bits(e1).decode() {
+            LongKind::Table { base } => base,
+            LongKind::Block { .. } => return None,
+            LongKind::Fault => return Some(1),
+        };
+        let l3 = match self
+            .get(l2, Self::l2_idx(v))
+            .map(|e| LongL2Entry::from_bits(e).decode())
+        {
+            Ok(LongKind::Table { base }) => base,
+            Ok(LongKind::Block { .. }) => return None,
+            _ => return Some(2),
+        };
+        match self
+            .get(l3, Self::l3_idx(v))
+            .map(|e| LongL3Entry::from_bits(e).decode())
+        {
+            Ok(LongPageKind::Page { .. }) => None,
+            _ => Some(3),
+        }
     }
 
     fn get(&self, table: PhysAddr, idx: usize) -> Result<u64, MmuError> {

@@ -29,11 +29,11 @@ use crate::board::{BoardDesc, Console, MonotonicCounter};
 use crate::bootmem::{BootError, PagingContext};
 use crate::mmu::hw::{self, DirectTableMemory};
 use crate::mmu::kernel::log_mmu_on;
-use crate::mmu::regs::ttbr0_value;
+use crate::mmu::regs::{ttbr0_long_value, ttbr0_value};
 use crate::mmu::selftest::{self, Fault, MmuTestError, VirtualMemory, PROBE_WORDS};
 use crate::mmu::{
-    device_virt, early, print_virtual_layout, KernelTableMemory, LinearMap, MappingHooks, TlbFlush,
-    VirtualLayout, PAGE_OFFSET,
+    device_virt, early, print_virtual_layout, ArmPageTable, KernelTableMemory, LinearMap,
+    MappingHooks, TlbFlush, VirtualLayout, PAGE_OFFSET,
 };
 use core::sync::atomic::AtomicU32;
 use zonekit_core::fmt::LogLines;
@@ -121,15 +121,24 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
         let mem = unsafe { DirectTableMemory::new(phys_offset, lowmem_end, 0) };
         let mut built = early::build_kernel_tables(ctx, self.board, mem, &mut self.hooks)?;
         let l1 = built.pt.l1_phys();
+        let long = built.pt.is_long();
         hw::dsb();
         // SAFETY: the plan identity-maps the whole image (code, statics, the boot and
         // exception stacks: `kernel_image` runs to the end of .bss and the stacks) as
         // normal, executable, kernel read/write memory, so execution continues at the
         // same addresses; the switch makes the tables visible to the walker (the data
-        // cache was off since reset, or it is cleaned first); the MMU is off. Nothing but the console (remapped right
-        // below, before any print) and memblock memory (reached through the linear
-        // map from then on) is accessed outside the image afterwards.
-        unsafe { hw::install_and_enable(l1, self.caches) };
+        // cache was off since reset, or it is cleaned first); the MMU is off; the
+        // format the function expects is the table's. Nothing but the console
+        // (remapped right below, before any print) and memblock memory (reached
+        // through the linear map from then on) is accessed outside the image
+        // afterwards.
+        unsafe {
+            if long {
+                hw::install_and_enable_long(l1, self.caches);
+            } else {
+                hw::install_and_enable(l1 as u32, self.caches);
+            }
+        }
         // SAFETY: the plan mapped the UART's block at `uart_virt` as device memory
         // and the MMU is now on with that plan.
         unsafe { self.console.remap(built.uart_virt as usize) };
@@ -155,13 +164,20 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
             }
         }
         log_mmu_on(
-            ttbr0_value(l1),
+            long,
+            if long {
+                ttbr0_long_value(l1)
+            } else {
+                u64::from(ttbr0_value(l1 as u32))
+            },
             hw::read_ttbcr(),
             hw::read_sctlr(),
-            built.pt.l2_table_count(),
+            built.pt.table_count(),
             built.uart_virt,
         );
-        self.hooks.after_mmu_on(&mut built.pt)?;
+        if let ArmPageTable::Short(pt) = &mut built.pt {
+            self.hooks.after_mmu_on(pt)?;
+        }
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = print_virtual_layout(&mut out, &VirtualLayout::of_plan(&built.plan));

@@ -1,10 +1,10 @@
 //! The CP15 registers and operations `aarch32-cpu` 0.3 does not have, declared with
-//! its own [`SysReg`] traits so they are read and written by the same `mrc`/`mcr`
-//! code as the crate's registers.
+//! its own [`SysReg`]/[`SysReg64`] traits so they are read and written by the same
+//! `mrc`/`mcr`/`mcrr` code as the crate's registers.
 //!
 //! (0.3 because 0.4 needs Rust 1.93 and the workspace promises 1.87.)
 
-use aarch32_cpu::register::{SysReg, SysRegRead, SysRegWrite};
+use aarch32_cpu::register::{SysReg, SysReg64, SysRegRead, SysRegWrite, SysRegWrite64};
 
 macro_rules! cp15 {
     ($(#[$doc:meta])* $name:ident: CRn = $crn:literal, op1 = $op1:literal, CRm = $crm:literal, op2 = $op2:literal $(, $read:ident)?) => {
@@ -52,3 +52,14 @@ cp15!(
     /// BPIALLIS: invalidate all branch predictors, Inner Shareable.
     BpiAllIs: CRn = 7, op1 = 0, CRm = 1, op2 = 6
 );
+
+/// TTBR0 as a 64-bit register (`mcrr p15, 0, lo, hi, c2`): the long-descriptor form.
+pub struct Ttbr0Long;
+
+impl SysReg64 for Ttbr0Long {
+    const CP: u32 = 15;
+    const OP1: u32 = 0;
+    const CRM: u32 = 2;
+}
+
+impl SysRegWrite64 for Ttbr0Long {}

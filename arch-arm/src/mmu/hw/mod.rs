@@ -6,8 +6,9 @@
 //! reset) or, if a bootloader left it on, cleaned and invalidated to the point of
 //! coherency so the tables written through it reach the walker; TLBIALL, ICIALLU,
 //! BPIALL; PRRR/NMRR, DACR, TTBCR, TTBR0; DSB + ISB; then SCTLR (M, TRE, and C/I/Z
-//! with the caches on) and ISB. The values come from [`super::regs`], where the host
-//! tests check them.
+//! with the caches on) and ISB. [`install_and_enable_long`] is the same for LPAE
+//! (`proc-v7-3level.S`: MAIR0/MAIR1, TTBCR.EAE, the 64-bit TTBR0). The values come
+//! from [`super::regs`], where the host tests check them.
 //!
 //! A table word written with the MMU on ([`sync_table_write`]) is cleaned to the
 //! point of coherency (DCCMVAC, Linux's `flush_pte` on UP cores; harmless where the
@@ -17,7 +18,8 @@
 //! caches nor TLB maintenance side effects, real silicon needs all of it.
 //!
 //! Register access goes through the `aarch32-cpu` crate; the few registers it lacks
-//! (TTBCR, PRRR, NMRR, TLBIMVA(IS), TLBIALLIS, BPIALLIS) are declared in [`cp15`]
+//! (TTBCR, PRRR/MAIR0, NMRR/MAIR1, the 64-bit TTBR0, TLBIMVA(IS), TLBIALLIS,
+//! BPIALLIS) are declared in [`cp15`]
 //! with its traits.
 //!
 //! Linux counterpart: `__v7_setup` (`arch/arm/mm/proc-v7.S`, `proc-v7-2level.S`), `__enable_mmu`/`__turn_mmu_on` (`arch/arm/kernel/head.S`), `cpu_v7_set_pte_ext`, `local_flush_tlb_kernel_page`.
@@ -26,14 +28,14 @@ pub mod cp15;
 
 use super::hooks::MappingHooks;
 use super::regs::{
-    actlr_smp_value, sctlr_mmu_on, ttbr0_value, FaultStatus, DACR_DOMAIN0_CLIENT, NMRR, PRRR,
-    SCTLR_C, TTBCR_SHORT_TTBR0_ONLY,
+    actlr_smp_value, sctlr_mmu_on, ttbr0_long_value, ttbr0_value, FaultStatus, DACR_DOMAIN0_CLIENT,
+    MAIR0, MAIR1, NMRR, PRRR, SCTLR_C, TTBCR_LONG_TTBR0_ONLY, TTBCR_SHORT_TTBR0_ONLY,
 };
 use super::table::{PageTable, TableAllocator, TableMemory};
 use super::MmuError;
 use aarch32_cpu::register::{
     Actlr, BpIAll, Ccsidr, Clidr, Csselr, Ctr, Dacr, Dccisw, Dccmvac, Dcisw, Dfar, Dfsr, Iciallu,
-    Ifar, Ifsr, Midr, Mpidr, Sctlr, SysRegRead, SysRegWrite, TlbIAll, Ttbr0,
+    Ifar, Ifsr, Midr, Mpidr, Sctlr, SysRegRead, SysRegWrite, SysRegWrite64, TlbIAll, Ttbr0,
 };
 use zonekit_core::PhysAddr;
 
@@ -236,6 +238,53 @@ pub fn tlb_flush(f: super::TlbFlush) {
 /// final ISB every access is translated. The MMU must currently be off. If the data
 /// cache is off, no cache may hold data newer than memory (it is invalidated).
 pub unsafe fn install_and_enable(l1_phys: u32, caches: bool) -> u32 {
+    // SAFETY: forwarded (see above).
+    unsafe { v7_setup() };
+    // SAFETY: (whole block) the caller guarantees the tables and the identity map;
+    // each CP15 write below is the architected step of the ARM ARM sequence, and the
+    // barriers order them. With the MMU off, none of these writes changes how the
+    // instructions between them are fetched or how memory is addressed until SCTLR.M.
+    unsafe {
+        <cp15::Prrr as SysRegWrite>::write_raw(PRRR);
+        <cp15::Nmrr as SysRegWrite>::write_raw(NMRR);
+        <Dacr as SysRegWrite>::write_raw(DACR_DOMAIN0_CLIENT);
+        <cp15::Ttbcr as SysRegWrite>::write_raw(TTBCR_SHORT_TTBR0_ONLY);
+        <Ttbr0 as SysRegWrite>::write_raw(ttbr0_value(l1_phys));
+    }
+    turn_mmu_on(caches)
+}
+
+/// [`install_and_enable`] for long descriptors (LPAE, `proc-v7-3level.S`): the
+/// first-level table at the 40-bit `pgd_phys`, Linux's MAIR0/MAIR1 (in the
+/// PRRR/NMRR encodings), TTBCR with EAE, the 64-bit TTBR0; returns the SCTLR written.
+///
+/// # Safety
+///
+/// As [`install_and_enable`], for a long-descriptor table
+/// ([`super::table_long::LongPageTable`]).
+pub unsafe fn install_and_enable_long(pgd_phys: u64, caches: bool) -> u32 {
+    // SAFETY: forwarded (see above).
+    unsafe { v7_setup() };
+    // SAFETY: as in `install_and_enable`; TTBCR.EAE switches the walker to the long
+    // format, whose table TTBR0 (written right after, before any walk: the MMU is
+    // off) points to.
+    unsafe {
+        <cp15::Prrr as SysRegWrite>::write_raw(MAIR0);
+        <cp15::Nmrr as SysRegWrite>::write_raw(MAIR1);
+        <Dacr as SysRegWrite>::write_raw(DACR_DOMAIN0_CLIENT);
+        <cp15::Ttbcr as SysRegWrite>::write_raw(TTBCR_LONG_TTBR0_ONLY);
+        <cp15::Ttbr0Long as SysRegWrite64>::write_raw(ttbr0_long_value(pgd_phys));
+    }
+    turn_mmu_on(caches)
+}
+
+/// The part of `__v7_setup` both formats share: the data cache made safe to turn on,
+/// ACTLR.SMP, TLBIALL, ICIALLU, BPIALL.
+///
+/// # Safety
+///
+/// The MMU is off; if the data cache is off, no cache holds data newer than memory.
+unsafe fn v7_setup() {
     let old = read_sctlr();
     if old & SCTLR_C != 0 {
         // SAFETY: DCCISW writes dirty lines back before dropping them: nothing is lost.
@@ -251,23 +300,20 @@ pub unsafe fn install_and_enable(l1_phys: u32, caches: bool) -> u32 {
         // broadcast maintenance, which is required before its D-cache is on.
         unsafe { Actlr::write(Actlr(actlr)) };
     }
-    // SAFETY: (whole block) the caller guarantees the tables and the identity map;
-    // each CP15 write below is the architected step of the ARM ARM sequence, and the
-    // barriers order them. With the MMU off, none of these writes changes how the
-    // instructions between them are fetched or how memory is addressed until SCTLR.M.
+    // SAFETY: invalidating TLBs, the I-cache and branch predictors with the MMU off
+    // only drops cached state.
     unsafe {
         <TlbIAll as SysRegWrite>::write_raw(0);
         <Iciallu as SysRegWrite>::write_raw(0);
         <BpIAll as SysRegWrite>::write_raw(0);
-        <cp15::Prrr as SysRegWrite>::write_raw(PRRR);
-        <cp15::Nmrr as SysRegWrite>::write_raw(NMRR);
-        <Dacr as SysRegWrite>::write_raw(DACR_DOMAIN0_CLIENT);
-        <cp15::Ttbcr as SysRegWrite>::write_raw(TTBCR_SHORT_TTBR0_ONLY);
-        <Ttbr0 as SysRegWrite>::write_raw(ttbr0_value(l1_phys));
     }
+}
+
+/// DSB, ISB, then SCTLR with M (and the caches if `caches`), ISB; returns it.
+fn turn_mmu_on(caches: bool) -> u32 {
     dsb();
     isb();
-    let sctlr = sctlr_mmu_on(old, caches);
+    let sctlr = sctlr_mmu_on(read_sctlr(), caches);
     // The identity map keeps the next instructions where they are.
     Sctlr::write(Sctlr::new_with_raw_value(sctlr));
     isb();
