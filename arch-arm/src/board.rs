@@ -21,8 +21,8 @@ pub struct BoardDesc {
     /// DRAM size when QEMU is given no `-m` (and the fallback when no memory map is
     /// passed to the image).
     pub default_ram: u64,
-    /// Largest DRAM size that is reachable with 32-bit physical addresses (or that QEMU
-    /// can model).
+    /// Largest DRAM size that is reachable with 32-bit physical addresses (40-bit with
+    /// [`Self::lpae`]) and that QEMU can model.
     pub max_ram: u64,
     /// `arm_dma_zone_size`: DMA zone size from the RAM base, or `None` (no ZONE_DMA).
     pub dma_zone_size: Option<u64>,
@@ -30,6 +30,10 @@ pub struct BoardDesc {
     pub uart_base: u64,
     /// Whether QEMU enters a raw image in HYP mode on this board.
     pub starts_in_hyp: bool,
+    /// `CONFIG_ARM_LPAE`: long-descriptor page tables and 64-bit (40-bit) physical
+    /// addresses, so RAM may reach above 4 GiB (a board variant of an LPAE-capable
+    /// core, Cortex-A7/A15).
+    pub lpae: bool,
     /// Machine number QEMU puts in r1 (`0xffff_ffff` when the board has none).
     pub machine_id: u32,
     /// MMIO regions the kernel maps at boot (`mdesc->map_io`): the console UART and
@@ -158,8 +162,9 @@ impl BoardDesc {
     /// UART and a memory-mapped timer lie in an [`mmio`](Self::mmio) region, and no
     /// region overlaps RAM. BSP build scripts run it on every board they generate.
     pub fn check(&self) -> Result<(), BoardError> {
+        let pa_end: u64 = if self.lpae { 1 << 40 } else { 1 << 32 };
         match self.ram_base.checked_add(self.max_ram) {
-            Some(end) if end <= 1 << 32 => {}
+            Some(end) if end <= pa_end => {}
             _ => return Err(BoardError::NeedsLpae),
         }
         if self.default_ram == 0 || self.default_ram > self.max_ram {
@@ -203,7 +208,8 @@ impl BoardDesc {
 /// Why a [`BoardDesc`] cannot be booted ([`BoardDesc::check`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BoardError {
-    /// `ram_base + max_ram` lies above 4 GiB (needs LPAE, which zonekit does not do).
+    /// `ram_base + max_ram` lies above 4 GiB on a board without `lpae` (or above
+    /// 1 TiB with it).
     NeedsLpae,
     /// `default_ram` is 0 or larger than `max_ram`.
     DefaultRam,
@@ -221,7 +227,10 @@ pub enum BoardError {
 impl core::fmt::Display for BoardError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            BoardError::NeedsLpae => write!(f, "RAM reaches above 4 GiB (LPAE is not supported)"),
+            BoardError::NeedsLpae => write!(
+                f,
+                "RAM reaches above 4 GiB without LPAE (`lpae = true`), or above 1 TiB"
+            ),
             BoardError::DefaultRam => write!(f, "default_ram must be between 1 byte and max_ram"),
             BoardError::RamBase => write!(
                 f,
@@ -313,6 +322,7 @@ mod tests {
         dma_zone_size: None,
         uart_base: 0xE000_0000,
         starts_in_hyp: false,
+        lpae: false,
         machine_id: 0xd32,
         mmio: &REGIONS,
         timer: TimerDesc {
@@ -331,6 +341,10 @@ mod tests {
             ..SAMPLE
         };
         assert_eq!(lpae.check(), Err(BoardError::NeedsLpae));
+        assert_ne!(
+            BoardDesc { lpae: true, ..lpae }.check(),
+            Err(BoardError::NeedsLpae)
+        );
         let big_default = BoardDesc {
             default_ram: 3 << 30,
             ..SAMPLE

@@ -315,8 +315,13 @@ pub fn boot<S: PageStorage>(
         input.r1,
         input.r2
     );
-    // Classic (non-LPAE) descriptors: 32-bit physical addresses, as with the MMU off.
-    let mm = MmConfig::ZONEKIT;
+    // Classic descriptors: 32-bit physical addresses, as with the MMU off; an LPAE
+    // board (`CONFIG_ARM_LPAE`): 40-bit ones.
+    let mm = if board.lpae {
+        MmConfig::ZONEKIT_LPAE
+    } else {
+        MmConfig::ZONEKIT
+    };
     let stop = |hooks: &mut dyn BootHooks<S>, outcome: FlowOutcome| {
         hooks.before_verdict();
         zk_info!("zonekit: {}", outcome);

@@ -33,7 +33,8 @@
 //! matrix = ["512M", "1G"]                # `cargo xtask test` boots these sizes
 //! ```
 //!
-//! Optional: `dma_zone_size`, `starts_in_hyp` (false), and in `qemu`: `cpu` (`-cpu`),
+//! Optional: `dma_zone_size`, `starts_in_hyp` (false), `lpae` (false: long-descriptor
+//! tables and RAM above 4 GiB, `CONFIG_ARM_LPAE`), and in `qemu`: `cpu` (`-cpu`),
 //! `args` (more QEMU arguments), `bench` (false: `cargo xtask bench` boots the
 //! board), `gic = { compatible = ["arm,cortex-a9-gic"], dist = 0x1E00_1000, cpu =
 //! 0x1E00_0100 }` (an interrupt controller for the generated tree). A package may also declare binaries that are not a board's own
@@ -138,6 +139,8 @@ pub struct BoardProfile {
     pub uart_base: u64,
     /// [`BoardDesc::starts_in_hyp`].
     pub starts_in_hyp: bool,
+    /// [`BoardDesc::lpae`].
+    pub lpae: bool,
     /// [`BoardDesc::machine_id`].
     pub machine_id: u32,
     /// [`BoardDesc::mmio`]: (name, physical base, size).
@@ -204,6 +207,7 @@ impl BoardProfile {
             dma_zone_size: self.dma_zone_size,
             uart_base: self.uart_base,
             starts_in_hyp: self.starts_in_hyp,
+            lpae: self.lpae,
             machine_id: self.machine_id,
             mmio: mmio.leak(),
             timer: self.timer,
@@ -375,6 +379,7 @@ fn board(name: &str, v: &Value, path: &str) -> Result<BoardProfile, String> {
             "dma_zone_size",
             "uart_base",
             "starts_in_hyp",
+            "lpae",
             "machine_id",
             "mmio",
             "timer",
@@ -419,6 +424,10 @@ fn board(name: &str, v: &Value, path: &str) -> Result<BoardProfile, String> {
         uart_base: int(required(v, "uart_base", path)?, &p("uart_base"))?,
         starts_in_hyp: match v.get("starts_in_hyp") {
             Some(b) => boolean(b, &p("starts_in_hyp"))?,
+            None => false,
+        },
+        lpae: match v.get("lpae") {
+            Some(b) => boolean(b, &p("lpae"))?,
             None => false,
         },
         machine_id,
@@ -572,6 +581,7 @@ pub fn write_board_consts(
         }
         writeln!(w, "    uart_base: {:#x},", b.uart_base)?;
         writeln!(w, "    starts_in_hyp: {},", b.starts_in_hyp)?;
+        writeln!(w, "    lpae: {},", b.lpae)?;
         writeln!(w, "    machine_id: {:#x},", b.machine_id)?;
         writeln!(w, "    mmio: &[")?;
         for (name, phys, size) in &b.mmio {

@@ -124,7 +124,11 @@ mod tests {
     fn boards_come_from_cargo_toml() {
         // build.rs generates the constants and links each board's binary.
         assert!(include_str!("../build.rs").contains("emit_board_support()"));
-        assert_eq!(BOARDS.map(|b| b.name), ["vexpress-a9", "vexpress-a15"]);
+        assert_eq!(
+            BOARDS.map(|b| b.name),
+            ["vexpress-a9", "vexpress-a15", "vexpress-a15-lpae"]
+        );
+        assert_eq!(BOARDS.map(|b| b.lpae), [false, false, true]);
         assert_eq!(VEXPRESS_A9.uart_base, 0x1000_9000);
         assert_eq!(VEXPRESS_A9.timer.base, 0x1E00_0200);
         assert_eq!(VEXPRESS_A15.load_address(), 0x8001_0000);

@@ -21,6 +21,7 @@ mod tests {
     fn virt_is_dtb_described() {
         assert_eq!((VIRT.ram_base, VIRT.uart_base), (0x4000_0000, 0x0900_0000));
         const { assert!(VIRT.ram_base + VIRT.max_ram == 1 << 32) };
-        assert_eq!(BOARDS.map(|b| b.name), ["virt"]);
+        assert_eq!(BOARDS.map(|b| b.name), ["virt", "virt-lpae"]);
+        assert_eq!(BOARDS.map(|b| b.lpae), [false, true]);
     }
 }

@@ -234,6 +234,22 @@ pub(crate) fn boot_matrix() -> Vec<BootCase> {
             "    lowmem  : 0xc0000000 - 0xf0000000   ( 768 MB)",
             "zonekit: kmap test: 8 highmem pages from pfn ",
         ]),
+        // LPAE (issue 13): RAM to 0x17fffffff and 0x27fffffff through long-descriptor
+        // tables, kmap of highmem pages above 4 GiB (the top pages of RAM).
+        case("vexpress-a15-lpae", 4096, None, Auto, &[
+            "zonekit: MMU on (LPAE long descriptors, ",
+            "  Normal   [mem 0x0000000080000000-0x00000000afffffff]",
+            "  HighMem  [mem 0x00000000b0000000-0x000000017fffffff]",
+            "On node 0 totalpages: 1048576",
+            "zonekit: kmap test: 8 highmem pages from pfn 0x17fe00 (above max_low_pfn 0xb0000)",
+        ]),
+        case("vexpress-a15-lpae", 8192, None, Auto, &[
+            "zonekit: MMU on (LPAE long descriptors, ",
+            "  Normal   [mem 0x0000000080000000-0x00000000afffffff]",
+            "  HighMem  [mem 0x00000000b0000000-0x000000027fffffff]",
+            "On node 0 totalpages: 2097152",
+            "zonekit: kmap test: 8 highmem pages from pfn 0x27fe00 (above max_low_pfn 0xb0000)",
+        ]),
         case(
             "vexpress-a9",
             512,

@@ -4,9 +4,11 @@
 //! the type, so a first-level descriptor can never be decoded with the second-level
 //! rules or written into a second-level table.
 //!
-//! Memory attributes use the plain TEX/C/B encoding (SCTLR.TRE = 0, no TEX remap) and
-//! AP\[2:0\] access permissions with SCTLR.AFE = 0, which is what [`super::regs`]
-//! programs when the MMU is switched on.
+//! Memory attributes are TEX remap indices (SCTLR.TRE = 1, TEX\[0\]:C:B into Linux's
+//! PRRR/NMRR, [`super::regs::PRRR`]): Linux's `mem_types[]` with TEX remap on ARMv7
+//! (`build_mem_type_table`). TRE is on with and without `zonekit.nocache`, so a
+//! descriptor means one thing whatever SCTLR.C says. Access permissions are
+//! AP\[2:0\] with SCTLR.AFE = 0. [`super::regs`] programs both.
 //!
 //! Builders never panic: address bits that a descriptor cannot hold are masked off
 //! (the page-table builder validates alignment before it builds an entry).
@@ -25,18 +27,22 @@
 //!
 //! Linux counterpart: the `PMD_SECT_*`/`PTE_EXT_*` bits of `arch/arm/include/asm/pgtable-2level-hwdef.h`.
 
-/// Memory type of a mapping, as Linux's `mem_types[]` chooses them on ARMv7.
+/// Memory type of a mapping, as Linux's `mem_types[]` chooses them on ARMv7 with TEX
+/// remap: each is a remap index n = TEX\[0\]:C:B ([`super::regs::tex_remap`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemType {
-    /// Normal memory, inner and outer write-back write-allocate (TEX=001 C=1 B=1),
-    /// shareable (S=1) as Linux sets it on SMP (`MT_MEMORY_RW`).
+    /// Normal memory, inner and outer write-back write-allocate (n = 7, TEX=001 C=1
+    /// B=1, Linux's `L_PTE_MT_WRITEALLOC`), shareable (S=1) as Linux sets it on SMP
+    /// (`MT_MEMORY_RW`).
     Memory,
-    /// Normal memory, non-cacheable (TEX=001 C=0 B=0), shareable
-    /// (`MT_MEMORY_RW_DMA_READY`-style write-combining memory).
+    /// Normal memory, non-cacheable (n = 1, TEX=000 C=0 B=1, `L_PTE_MT_BUFFERABLE`),
+    /// shareable (Linux's write-combining `MT_DEVICE_WC`/`MT_MEMORY_RW_DMA_READY`).
     MemoryNonCacheable,
-    /// Shared device memory (TEX=000 C=0 B=1), S=1 as Linux's `MT_DEVICE`.
+    /// Shared device memory (n = 4, TEX=001 C=0 B=0, `L_PTE_MT_DEV_SHARED`), S=1 as
+    /// Linux's `MT_DEVICE`.
     Device,
-    /// Strongly-ordered memory (TEX=000 C=0 B=0), S=0 as Linux's `MT_UNCACHED`.
+    /// Strongly-ordered memory (n = 0, TEX=000 C=0 B=0, `L_PTE_MT_UNCACHED`), S=0 as
+    /// Linux's `MT_UNCACHED`.
     StronglyOrdered,
 }
 
@@ -45,20 +51,21 @@ impl MemType {
     pub const fn tex_c_b_s(self) -> (u8, bool, bool, bool) {
         match self {
             MemType::Memory => (0b001, true, true, true),
-            MemType::MemoryNonCacheable => (0b001, false, false, true),
-            MemType::Device => (0b000, false, true, true),
+            MemType::MemoryNonCacheable => (0b000, false, true, true),
+            MemType::Device => (0b001, false, false, true),
             MemType::StronglyOrdered => (0b000, false, false, false),
         }
     }
 
-    /// Decode TEX/C/B (the S bit does not change the type). `None` for encodings
-    /// zonekit never writes (other cache policies, non-shareable device, ...).
+    /// Decode TEX/C/B (the S bit does not change the type; TEX\[2:1\] are ignored
+    /// under TEX remap). `None` for indices zonekit never writes (write-through,
+    /// write-back without allocate, the reserved ones).
     pub const fn from_tex_c_b(tex: u8, c: bool, b: bool) -> Option<MemType> {
-        match (tex, c, b) {
-            (0b001, true, true) => Some(MemType::Memory),
-            (0b001, false, false) => Some(MemType::MemoryNonCacheable),
-            (0b000, false, true) => Some(MemType::Device),
-            (0b000, false, false) => Some(MemType::StronglyOrdered),
+        match (tex & 1, c, b) {
+            (1, true, true) => Some(MemType::Memory),
+            (0, false, true) => Some(MemType::MemoryNonCacheable),
+            (1, false, false) => Some(MemType::Device),
+            (0, false, false) => Some(MemType::StronglyOrdered),
             _ => None,
         }
     }
@@ -557,11 +564,11 @@ mod tests {
         assert_eq!((e.bits() >> 10) & 0b11, 0b11);
         assert_ne!(e.bits() & (1 << 15), 0);
         assert_ne!(e.bits() & (1 << 17), 0);
-        // Device: TEX=000 C=0 B=1, S=1.
+        // Device: TEX=001 C=0 B=0 (remap index 4), S=1.
         let e = L1Entry::section(0x1000_0000, MemType::Device, Access::KernelRw, false);
         assert_eq!(
             e.bits(),
-            0x1000_0000 | (1 << 16) | (0b01 << 10) | (1 << 4) | (1 << 2) | 0b10
+            0x1000_0000 | (1 << 16) | (0b001 << 12) | (0b01 << 10) | (1 << 4) | 0b10
         );
         // Strongly ordered: TEX=000 C=0 B=0, S=0.
         let e = L1Entry::section(
@@ -574,9 +581,9 @@ mod tests {
             e.bits(),
             0x1000_0000 | (1 << 15) | (0b01 << 10) | (1 << 4) | 0b10
         );
-        // Non-cacheable normal: TEX=001 C=0 B=0, S=1.
+        // Non-cacheable normal: TEX=000 C=0 B=1 (remap index 1), S=1.
         let e = L1Entry::section(0, MemType::MemoryNonCacheable, Access::KernelRw, true);
-        assert_eq!(e.bits(), (1 << 16) | (0b001 << 12) | (0b01 << 10) | 0b10);
+        assert_eq!(e.bits(), (1 << 16) | (0b01 << 10) | (1 << 2) | 0b10);
         // Domain bits[8:5], NS bit 19, PXN bit 0; low address bits are masked.
         let e = L1Entry::section(0x123f_ffff, MemType::Memory, Access::KernelRw, true)
             .with_domain(0xF)
@@ -689,7 +696,7 @@ mod tests {
         let p = L2Entry::small_page(0x1000_9000, MemType::Device, Access::UserRo, true);
         assert_eq!(
             p.bits(),
-            0x1000_9000 | (1 << 11) | (1 << 10) | (1 << 9) | (0b11 << 4) | (1 << 2) | 0b10
+            0x1000_9000 | (1 << 11) | (1 << 10) | (1 << 9) | (0b001 << 6) | (0b11 << 4) | 0b10
         );
         assert_eq!(L2Entry::FAULT.decode(), L2Kind::Fault);
         // bits[1:0] = 11 is a small page with XN.
@@ -718,9 +725,53 @@ mod tests {
         assert_eq!(p.bits() & 0b11, 0b01);
     }
 
+    /// Every mapping kind (section, supersection, large and small page) of every
+    /// memory type selects, through Linux's PRRR/NMRR, what the type promises.
+    #[test]
+    fn remapped_attributes_of_every_kind() {
+        use crate::mmu::regs::{tex_remap, RemapType, NMRR, PRRR};
+        let want = |m: MemType| match m {
+            MemType::Memory => RemapType::Normal { inner: 1, outer: 1 },
+            MemType::MemoryNonCacheable => RemapType::Normal { inner: 0, outer: 0 },
+            MemType::Device => RemapType::Device,
+            MemType::StronglyOrdered => RemapType::StronglyOrdered,
+        };
+        for mem in [
+            MemType::Memory,
+            MemType::MemoryNonCacheable,
+            MemType::Device,
+            MemType::StronglyOrdered,
+        ] {
+            let kinds = [
+                match L1Entry::section(0x6000_0000, mem, Access::KernelRw, false).decode() {
+                    L1Kind::Section { attrs, .. } => attrs,
+                    k => panic!("{k:?}"),
+                },
+                match L1Entry::supersection(0x6000_0000, mem, Access::KernelRw, false).decode() {
+                    L1Kind::Supersection { attrs, .. } => attrs,
+                    k => panic!("{k:?}"),
+                },
+                match L2Entry::large_page(0x6000_0000, mem, Access::KernelRw, false).decode() {
+                    L2Kind::LargePage { attrs, .. } => attrs,
+                    k => panic!("{k:?}"),
+                },
+                match L2Entry::small_page(0x6000_0000, mem, Access::KernelRw, false).decode() {
+                    L2Kind::SmallPage { attrs, .. } => attrs,
+                    k => panic!("{k:?}"),
+                },
+            ];
+            for a in kinds {
+                assert_eq!(tex_remap(PRRR, NMRR, a.tex & 1 != 0, a.c, a.b), want(mem));
+                // Normal memory and device memory shareable (PRRR NS1/DS1), SO not.
+                assert_eq!(a.s, mem != MemType::StronglyOrdered, "{mem:?}");
+                assert_eq!(a.mem_type(), Some(mem));
+            }
+        }
+    }
+
     #[test]
     fn unknown_encodings_decode_to_none() {
-        assert_eq!(MemType::from_tex_c_b(0b010, false, false), None);
+        assert_eq!(MemType::from_tex_c_b(0b010, true, false), None);
         assert_eq!(Access::from_ap(0b000), None);
         assert_eq!(Access::from_ap(0b100), None);
         assert_eq!(Access::from_ap(0b010), None);

@@ -15,8 +15,8 @@ use zonekit_core::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE};
 use zonekit_core::{zk_debug, PageStorage};
 
 use super::{
-    build_page_table, device_virt, plan_kernel_mappings, MappingHooks, MappingRequest, MmuError,
-    PageTable, TableAllocator, TableMemory,
+    build_page_table, device_virt, plan_kernel_mappings, ArmPageTable, MappingHooks,
+    MappingRequest, MmuError, TableAllocator, TableMemory,
 };
 use crate::board::BoardDesc;
 use crate::bootmem::{BootError, BootMemblock, PagingContext};
@@ -80,8 +80,8 @@ impl<S: PageStorage, M: TableMemory> TableAllocator for EarlyTables<'_, S, M> {
 
 /// The kernel page table as `paging_init` built it, before any MMU switch.
 pub struct EarlyPaging<A: TableAllocator> {
-    /// The table.
-    pub pt: PageTable<A>,
+    /// The table (long descriptors on an LPAE board).
+    pub pt: ArmPageTable<A>,
     /// The mappings it holds.
     pub plan: Vec<MappingRequest, 32>,
     /// Where the console UART is mapped (the device window).
@@ -90,7 +90,8 @@ pub struct EarlyPaging<A: TableAllocator> {
 
 /// Plan the kernel mappings of `board` for lowmem `[phys_offset, lowmem_limit)` and
 /// the image, log them (`zonekit: map ...` at debug level), and build the table from
-/// memblock into `mem`, running the OS's `before_mmu_on` hook on it.
+/// memblock into `mem` in the board's format, running the OS's `before_mmu_on` hook on
+/// it (short-descriptor boards only).
 pub fn build_kernel_tables<'a, S, M, H>(
     ctx: PagingContext<'a, S>,
     board: &BoardDesc,
@@ -128,7 +129,16 @@ where
         memblock: ctx.memblock,
         storage: ctx.storage,
     };
-    let pt = build_page_table(alloc, &plan, hooks)?;
+    let pt = if board.lpae {
+        // The OS hooks take a short-descriptor table: not run on LPAE boards yet.
+        let mut pt = ArmPageTable::new(alloc, true)?;
+        for r in &plan {
+            pt.apply(r)?;
+        }
+        pt
+    } else {
+        ArmPageTable::Short(build_page_table(alloc, &plan, hooks)?)
+    };
     Ok(EarlyPaging {
         pt,
         plan,

@@ -9,7 +9,8 @@ use super::MmuError;
 /// What an OS may do around the MMU switch: add its own mappings to the table
 /// before it is installed, and move to virtual addresses afterwards (switch its
 /// console to the device window, drop the identity map, ...). Both default to
-/// doing nothing.
+/// doing nothing. They take a short-descriptor [`PageTable`]: on an LPAE board
+/// (long descriptors) they are not run yet.
 pub trait MappingHooks<A: TableAllocator> {
     /// Called with the complete table, before it is installed.
     fn before_mmu_on(&mut self, pt: &mut PageTable<A>) -> Result<(), MmuError> {

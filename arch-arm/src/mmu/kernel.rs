@@ -13,13 +13,18 @@ use zonekit_core::{zk_info, PageStorage};
 
 use super::early::{EarlyPaging, EarlyTables};
 use super::{
-    device_virt, LinearMap, MappingRequest, MmuError, PageTable, Pkmap, TableAllocator,
+    device_virt, ArmPageTable, LinearMap, MappingRequest, MmuError, Pkmap, TableAllocator,
     TableMemory, TlbFlush, VirtualLayout,
 };
 
-/// Table memory of the live kernel tables: [`TableMemory`] plus the TLB maintenance a
-/// removed entry needs (TLBIMVA / TLBIALL on the target; nothing where no TLB exists).
+/// Table memory of the live kernel tables: [`TableMemory`] plus the maintenance a
+/// table write needs with the MMU on: the written word made visible to the walker
+/// (clean to PoC, DSB, ISB on the target) and, for a removed entry, the TLB
+/// invalidated (TLBIMVA / TLBIALL); nothing where no cache or TLB exists.
 pub trait KernelTableMemory: TableMemory {
+    /// The table word at physical `phys` was just written: make it visible to the
+    /// table walker.
+    fn sync_table_word(&mut self, phys: PhysAddr);
     /// Carry out `flush` after the tables changed (DSB first on the target).
     fn flush_tlb(&mut self, flush: TlbFlush);
 }
@@ -51,7 +56,7 @@ impl<M: TableMemory> TableAllocator for KernelTables<M> {
 /// The live kernel page table with its PKMAP slots and linear map.
 #[derive(Debug)]
 pub struct KernelMmu<M: TableMemory> {
-    pt: PageTable<KernelTables<M>>,
+    pt: ArmPageTable<KernelTables<M>>,
     pkmap: Pkmap,
     linear: LinearMap,
     layout: VirtualLayout,
@@ -77,7 +82,7 @@ impl<M: KernelTableMemory> KernelMmu<M> {
     }
 
     /// The page table.
-    pub fn page_table(&self) -> &PageTable<KernelTables<M>> {
+    pub fn page_table(&self) -> &ArmPageTable<KernelTables<M>> {
         &self.pt
     }
 
@@ -113,13 +118,33 @@ impl<M: KernelTableMemory> KernelMmu<M> {
 
     /// `kmap`: map `pfn` in a PKMAP slot (or take another reference to its slot).
     pub fn kmap(&mut self, pfn: Pfn) -> Result<u32, MmuError> {
-        self.pkmap.kmap(&mut self.pt, pfn)
+        let fresh = self.pkmap.lookup(pfn).is_none();
+        let virt = self.pkmap.map(pfn)?;
+        if fresh {
+            if let Err(e) = self.pt.set_kmap_entry(virt, pfn) {
+                let _ = self.pkmap.unmap(virt);
+                return Err(e);
+            }
+            self.sync_entry(virt);
+        }
+        Ok(virt)
+    }
+
+    /// Cache maintenance for the second-level entry of `virt`, just written.
+    fn sync_entry(&mut self, virt: u32) {
+        if let Some(phys) = self.pt.leaf_entry_phys(virt) {
+            self.pt.allocator_mut().mem.sync_table_word(phys);
+        }
     }
 
     /// `kunmap`: drop a reference; when the slot becomes free its entry is cleared
     /// and its TLB entry invalidated.
     pub fn kunmap(&mut self, virt: u32) -> Result<(), MmuError> {
-        let flush = self.pkmap.kunmap(&mut self.pt, virt)?;
+        let flush = self.pkmap.unmap(virt)?;
+        if let TlbFlush::Page(va) = flush {
+            self.pt.clear_kmap_entry(va)?;
+            self.sync_entry(va);
+        }
         self.pt.allocator_mut().mem.flush_tlb(flush);
         Ok(())
     }
@@ -130,14 +155,41 @@ impl<M: KernelTableMemory> KernelMmu<M> {
     }
 }
 
-/// The boot-log line of the MMU switch: TTBR0 and SCTLR as programmed, the number of
-/// second-level tables, where the console went.
-pub fn log_mmu_on(ttbr0: u32, sctlr: u32, l2_tables: usize, console_virt: u32) {
-    zk_info!(
-        "zonekit: MMU on (TTBR0 {:#010x}, SCTLR {:#010x}, caches off), {} second-level tables, console at {:#010x}",
-        ttbr0,
-        sctlr,
-        l2_tables,
-        console_virt
-    );
+/// The boot-log line of the MMU switch: the table format, TTBR0 (64-bit with long
+/// descriptors), TTBCR and SCTLR as programmed (caches on when SCTLR.C and .I are set),
+/// the number of tables below the first level, where the console went.
+pub fn log_mmu_on(
+    long: bool,
+    ttbr0: u64,
+    ttbcr: u32,
+    sctlr: u32,
+    tables: usize,
+    console_virt: u32,
+) {
+    let caches = if super::regs::caches_on(sctlr) {
+        "on"
+    } else {
+        "off"
+    };
+    if long {
+        zk_info!(
+            "zonekit: MMU on (LPAE long descriptors, TTBR0 {:#018x}, TTBCR {:#010x}, SCTLR {:#010x}, caches {}), {} second/third-level tables, console at {:#010x}",
+            ttbr0,
+            ttbcr,
+            sctlr,
+            caches,
+            tables,
+            console_virt
+        );
+    } else {
+        zk_info!(
+            "zonekit: MMU on (TTBR0 {:#010x}, TTBCR {:#010x}, SCTLR {:#010x}, caches {}), {} second-level tables, console at {:#010x}",
+            ttbr0,
+            ttbcr,
+            sctlr,
+            caches,
+            tables,
+            console_virt
+        );
+    }
 }

@@ -3,7 +3,11 @@
 //!
 //! * [`desc`]: level-typed descriptors ([`L1Entry`], [`L2Entry`]) with bit-exact
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
+//! * [`desc_long`]: the LPAE long-descriptor entries ([`desc_long::LongL1Entry`] 1 GiB,
+//!   [`desc_long::LongL2Entry`] 2 MiB, [`desc_long::LongL3Entry`] 4 KiB);
 //! * [`table`]: the [`PageTable`] builder over a [`TableAllocator`];
+//! * [`table_long`]: the LPAE builder ([`table_long::LongPageTable`]);
+//! * [`arm_table`]: the kernel table in either format ([`ArmPageTable`]), chosen per board;
 //! * [`table_memory`]: where tables live ([`TableMemory`], [`TableAllocator`]);
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
 //!   [`print_virtual_layout`], linear-map helpers);
@@ -35,7 +39,9 @@
 //! # Ok::<(), MmuError>(())
 //! ```
 
+pub mod arm_table;
 pub mod desc;
+pub mod desc_long;
 pub mod early;
 pub mod hooks;
 pub mod kernel;
@@ -44,12 +50,14 @@ pub mod plan;
 pub mod regs;
 pub mod selftest;
 pub mod table;
+pub mod table_long;
 pub mod table_memory;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 #[allow(unsafe_code)]
 pub mod hw;
 
+pub use arm_table::{ArmPageTable, ArmTranslation};
 pub use desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
 pub use hooks::{build_page_table, MappingHooks, NoMappingHooks};
 pub use kernel::{KernelMmu, KernelTableMemory, KernelTables};

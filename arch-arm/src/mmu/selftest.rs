@@ -15,7 +15,7 @@ use zonekit_core::{zk_info, PageStorage};
 
 use super::kernel::{KernelMmu, KernelTableMemory};
 use super::regs::FaultStatus;
-use super::{L1Kind, TableMemory, PAGE_OFFSET};
+use super::{TableMemory, PAGE_OFFSET};
 
 /// Exit status of a boot whose MMU self-test failed.
 pub const EXIT_MMU_TEST: u32 = 5;
@@ -34,7 +34,7 @@ pub type MmuTestError = &'static str;
 pub struct Fault {
     /// DFAR.
     pub dfar: u32,
-    /// DFSR (short-descriptor format).
+    /// DFSR (in the format of the tables: short, or long with the LPAE bit).
     pub dfsr: u32,
 }
 
@@ -76,20 +76,14 @@ pub trait VirtualMemory<M: TableMemory> {
 
 /// What a read or write of `va` through `mmu`'s tables aborts with, if it does:
 /// translation faults only (every kernel mapping is read/write at PL1, domain 0).
-/// DFSR as the short-descriptor format reports it (FS, and WnR for a write).
+/// DFSR as the tables' format reports it (see
+/// [`ArmPageTable::translation_fault_status`](super::ArmPageTable::translation_fault_status)).
 pub fn translation_fault<M: KernelTableMemory>(
     mmu: &KernelMmu<M>,
     va: u32,
     write: bool,
 ) -> Option<Fault> {
-    if mmu.page_table().walk(va).is_some() {
-        return None;
-    }
-    let fs = match mmu.page_table().l1_entry(va).decode() {
-        L1Kind::PageTable { .. } => 0b00111,
-        _ => 0b00101,
-    };
-    let dfsr = fs | if write { 1 << 11 } else { 0 };
+    let dfsr = mmu.page_table().translation_fault_status(va, write)?;
     Some(Fault { dfar: va, dfsr })
 }
 

@@ -336,6 +336,17 @@ impl<A: TableAllocator> PageTable<A> {
         }
     }
 
+    /// Physical address of the second-level entry for `virt`, where a second-level
+    /// table covers it (what cache maintenance after [`Self::set_l2_entry`] cleans).
+    pub fn l2_entry_phys(&self, virt: u32) -> Option<PhysAddr> {
+        match self.l1_entry(virt).decode() {
+            L1Kind::PageTable { base, .. } => {
+                Some(u64::from(base) + 4 * u64::from((virt >> 12) & 0xFF))
+            }
+            _ => None,
+        }
+    }
+
     /// Replace the second-level entry for `virt` (which must be covered by a
     /// second-level table already, e.g. one from [`Self::prealloc_l2`]); returns
     /// the old entry. The caller does the TLB maintenance.

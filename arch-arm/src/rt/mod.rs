@@ -198,7 +198,7 @@ impl StepTicks {
 
 /// The guest's part in the [`flow`]: `paging_init` with the MMU switch
 /// ([`paging::ArmPaging`]), timings on the board counter, `zonekit.fault=` /
-/// `zonekit.nommu` / `zonekit.test_abort`, the MMU self-tests and the stack check.
+/// `zonekit.nommu` / `zonekit.nocache` / `zonekit.test_abort`, the MMU self-tests and the stack check.
 struct GuestHooks<H> {
     counter: &'static dyn MonotonicCounter,
     paging: paging::ArmPaging<H>,
@@ -221,6 +221,9 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
             }
             self.test_abort |= word == "zonekit.test_abort";
             self.nommu |= word == "zonekit.nommu";
+            if word == "zonekit.nocache" {
+                self.paging.set_caches(false);
+            }
         }
         if self.nommu {
             kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");

@@ -12,8 +12,8 @@
 //!    NUMA_NO_NODE)`, zeroed): the 16 KiB first-level table, then 4 KiB chunks of
 //!    second-level tables (the PKMAP one); they show up in the `memblock=debug` trace;
 //! 3. runs the OS hooks ([`MappingHooks::before_mmu_on`]), switches the MMU on
-//!    ([`hw::install_and_enable`], caches left off: QEMU does not model them, and
-//!    leaving C/I clear spares the ACTLR.SMP dance on the A9/A15 cores), moves the
+//!    ([`hw::install_and_enable`]: ACTLR.SMP, TEX remap, caches and branch
+//!    prediction on as Linux's `__v7_setup`, unless `zonekit.nocache`), moves the
 //!    console to its device-window address, and turns every later access to
 //!    memblock memory (page tables, `mem_map`, zeroing) to the linear map;
 //! 4. runs [`MappingHooks::after_mmu_on`] and prints the MMU line and Linux's
@@ -29,16 +29,16 @@ use crate::board::{BoardDesc, Console, MonotonicCounter};
 use crate::bootmem::{BootError, PagingContext};
 use crate::mmu::hw::{self, DirectTableMemory};
 use crate::mmu::kernel::log_mmu_on;
-use crate::mmu::regs::ttbr0_value;
+use crate::mmu::regs::{ttbr0_long_value, ttbr0_value};
 use crate::mmu::selftest::{self, Fault, MmuTestError, VirtualMemory, PROBE_WORDS};
 use crate::mmu::{
-    device_virt, early, print_virtual_layout, KernelTableMemory, LinearMap, MappingHooks, TlbFlush,
-    VirtualLayout, PAGE_OFFSET,
+    device_virt, early, print_virtual_layout, ArmPageTable, KernelTableMemory, LinearMap,
+    MappingHooks, TlbFlush, VirtualLayout, PAGE_OFFSET,
 };
 use core::sync::atomic::AtomicU32;
 use zonekit_core::fmt::LogLines;
 use zonekit_core::page_alloc::PageAllocator;
-use zonekit_core::PageStorage;
+use zonekit_core::{PageStorage, PhysAddr};
 
 /// Page-table memory during boot: memblock's `early_alloc`
 /// ([`crate::mmu::early::EarlyTables`]), reached through [`DirectTableMemory`]
@@ -46,6 +46,12 @@ use zonekit_core::PageStorage;
 pub type EarlyTables<'a> = early::EarlyTables<'a, PhysPageStorage, DirectTableMemory>;
 
 impl KernelTableMemory for DirectTableMemory {
+    fn sync_table_word(&mut self, phys: PhysAddr) {
+        if let Some(va) = self.virt(phys) {
+            hw::sync_table_write(va);
+        }
+    }
+
     fn flush_tlb(&mut self, flush: TlbFlush) {
         hw::dsb();
         hw::tlb_flush(flush);
@@ -61,6 +67,7 @@ pub struct ArmPaging<H> {
     console: &'static dyn Console,
     counter: Option<&'static dyn MonotonicCounter>,
     hooks: H,
+    caches: bool,
     mmu: Option<KernelMmu>,
 }
 
@@ -72,8 +79,15 @@ impl<H> ArmPaging<H> {
             console,
             counter: None,
             hooks,
+            caches: true,
             mmu: None,
         }
+    }
+
+    /// Whether the MMU switch turns the caches on (the default; `false` for
+    /// `zonekit.nocache`).
+    pub fn set_caches(&mut self, caches: bool) {
+        self.caches = caches;
     }
 
     /// Also move the board's timer to its device-window address when the MMU goes on
@@ -107,15 +121,24 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
         let mem = unsafe { DirectTableMemory::new(phys_offset, lowmem_end, 0) };
         let mut built = early::build_kernel_tables(ctx, self.board, mem, &mut self.hooks)?;
         let l1 = built.pt.l1_phys();
+        let long = built.pt.is_long();
         hw::dsb();
         // SAFETY: the plan identity-maps the whole image (code, statics, the boot and
         // exception stacks: `kernel_image` runs to the end of .bss and the stacks) as
         // normal, executable, kernel read/write memory, so execution continues at the
-        // same addresses; the tables were written with the data cache off, so the
-        // walker sees them; the MMU is off. Nothing but the console (remapped right
-        // below, before any print) and memblock memory (reached through the linear
-        // map from then on) is accessed outside the image afterwards.
-        unsafe { hw::install_and_enable(l1, false) };
+        // same addresses; the switch makes the tables visible to the walker (the data
+        // cache was off since reset, or it is cleaned first); the MMU is off; the
+        // format the function expects is the table's. Nothing but the console
+        // (remapped right below, before any print) and memblock memory (reached
+        // through the linear map from then on) is accessed outside the image
+        // afterwards.
+        unsafe {
+            if long {
+                hw::install_and_enable_long(l1, self.caches);
+            } else {
+                hw::install_and_enable(l1 as u32, self.caches);
+            }
+        }
         // SAFETY: the plan mapped the UART's block at `uart_virt` as device memory
         // and the MMU is now on with that plan.
         unsafe { self.console.remap(built.uart_virt as usize) };
@@ -141,12 +164,20 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
             }
         }
         log_mmu_on(
-            ttbr0_value(l1),
+            long,
+            if long {
+                ttbr0_long_value(l1)
+            } else {
+                u64::from(ttbr0_value(l1 as u32))
+            },
+            hw::read_ttbcr(),
             hw::read_sctlr(),
-            built.pt.l2_table_count(),
+            built.pt.table_count(),
             built.uart_virt,
         );
-        self.hooks.after_mmu_on(&mut built.pt)?;
+        if let ArmPageTable::Short(pt) = &mut built.pt {
+            self.hooks.after_mmu_on(pt)?;
+        }
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = print_virtual_layout(&mut out, &VirtualLayout::of_plan(&built.plan));

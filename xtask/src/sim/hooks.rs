@@ -15,7 +15,9 @@ use zonekit_arch_arm::bootmem::{BootError, BootParams, BootedMemory, PagingConte
 use zonekit_arch_arm::hooks::{BootHooks, BootStep, HookStop};
 use zonekit_arch_arm::mmu::early::build_kernel_tables;
 use zonekit_arch_arm::mmu::kernel::log_mmu_on;
-use zonekit_arch_arm::mmu::regs::{sctlr_mmu_on, ttbr0_value};
+use zonekit_arch_arm::mmu::regs::{
+    sctlr_mmu_on, ttbr0_long_value, ttbr0_value, TTBCR_LONG_TTBR0_ONLY, TTBCR_SHORT_TTBR0_ONLY,
+};
 use zonekit_arch_arm::mmu::selftest::{
     mmu_self_test, translation_fault, Fault, ProbeAbortReport, VirtualMemory, EXIT_MMU_TEST,
     KMAP_TEST_PAGES,
@@ -100,6 +102,7 @@ pub(super) struct SimHooks {
     ram: Ram,
     probe: u64,
     nommu: bool,
+    nocache: bool,
     test_abort: bool,
     mmu: Option<KernelMmu<SimTables>>,
 }
@@ -123,6 +126,7 @@ impl SimHooks {
             ram,
             probe,
             nommu: false,
+            nocache: false,
             test_abort: false,
             mmu: None,
         }
@@ -174,6 +178,9 @@ impl TableMemory for SimTables {
 }
 
 impl KernelTableMemory for SimTables {
+    /// No cache is simulated: the walk reads what was written.
+    fn sync_table_word(&mut self, _phys: PhysAddr) {}
+
     /// No TLB is simulated: every access walks the tables.
     fn flush_tlb(&mut self, _flush: TlbFlush) {}
 }
@@ -225,6 +232,7 @@ impl BootHooks<SimStorage> for SimHooks {
     fn cmdline(&mut self, cmdline: &str) {
         for word in cmdline.split_ascii_whitespace() {
             self.nommu |= word == "zonekit.nommu";
+            self.nocache |= word == "zonekit.nocache";
             self.test_abort |= word == "zonekit.test_abort";
         }
         if self.nommu {
@@ -248,10 +256,22 @@ impl BootHooks<SimStorage> for SimHooks {
         };
         let mem = SimTables(BTreeMap::new(), self.ram.clone());
         let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
+        let long = built.pt.is_long();
+        let l1 = built.pt.l1_phys();
         log_mmu_on(
-            ttbr0_value(built.pt.l1_phys()),
-            sctlr_mmu_on(QEMU_RESET_SCTLR, false),
-            built.pt.l2_table_count(),
+            long,
+            if long {
+                ttbr0_long_value(l1)
+            } else {
+                u64::from(ttbr0_value(l1 as u32))
+            },
+            if long {
+                TTBCR_LONG_TTBR0_ONLY
+            } else {
+                TTBCR_SHORT_TTBR0_ONLY
+            },
+            sctlr_mmu_on(QEMU_RESET_SCTLR, !self.nocache),
+            built.pt.table_count(),
             built.uart_virt,
         );
         let mut out = LogLines::new();
