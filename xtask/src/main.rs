@@ -30,6 +30,8 @@ mod memmap;
 mod oracle;
 mod progress;
 mod qemu;
+#[cfg(test)]
+mod readme;
 mod sim;
 mod sim_compare;
 mod toolchain;
