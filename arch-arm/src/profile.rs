@@ -35,7 +35,7 @@
 //!
 //! Optional: `dma_zone_size`, `starts_in_hyp` (false), and in `qemu`: `cpu` (`-cpu`),
 //! `args` (more QEMU arguments), `bench` (false: `cargo xtask bench` boots the
-//! board). A package may also declare binaries that are not a board's own
+//! board at `max_ram`). A package may also declare binaries that are not a board's own
 //! (`[package.metadata.zonekit.examples.<bin>]` with `board` and `expect`, the
 //! prefixes of lines its log must contain), which `cargo xtask test` boots.
 //!
