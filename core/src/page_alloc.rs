@@ -11,8 +11,9 @@
 //!   CPUs, [`LockedPageAllocator`] puts it behind a `spin::Mutex`; each CPU names its
 //!   own per-CPU lists with an explicit `cpu` id.
 //!
-//! Per-CPU lists exist for order 0 only (Linux 6.1 also keeps orders 1-3 and THP
-//! there); higher orders go straight to the buddy lists.
+//! Per-CPU lists hold orders 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), one list per order
+//! and PCP migrate type, as in Linux since 5.13 (no THP list); higher orders go
+//! straight to the buddy lists.
 //!
 //! The code follows `mm/page_alloc.c` in files, each using only the ones listed
 //! before it (and this file, which holds the allocator's state and accessors):
@@ -58,7 +59,7 @@ pub use cma_activate::CmaActivateError;
 pub use free::FreeError;
 pub use free_all::{memblock_free_all, FreeAllStats, MemoryLine};
 pub use gfp::Gfp;
-pub use pcp::PerCpuPages;
+pub use pcp::{PerCpuPages, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER};
 
 const NIL: u32 = Page::NIL;
 const MOVABLE: usize = MigrateType::Movable as usize;

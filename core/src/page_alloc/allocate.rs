@@ -10,6 +10,7 @@
 
 use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
 use super::gfp::Gfp;
+use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
 use super::{
     zone_view, PageAllocator, PageBlock, ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_MIN_RESERVE,
     ALLOC_NON_BLOCK, ALLOC_NO_WATERMARKS, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK,
@@ -292,7 +293,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         None
     }
 
-    /// `rmqueue`: order 0 through the per-CPU lists, larger orders from the buddy.
+    /// `rmqueue`: orders up to `PAGE_ALLOC_COSTLY_ORDER` through the per-CPU lists
+    /// (`rmqueue_pcplist`), larger orders, and whatever the lists cannot give, from
+    /// the buddy (`rmqueue_buddy`).
     #[inline]
     fn rmqueue(&mut self, cpu: usize, z: usize, order: u32, mt: usize, flags: u32) -> Option<Pfn> {
         let PageAllocator {
@@ -300,31 +303,36 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         } = self;
         let c = &mut zones[z].counters;
         let mut v = zone_view(node, z)?;
-        if order == 0 && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
             let pcp = &mut pcp[cpu][z];
+            let pindex = order_to_pindex(mt, order);
             pcp.free_factor >>= 1;
-            if pcp.lists[mt] == NIL {
-                // rmqueue_bulk
-                for _ in 0..pcp.batch {
-                    let Some((pfn, taken)) = rmqueue_one(&mut v, 0, mt, flags, c) else {
+            if pcp.lists[pindex] == NIL {
+                // rmqueue_bulk, the batch scaled down by the order.
+                let mut batch = pcp.batch;
+                if batch > 1 {
+                    batch = (batch >> order).max(2);
+                }
+                for _ in 0..batch {
+                    let Some((pfn, taken)) = rmqueue_one(&mut v, order, mt, flags, c) else {
                         break;
                     };
                     let i = v.idx(pfn);
                     let page = &mut v.map[i as usize];
                     page.set_pcp();
                     page.set_list_mt(taken);
-                    list_add_tail(v.map, &mut pcp.lists[mt], i);
-                    pcp.count += 1;
+                    page.set_order(order);
+                    list_add_tail(v.map, &mut pcp.lists[pindex], i);
+                    pcp.count += 1 << order;
                 }
             }
-            let i = pcp.lists[mt];
-            if i == NIL {
-                return None;
+            let i = pcp.lists[pindex];
+            if i != NIL {
+                list_del(v.map, &mut pcp.lists[pindex], i);
+                pcp.count -= 1 << order;
+                v.map[i as usize].clear_pcp();
+                return Some(v.map_start + i as u64);
             }
-            list_del(v.map, &mut pcp.lists[mt], i);
-            pcp.count -= 1;
-            v.map[i as usize].clear_pcp();
-            return Some(v.map_start + i as u64);
         }
         if flags & ALLOC_HIGHATOMIC != 0 && order > 0 {
             if let Some(p) = v.rmqueue_smallest(order, HIGHATOMIC, c) {

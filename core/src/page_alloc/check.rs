@@ -75,18 +75,20 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             for cpu in 0..NCPU {
                 let pcp = &self.pcp[cpu][z];
                 let mut n = 0;
-                for &head in &pcp.lists {
+                for (pindex, &head) in pcp.lists.iter().enumerate() {
+                    let order = super::pcp::pindex_to_order(pindex);
                     let k = walk(map, head, limit)
                         .map_err(|w| err(base + w as u64, "broken pcp list link"))?;
                     let mut i = head;
                     for _ in 0..k {
                         let pfn = base + i as u64;
-                        if !zone.contains_pfn(pfn) || !map[i as usize].is_pcp() {
+                        let p = &map[i as usize];
+                        if !zone.contains_pfn(pfn) || !p.is_pcp() || p.buddy_order() != order {
                             return Err(err(pfn, "pcp page not marked or outside zone"));
                         }
-                        i = map[i as usize].next();
+                        i = p.next();
                     }
-                    n += k;
+                    n += k << order;
                 }
                 if n != pcp.count as u64 {
                     return Err(err(
@@ -117,8 +119,18 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     blocks += 1;
                     pfn += n;
                 } else if p.is_pcp() {
-                    pcp_seen += 1;
-                    pfn += 1;
+                    let n = 1u64 << p.buddy_order();
+                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
+                        let t = &map[(q - base) as usize];
+                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
+                            return Err(err(
+                                q,
+                                "page inside a per-CPU block is in use or overlaps",
+                            ));
+                        }
+                    }
+                    pcp_seen += n;
+                    pfn += n;
                 } else if p.refcount() == 1 {
                     let n = 1u64 << p.buddy_order();
                     for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
