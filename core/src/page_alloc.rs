@@ -119,8 +119,6 @@ impl AllocConfig {
 pub struct ZoneState {
     /// `NR_FREE_PAGES` / `NR_FREE_CMA_PAGES`.
     pub counters: FreeCounters,
-    /// Pages handed out and not yet freed.
-    pub allocated: u64,
     /// The watermarks.
     pub wmark: Watermarks,
     /// `watermark_boost` (always 0: zonekit has no kswapd).
@@ -353,7 +351,13 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
 
     /// Pages of a zone handed out and not freed.
     pub fn allocated(&self, zone: ZoneType) -> u64 {
-        self.zones[zone as usize].allocated
+        // Derived, not counted on the hot paths: every managed page is free, on a
+        // per-CPU list or allocated (check_invariants verifies it against a scan).
+        let z = zone as usize;
+        let pcp: u64 = self.pcp.iter().map(|p| p[z].count as u64).sum();
+        self.node.zones[z]
+            .managed_pages
+            .saturating_sub(self.zones[z].counters.free + pcp)
     }
 
     /// `totalram_pages`.

@@ -173,14 +173,15 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return None;
         }
         pcp.free_factor >>= 1;
-        list_del(map, &mut pcp.lists[mt], i);
+        // list_del of the head, the descriptor written once.
+        let page = map[i as usize];
+        let next = page.next();
+        if next != NIL {
+            map.get_mut(next as usize)?.set_prev(page.prev());
+        }
+        pcp.lists[mt] = next;
         pcp.count -= 1;
-        let page = &mut map[i as usize];
-        page.clear_pcp();
-        page.set_refcount(1);
-        page.set_order(0);
-        page.set_list_mt(0);
-        self.zones[z].allocated += 1;
+        map[i as usize] = page.to_allocated_order0();
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
             order: 0,
@@ -189,6 +190,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 
     /// The general allocation path (every order, every flag, refills, fallbacks).
+    #[cold]
+    #[inline(never)]
     fn alloc_pages_slow(
         &mut self,
         cpu: usize,
@@ -242,7 +245,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some((z, pfn)) = got else {
             return Err(AllocError::NoMemory);
         };
-        self.zones[z].allocated += 1 << order;
         if let Some(p) = self.node.pfn_to_page_mut(pfn) {
             p.set_refcount(1);
             p.set_order(order);

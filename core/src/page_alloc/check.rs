@@ -167,7 +167,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     "NR_FREE_PAGES does not match the lists",
                 ));
             }
-            if zs.allocated != alloc {
+            if self.allocated(ZoneType::from_index(z)) != alloc {
                 return Err(err(
                     zone.zone_start_pfn,
                     "allocated pages do not match the counter",

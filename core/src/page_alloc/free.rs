@@ -6,7 +6,7 @@
 
 use super::buddy::{list_add, MIGRATE_PCPTYPES};
 use super::pcp::{free_pcppages_bulk, nr_pcp_free, order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
-use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE};
+use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
 use crate::storage::PageStorage;
 
@@ -102,20 +102,21 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if page.raw_flags() & STATE != order << ORDER_SHIFT || page.refcount() != 1 {
             return false;
         }
-        let z = page.zone_type() as usize;
+        // An unreserved page is inside its zone (memmap_init links every descriptor
+        // to the zone it lies in; pages outside the zones stay reserved), so the
+        // zone comes from the descriptor alone.
+        let z = page.zone_idx();
         let zone = &self.node.zones[z];
-        if !zone.contains_pfn(pfn) || zone.nr_orders == 0 {
-            return false;
-        }
+        // get_pfnblock_migratetype: 4 bits per pageblock.
         let Some(usemap) = zone.usemap.as_deref() else {
             return false;
         };
         let pb = zone.pageblock_order;
-        let bit = ((pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb) * 4;
-        let Some(&byte) = usemap.get((bit / 8) as usize) else {
+        let block = (pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb;
+        let Some(&byte) = usemap.get((block >> 1) as usize) else {
             return false;
         };
-        let mut pmt = ((byte >> (bit % 8)) & 7) as usize;
+        let mut pmt = ((byte >> ((block & 1) << 2)) & 7) as usize;
         if pmt >= crate::mmtypes::MIGRATE_TYPES {
             pmt = MOVABLE;
         }
@@ -132,13 +133,21 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         } else {
             pmt
         };
-        let page = &mut map[i as usize];
-        page.set_refcount(0);
-        page.set_pcp();
-        page.set_list_mt(pmt);
-        list_add(map, &mut pcp.lists[order_to_pindex(list, order)], i as u32);
+        // list_add at the head, the descriptor written once.
+        let head = &mut pcp.lists[order_to_pindex(list, order)];
+        let i = i as u32;
+        let h = *head;
+        let (prev, next) = if h == NIL {
+            (i, NIL)
+        } else {
+            let first = &mut map[h as usize];
+            let tail = first.prev();
+            first.set_prev(i);
+            (tail, h)
+        };
+        map[i as usize] = page.to_pcp(pmt, prev, next);
+        *head = i;
         pcp.count += 1 << order;
-        self.zones[z].allocated -= 1 << order;
         true
     }
 
@@ -155,6 +164,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 
     /// The general free path, with every `free_page_is_bad` check.
+    #[cold]
+    #[inline(never)]
     fn free_pages_checked(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         if cpu >= NCPU {
             return Err(FreeError::BadCpu(cpu));
@@ -201,7 +212,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let page = &mut map[idx];
         page.set_refcount(0);
         page.set_order(0);
-        self.zones[z].allocated -= 1 << order;
 
         let PageAllocator {
             node, zones, pcp, ..
