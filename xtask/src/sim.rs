@@ -287,6 +287,20 @@ impl PageStorage for SimStorage {
         self.inner.mem_map(base, nr_pages)
     }
 
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Vec<Page>, StorageError> {
+        let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
+        let r = MemRange::new(base, bytes);
+        self.ram
+            .check(r, "mem_map", "the guest hangs or faults writing it");
+        self.record.borrow_mut().push((Handed::MemMap, r));
+        self.inner.mem_map_init(base, nr_pages, runs)
+    }
+
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
         let r = MemRange::new(base, bytes as u64);
         self.ram

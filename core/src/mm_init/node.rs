@@ -75,7 +75,17 @@ pub(super) fn alloc_node_mem_map<S: PageStorage, const N: usize>(
         MEMBLOCK_ALLOC_ACCESSIBLE,
         pgdat.node_id as i32,
     )?;
-    let map = storage.mem_map(base, count)?;
+    // memmap_init's values, written as the map is handed out (one store each).
+    let runs = super::memmap::mem_map_runs(
+        start,
+        nr_pages,
+        pgdat
+            .zones
+            .iter()
+            .map(|z| (z.zone_start_pfn, z.spanned_pages, z.zone_type)),
+        pgdat.node_id,
+    );
+    let map = storage.mem_map_init(base, count, &runs)?;
     pgdat.mem_map = Some(map);
     pgdat.mem_map_phys = base;
     pgdat.mem_map_bytes = size;
