@@ -282,16 +282,17 @@ impl Page {
     }
 
     /// The descriptor of a page taken off a per-CPU list as the allocated head of
-    /// an order-0 block (one store): no `PG_pcp`, order 0, migrate type 0,
-    /// refcount 1, unlinked.
+    /// a block of `order` (one store): no `PG_pcp`, the order recorded, migrate type
+    /// 0, refcount 1, unlinked.
     #[inline]
-    pub fn to_allocated_order0(self) -> Page {
+    pub fn to_allocated(self, order: u32) -> Page {
         Page {
-            flags: self.flags
+            flags: (self.flags
                 & !(flags::PG_PCP
                     | flags::PG_BUDDY
                     | (flags::MT_MASK << flags::MT_SHIFT)
-                    | (flags::ORDER_MASK << flags::ORDER_SHIFT)),
+                    | (flags::ORDER_MASK << flags::ORDER_SHIFT)))
+                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT),
             refcount: 1,
             next: Page::NIL,
             prev: Page::NIL,

@@ -131,30 +131,32 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         gfp: Gfp,
         order: u32,
     ) -> Result<PageBlock, AllocError> {
-        if order == 0 && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
-            if let Some(block) = self.alloc_pcp_fast(cpu, gfp) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
+            if let Some(block) = self.alloc_pcp_fast(cpu, gfp, order) {
                 return Ok(block);
             }
         }
         self.alloc_pages_slow(cpu, gfp, order)
     }
 
-    /// The order-0 fast path: the first zone of the zonelist that has pages, above its
-    /// low watermark (`zone_watermark_fast`'s order-0 test), with a page on this CPU's
-    /// list: pop the head, O(1). Anything else (a zone to skip, a list to refill, a
-    /// flag that changes the rules) returns `None` before changing anything, and the
-    /// general path decides; when this path succeeds, it took the page the general
-    /// path would have taken.
+    /// The per-CPU fast path (orders up to `PAGE_ALLOC_COSTLY_ORDER`): the first zone
+    /// of the zonelist that has pages, above its low watermark
+    /// (`zone_watermark_fast`: the order-0 test, or `__zone_watermark_ok`'s count and
+    /// free-area walk for higher orders), with a block on this CPU's list of that
+    /// order and type: pop the head, O(1). Anything else (a zone to skip, a list to
+    /// refill, a flag that changes the rules) returns `None` before changing anything,
+    /// and the general path decides; when this path succeeds, it took the block the
+    /// general path would have taken.
     #[inline]
-    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp) -> Option<PageBlock> {
+    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
         let z = (0..=highest)
             .rev()
             .find(|&z| self.node.zones[z].managed_pages != 0)?;
         let zs = &self.zones[z];
-        // zone_watermark_fast, order 0, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mut unusable = zs.nr_reserved_highatomic;
+        // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
+        let mut unusable = zs.nr_reserved_highatomic + (1 << order) - 1;
         if mt != MOVABLE {
             unusable += zs.counters.free_cma;
         }
@@ -163,8 +165,25 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if usable <= zs.wmark.low + zs.boost + zs.lowmem_reserve[highest] {
             return None;
         }
+        if order > 0 {
+            // __zone_watermark_ok: a free block of at least `order` on a list this
+            // allocation may use.
+            let zone = &self.node.zones[z];
+            let cma = mt == MOVABLE;
+            let ok = zone.free_area[order as usize..zone.nr_orders]
+                .iter()
+                .any(|area| {
+                    area.nr_free != 0
+                        && (area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL)
+                            || (cma && area.free_list[CMA] != NIL))
+                });
+            if !ok {
+                return None;
+            }
+        }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
-        let i = pcp.lists[mt];
+        let pindex = order_to_pindex(mt, order);
+        let i = pcp.lists[pindex];
         if i == NIL {
             return None;
         }
@@ -179,12 +198,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if next != NIL {
             map.get_mut(next as usize)?.set_prev(page.prev());
         }
-        pcp.lists[mt] = next;
-        pcp.count -= 1;
-        map[i as usize] = page.to_allocated_order0();
+        pcp.lists[pindex] = next;
+        pcp.count -= 1 << order;
+        map[i as usize] = page.to_allocated(order);
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
-            order: 0,
+            order,
             zone: ZoneType::from_index(z),
         })
     }
