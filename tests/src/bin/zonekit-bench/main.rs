@@ -21,10 +21,6 @@ use workloads::{fragmentation, measure_region, State, Workload};
 /// Allocator names on the command line, in table order.
 const ALLOCATORS: [&str; 4] = ["zonekit", "bsa", "bitmap", "floor"];
 
-fn frames() -> usize {
-    Zonekit::new().free_frames()
-}
-
 fn count<A: Frames>(mut a: A, w: Workload, n: u64) -> Result<(), String> {
     let start = a.free_frames();
     let mut s = State::new(w, &mut a);
@@ -82,9 +78,16 @@ fn median(v: &mut [f64]) -> f64 {
 fn time(rounds: usize) -> Result<(), String> {
     let mut z = Zonekit::new();
     let frames = z.free_frames();
-    let mut b = Bsa::new(frames);
-    let mut m = Bitmap::new(frames);
-    let mut f = Floor::new(frames);
+    let ranges = peers::free_ranges();
+    let same: usize = ranges.iter().map(|r| r.len()).sum();
+    if same != frames {
+        return Err(format!(
+            "zonekit has {frames} free frames, its free ranges {same}"
+        ));
+    }
+    let mut b = Bsa::new(&ranges);
+    let mut m = Bitmap::new(&ranges);
+    let mut f = Floor::new(&ranges);
     for w in Workload::ALL {
         let mut st = [
             State::new(w, &mut z),
@@ -150,9 +153,9 @@ fn run(args: &[String]) -> Result<(), String> {
             let n: u64 = n.parse().map_err(|e| format!("n: {e}"))?;
             match alloc.as_str() {
                 "zonekit" => count(Zonekit::new(), w, n),
-                "bsa" => count(Bsa::new(frames()), w, n),
-                "bitmap" => count(Bitmap::new(frames()), w, n),
-                "floor" => count(Floor::new(frames()), w, n),
+                "bsa" => count(Bsa::new(&peers::free_ranges()), w, n),
+                "bitmap" => count(Bitmap::new(&peers::free_ranges()), w, n),
+                "floor" => count(Floor::new(&peers::free_ranges()), w, n),
                 other => Err(format!("unknown allocator {other}")),
             }
         }
@@ -164,11 +167,11 @@ fn run(args: &[String]) -> Result<(), String> {
             time(rounds)
         }
         Some("frag") => {
-            let n = frames();
+            let r = peers::free_ranges();
             frag_one(ALLOCATORS[0], Zonekit::new())?;
-            frag_one(ALLOCATORS[1], Bsa::new(n))?;
-            frag_one(ALLOCATORS[2], Bitmap::new(n))?;
-            frag_one(ALLOCATORS[3], Floor::new(n))
+            frag_one(ALLOCATORS[1], Bsa::new(&r))?;
+            frag_one(ALLOCATORS[2], Bitmap::new(&r))?;
+            frag_one(ALLOCATORS[3], Floor::new(&r))
         }
         _ => Err(usage.into()),
     }

@@ -1,13 +1,15 @@
 //! The allocators the harness compares, behind one small trait: zonekit's page
 //! allocator, `buddy_system_allocator`'s `FrameAllocator`, `bitmap-allocator`'s
 //! segment-tree bitmap and a bare stack per order (the floor). Each holds the same
-//! number of free frames.
+//! free frames: the pfn ranges zonekit's `memblock_free_all` freed.
 
 use bitmap_allocator::{BitAlloc, BitAlloc1M};
 use buddy_system_allocator::FrameAllocator;
+use std::ops::Range;
 use zonekit_arch_arm::bootmem::{boot, BootParams, BootedMemory};
 use zonekit_arch_arm::hooks::NoHooks;
-use zonekit_core::addr::MemRange;
+use zonekit_core::addr::{pfn_down, pfn_up, MemRange};
+use zonekit_core::memblock::{RegionFlags, NUMA_NO_NODE};
 use zonekit_core::page_alloc::{memblock_free_all, AllocConfig, Gfp, PageAllocator};
 use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::VecPageStorage;
@@ -16,9 +18,9 @@ use zonekit_core::MmConfig;
 const BASE: u64 = 0x6000_0000;
 /// RAM of the zonekit node (all lowmem): 512 MiB.
 const RAM: u64 = 512 << 20;
-/// First frame the peers hand out (aligned to 4096 frames, so that relative and
-/// absolute alignment agree for every order used).
-pub const PEER_START: usize = ((BASE >> 12) + 0x1000) as usize;
+/// Base of the bitmap's bit numbers: the node's first pfn, aligned to 4096 frames
+/// (so that relative and absolute alignment agree for every order used).
+const BITMAP_BASE: usize = (BASE >> 12) as usize;
 
 /// One frame allocator: blocks of `2^order` frames, identified by their first frame.
 pub trait Frames {
@@ -42,23 +44,38 @@ pub trait Frames {
 /// zonekit's `PageAllocator` on a 512 MiB node after `memblock_free_all`, CPU 0.
 pub struct Zonekit(PageAllocator<VecPageStorage, 1>);
 
+fn booted() -> BootedMemory<VecPageStorage> {
+    let source = StaticMemoryMap::single_bank(BASE, RAM);
+    let params = BootParams {
+        source: &source,
+        kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
+        boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
+        mm: MmConfig::ZONEKIT,
+    };
+    let mut storage = VecPageStorage::default();
+    boot(&params, &mut storage, &mut NoHooks).expect("boot")
+}
+
+/// The pfn ranges zonekit's `memblock_free_all` frees on that node (what the peers
+/// are given, so that every allocator starts from the same free frames).
+pub fn free_ranges() -> Vec<Range<usize>> {
+    let b = booted();
+    b.memblock
+        .free_ranges(NUMA_NO_NODE, RegionFlags::NONE)
+        .map(|(s, e, _)| pfn_up(s) as usize..pfn_down(e).min(b.limits.max_low) as usize)
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
 impl Zonekit {
     /// Boot the node and build the allocator.
     pub fn new() -> Zonekit {
-        let source = StaticMemoryMap::single_bank(BASE, RAM);
-        let params = BootParams {
-            source: &source,
-            kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
-            boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
-            mm: MmConfig::ZONEKIT,
-        };
-        let mut storage = VecPageStorage::default();
         let BootedMemory {
             memblock,
             mut node,
             limits,
             ..
-        } = boot(&params, &mut storage, &mut NoHooks).expect("boot");
+        } = booted();
         memblock_free_all(&mut node, &memblock, limits.max_low);
         Zonekit(PageAllocator::new(
             node,
@@ -95,15 +112,17 @@ impl Frames for Zonekit {
     }
 }
 
-/// `buddy_system_allocator::FrameAllocator::<32>` with one range of frames.
+/// `buddy_system_allocator::FrameAllocator::<32>`.
 pub struct Bsa(FrameAllocator<32>, usize);
 
 impl Bsa {
-    /// `frames` frames from [`PEER_START`].
-    pub fn new(frames: usize) -> Bsa {
+    /// The frames of `ranges`.
+    pub fn new(ranges: &[Range<usize>]) -> Bsa {
         let mut f = FrameAllocator::<32>::new();
-        f.add_frame(PEER_START, PEER_START + frames);
-        Bsa(f, frames)
+        for r in ranges {
+            f.add_frame(r.start, r.end);
+        }
+        Bsa(f, ranges.iter().map(|r| r.len()).sum())
     }
 }
 
@@ -126,15 +145,17 @@ impl Frames for Bsa {
     }
 }
 
-/// `bitmap_allocator::BitAlloc1M` (frame = [`PEER_START`] + bit).
+/// `bitmap_allocator::BitAlloc1M` (frame = `BITMAP_BASE` + bit).
 pub struct Bitmap(Box<BitAlloc1M>, usize);
 
 impl Bitmap {
-    /// `frames` frames from [`PEER_START`].
-    pub fn new(frames: usize) -> Bitmap {
+    /// The frames of `ranges`.
+    pub fn new(ranges: &[Range<usize>]) -> Bitmap {
         let mut b: Box<BitAlloc1M> = Box::default();
-        b.insert(0..frames);
-        Bitmap(b, frames)
+        for r in ranges {
+            b.insert(r.start - BITMAP_BASE..r.end - BITMAP_BASE);
+        }
+        Bitmap(b, ranges.iter().map(|r| r.len()).sum())
     }
 }
 
@@ -149,11 +170,11 @@ impl Frames for Bitmap {
             self.0.alloc_contiguous(None, 1 << order, order as usize)?
         };
         self.1 -= 1 << order;
-        Some(PEER_START + bit)
+        Some(BITMAP_BASE + bit)
     }
     #[inline]
     fn free(&mut self, frame: usize, order: u32) {
-        let bit = frame - PEER_START;
+        let bit = frame - BITMAP_BASE;
         let ok = if order == 0 {
             self.0.dealloc(bit)
         } else {
@@ -177,15 +198,25 @@ const FLOOR_ORDERS: usize = 4;
 pub struct Floor([Vec<usize>; FLOOR_ORDERS], usize);
 
 impl Floor {
-    /// `frames` frames from [`PEER_START`], as order-3 blocks and a tail of order 0.
-    pub fn new(frames: usize) -> Floor {
+    /// The frames of `ranges`, as the largest aligned blocks up to order 3.
+    pub fn new(ranges: &[Range<usize>]) -> Floor {
+        let frames: usize = ranges.iter().map(|r| r.len()).sum();
         let mut s: [Vec<usize>; FLOOR_ORDERS] = Default::default();
         for v in &mut s {
             v.reserve(frames);
         }
-        let blocks = frames >> 3;
-        s[3].extend((0..blocks).rev().map(|b| PEER_START + (b << 3)));
-        s[0].extend((blocks << 3..frames).rev().map(|f| PEER_START + f));
+        for r in ranges.iter().rev() {
+            let mut f = r.end;
+            while f > r.start {
+                // The largest aligned block ending at `f`.
+                let o = (0..FLOOR_ORDERS)
+                    .rev()
+                    .find(|&o| f % (1 << o) == 0 && f - (1 << o) >= r.start)
+                    .unwrap_or(0);
+                f -= 1 << o;
+                s[o].push(f);
+            }
+        }
         Floor(s, frames)
     }
 }
