@@ -161,7 +161,20 @@ fn machine_info() -> Vec<(String, String)> {
             format!(
                 "{}{}",
                 shell("git", &["rev-parse", "--short", "HEAD"]),
-                if shell("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+                // BENCHMARKS.md itself (rewritten by this command) does not count.
+                if shell(
+                    "git",
+                    &[
+                        "status",
+                        "--porcelain",
+                        "--untracked-files=no",
+                        "--",
+                        ".",
+                        ":!BENCHMARKS.md",
+                    ],
+                )
+                .is_empty()
+                {
                     ""
                 } else {
                     " (with uncommitted changes)"
@@ -302,8 +315,8 @@ fn render_host(s: &mut String, h: &HostFigures) {
     let _ = writeln!(s, "## Host: instructions per operation (callgrind)\n");
     let _ = writeln!(
         s,
-        "Every allocator holds the same free frames: the count of a 512 MiB zonekit node \
-         after `memblock_free_all` (the peers get one aligned range of that many frames). \
+        "Every allocator holds the same free frames: the pfn ranges `memblock_free_all` \
+         frees on a 512 MiB zonekit node (the peers are given exactly those ranges). \
          `valgrind --tool=callgrind --toggle-collect='*measure_region*'` runs each workload \
          `n` and `2n` times in two processes; the table is (Ir(2n) − Ir(n)) / (n × ops per \
          iteration): exact, repeatable, loop and harness included (the same code for every \
@@ -329,7 +342,9 @@ fn render_host(s: &mut String, h: &HostFigures) {
         "One process per profile holds all four allocators and alternates them round by \
          round (31 rounds plus a warm-up, the order rotating), timing each chunk with the \
          thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`). Cells: median ns per operation, and \
-         the peer's median over zonekit's (above 1×: zonekit is faster).\n"
+         the peer's median over zonekit's (above 1×: zonekit is faster). On a loaded shared \
+         machine these ratios move by some 10% from run to run; the instruction counts \
+         above do not move at all.\n"
     );
     for p in &h.profiles {
         let _ = writeln!(s, "### {} ({})\n", p.profile, p.what);
