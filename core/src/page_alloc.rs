@@ -354,7 +354,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         // Derived, not counted on the hot paths: every managed page is free, on a
         // per-CPU list or allocated (check_invariants verifies it against a scan).
         let z = zone as usize;
-        let pcp: u64 = self.pcp.iter().map(|p| p[z].count as u64).sum();
+        let mut pcp = 0u64;
+        for p in &self.pcp {
+            pcp += p[z].count as u64;
+        }
         self.node.zones[z]
             .managed_pages
             .saturating_sub(self.zones[z].counters.free + pcp)

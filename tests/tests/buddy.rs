@@ -131,6 +131,49 @@ fn free_all_matches_independent_count() {
     }
 }
 
+/// memblock_free_all stores one value over each free range (the zone's reserved
+/// template with PG_reserved cleared and refcount 0): it relies on every free
+/// page's descriptor still holding the value memmap_init gave its zone. Checked
+/// here on nodes with lowmem, highmem, holes and a kernel image.
+#[test]
+fn free_pages_hold_their_zone_value_before_free_all() {
+    for (ram, mm) in [
+        (128 << 20, MmConfig::LINUX_61_ARMMP),
+        (1 << 30, MmConfig::ZONEKIT),
+        (1536 << 20, MmConfig::LINUX_61_ARMMP),
+    ] {
+        let b = booted(ram, mm);
+        let node = &b.node;
+        for z in &node.zones {
+            let mut template = zonekit_core::page::Page::ZEROED;
+            template.init_single_page(z.zone_type, z.node);
+            template.set_reserved();
+            for (start, end, _) in b.memblock.free_ranges(-1, RegionFlags::NONE) {
+                let lo = pfn_up(start).max(z.zone_start_pfn);
+                let hi = pfn_down(end).min(z.zone_end_pfn());
+                for pfn in lo..hi {
+                    assert_eq!(node.pfn_to_page(pfn), Some(&template), "pfn {pfn:#x}");
+                }
+            }
+        }
+        // And the values memblock_free_all leaves are what the page-by-page
+        // __ClearPageReserved + set_page_count(0) would leave.
+        let BootedMemory {
+            memblock,
+            mut node,
+            limits,
+            ..
+        } = b;
+        memblock_free_all(&mut node, &memblock, limits.max_low);
+        for (start, end, _) in memblock.free_ranges(-1, RegionFlags::NONE) {
+            for pfn in pfn_up(start)..pfn_down(end) {
+                let p = node.pfn_to_page(pfn).unwrap();
+                assert!(!p.is_reserved() && p.nid() == 0, "pfn {pfn:#x}");
+            }
+        }
+    }
+}
+
 #[test]
 fn free_all_blocks_are_max_aligned() {
     let (a, _, _) = allocator::<1>(booted(512 << 20, MmConfig::LINUX_61_ARMMP));

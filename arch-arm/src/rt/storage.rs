@@ -115,22 +115,7 @@ impl PageStorage for PhysPageStorage {
     type Bitmap = &'static mut [u8];
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
-        let bytes = (nr_pages as u64)
-            .checked_mul(core::mem::size_of::<Page>() as u64)
-            .ok_or(StorageError::OutOfReach {
-                base,
-                size: u64::MAX,
-            })?;
-        let ptr = self.pointer::<Page>(base, bytes)?;
-        for i in 0..nr_pages {
-            // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
-            // `pointer` checked it is non-null, aligned and inside the 32-bit space
-            // (or inside the linear map, per `use_linear_map`'s contract).
-            unsafe { ptr.add(i).write(Page::ZEROED) };
-        }
-        // SAFETY: all `nr_pages` elements were just initialised; the memory is
-        // exclusively ours for 'static (see `new`).
-        Ok(unsafe { core::slice::from_raw_parts_mut(ptr, nr_pages) })
+        self.mem_map_init(base, nr_pages, &[])
     }
 
     fn mem_map_init(
@@ -139,25 +124,24 @@ impl PageStorage for PhysPageStorage {
         nr_pages: usize,
         runs: &[(usize, Page)],
     ) -> Result<Self::MemMap, StorageError> {
-        let bytes = (nr_pages as u64)
-            .checked_mul(core::mem::size_of::<Page>() as u64)
-            .ok_or(StorageError::OutOfReach {
-                base,
-                size: u64::MAX,
-            })?;
+        // At most 2^32 descriptors of 16 bytes: the product fits in u64.
+        let bytes = nr_pages as u64 * core::mem::size_of::<Page>() as u64;
         let ptr = self.pointer::<Page>(base, bytes)?;
         // Each descriptor is written once: the runs in order, then Page::ZEROED.
         let mut at = 0usize;
-        let zeroed = [(usize::MAX, Page::ZEROED)];
-        for &(n, page) in runs.iter().chain(zeroed.iter()) {
-            let end = at.saturating_add(n).min(nr_pages);
-            // SAFETY: as in `mem_map`: `[at, end)` lies inside the `nr_pages`
-            // descriptors of the reserved, exclusive range `pointer` checked.
-            unsafe { fill_pages(ptr.add(at), end - at, page) };
-            at = end;
+        for &(n, page) in runs {
+            let k = n.min(nr_pages - at);
+            // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
+            // `pointer` checked it is non-null, aligned and inside the 32-bit space
+            // (or inside the linear map, per `use_linear_map`'s contract), and
+            // `[at, at + k)` lies inside its `nr_pages` descriptors.
+            unsafe { fill_pages(ptr.add(at), k, page) };
+            at += k;
         }
-        // SAFETY: all `nr_pages` elements were just initialised (the last run covers
-        // whatever the others left); the memory is exclusively ours for 'static.
+        // SAFETY: as above, `[at, nr_pages)`.
+        unsafe { fill_pages(ptr.add(at), nr_pages - at, Page::ZEROED) };
+        // SAFETY: all `nr_pages` elements were just initialised; the memory is
+        // exclusively ours for 'static (see `new`).
         Ok(unsafe { core::slice::from_raw_parts_mut(ptr, nr_pages) })
     }
 

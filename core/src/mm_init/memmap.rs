@@ -5,12 +5,12 @@
 //!
 //! Every descriptor of a zone gets the same value (`__init_single_page` for the zone
 //! and node, then `__SetPageReserved`), so the values are stored once, as the
-//! `mem_map` is handed out ([`mem_map_runs`] for
+//! `mem_map` is handed out (`alloc_node_mem_map` gives the runs to
 //! [`PageStorage::mem_map_init`](crate::storage::PageStorage::mem_map_init)): no zero
 //! fill that a template pass then overwrites. `memmap_init_zone` keeps the rest of
 //! the work: the pageblock migrate types and the count of unavailable pages.
 
-use crate::addr::{align_up, pfn_down, Pfn, PAGE_SIZE};
+use crate::addr::{align_up, pfn_down, PAGE_SIZE};
 use crate::memblock::Memblock;
 use crate::mmtypes::{MigrateType, ZoneType};
 use crate::page::Page;
@@ -26,53 +26,13 @@ pub(super) fn reserved_template(zone: ZoneType, nid: usize) -> Page {
     template
 }
 
-/// The first values of the `mem_map` of `[map_start, map_start + map_len)`: each
-/// zone's span (`(start, pages, type)`, in pfn order) gets the zone's
-/// [`reserved_template`], what lies outside every zone [`Page::ZEROED`]. As
-/// `(count, value)` runs; the storage writes [`Page::ZEROED`] after the last.
-pub(super) fn mem_map_runs(
-    map_start: Pfn,
-    map_len: u64,
-    zones: impl Iterator<Item = (Pfn, u64, ZoneType)>,
-    nid: usize,
-) -> heapless::Vec<(usize, Page), { 2 * crate::mmtypes::MAX_NR_ZONES }> {
-    let mut runs = heapless::Vec::new();
-    let mut at = 0u64;
-    for (start, pages, zt) in zones {
-        let lo = start.saturating_sub(map_start).clamp(at, map_len);
-        let hi = start
-            .saturating_add(pages)
-            .saturating_sub(map_start)
-            .min(map_len);
-        if lo >= hi {
-            continue;
-        }
-        // At most two runs per zone: the capacity cannot be exceeded.
-        if lo > at {
-            let _ = runs.push(((lo - at) as usize, Page::ZEROED));
-        }
-        let _ = runs.push(((hi - lo) as usize, reserved_template(zt, nid)));
-        at = hi;
-    }
-    runs
-}
-
-/// Descriptors of `[start, end)` that the map describes (the pages `memmap_init`
-/// initialises there).
-fn described(map_len: u64, map_start: Pfn, start: Pfn, end: Pfn) -> u64 {
-    let lo = start.saturating_sub(map_start).min(map_len);
-    let hi = end.saturating_sub(map_start).min(map_len);
-    hi.saturating_sub(lo)
-}
-
 /// `memmap_init` for one zone (MEMINIT_EARLY): the pages of every memblock.memory
-/// range inside the zone are initialised and reserved (already, by
-/// [`mem_map_runs`]), and each pageblock start among them marks its block MOVABLE
+/// range inside the zone are initialised and reserved (already, as the map was
+/// handed out), and each pageblock start among them marks its block MOVABLE
 /// (`memmap_init_range`); the zone's holes are initialised and reserved too
-/// (`init_unavailable_range`) and counted.
+/// (`init_unavailable_range`) and counted (the node's `mem_map` covers every zone,
+/// so every pfn of the zone has its descriptor).
 pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
-    map_len: u64,
-    map_start: Pfn,
     zone: &mut Zone<S>,
     memblock: &Memblock<N>,
 ) -> Result<(), InitError> {
@@ -80,7 +40,6 @@ pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
     let zend = zone.zone_end_pfn();
     let pb_mask = (1u64 << zone.pageblock_order) - 1;
     let (zt, nid) = (zone.zone_type, zone.node);
-    let map = map_len;
     let mut hole_pfn = zstart;
     let mut holes = 0u64;
     for r in memblock.memory_ranges() {
@@ -90,7 +49,7 @@ pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
             continue;
         }
         if hole_pfn < start {
-            holes += described(map, map_start, hole_pfn, start);
+            holes += start - hole_pfn;
         }
         let first_block = align_up(start, pb_mask + 1);
         let mut pfn = first_block;
@@ -101,7 +60,7 @@ pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
         hole_pfn = hole_pfn.max(end);
     }
     if hole_pfn < zend {
-        holes += described(map, map_start, hole_pfn, zend);
+        holes += zend - hole_pfn;
     }
     if holes > 0 {
         zk_info!(

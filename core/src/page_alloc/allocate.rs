@@ -132,13 +132,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         order: u32,
     ) -> Result<PageBlock, AllocError> {
         if order <= PAGE_ALLOC_COSTLY_ORDER && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
-            // Order 0 gets its own copy of the fast path, the order a constant.
-            let fast = if order == 0 {
-                self.alloc_pcp_fast(cpu, gfp, 0)
-            } else {
-                self.alloc_pcp_fast(cpu, gfp, order)
-            };
-            if let Some(block) = fast {
+            if let Some(block) = self.alloc_pcp_fast(cpu, gfp, order) {
                 return Ok(block);
             }
         }
@@ -153,7 +147,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// refill, a flag that changes the rules) returns `None` before changing anything,
     /// and the general path decides; when this path succeeds, it took the block the
     /// general path would have taken.
-    #[inline(always)]
+    #[inline]
     fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;

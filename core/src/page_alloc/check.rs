@@ -101,52 +101,44 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             // 3. a scan of the span: blocks do not overlap, states add up.
             let (mut free, mut blocks, mut pcp_seen, mut alloc, mut reserved) =
                 (0u64, 0u64, 0u64, 0u64, 0u64);
+            let end = zone.zone_end_pfn();
+            // The pages of the block at `pfn` after its head must be plain.
+            let tails_plain = |pfn: Pfn, n: u64| {
+                (pfn + 1..(pfn + n).min(end)).find(|&q| {
+                    let t = &map[(q - base) as usize];
+                    t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0
+                })
+            };
             let mut pfn = zone.zone_start_pfn;
-            while pfn < zone.zone_end_pfn() {
+            while pfn < end {
                 let p = &map[(pfn - base) as usize];
                 if p.is_reserved() {
                     reserved += 1;
                     pfn += 1;
-                } else if p.is_buddy() {
-                    let n = 1u64 << p.buddy_order();
-                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
-                        let t = &map[(q - base) as usize];
-                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
-                            return Err(err(q, "page inside a free block is in use or overlaps"));
-                        }
-                    }
-                    free += n;
+                    continue;
+                }
+                let n = 1u64 << p.buddy_order();
+                let (count, what) = if p.is_buddy() {
                     blocks += 1;
-                    pfn += n;
+                    (&mut free, "page inside a free block is in use or overlaps")
                 } else if p.is_pcp() {
-                    let n = 1u64 << p.buddy_order();
-                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
-                        let t = &map[(q - base) as usize];
-                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
-                            return Err(err(
-                                q,
-                                "page inside a per-CPU block is in use or overlaps",
-                            ));
-                        }
-                    }
-                    pcp_seen += n;
-                    pfn += n;
+                    (
+                        &mut pcp_seen,
+                        "page inside a per-CPU block is in use or overlaps",
+                    )
                 } else if p.refcount() == 1 {
-                    let n = 1u64 << p.buddy_order();
-                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
-                        let t = &map[(q - base) as usize];
-                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
-                            return Err(err(q, "allocated block overlaps another state"));
-                        }
-                    }
-                    alloc += n;
-                    pfn += n;
+                    (&mut alloc, "allocated block overlaps another state")
                 } else {
                     return Err(err(
                         pfn,
                         "page is neither reserved, free, per-CPU nor allocated",
                     ));
+                };
+                if let Some(q) = tails_plain(pfn, n) {
+                    return Err(err(q, what));
                 }
+                *count += n;
+                pfn += n;
             }
             let zs = &self.zones[z];
             if blocks != list_blocks || free != list_free {

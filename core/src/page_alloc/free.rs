@@ -82,7 +82,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// is not isolated, whose per-CPU lists stay below `high` without a high-order
     /// drain: push it on the head of its list, O(1). Anything else returns `false`
     /// before changing anything, and the checked path runs.
-    #[inline(always)]
+    #[inline]
     fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn, order: u32) -> bool {
         use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
         const STATE: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
@@ -157,13 +157,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// nothing changes.
     #[inline]
     pub fn free_pages_raw(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        // Order 0 gets its own copy of the fast path, the order a constant.
-        let fast = match order {
-            0 => self.free_pcp_fast(cpu, pfn, 0),
-            1..=PAGE_ALLOC_COSTLY_ORDER => self.free_pcp_fast(cpu, pfn, order),
-            _ => false,
-        };
-        if fast {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_pcp_fast(cpu, pfn, order) {
             return Ok(());
         }
         self.free_pages_checked(cpu, pfn, order)

@@ -114,27 +114,17 @@ pub(super) fn free_pcppages_bulk(
     c: &mut FreeCounters,
 ) {
     let mut count = count.min(pcp.count) as i64;
-    let (mut min_pindex, mut max_pindex) = (0usize, NR_PCP_LISTS - 1);
-    // Ensure the requested pindex is drained first.
-    let mut pindex = pindex as isize - 1;
+    // Round robin over the non-empty lists, the requested pindex first (Linux also
+    // narrows [min_pindex, max_pindex] past empty lists at the ends: the lists
+    // visited, and their order, are the same).
+    let mut p = (pindex + NR_PCP_LISTS - 1) % NR_PCP_LISTS;
     while count > 0 {
         loop {
-            pindex += 1;
-            if pindex as usize > max_pindex {
-                pindex = min_pindex as isize;
-            }
-            let p = pindex as usize;
+            p = (p + 1) % NR_PCP_LISTS;
             if pcp.lists[p] != NIL {
                 break;
             }
-            if p == max_pindex {
-                max_pindex -= 1;
-            }
-            if p == min_pindex {
-                min_pindex += 1;
-            }
         }
-        let p = pindex as usize;
         let order = pindex_to_order(p);
         let nr_pages = 1u32 << order;
         loop {
