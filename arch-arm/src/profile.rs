@@ -36,8 +36,8 @@
 //! Optional: `dma_zone_size`, `starts_in_hyp` (false), `lpae` (false: long-descriptor
 //! tables and RAM above 4 GiB, `CONFIG_ARM_LPAE`), and in `qemu`: `cpu` (`-cpu`),
 //! `args` (more QEMU arguments), `bench` (false: `cargo xtask bench` boots the
-//! board), `gic = { compatible = ["arm,cortex-a9-gic"], dist = 0x1E00_1000, cpu =
-//! 0x1E00_0100 }` (an interrupt controller for the generated tree). A package may also declare binaries that are not a board's own
+//! board at `max_ram`), `gic = { compatible = ["arm,cortex-a9-gic"], dist = 0x1E00_1000,
+//! cpu = 0x1E00_0100 }` (an interrupt controller for the generated tree). A package may also declare binaries that are not a board's own
 //! (`[package.metadata.zonekit.examples.<bin>]` with `board` and `expect`, the
 //! prefixes of lines its log must contain), which `cargo xtask test` boots.
 //!

@@ -241,6 +241,64 @@ impl Page {
         self.next = next;
     }
 
+    /// `__ClearPageReserved` + `set_page_count(0)` over `pages`, whose descriptors
+    /// all hold `reserved` (one zone's `memmap_init` value): the two words that
+    /// change are stored, the links (already [`Page::NIL`]) are not rewritten.
+    #[inline]
+    pub fn release_reserved(pages: &mut [Page], reserved: Page) {
+        let flags = reserved.flags & !flags::PG_RESERVED;
+        for p in pages {
+            p.flags = flags;
+            p.refcount = 0;
+        }
+    }
+
+    /// The descriptor as its four words in memory order (flags, refcount, next,
+    /// prev), for a storage that writes descriptors into raw memory.
+    #[inline]
+    pub fn to_words(self) -> [u32; 4] {
+        [self.flags, self.refcount as u32, self.next, self.prev]
+    }
+
+    /// `page_zonenum` as an index (no round trip through [`ZoneType`]).
+    #[inline]
+    pub fn zone_idx(&self) -> usize {
+        ((self.flags >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize
+    }
+
+    /// The descriptor of an allocated page as it goes onto a per-CPU list (one
+    /// store): `PG_pcp`, the list's migrate type `mt`, the order kept, refcount 0,
+    /// the links given.
+    #[inline]
+    pub fn to_pcp(self, mt: usize, prev: u32, next: u32) -> Page {
+        Page {
+            flags: (self.flags & !(flags::MT_MASK << flags::MT_SHIFT))
+                | flags::PG_PCP
+                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
+            refcount: 0,
+            next,
+            prev,
+        }
+    }
+
+    /// The descriptor of a page taken off a per-CPU list as the allocated head of
+    /// a block of `order` (one store): no `PG_pcp`, the order recorded, migrate type
+    /// 0, refcount 1, unlinked.
+    #[inline]
+    pub fn to_allocated(self, order: u32) -> Page {
+        Page {
+            flags: (self.flags
+                & !(flags::PG_PCP
+                    | flags::PG_BUDDY
+                    | (flags::MT_MASK << flags::MT_SHIFT)
+                    | (flags::ORDER_MASK << flags::ORDER_SHIFT)))
+                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT),
+            refcount: 1,
+            next: Page::NIL,
+            prev: Page::NIL,
+        }
+    }
+
     /// Set the previous link.
     #[inline]
     pub fn set_prev(&mut self, prev: u32) {

@@ -11,8 +11,9 @@
 //!   CPUs, [`LockedPageAllocator`] puts it behind a `spin::Mutex`; each CPU names its
 //!   own per-CPU lists with an explicit `cpu` id.
 //!
-//! Per-CPU lists exist for order 0 only (Linux 6.1 also keeps orders 1-3 and THP
-//! there); higher orders go straight to the buddy lists.
+//! Per-CPU lists hold orders 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), one list per order
+//! and PCP migrate type, as in Linux since 5.13 (no THP list); higher orders go
+//! straight to the buddy lists.
 //!
 //! The code follows `mm/page_alloc.c` in files, each using only the ones listed
 //! before it (and this file, which holds the allocator's state and accessors):
@@ -58,7 +59,7 @@ pub use cma_activate::CmaActivateError;
 pub use free::FreeError;
 pub use free_all::{memblock_free_all, FreeAllStats, MemoryLine};
 pub use gfp::Gfp;
-pub use pcp::PerCpuPages;
+pub use pcp::{PerCpuPages, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER};
 
 const NIL: u32 = Page::NIL;
 const MOVABLE: usize = MigrateType::Movable as usize;
@@ -118,8 +119,6 @@ impl AllocConfig {
 pub struct ZoneState {
     /// `NR_FREE_PAGES` / `NR_FREE_CMA_PAGES`.
     pub counters: FreeCounters,
-    /// Pages handed out and not yet freed.
-    pub allocated: u64,
     /// The watermarks.
     pub wmark: Watermarks,
     /// `watermark_boost` (always 0: zonekit has no kswapd).
@@ -352,7 +351,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
 
     /// Pages of a zone handed out and not freed.
     pub fn allocated(&self, zone: ZoneType) -> u64 {
-        self.zones[zone as usize].allocated
+        // Derived, not counted on the hot paths: every managed page is free, on a
+        // per-CPU list or allocated (check_invariants verifies it against a scan).
+        let z = zone as usize;
+        let mut pcp = 0u64;
+        for p in &self.pcp {
+            pcp += p[z].count as u64;
+        }
+        self.node.zones[z]
+            .managed_pages
+            .saturating_sub(self.zones[z].counters.free + pcp)
     }
 
     /// `totalram_pages`.

@@ -66,6 +66,27 @@ pub trait PageStorage {
     /// reserved for them. The memory is initialised to [`Page::ZEROED`].
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError>;
 
+    /// [`PageStorage::mem_map`] with the descriptors' first values given, so that
+    /// each is written once (`memmap_init`'s reserved templates instead of a zero
+    /// fill that they overwrite): `runs` in order, `(count, value)`, then
+    /// [`Page::ZEROED`] for the rest (runs past `nr_pages` are cut). The default
+    /// fills with [`Page::ZEROED`] first and writes the runs over it.
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Self::MemMap, StorageError> {
+        let mut map = self.mem_map(base, nr_pages)?;
+        let mut at = 0usize;
+        for &(n, page) in runs {
+            let end = at.saturating_add(n).min(map.len());
+            map[at..end].fill(page);
+            at = end;
+        }
+        Ok(map)
+    }
+
     /// View `bytes` bytes at physical `base` as a zeroed bitmap.
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError>;
 
@@ -108,6 +129,15 @@ impl<S: PageStorage + ?Sized> PageStorage for &mut S {
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
         (**self).mem_map(base, nr_pages)
+    }
+
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Self::MemMap, StorageError> {
+        (**self).mem_map_init(base, nr_pages, runs)
     }
 
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
@@ -187,6 +217,25 @@ impl PageStorage for VecPageStorage {
         let mut v = alloc::vec::Vec::new();
         v.try_reserve_exact(nr_pages)
             .map_err(|_| StorageError::Exhausted)?;
+        v.resize(nr_pages, Page::ZEROED);
+        Ok(v)
+    }
+
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Self::MemMap, StorageError> {
+        self.handed_out
+            .push((base, (nr_pages * core::mem::size_of::<Page>()) as u64));
+        let mut v = alloc::vec::Vec::new();
+        v.try_reserve_exact(nr_pages)
+            .map_err(|_| StorageError::Exhausted)?;
+        for &(n, page) in runs {
+            let n = n.min(nr_pages - v.len());
+            v.extend(core::iter::repeat_n(page, n));
+        }
         v.resize(nr_pages, Page::ZEROED);
         Ok(v)
     }

@@ -13,7 +13,7 @@ use zonekit_core::memblock::RegionFlags;
 use zonekit_core::mmzone::{ZoneType, MAX_NR_ZONES};
 use zonekit_core::page_alloc::{
     memblock_free_all, AllocConfig, AllocError, FreeAllStats, FreeError, Gfp, MemoryLine,
-    PageAllocator, PageBlock,
+    PageAllocator, PageBlock, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER,
 };
 use zonekit_core::report;
 use zonekit_core::source::StaticMemoryMap;
@@ -129,6 +129,49 @@ fn free_all_matches_independent_count() {
             "K reserved, {}K highmem)",
             stats.highmem_pages * 4
         )));
+    }
+}
+
+/// memblock_free_all stores one value over each free range (the zone's reserved
+/// template with PG_reserved cleared and refcount 0): it relies on every free
+/// page's descriptor still holding the value memmap_init gave its zone. Checked
+/// here on nodes with lowmem, highmem, holes and a kernel image.
+#[test]
+fn free_pages_hold_their_zone_value_before_free_all() {
+    for (ram, mm) in [
+        (128 << 20, MmConfig::LINUX_61_ARMMP),
+        (1 << 30, MmConfig::ZONEKIT),
+        (1536 << 20, MmConfig::LINUX_61_ARMMP),
+    ] {
+        let b = booted(ram, mm);
+        let node = &b.node;
+        for z in &node.zones {
+            let mut template = zonekit_core::page::Page::ZEROED;
+            template.init_single_page(z.zone_type, z.node);
+            template.set_reserved();
+            for (start, end, _) in b.memblock.free_ranges(-1, RegionFlags::NONE) {
+                let lo = pfn_up(start).max(z.zone_start_pfn);
+                let hi = pfn_down(end).min(z.zone_end_pfn());
+                for pfn in lo..hi {
+                    assert_eq!(node.pfn_to_page(pfn), Some(&template), "pfn {pfn:#x}");
+                }
+            }
+        }
+        // And the values memblock_free_all leaves are what the page-by-page
+        // __ClearPageReserved + set_page_count(0) would leave.
+        let BootedMemory {
+            memblock,
+            mut node,
+            limits,
+            ..
+        } = b;
+        memblock_free_all(&mut node, &memblock, limits.max_low);
+        for (start, end, _) in memblock.free_ranges(-1, RegionFlags::NONE) {
+            for pfn in pfn_up(start)..pfn_down(end) {
+                let p = node.pfn_to_page(pfn).unwrap();
+                assert!(!p.is_reserved() && p.nid() == 0, "pfn {pfn:#x}");
+            }
+        }
     }
 }
 
@@ -456,6 +499,90 @@ fn proc_oracle_watermarks_protection_pcp() {
             }
         }
     }
+}
+
+/// Orders 1..=PAGE_ALLOC_COSTLY_ORDER go through per-CPU lists as in Linux 5.13+: a
+/// freed block waits on `lists[order * MIGRATE_PCPTYPES + mt]` of the freeing CPU
+/// (counted in pages), the next allocation of that order and type on that CPU takes
+/// it back (LIFO) without touching the buddy, a refill takes `max(batch >> order, 2)`
+/// blocks, higher orders bypass the lists, and a drain gives everything back.
+#[test]
+fn per_order_pcp_lists() {
+    let (mut a, _, _) = allocator::<2>(booted(128 << 20, MmConfig::LINUX_61_ARMMP));
+    assert_eq!(NR_PCP_LISTS, 12);
+    let zone = ZoneType::Dma;
+    let before = (buddyinfo(&a), a.nr_free_pages());
+    let batch = a.pcp(0, zone).unwrap().batch;
+    for order in 1..=PAGE_ALLOC_COSTLY_ORDER {
+        let free0 = a.nr_free_pages();
+        let pcp0 = a.pcp(0, zone).unwrap().count as u64;
+        let b = a.alloc_pages(0, Gfp::KERNEL, order).unwrap();
+        let (pfn, o) = b.into_raw();
+        let refill = (batch >> order).max(2) as u64;
+        // rmqueue_bulk took a scaled batch; one block left for the caller.
+        assert_eq!(a.nr_free_pages(), free0 - (refill << order));
+        let pcp = a.pcp(0, zone).unwrap();
+        assert_eq!(pcp.count as u64, pcp0 + ((refill - 1) << order));
+        let pindex = order as usize * 3; // MIGRATE_UNMOVABLE
+        assert_ne!(pcp.lists[pindex], u32::MAX);
+        // A tail page of a block waiting on a pcp list is inside a free block.
+        a.free_pages_raw(0, pfn, o).unwrap();
+        assert_eq!(
+            a.pcp(0, zone).unwrap().count as u64,
+            pcp0 + (refill << order)
+        );
+        assert_eq!(
+            a.free_pages_raw(0, pfn + 1, 0),
+            Err(FreeError::AlreadyFree(pfn + 1))
+        );
+        assert_eq!(
+            a.free_pages_raw(0, pfn, order),
+            Err(FreeError::AlreadyFree(pfn))
+        );
+        // LIFO: the same block comes back, the buddy is not touched.
+        let free1 = a.nr_free_pages();
+        let again = a.alloc_pages(0, Gfp::KERNEL, order).unwrap();
+        assert_eq!(again.pfn(), pfn);
+        assert_eq!(a.nr_free_pages(), free1);
+        // Another CPU has its own lists.
+        let other = a.alloc_pages(1, Gfp::KERNEL, order).unwrap();
+        assert_ne!(other.pfn(), pfn);
+        a.free_pages(1, other).unwrap();
+        a.free_pages(0, again).unwrap();
+        a.check_invariants().unwrap();
+    }
+    // Above PAGE_ALLOC_COSTLY_ORDER: straight to and from the buddy.
+    let pcp_before = a.nr_pcp_pages();
+    let b = a
+        .alloc_pages(0, Gfp::KERNEL, PAGE_ALLOC_COSTLY_ORDER + 1)
+        .unwrap();
+    a.free_pages(0, b).unwrap();
+    assert_eq!(a.nr_pcp_pages(), pcp_before);
+    a.drain_all_pages();
+    assert_eq!(a.nr_pcp_pages(), 0);
+    a.check_invariants().unwrap();
+    assert_eq!((buddyinfo(&a), a.nr_free_pages()), before);
+}
+
+/// free_unref_page_commit's `free_high`: a high-order free while frees run without
+/// allocations (`free_factor` > 0) drains the whole list set.
+#[test]
+fn high_order_frees_without_allocations_drain_everything() {
+    let (mut a, _, _) = allocator::<1>(booted(128 << 20, MmConfig::LINUX_61_ARMMP));
+    let high = a.pcp(0, ZoneType::Dma).unwrap().high as usize;
+    // Enough order-0 pages to cross `high` when they come back, which raises
+    // free_factor, then an order-1 free drains everything.
+    let pages: Vec<PageBlock> = (0..high + 8)
+        .map(|_| a.alloc_pages(0, Gfp::KERNEL, 0).unwrap())
+        .collect();
+    let pair = a.alloc_pages(0, Gfp::KERNEL, 1).unwrap();
+    for p in pages {
+        a.free_pages(0, p).unwrap();
+    }
+    assert!(a.pcp(0, ZoneType::Dma).unwrap().free_factor > 0);
+    a.free_pages(0, pair).unwrap();
+    assert_eq!(a.nr_pcp_pages(), 0);
+    a.check_invariants().unwrap();
 }
 
 // ---- Model-based random sequences ----

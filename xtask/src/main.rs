@@ -4,8 +4,9 @@
 //! * `cargo xtask qemu [--board B] [--mem SIZE] [--cmdline STR] [--release] [--timeout SECS] [--gdb [PORT]]`
 //!   builds one board image for ARM, converts it to a raw image and boots it in QEMU,
 //!   exiting with the guest's status.
-//! * `cargo xtask bench` runs the criterion benchmarks (zonekit against
-//!   `buddy_system_allocator`) and the guest's instruction count per page under
+//! * `cargo xtask bench` counts instructions per operation (callgrind) and times
+//!   zonekit's page allocator against its peers interleaved in one process, runs the
+//!   fragmentation workload and the guest's instruction count per page under
 //!   `-icount`, and writes BENCHMARKS.md.
 //! * `cargo xtask qemu --example minimal-os` does the same for the reuse example
 //!   (`examples/minimal-os`, a kernel of its own on vexpress-a9).
@@ -17,6 +18,7 @@
 //!   the reuse example.
 
 mod bench;
+mod bench_host;
 mod boards;
 mod cli;
 mod commands;

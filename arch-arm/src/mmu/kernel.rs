@@ -155,6 +155,45 @@ impl<M: KernelTableMemory> KernelMmu<M> {
     }
 }
 
+/// The `zonekit.*` words of the command line that shape the MMU bring-up, read the
+/// same way by the guest and the simulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmuOptions {
+    /// `zonekit.nommu`: no `paging_init`, the MMU stays off.
+    pub nommu: bool,
+    /// `zonekit.nocache`: the MMU on with the caches off.
+    pub nocache: bool,
+    /// `zonekit.test_abort`: the MMU self-tests add two deliberate data aborts.
+    pub test_abort: bool,
+}
+
+impl MmuOptions {
+    /// The options `cmdline` sets.
+    pub fn parse(cmdline: &str) -> Self {
+        let mut o = Self::default();
+        for word in cmdline.split_ascii_whitespace() {
+            o.nommu |= word == "zonekit.nommu";
+            o.nocache |= word == "zonekit.nocache";
+            o.test_abort |= word == "zonekit.test_abort";
+        }
+        o
+    }
+}
+
+/// The line a `zonekit.nommu` boot prints.
+pub const NOMMU_LINE: &str = "zonekit: zonekit.nommu: no paging_init, the MMU stays off";
+
+/// TTBR0 for the kernel table `pt`: its first-level table with the walk attributes
+/// (short descriptors), or the 64-bit TTBR0 of its first-level table (LPAE).
+pub fn ttbr0_of<A: TableAllocator>(pt: &super::ArmPageTable<A>) -> u64 {
+    let l1 = pt.l1_phys();
+    if pt.is_long() {
+        super::regs::ttbr0_long_value(l1)
+    } else {
+        u64::from(super::regs::ttbr0_value(l1 as u32))
+    }
+}
+
 /// The boot-log line of the MMU switch: the table format, TTBR0 (64-bit with long
 /// descriptors), TTBCR and SCTLR as programmed (caches on when SCTLR.C and .I are set),
 /// the number of tables below the first level, where the console went.

@@ -19,6 +19,7 @@ use crate::fdt::{fdt_totalsize_at, FdtError, FDT_HEADER_SIZE};
 use crate::flow::{self, BootBlob, FlowInput, NoBlob};
 use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
+use crate::mmu::kernel::{MmuOptions, NOMMU_LINE};
 use crate::mmu::{MappingHooks, NoMappingHooks};
 use zonekit_core::addr::MemRange;
 use zonekit_core::MemorySource;
@@ -219,14 +220,14 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
             if let Some(what) = word.strip_prefix("zonekit.fault=") {
                 inject_fault(what);
             }
-            self.test_abort |= word == "zonekit.test_abort";
-            self.nommu |= word == "zonekit.nommu";
-            if word == "zonekit.nocache" {
-                self.paging.set_caches(false);
-            }
+        }
+        let o = MmuOptions::parse(cmdline);
+        (self.nommu, self.test_abort) = (o.nommu, o.test_abort);
+        if o.nocache {
+            self.paging.set_caches(false);
         }
         if self.nommu {
-            kprintln!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
+            kprintln!("{}", NOMMU_LINE);
         }
     }
 

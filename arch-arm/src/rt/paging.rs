@@ -28,8 +28,7 @@ use super::storage::PhysPageStorage;
 use crate::board::{BoardDesc, Console, MonotonicCounter};
 use crate::bootmem::{BootError, PagingContext};
 use crate::mmu::hw::{self, DirectTableMemory};
-use crate::mmu::kernel::log_mmu_on;
-use crate::mmu::regs::{ttbr0_long_value, ttbr0_value};
+use crate::mmu::kernel::{log_mmu_on, ttbr0_of};
 use crate::mmu::selftest::{self, Fault, MmuTestError, VirtualMemory, PROBE_WORDS};
 use crate::mmu::{
     device_virt, early, print_virtual_layout, ArmPageTable, KernelTableMemory, LinearMap,
@@ -165,11 +164,7 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
         }
         log_mmu_on(
             long,
-            if long {
-                ttbr0_long_value(l1)
-            } else {
-                u64::from(ttbr0_value(l1 as u32))
-            },
+            ttbr0_of(&built.pt),
             hw::read_ttbcr(),
             hw::read_sctlr(),
             built.pt.table_count(),

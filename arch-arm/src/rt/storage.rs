@@ -67,24 +67,79 @@ impl PhysPageStorage {
     }
 }
 
+/// Store `page` into the `n` descriptors from `ptr`, one 16-byte `stm` each with
+/// the four words held in r2-r5 (two descriptors per loop iteration). The compiler,
+/// left alone, reloads the value or splits the store per descriptor: this loop is
+/// the floor of `memmap_init`'s one store per page.
+///
+/// # Safety
+///
+/// `[ptr, ptr + n)` must be valid for writes and aligned for [`Page`].
+#[inline(never)]
+unsafe fn fill_pages(ptr: *mut Page, n: usize, page: Page) {
+    // `Page` is `repr(C)`, four `u32`s (16 bytes): the same layout as `[u32; 4]`,
+    // flags first, so `stm` of the words in order writes the descriptor.
+    const _: () = assert!(core::mem::size_of::<Page>() == 16);
+    let w = page.to_words();
+    let pairs = n / 2;
+    let mut p = ptr.cast::<u32>();
+    if pairs > 0 {
+        // SAFETY: the caller's contract covers the `2 * pairs <= n` descriptors the
+        // loop stores (16 bytes each, ascending from `ptr`); it touches no other
+        // memory, no stack, and leaves `p` just past them.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "stm {p}!, {{r2, r3, r4, r5}}",
+                "stm {p}!, {{r2, r3, r4, r5}}",
+                "subs {k}, {k}, #1",
+                "bne 2b",
+                p = inout(reg) p,
+                k = inout(reg) pairs => _,
+                in("r2") w[0],
+                in("r3") w[1],
+                in("r4") w[2],
+                in("r5") w[3],
+                options(nostack),
+            );
+        }
+    }
+    if n % 2 == 1 {
+        // SAFETY: the last descriptor, `ptr + n - 1`, is where `p` points now.
+        unsafe { p.cast::<[u32; 4]>().write(w) };
+    }
+}
+
 impl PageStorage for PhysPageStorage {
     type MemMap = &'static mut [Page];
     type Bitmap = &'static mut [u8];
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
-        let bytes = (nr_pages as u64)
-            .checked_mul(core::mem::size_of::<Page>() as u64)
-            .ok_or(StorageError::OutOfReach {
-                base,
-                size: u64::MAX,
-            })?;
+        self.mem_map_init(base, nr_pages, &[])
+    }
+
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Self::MemMap, StorageError> {
+        // At most 2^32 descriptors of 16 bytes: the product fits in u64.
+        let bytes = nr_pages as u64 * core::mem::size_of::<Page>() as u64;
         let ptr = self.pointer::<Page>(base, bytes)?;
-        for i in 0..nr_pages {
+        // Each descriptor is written once: the runs in order, then Page::ZEROED.
+        let mut at = 0usize;
+        for &(n, page) in runs {
+            let k = n.min(nr_pages - at);
             // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
             // `pointer` checked it is non-null, aligned and inside the 32-bit space
-            // (or inside the linear map, per `use_linear_map`'s contract).
-            unsafe { ptr.add(i).write(Page::ZEROED) };
+            // (or inside the linear map, per `use_linear_map`'s contract), and
+            // `[at, at + k)` lies inside its `nr_pages` descriptors.
+            unsafe { fill_pages(ptr.add(at), k, page) };
+            at += k;
         }
+        // SAFETY: as above, `[at, nr_pages)`.
+        unsafe { fill_pages(ptr.add(at), nr_pages - at, Page::ZEROED) };
         // SAFETY: all `nr_pages` elements were just initialised; the memory is
         // exclusively ours for 'static (see `new`).
         Ok(unsafe { core::slice::from_raw_parts_mut(ptr, nr_pages) })

@@ -2,45 +2,37 @@
 //! `init_unavailable_range`, `__init_single_page`): every page descriptor of the zone
 //! is initialised and reserved, holes included, and each pageblock start among the
 //! memory ranges marks its block MOVABLE.
+//!
+//! Every descriptor of a zone gets the same value (`__init_single_page` for the zone
+//! and node, then `__SetPageReserved`), so the values are stored once, as the
+//! `mem_map` is handed out (`alloc_node_mem_map` gives the runs to
+//! [`PageStorage::mem_map_init`](crate::storage::PageStorage::mem_map_init)): no zero
+//! fill that a template pass then overwrites. `memmap_init_zone` keeps the rest of
+//! the work: the pageblock migrate types and the count of unavailable pages.
 
-use crate::addr::{align_up, pfn_down, Pfn, PAGE_SIZE};
+use crate::addr::{align_up, pfn_down, PAGE_SIZE};
 use crate::memblock::Memblock;
 use crate::mmtypes::{MigrateType, ZoneType};
 use crate::page::Page;
 use crate::storage::PageStorage;
 use crate::zone::{InitError, Zone};
 
-/// `__init_single_page` + `__SetPageReserved` for `[start, end)`: every descriptor of
-/// the range gets the same value, so one template is computed and stored into each
-/// (pfns the map does not describe are skipped). Returns the pages initialised.
-fn init_reserved_range(
-    map: &mut [Page],
-    map_start: Pfn,
-    start: Pfn,
-    end: Pfn,
-    zone: ZoneType,
-    nid: usize,
-) -> u64 {
+/// `__init_single_page` + `__SetPageReserved`: the value of every descriptor of a
+/// zone of type `zone` on node `nid`.
+pub(super) fn reserved_template(zone: ZoneType, nid: usize) -> Page {
     let mut template = Page::ZEROED;
     template.init_single_page(zone, nid);
     template.set_reserved();
-    let len = map.len() as u64;
-    let lo = start.saturating_sub(map_start).min(len);
-    let hi = end.saturating_sub(map_start).min(len);
-    if lo >= hi {
-        return 0;
-    }
-    map[lo as usize..hi as usize].fill(template);
-    hi - lo
+    template
 }
 
 /// `memmap_init` for one zone (MEMINIT_EARLY): the pages of every memblock.memory
-/// range inside the zone are initialised and reserved, and each pageblock start
-/// among them marks its block MOVABLE (`memmap_init_range`); the zone's holes are
-/// initialised and reserved too (`init_unavailable_range`) and counted.
+/// range inside the zone are initialised and reserved (already, as the map was
+/// handed out), and each pageblock start among them marks its block MOVABLE
+/// (`memmap_init_range`); the zone's holes are initialised and reserved too
+/// (`init_unavailable_range`) and counted (the node's `mem_map` covers every zone,
+/// so every pfn of the zone has its descriptor).
 pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
-    map: &mut [Page],
-    map_start: Pfn,
     zone: &mut Zone<S>,
     memblock: &Memblock<N>,
 ) -> Result<(), InitError> {
@@ -57,9 +49,8 @@ pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
             continue;
         }
         if hole_pfn < start {
-            holes += init_reserved_range(map, map_start, hole_pfn, start, zt, nid);
+            holes += start - hole_pfn;
         }
-        init_reserved_range(map, map_start, start, end, zt, nid);
         let first_block = align_up(start, pb_mask + 1);
         let mut pfn = first_block;
         while pfn < end {
@@ -69,7 +60,7 @@ pub(super) fn memmap_init_zone<S: PageStorage, const N: usize>(
         hole_pfn = hole_pfn.max(end);
     }
     if hole_pfn < zend {
-        holes += init_reserved_range(map, map_start, hole_pfn, zend, zt, nid);
+        holes += zend - hole_pfn;
     }
     if holes > 0 {
         zk_info!(

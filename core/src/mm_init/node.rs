@@ -75,7 +75,19 @@ pub(super) fn alloc_node_mem_map<S: PageStorage, const N: usize>(
         MEMBLOCK_ALLOC_ACCESSIBLE,
         pgdat.node_id as i32,
     )?;
-    let map = storage.mem_map(base, count)?;
+    // memmap_init's values, written as the map is handed out (one store each): the
+    // zones are contiguous from the node's start, each zone's span gets its
+    // reserved template, what the aligned map has before the node stays
+    // Page::ZEROED (and so does what follows it: the storage fills the rest).
+    let mut runs = [(0usize, crate::page::Page::ZEROED); 1 + MAX_NR_ZONES];
+    runs[0].0 = (pgdat.node_start_pfn - start) as usize;
+    for (r, z) in runs[1..].iter_mut().zip(&pgdat.zones) {
+        *r = (
+            z.spanned_pages as usize,
+            super::memmap::reserved_template(z.zone_type, pgdat.node_id),
+        );
+    }
+    let map = storage.mem_map_init(base, count, &runs)?;
     pgdat.mem_map = Some(map);
     pgdat.mem_map_phys = base;
     pgdat.mem_map_bytes = size;

@@ -142,9 +142,8 @@ pub(super) fn free_area_init_core<S: PageStorage, const N: usize>(
             zone.usemap_phys = base;
             zone.usemap_bytes = usemapsize;
         }
-        let map_start = pgdat.mem_map_start_pfn;
-        let map = pgdat.mem_map.as_deref_mut().ok_or(InitError::Overflow)?;
-        memmap_init_zone(map, map_start, &mut pgdat.zones[j], memblock)?;
+        pgdat.mem_map.as_deref().ok_or(InitError::Overflow)?;
+        memmap_init_zone(&mut pgdat.zones[j], memblock)?;
     }
     pgdat.nr_kernel_pages = nr_kernel_pages;
     pgdat.nr_all_pages = nr_all_pages;

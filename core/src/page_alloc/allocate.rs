@@ -10,6 +10,7 @@
 
 use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
 use super::gfp::Gfp;
+use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
 use super::{
     zone_view, PageAllocator, PageBlock, ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_MIN_RESERVE,
     ALLOC_NON_BLOCK, ALLOC_NO_WATERMARKS, ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK,
@@ -130,30 +131,32 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         gfp: Gfp,
         order: u32,
     ) -> Result<PageBlock, AllocError> {
-        if order == 0 && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
-            if let Some(block) = self.alloc_pcp_fast(cpu, gfp) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
+            if let Some(block) = self.alloc_pcp_fast(cpu, gfp, order) {
                 return Ok(block);
             }
         }
         self.alloc_pages_slow(cpu, gfp, order)
     }
 
-    /// The order-0 fast path: the first zone of the zonelist that has pages, above its
-    /// low watermark (`zone_watermark_fast`'s order-0 test), with a page on this CPU's
-    /// list: pop the head, O(1). Anything else (a zone to skip, a list to refill, a
-    /// flag that changes the rules) returns `None` before changing anything, and the
-    /// general path decides; when this path succeeds, it took the page the general
-    /// path would have taken.
+    /// The per-CPU fast path (orders up to `PAGE_ALLOC_COSTLY_ORDER`): the first zone
+    /// of the zonelist that has pages, above its low watermark
+    /// (`zone_watermark_fast`: the order-0 test, or `__zone_watermark_ok`'s count and
+    /// free-area walk for higher orders), with a block on this CPU's list of that
+    /// order and type: pop the head, O(1). Anything else (a zone to skip, a list to
+    /// refill, a flag that changes the rules) returns `None` before changing anything,
+    /// and the general path decides; when this path succeeds, it took the block the
+    /// general path would have taken.
     #[inline]
-    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp) -> Option<PageBlock> {
+    fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
         let z = (0..=highest)
             .rev()
             .find(|&z| self.node.zones[z].managed_pages != 0)?;
         let zs = &self.zones[z];
-        // zone_watermark_fast, order 0, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mut unusable = zs.nr_reserved_highatomic;
+        // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
+        let mut unusable = zs.nr_reserved_highatomic + (1 << order) - 1;
         if mt != MOVABLE {
             unusable += zs.counters.free_cma;
         }
@@ -162,8 +165,25 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if usable <= zs.wmark.low + zs.boost + zs.lowmem_reserve[highest] {
             return None;
         }
+        if order > 0 {
+            // __zone_watermark_ok: a free block of at least `order` on a list this
+            // allocation may use.
+            let zone = &self.node.zones[z];
+            let cma = mt == MOVABLE;
+            let ok = zone.free_area[order as usize..zone.nr_orders]
+                .iter()
+                .any(|area| {
+                    area.nr_free != 0
+                        && (area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL)
+                            || (cma && area.free_list[CMA] != NIL))
+                });
+            if !ok {
+                return None;
+            }
+        }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
-        let i = pcp.lists[mt];
+        let pindex = order_to_pindex(mt, order);
+        let i = pcp.lists[pindex];
         if i == NIL {
             return None;
         }
@@ -172,22 +192,25 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return None;
         }
         pcp.free_factor >>= 1;
-        list_del(map, &mut pcp.lists[mt], i);
-        pcp.count -= 1;
-        let page = &mut map[i as usize];
-        page.clear_pcp();
-        page.set_refcount(1);
-        page.set_order(0);
-        page.set_list_mt(0);
-        self.zones[z].allocated += 1;
+        // list_del of the head, the descriptor written once.
+        let page = map[i as usize];
+        let next = page.next();
+        if next != NIL {
+            map.get_mut(next as usize)?.set_prev(page.prev());
+        }
+        pcp.lists[pindex] = next;
+        pcp.count -= 1 << order;
+        map[i as usize] = page.to_allocated(order);
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
-            order: 0,
+            order,
             zone: ZoneType::from_index(z),
         })
     }
 
     /// The general allocation path (every order, every flag, refills, fallbacks).
+    #[cold]
+    #[inline(never)]
     fn alloc_pages_slow(
         &mut self,
         cpu: usize,
@@ -241,7 +264,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some((z, pfn)) = got else {
             return Err(AllocError::NoMemory);
         };
-        self.zones[z].allocated += 1 << order;
         if let Some(p) = self.node.pfn_to_page_mut(pfn) {
             p.set_refcount(1);
             p.set_order(order);
@@ -292,7 +314,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         None
     }
 
-    /// `rmqueue`: order 0 through the per-CPU lists, larger orders from the buddy.
+    /// `rmqueue`: orders up to `PAGE_ALLOC_COSTLY_ORDER` through the per-CPU lists
+    /// (`rmqueue_pcplist`), larger orders, and whatever the lists cannot give, from
+    /// the buddy (`rmqueue_buddy`).
     #[inline]
     fn rmqueue(&mut self, cpu: usize, z: usize, order: u32, mt: usize, flags: u32) -> Option<Pfn> {
         let PageAllocator {
@@ -300,31 +324,36 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         } = self;
         let c = &mut zones[z].counters;
         let mut v = zone_view(node, z)?;
-        if order == 0 && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
             let pcp = &mut pcp[cpu][z];
+            let pindex = order_to_pindex(mt, order);
             pcp.free_factor >>= 1;
-            if pcp.lists[mt] == NIL {
-                // rmqueue_bulk
-                for _ in 0..pcp.batch {
-                    let Some((pfn, taken)) = rmqueue_one(&mut v, 0, mt, flags, c) else {
+            if pcp.lists[pindex] == NIL {
+                // rmqueue_bulk, the batch scaled down by the order.
+                let mut batch = pcp.batch;
+                if batch > 1 {
+                    batch = (batch >> order).max(2);
+                }
+                for _ in 0..batch {
+                    let Some((pfn, taken)) = rmqueue_one(&mut v, order, mt, flags, c) else {
                         break;
                     };
                     let i = v.idx(pfn);
                     let page = &mut v.map[i as usize];
                     page.set_pcp();
                     page.set_list_mt(taken);
-                    list_add_tail(v.map, &mut pcp.lists[mt], i);
-                    pcp.count += 1;
+                    page.set_order(order);
+                    list_add_tail(v.map, &mut pcp.lists[pindex], i);
+                    pcp.count += 1 << order;
                 }
             }
-            let i = pcp.lists[mt];
-            if i == NIL {
-                return None;
+            let i = pcp.lists[pindex];
+            if i != NIL {
+                list_del(v.map, &mut pcp.lists[pindex], i);
+                pcp.count -= 1 << order;
+                v.map[i as usize].clear_pcp();
+                return Some(v.map_start + i as u64);
             }
-            list_del(v.map, &mut pcp.lists[mt], i);
-            pcp.count -= 1;
-            v.map[i as usize].clear_pcp();
-            return Some(v.map_start + i as u64);
         }
         if flags & ALLOC_HIGHATOMIC != 0 && order > 0 {
             if let Some(p) = v.rmqueue_smallest(order, HIGHATOMIC, c) {

@@ -75,18 +75,20 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             for cpu in 0..NCPU {
                 let pcp = &self.pcp[cpu][z];
                 let mut n = 0;
-                for &head in &pcp.lists {
+                for (pindex, &head) in pcp.lists.iter().enumerate() {
+                    let order = super::pcp::pindex_to_order(pindex);
                     let k = walk(map, head, limit)
                         .map_err(|w| err(base + w as u64, "broken pcp list link"))?;
                     let mut i = head;
                     for _ in 0..k {
                         let pfn = base + i as u64;
-                        if !zone.contains_pfn(pfn) || !map[i as usize].is_pcp() {
+                        let p = &map[i as usize];
+                        if !zone.contains_pfn(pfn) || !p.is_pcp() || p.buddy_order() != order {
                             return Err(err(pfn, "pcp page not marked or outside zone"));
                         }
-                        i = map[i as usize].next();
+                        i = p.next();
                     }
-                    n += k;
+                    n += k << order;
                 }
                 if n != pcp.count as u64 {
                     return Err(err(
@@ -99,42 +101,44 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             // 3. a scan of the span: blocks do not overlap, states add up.
             let (mut free, mut blocks, mut pcp_seen, mut alloc, mut reserved) =
                 (0u64, 0u64, 0u64, 0u64, 0u64);
+            let end = zone.zone_end_pfn();
+            // The pages of the block at `pfn` after its head must be plain.
+            let tails_plain = |pfn: Pfn, n: u64| {
+                (pfn + 1..(pfn + n).min(end)).find(|&q| {
+                    let t = &map[(q - base) as usize];
+                    t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0
+                })
+            };
             let mut pfn = zone.zone_start_pfn;
-            while pfn < zone.zone_end_pfn() {
+            while pfn < end {
                 let p = &map[(pfn - base) as usize];
                 if p.is_reserved() {
                     reserved += 1;
                     pfn += 1;
-                } else if p.is_buddy() {
-                    let n = 1u64 << p.buddy_order();
-                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
-                        let t = &map[(q - base) as usize];
-                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
-                            return Err(err(q, "page inside a free block is in use or overlaps"));
-                        }
-                    }
-                    free += n;
+                    continue;
+                }
+                let n = 1u64 << p.buddy_order();
+                let (count, what) = if p.is_buddy() {
                     blocks += 1;
-                    pfn += n;
+                    (&mut free, "page inside a free block is in use or overlaps")
                 } else if p.is_pcp() {
-                    pcp_seen += 1;
-                    pfn += 1;
+                    (
+                        &mut pcp_seen,
+                        "page inside a per-CPU block is in use or overlaps",
+                    )
                 } else if p.refcount() == 1 {
-                    let n = 1u64 << p.buddy_order();
-                    for q in pfn + 1..(pfn + n).min(zone.zone_end_pfn()) {
-                        let t = &map[(q - base) as usize];
-                        if t.is_buddy() || t.is_pcp() || t.is_reserved() || t.refcount() != 0 {
-                            return Err(err(q, "allocated block overlaps another state"));
-                        }
-                    }
-                    alloc += n;
-                    pfn += n;
+                    (&mut alloc, "allocated block overlaps another state")
                 } else {
                     return Err(err(
                         pfn,
                         "page is neither reserved, free, per-CPU nor allocated",
                     ));
+                };
+                if let Some(q) = tails_plain(pfn, n) {
+                    return Err(err(q, what));
                 }
+                *count += n;
+                pfn += n;
             }
             let zs = &self.zones[z];
             if blocks != list_blocks || free != list_free {
@@ -155,7 +159,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     "NR_FREE_PAGES does not match the lists",
                 ));
             }
-            if zs.allocated != alloc {
+            if self.allocated(ZoneType::from_index(z)) != alloc {
                 return Err(err(
                     zone.zone_start_pfn,
                     "allocated pages do not match the counter",

@@ -1,11 +1,12 @@
 //! Freeing pages (Linux `mm/page_alloc.c`: `__free_pages`, `free_unref_page`,
-//! `free_page_is_bad`): order 0 through the per-CPU list of the freeing CPU, larger
+//! `free_unref_page_commit`, `free_page_is_bad`): orders up to
+//! `PAGE_ALLOC_COSTLY_ORDER` through the per-CPU lists of the freeing CPU, larger
 //! blocks straight to the buddy. A free that Linux would report as `Bad page state`
 //! is refused with a [`FreeError`] and changes nothing.
 
 use super::buddy::{list_add, MIGRATE_PCPTYPES};
-use super::pcp::{free_pcppages_bulk, nr_pcp_free};
-use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE};
+use super::pcp::{free_pcppages_bulk, nr_pcp_free, order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
+use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
 use crate::storage::PageStorage;
 
@@ -69,21 +70,22 @@ impl core::fmt::Display for FreeError {
 }
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
-    /// `free_pages(block)`: give an allocated block back (order 0 through the per-CPU
-    /// list of `cpu`).
+    /// `free_pages(block)`: give an allocated block back (orders up to 3 through the
+    /// per-CPU lists of `cpu`).
     #[inline]
     pub fn free_pages(&mut self, cpu: usize, block: PageBlock) -> Result<(), FreeError> {
         self.free_pages_raw(cpu, block.pfn, block.order)
     }
 
-    /// The order-0 fast path of `free_unref_page`: an allocated, unreserved head page
-    /// with refcount 1 and order 0, in a pageblock that is not isolated, whose per-CPU
-    /// list stays below `high`: push it on the head of the list, O(1). Anything else
-    /// returns `false` before changing anything, and the checked path runs.
+    /// The fast path of `free_unref_page` (order `order` ≤ 3): an allocated,
+    /// unreserved head page with refcount 1 that recorded `order`, in a pageblock that
+    /// is not isolated, whose per-CPU lists stay below `high` without a high-order
+    /// drain: push it on the head of its list, O(1). Anything else returns `false`
+    /// before changing anything, and the checked path runs.
     #[inline]
-    fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn) -> bool {
+    fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn, order: u32) -> bool {
         use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
-        const NOT_PLAIN: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
+        const STATE: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
@@ -97,23 +99,24 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return false;
         };
         let page = map[i as usize];
-        if page.raw_flags() & NOT_PLAIN != 0 || page.refcount() != 1 {
+        if page.raw_flags() & STATE != order << ORDER_SHIFT || page.refcount() != 1 {
             return false;
         }
-        let z = page.zone_type() as usize;
+        // An unreserved page is inside its zone (memmap_init links every descriptor
+        // to the zone it lies in; pages outside the zones stay reserved), so the
+        // zone comes from the descriptor alone.
+        let z = page.zone_idx();
         let zone = &self.node.zones[z];
-        if !zone.contains_pfn(pfn) || zone.nr_orders == 0 {
-            return false;
-        }
+        // get_pfnblock_migratetype: 4 bits per pageblock.
         let Some(usemap) = zone.usemap.as_deref() else {
             return false;
         };
         let pb = zone.pageblock_order;
-        let bit = ((pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb) * 4;
-        let Some(&byte) = usemap.get((bit / 8) as usize) else {
+        let block = (pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb;
+        let Some(&byte) = usemap.get((block >> 1) as usize) else {
             return false;
         };
-        let mut pmt = ((byte >> (bit % 8)) & 7) as usize;
+        let mut pmt = ((byte >> ((block & 1) << 2)) & 7) as usize;
         if pmt >= crate::mmtypes::MIGRATE_TYPES {
             pmt = MOVABLE;
         }
@@ -121,7 +124,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return false;
         }
         let pcp = &mut pcps[z];
-        if pcp.count + 1 >= pcp.high {
+        // free_unref_page_commit drains everything (free_high) or down from `high`.
+        if (order > 0 && pcp.free_factor != 0) || pcp.count + (1 << order) >= pcp.high {
             return false;
         }
         let list = if pmt >= MIGRATE_PCPTYPES {
@@ -129,13 +133,21 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         } else {
             pmt
         };
-        let page = &mut map[i as usize];
-        page.set_refcount(0);
-        page.set_pcp();
-        page.set_list_mt(pmt);
-        list_add(map, &mut pcp.lists[list], i as u32);
-        pcp.count += 1;
-        self.zones[z].allocated -= 1;
+        // list_add at the head, the descriptor written once.
+        let head = &mut pcp.lists[order_to_pindex(list, order)];
+        let i = i as u32;
+        let h = *head;
+        let (prev, next) = if h == NIL {
+            (i, NIL)
+        } else {
+            let first = &mut map[h as usize];
+            let tail = first.prev();
+            first.set_prev(i);
+            (tail, h)
+        };
+        map[i as usize] = page.to_pcp(pmt, prev, next);
+        *head = i;
+        pcp.count += 1 << order;
         true
     }
 
@@ -145,13 +157,15 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// nothing changes.
     #[inline]
     pub fn free_pages_raw(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
-        if order == 0 && self.free_pcp_fast(cpu, pfn) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_pcp_fast(cpu, pfn, order) {
             return Ok(());
         }
         self.free_pages_checked(cpu, pfn, order)
     }
 
     /// The general free path, with every `free_page_is_bad` check.
+    #[cold]
+    #[inline(never)]
     fn free_pages_checked(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         if cpu >= NCPU {
             return Err(FreeError::BadCpu(cpu));
@@ -198,7 +212,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let page = &mut map[idx];
         page.set_refcount(0);
         page.set_order(0);
-        self.zones[z].allocated -= 1 << order;
 
         let PageAllocator {
             node, zones, pcp, ..
@@ -208,31 +221,37 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return Err(FreeError::OutsideNode(pfn));
         };
         let pmt = v.pageblock_mt(pfn);
-        if order > 0 || pmt == ISOLATE {
+        if order > PAGE_ALLOC_COSTLY_ORDER || pmt == ISOLATE {
             v.free_one_page(pfn, order, pmt, false, c);
             return Ok(());
         }
-        // free_unref_page
+        // free_unref_page / free_unref_page_commit
         let list = if pmt >= MIGRATE_PCPTYPES {
             MOVABLE
         } else {
             pmt
         };
         let pcp = &mut pcp[cpu][z];
+        let pindex = order_to_pindex(list, order);
         let i = v.idx(pfn);
         let page = &mut v.map[i as usize];
         page.set_pcp();
         page.set_list_mt(pmt);
-        list_add(v.map, &mut pcp.lists[list], i);
-        pcp.count += 1;
-        if pcp.count >= pcp.high {
-            let n = nr_pcp_free(pcp);
-            free_pcppages_bulk(&mut v, pcp, n, list, c);
+        page.set_order(order);
+        list_add(v.map, &mut pcp.lists[pindex], i);
+        pcp.count += 1 << order;
+        // High-order pages freed while nothing is allocated go back at once.
+        let free_high = pcp.free_factor != 0 && order > 0;
+        let high = if free_high { 0 } else { pcp.high };
+        if pcp.count >= high {
+            let n = nr_pcp_free(pcp, high, free_high);
+            free_pcppages_bulk(&mut v, pcp, n, pindex, c);
         }
         Ok(())
     }
 
-    /// True when `pfn` lies inside a free buddy block (not at its head).
+    /// True when `pfn` lies inside a free block (not at its head), on a buddy or a
+    /// per-CPU list.
     fn inside_free_block(&self, z: usize, pfn: Pfn) -> bool {
         let zone = &self.node.zones[z];
         for o in 1..zone.nr_orders as u32 {
@@ -241,7 +260,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 break;
             }
             if let Some(p) = self.node.pfn_to_page(head) {
-                if p.is_buddy() && p.buddy_order() >= o {
+                if (p.is_buddy() || p.is_pcp()) && p.buddy_order() >= o {
                     return true;
                 }
             }

@@ -57,12 +57,14 @@ fn free_pfn_range<S: PageStorage>(
         };
         let mut c = FreeCounters::default();
         // __free_pages_core's per-page part, over the whole range at once:
-        // __ClearPageReserved and set_page_count(0).
+        // __ClearPageReserved and set_page_count(0). Every descriptor of the range
+        // still holds the value memmap_init gave the zone (nothing touches a free
+        // page's descriptor before this), so the result is one value, stored whole.
         let (lo, hi) = ((a - v.map_start) as usize, (b - v.map_start) as usize);
-        for page in &mut v.map[lo..hi] {
-            page.clear_reserved();
-            page.set_refcount(0);
-        }
+        // (tests/tests/buddy.rs checks that value on every free page before the
+        // call: `free_pages_hold_their_zone_value_before_free_all`.)
+        let reserved = v.map[lo];
+        crate::page::Page::release_reserved(&mut v.map[lo..hi], reserved);
         let mut pfn = a;
         while pfn < b {
             let mut order = if blocks {

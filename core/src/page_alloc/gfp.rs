@@ -33,7 +33,7 @@ impl Gfp {
     pub const HIGHUSER_MOVABLE: Gfp = Gfp(0x02 | 0x08);
     /// `GFP_ATOMIC`.
     pub const GFP_ATOMIC: Gfp = Gfp(0x20 | 0x800);
-    /// Flags the order-0 per-CPU fast path handles (zone and migrate type only).
+    /// Flags the per-CPU fast path handles (zone and migrate type only).
     pub(super) const FAST_PATH_OK: u32 = 0x01 | 0x02 | 0x08 | 0x10;
 
     /// True when every bit of `other` is set.

@@ -1,19 +1,39 @@
 //! The per-CPU page lists (Linux `mm/page_alloc.c`: `struct per_cpu_pages`,
 //! `free_pcppages_bulk`, `nr_pcp_free`, `drain_local_pages`, `drain_all_pages`).
 //!
-//! Order-0 pages only (Linux 6.1 also keeps orders 1-3 and THP there): one list per
-//! PCP migrate type, filled a batch at a time by the allocation path and drained
-//! back to the buddy above `high`.
+//! Orders 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), as Linux since 5.13 (no THP list: 32-bit
+//! ARM has no PMD-sized THP order here): one list per (order, PCP migrate type),
+//! `pcp->lists[NR_PCP_LISTS]` indexed by `order_to_pindex`, filled a batch at a time
+//! by the allocation path (the batch scaled down by the order) and drained back to
+//! the buddy above `high`; `count`, `batch` and `high` are in pages and shared by all
+//! the lists.
 
 use super::buddy::{list_del, list_tail, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
 use super::{zone_view, PageAllocator, NIL};
 use crate::mmtypes::MAX_NR_ZONES;
 use crate::storage::PageStorage;
 
-/// `struct per_cpu_pages` (order-0 lists only).
+/// `PAGE_ALLOC_COSTLY_ORDER`: the highest order kept on the per-CPU lists.
+pub const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
+/// `NR_PCP_LISTS` (no THP list).
+pub const NR_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+
+/// `order_to_pindex`.
+#[inline]
+pub(super) const fn order_to_pindex(mt: usize, order: u32) -> usize {
+    order as usize * MIGRATE_PCPTYPES + mt
+}
+
+/// `pindex_to_order`.
+#[inline]
+pub(super) const fn pindex_to_order(pindex: usize) -> u32 {
+    (pindex / MIGRATE_PCPTYPES) as u32
+}
+
+/// `struct per_cpu_pages`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PerCpuPages {
-    /// Pages on the lists.
+    /// Pages on the lists (a block of order `o` counts `2^o`).
     pub count: u32,
     /// Drain above this.
     pub high: u32,
@@ -21,8 +41,8 @@ pub struct PerCpuPages {
     pub batch: u32,
     /// `free_factor`: doubles the drain while frees run without allocations.
     pub free_factor: u32,
-    /// List heads per PCP migrate type (mem_map indices).
-    pub lists: [u32; MIGRATE_PCPTYPES],
+    /// List heads (mem_map indices), indexed by `order * MIGRATE_PCPTYPES + mt`.
+    pub lists: [u32; NR_PCP_LISTS],
 }
 
 impl PerCpuPages {
@@ -31,7 +51,7 @@ impl PerCpuPages {
         high: 0,
         batch: 1,
         free_factor: 0,
-        lists: [NIL; MIGRATE_PCPTYPES],
+        lists: [NIL; NR_PCP_LISTS],
     };
 }
 
@@ -66,8 +86,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
 }
 
 /// `nr_pcp_free`.
-pub(super) fn nr_pcp_free(pcp: &mut PerCpuPages) -> u32 {
-    let (high, batch) = (pcp.high, pcp.batch);
+pub(super) fn nr_pcp_free(pcp: &mut PerCpuPages, high: u32, free_high: bool) -> u32 {
+    // Free everything if batch freeing high-order pages.
+    if free_high {
+        return pcp.count;
+    }
+    let batch = pcp.batch;
     if high < batch {
         return 1;
     }
@@ -89,26 +113,32 @@ pub(super) fn free_pcppages_bulk(
     pindex: usize,
     c: &mut FreeCounters,
 ) {
-    let mut count = count.min(pcp.count);
-    let mut pindex = pindex + MIGRATE_PCPTYPES - 1;
+    let mut count = count.min(pcp.count) as i64;
+    // Round robin over the non-empty lists, the requested pindex first (Linux also
+    // narrows [min_pindex, max_pindex] past empty lists at the ends: the lists
+    // visited, and their order, are the same).
+    let mut p = (pindex + NR_PCP_LISTS - 1) % NR_PCP_LISTS;
     while count > 0 {
         loop {
-            pindex = (pindex + 1) % MIGRATE_PCPTYPES;
-            if pcp.lists[pindex] != NIL {
+            p = (p + 1) % NR_PCP_LISTS;
+            if pcp.lists[p] != NIL {
                 break;
             }
         }
+        let order = pindex_to_order(p);
+        let nr_pages = 1u32 << order;
         loop {
-            let i = list_tail(v.map, pcp.lists[pindex]);
-            list_del(v.map, &mut pcp.lists[pindex], i);
-            count -= 1;
-            pcp.count -= 1;
+            let i = list_tail(v.map, pcp.lists[p]);
+            list_del(v.map, &mut pcp.lists[p], i);
+            count -= nr_pages as i64;
+            pcp.count -= nr_pages;
             let page = &mut v.map[i as usize];
             page.clear_pcp();
+            page.set_order(0);
             let mt = page.list_mt();
             let pfn = v.map_start + i as u64;
-            v.free_one_page(pfn, 0, mt, false, c);
-            if count == 0 || pcp.lists[pindex] == NIL {
+            v.free_one_page(pfn, order, mt, false, c);
+            if count <= 0 || pcp.lists[p] == NIL {
                 break;
             }
         }

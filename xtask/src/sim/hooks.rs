@@ -14,10 +14,8 @@ use zonekit_arch_arm::bootmem::RunningMemory;
 use zonekit_arch_arm::bootmem::{BootError, BootParams, BootedMemory, PagingContext};
 use zonekit_arch_arm::hooks::{BootHooks, BootStep, HookStop};
 use zonekit_arch_arm::mmu::early::build_kernel_tables;
-use zonekit_arch_arm::mmu::kernel::log_mmu_on;
-use zonekit_arch_arm::mmu::regs::{
-    sctlr_mmu_on, ttbr0_long_value, ttbr0_value, TTBCR_LONG_TTBR0_ONLY, TTBCR_SHORT_TTBR0_ONLY,
-};
+use zonekit_arch_arm::mmu::kernel::{log_mmu_on, ttbr0_of, MmuOptions, NOMMU_LINE};
+use zonekit_arch_arm::mmu::regs::{sctlr_mmu_on, TTBCR_LONG_TTBR0_ONLY, TTBCR_SHORT_TTBR0_ONLY};
 use zonekit_arch_arm::mmu::selftest::{
     mmu_self_test, translation_fault, Fault, ProbeAbortReport, VirtualMemory, EXIT_MMU_TEST,
     KMAP_TEST_PAGES,
@@ -62,6 +60,20 @@ impl PageStorage for SimStorage {
         self.inner.mem_map(base, nr_pages)
     }
 
+    fn mem_map_init(
+        &mut self,
+        base: PhysAddr,
+        nr_pages: usize,
+        runs: &[(usize, Page)],
+    ) -> Result<Vec<Page>, StorageError> {
+        let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
+        let r = MemRange::new(base, bytes);
+        self.ram
+            .check(r, "mem_map", "the guest hangs or faults writing it");
+        self.record.borrow_mut().push((Handed::MemMap, r));
+        self.inner.mem_map_init(base, nr_pages, runs)
+    }
+
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
         let r = MemRange::new(base, bytes as u64);
         self.ram
@@ -101,9 +113,7 @@ pub(super) struct SimHooks {
     pub(super) map: Option<MemoryMap>,
     ram: Ram,
     probe: u64,
-    nommu: bool,
-    nocache: bool,
-    test_abort: bool,
+    options: MmuOptions,
     mmu: Option<KernelMmu<SimTables>>,
 }
 
@@ -125,9 +135,7 @@ impl SimHooks {
             map: None,
             ram,
             probe,
-            nommu: false,
-            nocache: false,
-            test_abort: false,
+            options: MmuOptions::default(),
             mmu: None,
         }
     }
@@ -230,13 +238,9 @@ impl VirtualMemory<SimTables> for SimVirtualMemory {
 
 impl BootHooks<SimStorage> for SimHooks {
     fn cmdline(&mut self, cmdline: &str) {
-        for word in cmdline.split_ascii_whitespace() {
-            self.nommu |= word == "zonekit.nommu";
-            self.nocache |= word == "zonekit.nocache";
-            self.test_abort |= word == "zonekit.test_abort";
-        }
-        if self.nommu {
-            zk_info!("zonekit: zonekit.nommu: no paging_init, the MMU stays off");
+        self.options = MmuOptions::parse(cmdline);
+        if self.options.nommu {
+            zk_info!("{}", NOMMU_LINE);
         }
     }
 
@@ -247,7 +251,7 @@ impl BootHooks<SimStorage> for SimHooks {
         ctx: PagingContext<'_, SimStorage>,
     ) -> Result<Option<u64>, BootError> {
         self.ram.check_memblock(ctx.memblock);
-        if self.nommu {
+        if self.options.nommu {
             return Ok(None);
         }
         let linear = LinearMap {
@@ -257,20 +261,15 @@ impl BootHooks<SimStorage> for SimHooks {
         let mem = SimTables(BTreeMap::new(), self.ram.clone());
         let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
         let long = built.pt.is_long();
-        let l1 = built.pt.l1_phys();
         log_mmu_on(
             long,
-            if long {
-                ttbr0_long_value(l1)
-            } else {
-                u64::from(ttbr0_value(l1 as u32))
-            },
+            ttbr0_of(&built.pt),
             if long {
                 TTBCR_LONG_TTBR0_ONLY
             } else {
                 TTBCR_SHORT_TTBR0_ONLY
             },
-            sctlr_mmu_on(QEMU_RESET_SCTLR, !self.nocache),
+            sctlr_mmu_on(QEMU_RESET_SCTLR, !self.options.nocache),
             built.pt.table_count(),
             built.uart_virt,
         );
@@ -282,7 +281,7 @@ impl BootHooks<SimStorage> for SimHooks {
 
     /// The guest's MMU self-tests, on simulated RAM through the same tables.
     fn running(&mut self, running: &mut RunningMemory<SimStorage, 1>) -> Result<(), HookStop> {
-        if self.nommu {
+        if self.options.nommu {
             return Ok(());
         }
         let stop = |why| HookStop {
@@ -301,7 +300,7 @@ impl BootHooks<SimStorage> for SimHooks {
             &mut running.allocator,
             self.probe as u32,
             KMAP_TEST_PAGES,
-            self.test_abort,
+            self.options.test_abort,
         )
         .map_err(stop)
     }
