@@ -194,20 +194,13 @@ fn met(ok: bool) -> &'static str {
 }
 
 /// `cargo xtask bench [--no-host] [--no-guest] [--output FILE]`.
-pub fn cmd_bench(args: &[String]) -> Result<u8, String> {
-    let mut host = true;
-    let mut guest = true;
+pub fn cmd_bench(args: &crate::cli::BenchArgs) -> Result<u8, String> {
+    let (host, guest) = (!args.no_host, !args.no_guest);
     let root = workspace_root();
-    let mut output = root.join("BENCHMARKS.md");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--no-host" => host = false,
-            "--no-guest" => guest = false,
-            "--output" => output = it.next().ok_or("--output needs a file")?.into(),
-            other => return Err(format!("unknown bench option {other:?}")),
-        }
-    }
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| root.join("BENCHMARKS.md"));
     let machine = machine_info();
     let figures = if host {
         Some(crate::bench_host::run(&root).map_err(|e| e.to_string())?)

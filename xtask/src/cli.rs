@@ -44,11 +44,7 @@ pub enum Command {
     Bless,
     /// Benchmarks: host allocator workloads against peers and the guest's
     /// instructions per page; rewrites BENCHMARKS.md.
-    Bench {
-        /// Options of the benchmark runner (`--no-host`, `--no-guest`, `--output FILE`).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    Bench(BenchArgs),
     /// Replay the Linux oracle fixtures (default: the copied ones under tests/oracle).
     Oracle {
         /// Fixture directories.
@@ -107,6 +103,21 @@ pub struct QemuArgs {
     /// the `gdb-multiarch` command that attaches to it (no timeout then).
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234")]
     pub gdb: Option<u16>,
+}
+
+/// `cargo xtask bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Skip the host benchmarks (callgrind instruction counts, CPU-time ratios,
+    /// fragmentation).
+    #[arg(long)]
+    pub no_host: bool,
+    /// Skip the guest's instructions-per-page boots under `-icount`.
+    #[arg(long)]
+    pub no_guest: bool,
+    /// Where to write the report [default: BENCHMARKS.md at the workspace root].
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `cargo xtask sim` (and the boot of `memmap`).
@@ -189,6 +200,11 @@ mod tests {
         assert!(e.contains("nope"), "{e}");
         assert!(parse(&["qemu", "--frobnicate"]).is_err());
         assert!(parse(&["memmap"]).is_err(), "memmap needs -o");
+        assert!(parse(&["bench", "--fast"]).is_err());
+        let Command::Bench(b) = parse(&["bench", "--no-guest"]).unwrap().command else {
+            panic!("not bench");
+        };
+        assert!(b.no_guest && !b.no_host && b.output.is_none());
         assert!(parse(&[]).is_err());
     }
 

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         cli::Command::Qemu(args) => cmd_qemu(&args),
         cli::Command::Test => cmd_test(),
         cli::Command::Oracle { dirs } => cmd_oracle(&dirs),
-        cli::Command::Bench { args } => bench::cmd_bench(&args),
+        cli::Command::Bench(args) => bench::cmd_bench(&args),
         cli::Command::Sim(args) => sim::sim_options(&args.boot).and_then(|o| sim::cmd_sim(&o)),
         cli::Command::Memmap { sim: args, output } => {
             sim::sim_options(&args.boot).and_then(|o| memmap::cmd_memmap(&o, &output))
