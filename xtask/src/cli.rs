@@ -41,7 +41,11 @@ pub enum Command {
     /// file) and the reuse examples; ends with `N passed, N failed`.
     Test,
     /// Boot every matrix case in QEMU and the simulator and rewrite tests/golden/.
-    Bless,
+    Bless {
+        /// Only the cases whose name contains one of these (`cargo xtask test`
+        /// prints the names).
+        cases: Vec<String>,
+    },
     /// Benchmarks: host allocator workloads against peers and the guest's
     /// instructions per page; rewrites BENCHMARKS.md.
     Bench(BenchArgs),

@@ -66,11 +66,17 @@ pub(crate) fn run_boot_matrix(cases: &[BootCase]) -> Result<MatrixRun, String> {
 /// rewrite its golden log (`tests/golden/<case>.log`): the QEMU log whole, with the
 /// lines only the guest prints marked. A case whose boot fails its checks is not
 /// written.
-pub(crate) fn cmd_bless() -> Result<u8, String> {
+pub(crate) fn cmd_bless(only: &[String]) -> Result<u8, String> {
     let root = workspace_root();
     std::fs::create_dir_all(root.join(golden::DIR))
         .map_err(|e| format!("creating {}: {e}", golden::DIR))?;
-    let cases = boot_matrix();
+    let cases: Vec<BootCase> = boot_matrix()
+        .into_iter()
+        .filter(|c| only.is_empty() || only.iter().any(|o| c.name().contains(o.as_str())))
+        .collect();
+    if cases.is_empty() {
+        return Err(format!("no matrix case matches {only:?}"));
+    }
     let (results, _) = run_boot_matrix(&cases)?;
     let mut failed = 0;
     for (case, result) in cases.iter().zip(results) {

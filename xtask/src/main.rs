@@ -76,7 +76,7 @@ fn main() -> ExitCode {
             sim::sim_options(&args.boot).and_then(|o| memmap::cmd_memmap(&o, &output))
         }
         cli::Command::Doc { open } => doc::cmd_doc(open),
-        cli::Command::Bless => cmd_bless(),
+        cli::Command::Bless { cases } => cmd_bless(&cases),
     };
     match result {
         Ok(code) => ExitCode::from(code),

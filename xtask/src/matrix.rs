@@ -308,7 +308,7 @@ pub(crate) fn boot_matrix() -> Vec<BootCase> {
 
 /// Lines (prefixes) every boot prints once `paging_init` has switched the MMU on.
 pub(crate) const MMU_ON_LINES: &[&str] = &[
-    "zonekit: MMU on (TTBR0 0x",
+    "zonekit: MMU on (",
     "zonekit: linear map test: 64 words at ",
     "zonekit: linear map test: page pfn ",
 ];
@@ -499,6 +499,17 @@ pub(crate) fn check_boot(case: &BootCase, built: &Built) -> Result<String, Strin
         if !log.lines().any(|l| l.starts_with(want)) {
             return fail(format!("missing line starting {want:?}"));
         }
+    }
+    // The MMU goes on with the caches on (SCTLR.C and .I), unless told not to.
+    let nocache = case
+        .cmdline
+        .is_some_and(|c| c.split_whitespace().any(|w| w == "zonekit.nocache"));
+    let want_caches = if nocache { "caches off)" } else { "caches on)" };
+    if !log
+        .lines()
+        .any(|l| l.starts_with("zonekit: MMU on (") && l.contains(want_caches))
+    {
+        return fail(format!("the MMU line does not say {want_caches:?}"));
     }
     // A CMA area on the command line shows in the Memory: line (Linux's totalcma_pages).
     let cma_asked = case.cmdline.is_some_and(|c| {
