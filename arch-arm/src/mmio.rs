@@ -86,8 +86,8 @@ impl RegisterIo for Mmio {
     }
 }
 
-/// A fake register block for host tests of drivers.
-#[cfg(feature = "fake-mmio")]
+/// A fake register block for host tests of drivers (this crate's own tests too).
+#[cfg(any(test, feature = "fake-mmio"))]
 pub mod fake {
     extern crate std;
     use super::RegisterIo;

@@ -7,16 +7,19 @@ mod target {
     // zonekit's panic report and semihosting exit.
     zonekit_arch_arm::panic_handler!();
 
-    use zonekit_bsp_imx6::{GenericTimer, ImxUart, MCIMX6UL_EVK};
+    use zonekit_bsp_imx6::{ImxGpt, ImxUart, MCIMX6UL_EVK};
 
     // SAFETY: the board table's UART of the board this binary is built for; only
     // the runtime's console uses it.
     static CONSOLE: ImxUart = unsafe { ImxUart::new(MCIMX6UL_EVK.uart_base as usize) };
 
-    static TIMER: GenericTimer = match GenericTimer::from_desc(&MCIMX6UL_EVK.timer) {
-        Some(t) => t,
-        None => panic!("the board table names another timer"),
-    };
+    static TIMER: ImxGpt =
+        // SAFETY: the board table's timer of the board this binary is built for; only
+        // the runtime uses it.
+        match unsafe { ImxGpt::from_desc(&MCIMX6UL_EVK.timer) } {
+            Some(t) => t,
+            None => panic!("the board table names another timer"),
+        };
 
     // zonekit's `_start` and exception vectors, entering `kernel_main`.
     zonekit_arch_arm::entry!(kernel_main);

@@ -7,15 +7,16 @@ mod target {
     // zonekit's panic report and semihosting exit.
     zonekit_arch_arm::panic_handler!();
 
-    use zonekit_bsp_imx6::{A9GlobalTimer, ImxUart, SABRELITE};
+    use zonekit_bsp_imx6::{ImxGpt, ImxUart, SABRELITE};
 
     // SAFETY: the board table's UART of the board this binary is built for; only
     // the runtime's console uses it.
     static CONSOLE: ImxUart = unsafe { ImxUart::new(SABRELITE.uart_base as usize) };
 
-    static TIMER: A9GlobalTimer =
-        // SAFETY: the board table's timer of the board this binary is built for.
-        match unsafe { A9GlobalTimer::from_desc(&SABRELITE.timer) } {
+    static TIMER: ImxGpt =
+        // SAFETY: the board table's timer of the board this binary is built for; only
+        // the runtime uses it.
+        match unsafe { ImxGpt::from_desc(&SABRELITE.timer) } {
             Some(t) => t,
             None => panic!("the board table names another timer"),
         };
