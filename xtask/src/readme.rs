@@ -98,7 +98,11 @@ mod tests {
         let root = crate::workspace_root();
         let text = std::fs::read_to_string(root.join("README.md")).unwrap();
         let samples = samples(&text);
-        assert!(samples.len() >= 2, "README.md has {} samples", samples.len());
+        assert!(
+            samples.len() >= 2,
+            "README.md has {} samples",
+            samples.len()
+        );
         let failures: Vec<String> = samples
             .iter()
             .filter_map(|s| check(s).err().map(|e| format!("README.md:{}: {e}", s.line)))
