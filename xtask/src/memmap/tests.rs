@@ -122,13 +122,16 @@ fn sizes_read_well() {
     assert_eq!(human_size(1280 << 20), "1280 MiB");
 }
 
+/// A line or polyline: its `data-kind`, the label a leader belongs to, its points.
+type DrawnLine = (String, Option<String>, Vec<(f64, f64)>);
+
 /// What the layout test reads back from an SVG: its viewBox, every text's box (with
 /// the id of a label), every line (with the label a leader belongs to) and every
 /// drawn range.
 struct Layout {
     view: BBox,
     texts: Vec<(Option<String>, String, BBox)>,
-    lines: Vec<(String, Option<String>, Vec<(f64, f64)>)>,
+    lines: Vec<DrawnLine>,
     /// kind, name, `data-view`, label id, height.
     ranges: Vec<(String, String, Option<String>, String, f64)>,
     legend: Vec<String>,
