@@ -373,3 +373,37 @@ fn the_layout_check_catches_overlaps_and_crossings() {
         r##"{range}{leader}<text id="a" font-size="11" x="380" y="40">free 0x0 1 B</text>"##
     )));
 }
+
+#[test]
+fn two_banks_and_high_addresses_read_well() {
+    check_layout(
+        "virt-lpae 6 GiB",
+        &svg_for("virt-lpae", 6 << 30, DtbMode::Auto),
+    );
+    // Two banks with a hole between them, drawn from a hand-made map.
+    let mib = |n: u64| n << 20;
+    let r = |base: u64, size: u64| MemRange::new(base, size);
+    let map = MemoryMap {
+        memory: vec![
+            (r(0x6000_0000, mib(256)), false),
+            (r(0x8000_0000, mib(256)), false),
+        ],
+        zones: vec![("Normal", r(0x6000_0000, mib(256 + 512)))],
+        owned: vec![
+            (Owner::KernelImage, r(0x6001_0000, mib(1))),
+            (Owner::MemMap, r(0x8f00_0000, mib(1))),
+            (Owner::BootAlloc, r(0x8f10_0000, 0x5000)),
+        ],
+        free: vec![
+            r(0x6000_0000, 0x1_0000),
+            r(0x6011_0000, 0x6000_0000 + mib(256) - 0x6011_0000),
+            r(0x8000_0000, mib(240)),
+            r(0x8f10_5000, 0x9000_0000 - 0x8f10_5000),
+        ],
+    };
+    let svg = render("two banks", &map).to_string();
+    check_layout("two banks", &svg);
+    let l = layout(&svg);
+    assert!(l.ranges.iter().any(|x| x.0 == "hole"));
+    assert!(l.legend.iter().any(|k| k == "hole"));
+}
