@@ -27,7 +27,7 @@ pub fn owner_caption(o: Owner) -> String {
         Owner::NoMap => "no-map regions: kept out of the linear map and the buddy allocator".into(),
         Owner::BootAlloc => {
             "other memblock allocations made during boot: paging_init's page tables \
-             (L1 and L2, or LPAE tables) and memblock's grown region arrays"
+             (L1 and L2, or LPAE tables), a cma= area, memblock's grown region arrays"
                 .into()
         }
     }
