@@ -15,7 +15,6 @@ pub enum Anchor {
     End,
 }
 
-#[cfg(test)]
 /// An axis-aligned box: `x0 <= x1`, `y0 <= y1`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BBox {
@@ -59,7 +58,6 @@ impl BBox {
     }
 }
 
-#[cfg(test)]
 /// The box a text of `chars` characters at font size `size` covers, its baseline at
 /// `y` and anchored at `x`.
 pub fn text_box(chars: usize, size: f64, x: f64, y: f64, anchor: Anchor) -> BBox {

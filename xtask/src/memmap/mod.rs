@@ -19,6 +19,7 @@ mod legend;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::path::Path;
 
 use svg::node::element::{Line, Polyline, Rectangle, Text, Title};
@@ -26,7 +27,7 @@ use svg::{Document, Node};
 use zonekit_core::addr::MemRange;
 
 use crate::sim::{self, MemoryMap, Owner};
-use layout::{inset_height, stack, windows, Anchor, ASCENT, DESCENT};
+use layout::{inset_height, stack, text_box, windows, Anchor, ASCENT, DESCENT};
 
 /// Width of the picture.
 const WIDTH: f64 = 1240.0;
@@ -172,6 +173,8 @@ struct Canvas {
     doc: Document,
     next_id: usize,
     drawn: Vec<String>,
+    /// The right edge of the widest text so far.
+    right: Cell<f64>,
 }
 
 impl Canvas {
@@ -184,6 +187,24 @@ impl Canvas {
         self.doc.append(node);
     }
 
+    /// A text at font size `size`, its baseline at `y`; the picture grows to hold it.
+    fn text(&self, s: &str, x: f64, y: f64, size: f64, anchor: Anchor) -> Text {
+        let b = text_box(s.chars().count(), size, x, y, anchor);
+        self.right.set(self.right.get().max(b.x1));
+        Text::new(s)
+            .set("x", x)
+            .set("y", y)
+            .set("font-size", size)
+            .set("font-family", "monospace")
+            .set(
+                "text-anchor",
+                match anchor {
+                    Anchor::Start => "start",
+                    Anchor::End => "end",
+                },
+            )
+    }
+
     /// Note that a range of `kind`/`name` is drawn (for the legend).
     fn drawn(&mut self, kind: &str, name: &str) {
         let key = legend_key(kind, name);
@@ -191,22 +212,6 @@ impl Canvas {
             self.drawn.push(key);
         }
     }
-}
-
-/// A text at font size `size`, its baseline at `y`.
-fn text(s: &str, x: f64, y: f64, size: f64, anchor: Anchor) -> Text {
-    Text::new(s)
-        .set("x", x)
-        .set("y", y)
-        .set("font-size", size)
-        .set("font-family", "monospace")
-        .set(
-            "text-anchor",
-            match anchor {
-                Anchor::Start => "start",
-                Anchor::End => "end",
-            },
-        )
 }
 
 /// Baseline of a text of font size `size` whose box is centred on `y`.
@@ -220,12 +225,10 @@ pub fn render(title: &str, map: &MemoryMap) -> Document {
         doc: Document::new(),
         next_id: 0,
         drawn: Vec::new(),
+        right: Cell::new(WIDTH),
     };
     c.add(
-        Text::new(title)
-            .set("x", MARGIN)
-            .set("y", 30)
-            .set("font-size", 18)
+        c.text(title, MARGIN, 30.0, 18.0, Anchor::Start)
             .set("font-family", "sans-serif")
             .set("data-kind", "title"),
     );
@@ -238,7 +241,7 @@ pub fn render(title: &str, map: &MemoryMap) -> Document {
     .enumerate()
     {
         c.add(
-            text(line, MARGIN, 52.0 + 14.0 * i as f64, LABEL_FS, Anchor::Start)
+            c.text(line, MARGIN, 52.0 + 14.0 * i as f64, LABEL_FS, Anchor::Start)
                 .set("data-kind", "note"),
         );
     }
@@ -258,7 +261,7 @@ pub fn render(title: &str, map: &MemoryMap) -> Document {
             );
             c.drawn("hole", "hole");
             c.add(
-                text(
+                c.text(
                     &range_label("hole", hole),
                     MAIN_LABEL_RIGHT,
                     baseline(y + 12.0, LABEL_FS),
@@ -273,9 +276,10 @@ pub fn render(title: &str, map: &MemoryMap) -> Document {
         y = draw_bank(&mut c, i, *bank, map, y) + 20.0;
     }
     y = draw_legend(&mut c, y);
+    let width = WIDTH.max(c.right.get() + MARGIN / 2.0).ceil();
     c.doc
-        .set("viewBox", (0, 0, WIDTH, y))
-        .set("width", WIDTH)
+        .set("viewBox", (0, 0, width, y))
+        .set("width", width)
         .set("height", y)
         .set("font-family", "monospace")
 }
@@ -339,7 +343,7 @@ fn place_labels(
                 .set("data-label", l.id.as_str()),
         );
         c.add(
-            text(&l.text, x, baseline(cy, LABEL_FS), LABEL_FS, anchor)
+            c.text(&l.text, x, baseline(cy, LABEL_FS), LABEL_FS, anchor)
                 .set("id", l.id.as_str())
                 .set("data-kind", "label"),
         );
@@ -357,7 +361,7 @@ fn draw_bank(c: &mut Canvas, index: usize, bank: MemRange, map: &MemoryMap, top:
     };
     let mut bottom = bar_top + BAR_H;
     c.add(
-        text(
+        c.text(
             &format!(
                 "DRAM bank {index}: [{:#010x}-{:#010x}] {}",
                 bank.base,
@@ -502,7 +506,7 @@ fn draw_inset(
     bar_top: f64,
 ) -> f64 {
     c.add(
-        text(
+        c.text(
             "inset (log scale)",
             INSET_X,
             bar_top - 20.0,
@@ -557,7 +561,7 @@ fn draw_inset(
                     .set("data-kind", "tick"),
             );
             c.add(
-                text(
+                c.text(
                     &format!("{addr:#010x}"),
                     TICK_RIGHT,
                     baseline(y, TICK_FS),
@@ -655,7 +659,7 @@ fn draw_legend(c: &mut Canvas, top: f64) -> f64 {
         legend::HOLE_CAPTION.into(),
     );
     c.add(
-        text("Legend", MARGIN, top + 12.0, LABEL_FS, Anchor::Start)
+        c.text("Legend", MARGIN, top + 12.0, LABEL_FS, Anchor::Start)
             .set("font-weight", "bold")
             .set("data-kind", "heading"),
     );
@@ -673,12 +677,12 @@ fn draw_legend(c: &mut Canvas, top: f64) -> f64 {
                 .set("data-kind", "legend-swatch"),
         );
         c.add(
-            text(name, MARGIN + 20.0, y + 10.0, LABEL_FS, Anchor::Start)
+            c.text(name, MARGIN + 20.0, y + 10.0, LABEL_FS, Anchor::Start)
                 .set("data-kind", "legend-entry")
                 .set("data-key", key.as_str()),
         );
         c.add(
-            text(
+            c.text(
                 caption,
                 MARGIN + 20.0 + name_w,
                 y + 10.0,

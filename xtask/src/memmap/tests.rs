@@ -403,6 +403,9 @@ fn two_banks_and_high_addresses_read_well() {
     };
     let svg = render("two banks", &map).to_string();
     check_layout("two banks", &svg);
+    // A title longer than the picture is wide (a long --cmdline): the picture widens.
+    let long = render(&"a long command line ".repeat(10), &map).to_string();
+    check_layout("a long title", &long);
     let l = layout(&svg);
     assert!(l.ranges.iter().any(|x| x.0 == "hole"));
     assert!(l.legend.iter().any(|k| k == "hole"));
