@@ -1,6 +1,6 @@
-//! Timers shared by the boards: the Cortex-A9 MPCore global timer (vexpress-a9,
-//! xilinx-zynq-a9), the ARMv7 generic timer (vexpress-a15, virt) and the i.MX general
-//! purpose timer (sabrelite, mcimx6ul-evk).
+//! Timers shared by the boards (each board's table names its own): the Cortex-A9
+//! MPCore global timer, the ARMv7 generic timer (Cortex-A7/A15) and the i.MX general
+//! purpose timer (GPT).
 //!
 //! The driver types exist on the host (so tools can name them); reading the A9 and
 //! generic timers ([`MonotonicCounter`](crate::board::MonotonicCounter) and
