@@ -47,16 +47,24 @@ pub(super) struct SimStorage {
     pub(super) ram: Ram,
 }
 
-impl PageStorage for SimStorage {
-    type MemMap = Vec<Page>;
-    type Bitmap = Vec<u8>;
-
-    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Vec<Page>, StorageError> {
+impl SimStorage {
+    /// Check a `mem_map` of `nr_pages` descriptors at `base` against the RAM and
+    /// record it for the memory map.
+    fn hand_out_mem_map(&self, base: PhysAddr, nr_pages: usize) {
         let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
         let r = MemRange::new(base, bytes);
         self.ram
             .check(r, "mem_map", "the guest hangs or faults writing it");
         self.record.borrow_mut().push((Handed::MemMap, r));
+    }
+}
+
+impl PageStorage for SimStorage {
+    type MemMap = Vec<Page>;
+    type Bitmap = Vec<u8>;
+
+    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Vec<Page>, StorageError> {
+        self.hand_out_mem_map(base, nr_pages);
         self.inner.mem_map(base, nr_pages)
     }
 
@@ -66,11 +74,7 @@ impl PageStorage for SimStorage {
         nr_pages: usize,
         runs: &[(usize, Page)],
     ) -> Result<Vec<Page>, StorageError> {
-        let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
-        let r = MemRange::new(base, bytes);
-        self.ram
-            .check(r, "mem_map", "the guest hangs or faults writing it");
-        self.record.borrow_mut().push((Handed::MemMap, r));
+        self.hand_out_mem_map(base, nr_pages);
         self.inner.mem_map_init(base, nr_pages, runs)
     }
 
