@@ -44,6 +44,7 @@ pub mod mmtypes;
 pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
+pub mod percpu;
 pub mod report;
 pub mod selftest;
 pub mod source;

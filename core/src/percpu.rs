@@ -1,0 +1,96 @@
+//! CPU identities that cannot be forged: the per-CPU token.
+//!
+//! Linux names "this CPU" implicitly (`this_cpu_ptr` with preemption off); a library
+//! cannot, so every per-CPU operation of zonekit takes a [`CpuToken`] instead of a
+//! bare `cpu: usize` a caller could get wrong. A token is handed out once per CPU by
+//! [`CpuTokens::claim`] (each id at most once until it is given back), is not `Clone`
+//! or `Copy`, and is taken by `&mut`: whoever holds the token for CPU 2 is the only
+//! code that can use CPU 2's per-CPU page lists through it.
+//!
+//! On the target the runtime claims one token in each CPU's entry and keeps it for
+//! the CPU's life; on the host a test thread owns a token and is that CPU.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Most CPUs zonekit can name (the width of [`CpuTokens`]' claim mask).
+pub const MAX_CPU_IDS: usize = 32;
+
+/// The right to use one CPU's per-CPU state. See the [module documentation](self).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CpuToken {
+    id: u8,
+}
+
+impl CpuToken {
+    /// The CPU this token names.
+    #[inline]
+    pub fn id(&self) -> usize {
+        self.id as usize
+    }
+}
+
+/// Hands out at most one [`CpuToken`] per CPU id below `N` (≤ [`MAX_CPU_IDS`]).
+#[derive(Debug)]
+pub struct CpuTokens<const N: usize> {
+    claimed: AtomicU32,
+}
+
+impl<const N: usize> Default for CpuTokens<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> CpuTokens<N> {
+    const N_OK: () = assert!(N >= 1 && N <= MAX_CPU_IDS, "1..=MAX_CPU_IDS CPUs");
+
+    /// No token handed out yet.
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::N_OK;
+        CpuTokens {
+            claimed: AtomicU32::new(0),
+        }
+    }
+
+    /// The token of CPU `id`, unless `id >= N` or it is already out.
+    pub fn claim(&self, id: usize) -> Option<CpuToken> {
+        if id >= N {
+            return None;
+        }
+        let bit = 1u32 << id;
+        let prev = self.claimed.fetch_or(bit, Ordering::AcqRel);
+        (prev & bit == 0).then_some(CpuToken { id: id as u8 })
+    }
+
+    /// Give a token back (its id can be claimed again). A token from another
+    /// `CpuTokens` is ignored.
+    pub fn release(&self, token: CpuToken) {
+        if token.id() < N {
+            self.claimed
+                .fetch_and(!(1u32 << token.id), Ordering::AcqRel);
+        }
+    }
+
+    /// How many tokens are out.
+    pub fn claimed(&self) -> u32 {
+        self.claimed.load(Ordering::Acquire).count_ones()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_id_is_claimed_once_until_released() {
+        let t: CpuTokens<4> = CpuTokens::new();
+        let a = t.claim(0).unwrap();
+        assert!(t.claim(0).is_none());
+        assert!(t.claim(4).is_none());
+        let b = t.claim(3).unwrap();
+        assert_eq!((a.id(), b.id(), t.claimed()), (0, 3, 2));
+        t.release(a);
+        assert_eq!(t.claim(0).unwrap().id(), 0);
+    }
+}
