@@ -13,6 +13,7 @@
 //! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
 use crate::mmtypes::ZoneType;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// Size of zonekit's page descriptor in bytes.
 pub const PAGE_DESCRIPTOR_SIZE: usize = core::mem::size_of::<Page>();
@@ -57,13 +58,20 @@ pub mod flags {
 pub const MAX_NUMNODES: usize = (flags::NODE_MASK + 1) as usize;
 
 /// A page descriptor (`struct page`).
+///
+/// The four words are atomics accessed with `Relaxed` ordering (a plain load or
+/// store on ARMv7): a descriptor is only ever changed by the holder of the lock that
+/// owns the page at that moment (the zone lock for buddy pages, the CPU's pageset
+/// lock for per-CPU pages, the owner for allocated ones), and those locks order the
+/// accesses. Only the buddy check of `__free_one_page` reads another owner's
+/// descriptor (as Linux's `page_is_buddy` does); being atomic, that read is a race
+/// on a value, never undefined behaviour. Single-threaded code pays nothing.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
-    flags: u32,
-    refcount: i32,
-    next: u32,
-    prev: u32,
+    flags: AtomicU32,
+    refcount: AtomicI32,
+    next: AtomicU32,
+    prev: AtomicU32,
 }
 
 impl Default for Page {
@@ -72,238 +80,298 @@ impl Default for Page {
     }
 }
 
+impl Clone for Page {
+    fn clone(&self) -> Self {
+        Page::from_words(self.to_words())
+    }
+}
+
+impl PartialEq for Page {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_words() == other.to_words()
+    }
+}
+
+impl Eq for Page {}
+
+impl core::fmt::Debug for Page {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Page")
+            .field("flags", &format_args!("{:#x}", self.raw_flags()))
+            .field("refcount", &self.refcount())
+            .field("next", &self.next())
+            .field("prev", &self.prev())
+            .finish()
+    }
+}
+
+const R: Ordering = Ordering::Relaxed;
+
 impl Page {
     /// "No page" in a free-list link.
     pub const NIL: u32 = u32::MAX;
 
-    /// A zeroed descriptor, as memblock hands out raw memory.
-    pub const ZEROED: Page = Page {
-        flags: 0,
-        refcount: 0,
-        next: Page::NIL,
-        prev: Page::NIL,
-    };
+    /// A zeroed descriptor, as memblock hands out raw memory (a template: each use is
+    /// a fresh value).
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub const ZEROED: Page = Page::from_words([0, 0, Page::NIL, Page::NIL]);
+
+    /// A descriptor from its four words in memory order (flags, refcount, next, prev).
+    #[inline]
+    pub const fn from_words(w: [u32; 4]) -> Page {
+        Page {
+            flags: AtomicU32::new(w[0]),
+            refcount: AtomicI32::new(w[1] as i32),
+            next: AtomicU32::new(w[2]),
+            prev: AtomicU32::new(w[3]),
+        }
+    }
+
+    /// Overwrite this descriptor with `other`'s words.
+    #[inline]
+    pub fn store(&self, other: &Page) {
+        self.store_words(other.to_words());
+    }
+
+    #[inline]
+    fn store_words(&self, w: [u32; 4]) {
+        self.flags.store(w[0], R);
+        self.refcount.store(w[1] as i32, R);
+        self.next.store(w[2], R);
+        self.prev.store(w[3], R);
+    }
+
+    #[inline]
+    fn flags(&self) -> u32 {
+        self.flags.load(R)
+    }
+
+    #[inline]
+    fn set_flags(&self, f: u32) {
+        self.flags.store(f, R);
+    }
 
     /// `__init_single_page`: reset the descriptor, link it to its zone and node, set the
     /// reference count to 1. The caller then marks it reserved (`__SetPageReserved`).
     #[inline]
-    pub fn init_single_page(&mut self, zone: ZoneType, nid: usize) {
-        *self = Page::ZEROED;
-        self.set_page_links(zone, nid);
-        self.refcount = 1;
+    pub fn init_single_page(&self, zone: ZoneType, nid: usize) {
+        self.store_words([links(zone, nid), 1, Page::NIL, Page::NIL]);
     }
 
     /// `set_page_links`: record the zone and node in the flags word.
     #[inline]
-    pub fn set_page_links(&mut self, zone: ZoneType, nid: usize) {
-        let links = ((zone as u32 & flags::ZONE_MASK) << flags::ZONE_SHIFT)
-            | ((nid as u32 & flags::NODE_MASK) << flags::NODE_SHIFT);
-        let keep = self.flags
+    pub fn set_page_links(&self, zone: ZoneType, nid: usize) {
+        let keep = self.flags()
             & !((flags::ZONE_MASK << flags::ZONE_SHIFT) | (flags::NODE_MASK << flags::NODE_SHIFT));
-        self.flags = keep | links;
+        self.set_flags(keep | links(zone, nid));
     }
 
     /// `page_zonenum`.
     #[inline]
     pub fn zone_type(&self) -> ZoneType {
-        ZoneType::from_index(((self.flags >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize)
+        ZoneType::from_index(self.zone_idx())
     }
 
     /// `page_to_nid`.
     #[inline]
     pub fn nid(&self) -> usize {
-        ((self.flags >> flags::NODE_SHIFT) & flags::NODE_MASK) as usize
+        ((self.flags() >> flags::NODE_SHIFT) & flags::NODE_MASK) as usize
     }
 
     /// `PageReserved`.
     #[inline]
     pub fn is_reserved(&self) -> bool {
-        self.flags & flags::PG_RESERVED != 0
+        self.flags() & flags::PG_RESERVED != 0
     }
 
     /// `__SetPageReserved`.
     #[inline]
-    pub fn set_reserved(&mut self) {
-        self.flags |= flags::PG_RESERVED;
+    pub fn set_reserved(&self) {
+        self.set_flags(self.flags() | flags::PG_RESERVED);
     }
 
     /// `__ClearPageReserved`.
     #[inline]
-    pub fn clear_reserved(&mut self) {
-        self.flags &= !flags::PG_RESERVED;
+    pub fn clear_reserved(&self) {
+        self.set_flags(self.flags() & !flags::PG_RESERVED);
     }
 
     /// `PageBuddy`: the page heads a free block.
     #[inline]
     pub fn is_buddy(&self) -> bool {
-        self.flags & flags::PG_BUDDY != 0
+        self.flags() & flags::PG_BUDDY != 0
     }
 
     /// Mark the page as the head of a free block of `order` (`__SetPageBuddy` +
     /// `set_buddy_order`).
     #[inline]
-    pub fn set_buddy(&mut self, order: u32) {
-        self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
-        self.flags |= flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT);
+    pub fn set_buddy(&self, order: u32) {
+        let f = self.flags() & !(flags::ORDER_MASK << flags::ORDER_SHIFT);
+        self.set_flags(f | flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT));
     }
 
     /// Clear the free-block marking (`__ClearPageBuddy`).
     #[inline]
-    pub fn clear_buddy(&mut self) {
-        self.flags &= !(flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT));
+    pub fn clear_buddy(&self) {
+        self.set_flags(
+            self.flags() & !(flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT)),
+        );
     }
 
     /// `buddy_order`: the order of the free block this page heads.
     #[inline]
     pub fn buddy_order(&self) -> u32 {
-        (self.flags >> flags::ORDER_SHIFT) & flags::ORDER_MASK
+        (self.flags() >> flags::ORDER_SHIFT) & flags::ORDER_MASK
     }
 
     /// Set the order field alone (the head of an allocated block records its order so
     /// that a free with the wrong order is detected).
     #[inline]
-    pub fn set_order(&mut self, order: u32) {
-        self.flags &= !(flags::ORDER_MASK << flags::ORDER_SHIFT);
-        self.flags |= (order & flags::ORDER_MASK) << flags::ORDER_SHIFT;
+    pub fn set_order(&self, order: u32) {
+        let f = self.flags() & !(flags::ORDER_MASK << flags::ORDER_SHIFT);
+        self.set_flags(f | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT));
     }
 
     /// `PG_pcp`: the page is free on a per-CPU list.
     #[inline]
     pub fn is_pcp(&self) -> bool {
-        self.flags & flags::PG_PCP != 0
+        self.flags() & flags::PG_PCP != 0
     }
 
     /// Mark the page as parked on a per-CPU list.
     #[inline]
-    pub fn set_pcp(&mut self) {
-        self.flags |= flags::PG_PCP;
+    pub fn set_pcp(&self) {
+        self.set_flags(self.flags() | flags::PG_PCP);
     }
 
     /// Clear the per-CPU marker.
     #[inline]
-    pub fn clear_pcp(&mut self) {
-        self.flags &= !flags::PG_PCP;
+    pub fn clear_pcp(&self) {
+        self.set_flags(self.flags() & !flags::PG_PCP);
     }
 
     /// The migrate type recorded for the free list (or per-CPU list) the page is on.
     #[inline]
     pub fn list_mt(&self) -> usize {
-        ((self.flags >> flags::MT_SHIFT) & flags::MT_MASK) as usize
+        ((self.flags() >> flags::MT_SHIFT) & flags::MT_MASK) as usize
     }
 
     /// Record the migrate type of the list the page is put on.
     #[inline]
-    pub fn set_list_mt(&mut self, mt: usize) {
-        self.flags &= !(flags::MT_MASK << flags::MT_SHIFT);
-        self.flags |= ((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT;
+    pub fn set_list_mt(&self, mt: usize) {
+        let f = self.flags() & !(flags::MT_MASK << flags::MT_SHIFT);
+        self.set_flags(f | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT));
     }
 
     /// `page_ref_count`.
     #[inline]
     pub fn refcount(&self) -> i32 {
-        self.refcount
+        self.refcount.load(R)
     }
 
     /// `set_page_count`.
     #[inline]
-    pub fn set_refcount(&mut self, count: i32) {
-        self.refcount = count;
+    pub fn set_refcount(&self, count: i32) {
+        self.refcount.store(count, R);
     }
 
     /// The raw flags word (for reports and checks).
     #[inline]
     pub fn raw_flags(&self) -> u32 {
-        self.flags
+        self.flags()
     }
 
     /// Next page (as a `mem_map` index) on the free list, or [`Page::NIL`].
     #[inline]
     pub fn next(&self) -> u32 {
-        self.next
+        self.next.load(R)
     }
 
     /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`].
     #[inline]
     pub fn prev(&self) -> u32 {
-        self.prev
+        self.prev.load(R)
     }
 
     /// Set both free-list links.
     #[inline]
-    pub fn set_links(&mut self, prev: u32, next: u32) {
-        self.prev = prev;
-        self.next = next;
+    pub fn set_links(&self, prev: u32, next: u32) {
+        self.prev.store(prev, R);
+        self.next.store(next, R);
     }
 
     /// Set the next link.
     #[inline]
-    pub fn set_next(&mut self, next: u32) {
-        self.next = next;
+    pub fn set_next(&self, next: u32) {
+        self.next.store(next, R);
+    }
+
+    /// Set the previous link.
+    #[inline]
+    pub fn set_prev(&self, prev: u32) {
+        self.prev.store(prev, R);
     }
 
     /// `__ClearPageReserved` + `set_page_count(0)` over `pages`, whose descriptors
     /// all hold `reserved` (one zone's `memmap_init` value): the two words that
     /// change are stored, the links (already [`Page::NIL`]) are not rewritten.
     #[inline]
-    pub fn release_reserved(pages: &mut [Page], reserved: Page) {
-        let flags = reserved.flags & !flags::PG_RESERVED;
+    pub fn release_reserved(pages: &[Page], reserved: &Page) {
+        let flags = reserved.flags() & !flags::PG_RESERVED;
         for p in pages {
-            p.flags = flags;
-            p.refcount = 0;
+            p.set_flags(flags);
+            p.set_refcount(0);
         }
     }
 
     /// The descriptor as its four words in memory order (flags, refcount, next,
     /// prev), for a storage that writes descriptors into raw memory.
     #[inline]
-    pub fn to_words(self) -> [u32; 4] {
-        [self.flags, self.refcount as u32, self.next, self.prev]
+    pub fn to_words(&self) -> [u32; 4] {
+        [
+            self.flags(),
+            self.refcount() as u32,
+            self.next(),
+            self.prev(),
+        ]
     }
 
     /// `page_zonenum` as an index (no round trip through [`ZoneType`]).
     #[inline]
     pub fn zone_idx(&self) -> usize {
-        ((self.flags >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize
+        ((self.flags() >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize
     }
 
-    /// The descriptor of an allocated page as it goes onto a per-CPU list (one
-    /// store): `PG_pcp`, the list's migrate type `mt`, the order kept, refcount 0,
-    /// the links given.
+    /// Put an allocated page onto a per-CPU list, given its current flags `f` (one
+    /// pass of stores): `PG_pcp`, the list's migrate type `mt`, the order kept,
+    /// refcount 0, the links given.
     #[inline]
-    pub fn to_pcp(self, mt: usize, prev: u32, next: u32) -> Page {
-        Page {
-            flags: (self.flags & !(flags::MT_MASK << flags::MT_SHIFT))
-                | flags::PG_PCP
-                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
-            refcount: 0,
-            next,
-            prev,
-        }
+    pub fn make_pcp(&self, f: u32, mt: usize, prev: u32, next: u32) {
+        let flags = (f & !(flags::MT_MASK << flags::MT_SHIFT))
+            | flags::PG_PCP
+            | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT);
+        self.store_words([flags, 0, next, prev]);
     }
 
-    /// The descriptor of a page taken off a per-CPU list as the allocated head of
-    /// a block of `order` (one store): no `PG_pcp`, the order recorded, migrate type
-    /// 0, refcount 1, unlinked.
+    /// Take a page off a per-CPU list as the allocated head of a block of `order`
+    /// (one pass of stores): no `PG_pcp`, the order recorded, migrate type 0,
+    /// refcount 1, unlinked.
     #[inline]
-    pub fn to_allocated(self, order: u32) -> Page {
-        Page {
-            flags: (self.flags
-                & !(flags::PG_PCP
-                    | flags::PG_BUDDY
-                    | (flags::MT_MASK << flags::MT_SHIFT)
-                    | (flags::ORDER_MASK << flags::ORDER_SHIFT)))
-                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT),
-            refcount: 1,
-            next: Page::NIL,
-            prev: Page::NIL,
-        }
+    pub fn make_allocated(&self, order: u32) {
+        let flags = (self.flags()
+            & !(flags::PG_PCP
+                | flags::PG_BUDDY
+                | (flags::MT_MASK << flags::MT_SHIFT)
+                | (flags::ORDER_MASK << flags::ORDER_SHIFT)))
+            | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT);
+        self.store_words([flags, 1, Page::NIL, Page::NIL]);
     }
+}
 
-    /// Set the previous link.
-    #[inline]
-    pub fn set_prev(&mut self, prev: u32) {
-        self.prev = prev;
-    }
+#[inline]
+fn links(zone: ZoneType, nid: usize) -> u32 {
+    ((zone as u32 & flags::ZONE_MASK) << flags::ZONE_SHIFT)
+        | ((nid as u32 & flags::NODE_MASK) << flags::NODE_SHIFT)
 }
 
 #[cfg(test)]
@@ -317,7 +385,7 @@ mod tests {
 
     #[test]
     fn links_round_trip() {
-        let mut p = Page::ZEROED;
+        let p = Page::ZEROED;
         p.init_single_page(ZoneType::HighMem, 5);
         p.set_reserved();
         assert_eq!(p.zone_type(), ZoneType::HighMem);

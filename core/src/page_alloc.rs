@@ -200,7 +200,7 @@ fn zone_view<S: PageStorage>(node: &mut PgData<S>, z: usize) -> Option<ZoneView<
         mem_map_start_pfn,
         ..
     } = node;
-    ZoneView::new(mem_map.as_deref_mut()?, *mem_map_start_pfn, &mut zones[z])
+    ZoneView::new(mem_map.as_deref()?, *mem_map_start_pfn, &mut zones[z])
 }
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {

@@ -11,7 +11,8 @@
 
 use crate::addr::PhysAddr;
 use crate::page::Page;
-use core::ops::DerefMut;
+use core::ops::Deref;
+use core::sync::atomic::AtomicU8;
 
 /// Why physical memory could not be handed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,10 +58,13 @@ impl core::fmt::Display for StorageError {
 
 /// Turns physical allocations into memory the boot flow can use.
 pub trait PageStorage {
-    /// The `mem_map` array as handed out (a `&'static mut [Page]` on the target).
-    type MemMap: DerefMut<Target = [Page]>;
-    /// A byte bitmap (the pageblock-flags usemap).
-    type Bitmap: DerefMut<Target = [u8]>;
+    /// The `mem_map` array as handed out: a shared handle (a `&'static [Page]` on
+    /// the target, an `Arc<[Page]>` on the host) whose clones name the same
+    /// descriptors, so that every CPU can reach them ([`Page`]'s words are atomics).
+    type MemMap: Deref<Target = [Page]> + Clone;
+    /// A byte bitmap (the pageblock-flags usemap), shared like [`Self::MemMap`]:
+    /// the free path reads a pageblock's migrate type without the zone lock.
+    type Bitmap: Deref<Target = [AtomicU8]> + Clone;
 
     /// View `nr_pages` descriptors starting at physical `base`, which memblock has just
     /// reserved for them. The memory is initialised to [`Page::ZEROED`].
@@ -77,11 +81,11 @@ pub trait PageStorage {
         nr_pages: usize,
         runs: &[(usize, Page)],
     ) -> Result<Self::MemMap, StorageError> {
-        let mut map = self.mem_map(base, nr_pages)?;
+        let map = self.mem_map(base, nr_pages)?;
         let mut at = 0usize;
-        for &(n, page) in runs {
-            let end = at.saturating_add(n).min(map.len());
-            map[at..end].fill(page);
+        for (n, page) in runs {
+            let end = at.saturating_add(*n).min(map.len());
+            map[at..end].iter().for_each(|p| p.store(page));
             at = end;
         }
         Ok(map)
@@ -208,8 +212,8 @@ impl VecPageStorage {
 
 #[cfg(any(test, feature = "alloc"))]
 impl PageStorage for VecPageStorage {
-    type MemMap = alloc::vec::Vec<Page>;
-    type Bitmap = alloc::vec::Vec<u8>;
+    type MemMap = alloc::sync::Arc<[Page]>;
+    type Bitmap = alloc::sync::Arc<[AtomicU8]>;
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
         self.handed_out
@@ -218,7 +222,7 @@ impl PageStorage for VecPageStorage {
         v.try_reserve_exact(nr_pages)
             .map_err(|_| StorageError::Exhausted)?;
         v.resize(nr_pages, Page::ZEROED);
-        Ok(v)
+        Ok(v.into())
     }
 
     fn mem_map_init(
@@ -232,17 +236,17 @@ impl PageStorage for VecPageStorage {
         let mut v = alloc::vec::Vec::new();
         v.try_reserve_exact(nr_pages)
             .map_err(|_| StorageError::Exhausted)?;
-        for &(n, page) in runs {
-            let n = n.min(nr_pages - v.len());
-            v.extend(core::iter::repeat_n(page, n));
+        for (n, page) in runs {
+            let n = (*n).min(nr_pages - v.len());
+            v.extend(core::iter::repeat_n(page, n).cloned());
         }
         v.resize(nr_pages, Page::ZEROED);
-        Ok(v)
+        Ok(v.into())
     }
 
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         self.handed_out.push((base, bytes as u64));
-        Ok(alloc::vec![0u8; bytes])
+        Ok((0..bytes).map(|_| AtomicU8::new(0)).collect())
     }
 
     fn zero(&mut self, _base: PhysAddr, _size: u64) -> Result<(), StorageError> {

@@ -12,6 +12,7 @@ use crate::memblock::MemblockError;
 use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES, MIGRATE_TYPES};
 use crate::page::{Page, MAX_NUMNODES};
 use crate::storage::{PageStorage, StorageError};
+use core::sync::atomic::Ordering;
 
 /// Capacity of [`Zone::free_area`]: the largest `MmConfig::max_order` supported.
 pub const MAX_ORDER_LIMIT: usize = 16;
@@ -243,7 +244,10 @@ impl<S: PageStorage> Zone<S> {
     pub fn get_pageblock_migratetype(&self, pfn: Pfn) -> Result<MigrateType, InitError> {
         let (byte, shift) = self.usemap_slot(pfn)?;
         let map = self.usemap.as_ref().ok_or(InitError::NoUsemap)?;
-        let b = map.get(byte).ok_or(InitError::PfnOutsideZone { pfn })?;
+        let b = map
+            .get(byte)
+            .ok_or(InitError::PfnOutsideZone { pfn })?
+            .load(Ordering::Relaxed);
         // Three bits can encode 6 and 7, which name no type; Linux never writes them.
         MigrateType::from_index(((b >> shift) & MIGRATETYPE_MASK) as usize)
             .ok_or(InitError::PfnOutsideZone { pfn })
@@ -257,9 +261,13 @@ impl<S: PageStorage> Zone<S> {
         mt: MigrateType,
     ) -> Result<(), InitError> {
         let (byte, shift) = self.usemap_slot(pfn)?;
-        let map = self.usemap.as_mut().ok_or(InitError::NoUsemap)?;
-        let b = map.get_mut(byte).ok_or(InitError::PfnOutsideZone { pfn })?;
-        *b = (*b & !(MIGRATETYPE_MASK << shift)) | ((mt as u8) << shift);
+        let map = self.usemap.as_ref().ok_or(InitError::NoUsemap)?;
+        let b = map.get(byte).ok_or(InitError::PfnOutsideZone { pfn })?;
+        let old = b.load(Ordering::Relaxed);
+        b.store(
+            (old & !(MIGRATETYPE_MASK << shift)) | ((mt as u8) << shift),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 }
@@ -329,12 +337,6 @@ impl<S: PageStorage> PgData<S> {
     pub fn pfn_to_page(&self, pfn: Pfn) -> Option<&Page> {
         let idx = self.pfn_to_index(pfn)?;
         self.mem_map.as_ref()?.get(idx)
-    }
-
-    /// `pfn_to_page`, mutable.
-    pub fn pfn_to_page_mut(&mut self, pfn: Pfn) -> Option<&mut Page> {
-        let idx = self.pfn_to_index(pfn)?;
-        self.mem_map.as_mut()?.get_mut(idx)
     }
 
     /// `page_to_pfn`: the pfn described by `mem_map[index]`.

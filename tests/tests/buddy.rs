@@ -146,7 +146,7 @@ fn free_pages_hold_their_zone_value_before_free_all() {
         let b = booted(ram, mm);
         let node = &b.node;
         for z in &node.zones {
-            let mut template = zonekit_core::page::Page::ZEROED;
+            let template = zonekit_core::page::Page::ZEROED;
             template.init_single_page(z.zone_type, z.node);
             template.set_reserved();
             for (start, end, _) in b.memblock.free_ranges(-1, RegionFlags::NONE) {

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::sync::Once;
 
 use zonekit_core::memblock::*;
-use zonekit_core::page::Page;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
 use zonekit_core::PhysAddr;
 
@@ -84,12 +83,12 @@ struct ZeroLog {
 }
 
 impl PageStorage for ZeroLog {
-    type MemMap = Vec<Page>;
-    type Bitmap = Vec<u8>;
-    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Vec<Page>, StorageError> {
+    type MemMap = <VecPageStorage as PageStorage>::MemMap;
+    type Bitmap = <VecPageStorage as PageStorage>::Bitmap;
+    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Self::MemMap, StorageError> {
         self.inner.mem_map(base, nr)
     }
-    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         self.inner.bitmap(base, bytes)
     }
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {

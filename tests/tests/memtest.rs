@@ -12,7 +12,6 @@ use zonekit_core::addr::{pfn_down, MemRange, Pfn, PhysAddr};
 use zonekit_core::arch::MmConfig;
 use zonekit_core::memblock::{Memblock, MemblockError, TableKind, PHYS_ADDR_MAX_32};
 use zonekit_core::memtest::{early_memtest, memtest_patterns, MemtestError, MEMTEST_PATTERNS};
-use zonekit_core::page::Page;
 use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::{PageStorage, StorageError, VecPageStorage};
 
@@ -85,12 +84,12 @@ struct FaultyStorage {
 }
 
 impl PageStorage for FaultyStorage {
-    type MemMap = Vec<Page>;
-    type Bitmap = Vec<u8>;
-    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Vec<Page>, StorageError> {
+    type MemMap = <VecPageStorage as PageStorage>::MemMap;
+    type Bitmap = <VecPageStorage as PageStorage>::Bitmap;
+    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Self::MemMap, StorageError> {
         self.inner.mem_map(base, nr)
     }
-    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         self.inner.bitmap(base, bytes)
     }
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {
@@ -125,12 +124,12 @@ impl PageStorage for FaultyStorage {
 struct NoWords(VecPageStorage);
 
 impl PageStorage for NoWords {
-    type MemMap = Vec<Page>;
-    type Bitmap = Vec<u8>;
-    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Vec<Page>, StorageError> {
+    type MemMap = <VecPageStorage as PageStorage>::MemMap;
+    type Bitmap = <VecPageStorage as PageStorage>::Bitmap;
+    fn mem_map(&mut self, base: PhysAddr, nr: usize) -> Result<Self::MemMap, StorageError> {
         self.0.mem_map(base, nr)
     }
-    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         self.0.bitmap(base, bytes)
     }
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {

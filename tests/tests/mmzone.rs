@@ -384,14 +384,14 @@ fn check_detects_corruption() {
     let (mut node, _) = init(&mut mb, &cfg, [0, 0x20000, 0, 0], 0x80000, [0; 4], 0).unwrap();
     node.check_boot_state(&mb).unwrap();
 
-    node.pfn_to_page_mut(0x81234).unwrap().clear_reserved();
+    node.pfn_to_page(0x81234).unwrap().clear_reserved();
     assert_eq!(
         node.check_boot_state(&mb),
         Err(CheckFailure::PageNotReserved { pfn: 0x81234 })
     );
-    node.pfn_to_page_mut(0x81234).unwrap().set_reserved();
+    node.pfn_to_page(0x81234).unwrap().set_reserved();
 
-    node.pfn_to_page_mut(0x90000).unwrap().set_refcount(2);
+    node.pfn_to_page(0x90000).unwrap().set_refcount(2);
     assert_eq!(
         node.check_boot_state(&mb),
         Err(CheckFailure::BadRefcount {
@@ -399,23 +399,23 @@ fn check_detects_corruption() {
             refcount: 2
         })
     );
-    node.pfn_to_page_mut(0x90000).unwrap().set_refcount(1);
+    node.pfn_to_page(0x90000).unwrap().set_refcount(1);
 
-    node.pfn_to_page_mut(0x9ffff)
+    node.pfn_to_page(0x9ffff)
         .unwrap()
         .set_page_links(ZoneType::HighMem, 0);
     assert!(matches!(
         node.check_boot_state(&mb),
         Err(CheckFailure::WrongZone { pfn: 0x9ffff, .. })
     ));
-    node.pfn_to_page_mut(0x9ffff)
+    node.pfn_to_page(0x9ffff)
         .unwrap()
         .set_page_links(ZoneType::Normal, 3);
     assert!(matches!(
         node.check_boot_state(&mb),
         Err(CheckFailure::WrongNode { pfn: 0x9ffff, .. })
     ));
-    node.pfn_to_page_mut(0x9ffff)
+    node.pfn_to_page(0x9ffff)
         .unwrap()
         .set_page_links(ZoneType::Normal, 0);
     node.check_boot_state(&mb).unwrap();

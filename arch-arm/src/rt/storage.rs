@@ -3,6 +3,7 @@
 //!
 //! Linux counterpart: `mem_map` reached through `__va` in the linear map.
 
+use core::sync::atomic::AtomicU8;
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;
 use zonekit_core::{PageStorage, StorageError};
@@ -76,7 +77,7 @@ impl PhysPageStorage {
 ///
 /// `[ptr, ptr + n)` must be valid for writes and aligned for [`Page`].
 #[inline(never)]
-unsafe fn fill_pages(ptr: *mut Page, n: usize, page: Page) {
+unsafe fn fill_pages(ptr: *mut Page, n: usize, page: &Page) {
     // `Page` is `repr(C)`, four `u32`s (16 bytes): the same layout as `[u32; 4]`,
     // flags first, so `stm` of the words in order writes the descriptor.
     const _: () = assert!(core::mem::size_of::<Page>() == 16);
@@ -111,8 +112,8 @@ unsafe fn fill_pages(ptr: *mut Page, n: usize, page: Page) {
 }
 
 impl PageStorage for PhysPageStorage {
-    type MemMap = &'static mut [Page];
-    type Bitmap = &'static mut [u8];
+    type MemMap = &'static [Page];
+    type Bitmap = &'static [AtomicU8];
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
         self.mem_map_init(base, nr_pages, &[])
@@ -129,8 +130,8 @@ impl PageStorage for PhysPageStorage {
         let ptr = self.pointer::<Page>(base, bytes)?;
         // Each descriptor is written once: the runs in order, then Page::ZEROED.
         let mut at = 0usize;
-        for &(n, page) in runs {
-            let k = n.min(nr_pages - at);
+        for (n, page) in runs {
+            let k = (*n).min(nr_pages - at);
             // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
             // `pointer` checked it is non-null, aligned and inside the 32-bit space
             // (or inside the linear map, per `use_linear_map`'s contract), and
@@ -139,18 +140,20 @@ impl PageStorage for PhysPageStorage {
             at += k;
         }
         // SAFETY: as above, `[at, nr_pages)`.
-        unsafe { fill_pages(ptr.add(at), nr_pages - at, Page::ZEROED) };
-        // SAFETY: all `nr_pages` elements were just initialised; the memory is
-        // exclusively ours for 'static (see `new`).
-        Ok(unsafe { core::slice::from_raw_parts_mut(ptr, nr_pages) })
+        unsafe { fill_pages(ptr.add(at), nr_pages - at, &Page::ZEROED) };
+        // SAFETY: all `nr_pages` elements were just initialised; the memory is ours
+        // for 'static (see `new`) and is only ever reached through this shared
+        // slice, whose elements are atomics.
+        Ok(unsafe { core::slice::from_raw_parts(ptr, nr_pages) })
     }
 
     fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         let ptr = self.pointer::<u8>(base, bytes as u64)?;
-        // SAFETY: as in `mem_map`: reserved, exclusive, checked RAM.
+        // SAFETY: as in `mem_map`: reserved, exclusive, checked RAM, zeroed before
+        // it is viewed as shared atomics (same size and alignment as u8).
         unsafe {
             ptr.write_bytes(0, bytes);
-            Ok(core::slice::from_raw_parts_mut(ptr, bytes))
+            Ok(core::slice::from_raw_parts(ptr.cast::<AtomicU8>(), bytes))
         }
     }
 

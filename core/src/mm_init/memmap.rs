@@ -20,7 +20,7 @@ use crate::zone::{InitError, Zone};
 /// `__init_single_page` + `__SetPageReserved`: the value of every descriptor of a
 /// zone of type `zone` on node `nid`.
 pub(super) fn reserved_template(zone: ZoneType, nid: usize) -> Page {
-    let mut template = Page::ZEROED;
+    let template = Page::ZEROED;
     template.init_single_page(zone, nid);
     template.set_reserved();
     template

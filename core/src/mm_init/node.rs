@@ -79,7 +79,8 @@ pub(super) fn alloc_node_mem_map<S: PageStorage, const N: usize>(
     // zones are contiguous from the node's start, each zone's span gets its
     // reserved template, what the aligned map has before the node stays
     // Page::ZEROED (and so does what follows it: the storage fills the rest).
-    let mut runs = [(0usize, crate::page::Page::ZEROED); 1 + MAX_NR_ZONES];
+    let mut runs: [(usize, crate::page::Page); 1 + MAX_NR_ZONES] =
+        core::array::from_fn(|_| (0, crate::page::Page::ZEROED));
     runs[0].0 = (pgdat.node_start_pfn - start) as usize;
     for (r, z) in runs[1..].iter_mut().zip(&pgdat.zones) {
         *r = (

@@ -155,6 +155,7 @@ mod tests {
     use super::*;
     use crate::mmtypes::{MigrateType, ZoneType};
     use crate::zone::Zone;
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
     #[test]
     fn batchsize() {
@@ -199,16 +200,22 @@ mod tests {
             z.get_pageblock_migratetype(0x80100),
             Err(InitError::NoUsemap)
         );
-        z.usemap = Some(alloc::vec![0; usemap_size(0x80100, 0x1ff00, 10) as usize]);
+        z.usemap = Some(
+            (0..usemap_size(0x80100, 0x1ff00, 10))
+                .map(|_| AtomicU8::new(0))
+                .collect(),
+        );
+        let byte = |z: &Zone<crate::storage::VecPageStorage>, i: usize| {
+            z.usemap.as_ref().unwrap()[i].load(Relaxed)
+        };
         z.set_pageblock_migratetype(0x80100, MigrateType::Reclaimable)
             .unwrap();
         z.set_pageblock_migratetype(0x80400, MigrateType::Movable)
             .unwrap();
         z.set_pageblock_migratetype(0x9ffff, MigrateType::Isolate)
             .unwrap();
-        let map = z.usemap.as_ref().unwrap();
-        assert_eq!(map[0], 0x12);
-        assert_eq!(map[63], 0x50);
+        assert_eq!(byte(&z, 0), 0x12);
+        assert_eq!(byte(&z, 63), 0x50);
         assert_eq!(
             z.get_pageblock_migratetype(0x803ff).unwrap(),
             MigrateType::Reclaimable
@@ -226,9 +233,9 @@ mod tests {
             Err(InitError::PfnOutsideZone { pfn: 0xa0000 })
         );
         // The skip bit (bit 3) survives a migrate-type update.
-        z.usemap.as_mut().unwrap()[1] = 0x08;
+        z.usemap.as_ref().unwrap()[1].store(0x08, Relaxed);
         z.set_pageblock_migratetype(0x80800, MigrateType::Cma)
             .unwrap();
-        assert_eq!(z.usemap.as_ref().unwrap()[1], 0x0c);
+        assert_eq!(byte(&z, 1), 0x0c);
     }
 }

@@ -187,20 +187,17 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if i == NIL {
             return None;
         }
-        let map = self.node.mem_map.as_deref_mut()?;
-        if i as usize >= map.len() {
-            return None;
-        }
+        let map = self.node.mem_map.as_deref()?;
+        let page = map.get(i as usize)?;
         pcp.free_factor >>= 1;
         // list_del of the head, the descriptor written once.
-        let page = map[i as usize];
         let next = page.next();
         if next != NIL {
-            map.get_mut(next as usize)?.set_prev(page.prev());
+            map.get(next as usize)?.set_prev(page.prev());
         }
         pcp.lists[pindex] = next;
         pcp.count -= 1 << order;
-        map[i as usize] = page.to_allocated(order);
+        page.make_allocated(order);
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
             order,
@@ -264,7 +261,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some((z, pfn)) = got else {
             return Err(AllocError::NoMemory);
         };
-        if let Some(p) = self.node.pfn_to_page_mut(pfn) {
+        if let Some(p) = self.node.pfn_to_page(pfn) {
             p.set_refcount(1);
             p.set_order(order);
             p.set_list_mt(0);
@@ -339,7 +336,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                         break;
                     };
                     let i = v.idx(pfn);
-                    let page = &mut v.map[i as usize];
+                    let page = &v.map[i as usize];
                     page.set_pcp();
                     page.set_list_mt(taken);
                     page.set_order(order);

@@ -18,6 +18,7 @@ use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
 use crate::page::Page;
 use crate::storage::PageStorage;
 use crate::zone::{FreeArea, Zone, MAX_ORDER_LIMIT};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 const NIL: u32 = Page::NIL;
 const UNMOVABLE: usize = MigrateType::Unmovable as usize;
@@ -65,14 +66,14 @@ impl FreeCounters {
 
 /// The pieces of a zone the buddy needs, borrowed apart from the `mem_map`.
 pub(crate) struct ZoneView<'a> {
-    pub map: &'a mut [Page],
+    pub map: &'a [Page],
     pub map_start: Pfn,
     pub start: Pfn,
     pub end: Pfn,
     pub nr_orders: u32,
     pub pageblock_order: u32,
     pub free_area: &'a mut [FreeArea; MAX_ORDER_LIMIT],
-    pub usemap: &'a mut [u8],
+    pub usemap: &'a [AtomicU8],
     pub usemap_base: Pfn,
 }
 
@@ -80,14 +81,14 @@ impl<'a> ZoneView<'a> {
     /// Borrow zone `zone` and the `mem_map` apart.
     #[inline]
     pub fn new<S: PageStorage>(
-        map: &'a mut [Page],
+        map: &'a [Page],
         map_start: Pfn,
         zone: &'a mut Zone<S>,
     ) -> Option<Self> {
         let start = zone.zone_start_pfn;
         let end = zone.zone_end_pfn();
         let pb = zone.pageblock_order;
-        let usemap: &'a mut [u8] = zone.usemap.as_deref_mut()?;
+        let usemap: &'a [AtomicU8] = zone.usemap.as_deref()?;
         Some(ZoneView {
             map,
             map_start,
@@ -112,11 +113,6 @@ impl<'a> ZoneView<'a> {
     }
 
     #[inline]
-    pub fn page_mut(&mut self, pfn: Pfn) -> &mut Page {
-        &mut self.map[(pfn - self.map_start) as usize]
-    }
-
-    #[inline]
     pub fn contains(&self, pfn: Pfn) -> bool {
         pfn >= self.start && pfn < self.end
     }
@@ -125,7 +121,7 @@ impl<'a> ZoneView<'a> {
     #[inline]
     pub fn pageblock_mt(&self, pfn: Pfn) -> usize {
         let bit = ((pfn - self.usemap_base) >> self.pageblock_order) * 4;
-        let b = self.usemap[(bit / 8) as usize];
+        let b = self.usemap[(bit / 8) as usize].load(Ordering::Relaxed);
         let mt = ((b >> (bit % 8)) & 7) as usize;
         if mt < MIGRATE_TYPES {
             mt
@@ -137,15 +133,19 @@ impl<'a> ZoneView<'a> {
     /// `set_pageblock_migratetype`.
     pub fn set_pageblock_mt(&mut self, pfn: Pfn, mt: usize) {
         let bit = ((pfn - self.usemap_base) >> self.pageblock_order) * 4;
-        let b = &mut self.usemap[(bit / 8) as usize];
+        let b = &self.usemap[(bit / 8) as usize];
         let shift = bit % 8;
-        *b = (*b & !(7 << shift)) | ((mt as u8) << shift);
+        let old = b.load(Ordering::Relaxed);
+        b.store(
+            (old & !(7 << shift)) | ((mt as u8) << shift),
+            Ordering::Relaxed,
+        );
     }
 }
 
 /// Insert `i` at the head of the list.
 #[inline(always)]
-pub(crate) fn list_add(map: &mut [Page], head: &mut u32, i: u32) {
+pub(crate) fn list_add(map: &[Page], head: &mut u32, i: u32) {
     let h = *head;
     if h == NIL {
         map[i as usize].set_links(i, NIL);
@@ -159,7 +159,7 @@ pub(crate) fn list_add(map: &mut [Page], head: &mut u32, i: u32) {
 
 /// Insert `i` at the tail of the list.
 #[inline]
-pub(crate) fn list_add_tail(map: &mut [Page], head: &mut u32, i: u32) {
+pub(crate) fn list_add_tail(map: &[Page], head: &mut u32, i: u32) {
     let h = *head;
     if h == NIL {
         map[i as usize].set_links(i, NIL);
@@ -174,7 +174,7 @@ pub(crate) fn list_add_tail(map: &mut [Page], head: &mut u32, i: u32) {
 
 /// Unlink `i` from the list.
 #[inline(always)]
-pub(crate) fn list_del(map: &mut [Page], head: &mut u32, i: u32) {
+pub(crate) fn list_del(map: &[Page], head: &mut u32, i: u32) {
     let (p, n) = (map[i as usize].prev(), map[i as usize].next());
     if *head == i {
         *head = n;
@@ -214,7 +214,7 @@ impl ZoneView<'_> {
     #[inline]
     fn add_free(&mut self, pfn: Pfn, order: u32, mt: usize, tail: bool, c: &mut FreeCounters) {
         let i = self.idx(pfn);
-        let p = &mut self.map[i as usize];
+        let p = &self.map[i as usize];
         p.set_buddy(order);
         p.set_list_mt(mt);
         let area = &mut self.free_area[order as usize];
@@ -455,19 +455,19 @@ mod tests {
 
     #[test]
     fn list_ops_are_o1_and_consistent() {
-        let mut map = alloc::vec![Page::ZEROED; 8];
+        let map = alloc::vec![Page::ZEROED; 8];
         let mut head = NIL;
-        list_add(&mut map, &mut head, 3);
-        list_add_tail(&mut map, &mut head, 5);
-        list_add(&mut map, &mut head, 1);
+        list_add(&map, &mut head, 3);
+        list_add_tail(&map, &mut head, 5);
+        list_add(&map, &mut head, 1);
         // 1 3 5
         assert_eq!(head, 1);
         assert_eq!(list_tail(&map, head), 5);
-        list_del(&mut map, &mut head, 5);
+        list_del(&map, &mut head, 5);
         assert_eq!(list_tail(&map, head), 3);
-        list_del(&mut map, &mut head, 1);
+        list_del(&map, &mut head, 1);
         assert_eq!((head, list_tail(&map, head)), (3, 3));
-        list_del(&mut map, &mut head, 3);
+        list_del(&map, &mut head, 3);
         assert_eq!(head, NIL);
     }
 }

@@ -96,7 +96,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             while pfn < base + pages {
                 v.set_pageblock_mt(pfn, CMA);
                 for p in pfn..pfn + nr {
-                    let page = v.page_mut(p);
+                    let page = v.page(p);
                     page.clear_reserved();
                     page.set_refcount(0);
                 }

@@ -89,7 +89,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
-        let Some(map) = self.node.mem_map.as_deref_mut() else {
+        let Some(map) = self.node.mem_map.as_deref() else {
             return false;
         };
         let Some(i) = pfn
@@ -98,8 +98,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         else {
             return false;
         };
-        let page = map[i as usize];
-        if page.raw_flags() & STATE != order << ORDER_SHIFT || page.refcount() != 1 {
+        let page = &map[i as usize];
+        let f = page.raw_flags();
+        if f & STATE != order << ORDER_SHIFT || page.refcount() != 1 {
             return false;
         }
         // An unreserved page is inside its zone (memmap_init links every descriptor
@@ -113,9 +114,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         };
         let pb = zone.pageblock_order;
         let block = (pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb;
-        let Some(&byte) = usemap.get((block >> 1) as usize) else {
+        let Some(byte) = usemap.get((block >> 1) as usize) else {
             return false;
         };
+        let byte = byte.load(core::sync::atomic::Ordering::Relaxed);
         let mut pmt = ((byte >> ((block & 1) << 2)) & 7) as usize;
         if pmt >= crate::mmtypes::MIGRATE_TYPES {
             pmt = MOVABLE;
@@ -140,12 +142,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let (prev, next) = if h == NIL {
             (i, NIL)
         } else {
-            let first = &mut map[h as usize];
+            let first = &map[h as usize];
             let tail = first.prev();
             first.set_prev(i);
             (tail, h)
         };
-        map[i as usize] = page.to_pcp(pmt, prev, next);
+        map[i as usize].make_pcp(f, pmt, prev, next);
         *head = i;
         pcp.count += 1 << order;
         true
@@ -174,10 +176,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             .node
             .pfn_to_index(pfn)
             .ok_or(FreeError::OutsideNode(pfn))?;
-        let Some(map) = self.node.mem_map.as_deref_mut() else {
+        let Some(map) = self.node.mem_map.as_deref() else {
             return Err(FreeError::OutsideNode(pfn));
         };
-        let page = map[idx];
+        let page = &map[idx];
         let z = page.zone_type() as usize;
         let zone = &self.node.zones[z];
         if !zone.contains_pfn(pfn) {
@@ -209,7 +211,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 given: order,
             });
         }
-        let page = &mut map[idx];
         page.set_refcount(0);
         page.set_order(0);
 
@@ -234,7 +235,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let pcp = &mut pcp[cpu][z];
         let pindex = order_to_pindex(list, order);
         let i = v.idx(pfn);
-        let page = &mut v.map[i as usize];
+        let page = &v.map[i as usize];
         page.set_pcp();
         page.set_list_mt(pmt);
         page.set_order(order);

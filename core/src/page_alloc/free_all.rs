@@ -63,8 +63,8 @@ fn free_pfn_range<S: PageStorage>(
         let (lo, hi) = ((a - v.map_start) as usize, (b - v.map_start) as usize);
         // (tests/tests/buddy.rs checks that value on every free page before the
         // call: `free_pages_hold_their_zone_value_before_free_all`.)
-        let reserved = v.map[lo];
-        crate::page::Page::release_reserved(&mut v.map[lo..hi], reserved);
+        let reserved = v.map[lo].clone();
+        crate::page::Page::release_reserved(&v.map[lo..hi], &reserved);
         let mut pfn = a;
         while pfn < b {
             let mut order = if blocks {

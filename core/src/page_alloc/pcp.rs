@@ -132,7 +132,7 @@ pub(super) fn free_pcppages_bulk(
             list_del(v.map, &mut pcp.lists[p], i);
             count -= nr_pages as i64;
             pcp.count -= nr_pages;
-            let page = &mut v.map[i as usize];
+            let page = &v.map[i as usize];
             page.clear_pcp();
             page.set_order(0);
             let mt = page.list_mt();

@@ -60,10 +60,10 @@ impl SimStorage {
 }
 
 impl PageStorage for SimStorage {
-    type MemMap = Vec<Page>;
-    type Bitmap = Vec<u8>;
+    type MemMap = <VecPageStorage as PageStorage>::MemMap;
+    type Bitmap = <VecPageStorage as PageStorage>::Bitmap;
 
-    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Vec<Page>, StorageError> {
+    fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
         self.hand_out_mem_map(base, nr_pages);
         self.inner.mem_map(base, nr_pages)
     }
@@ -73,12 +73,12 @@ impl PageStorage for SimStorage {
         base: PhysAddr,
         nr_pages: usize,
         runs: &[(usize, Page)],
-    ) -> Result<Vec<Page>, StorageError> {
+    ) -> Result<Self::MemMap, StorageError> {
         self.hand_out_mem_map(base, nr_pages);
         self.inner.mem_map_init(base, nr_pages, runs)
     }
 
-    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Vec<u8>, StorageError> {
+    fn bitmap(&mut self, base: PhysAddr, bytes: usize) -> Result<Self::Bitmap, StorageError> {
         let r = MemRange::new(base, bytes as u64);
         self.ram
             .check(r, "a usemap", "the guest hangs or faults writing it");
