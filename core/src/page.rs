@@ -312,6 +312,14 @@ impl Page {
         self.prev.store(prev, R);
     }
 
+    /// `put_page_testzero` of a page held once: drop the reference count from 1 to 0
+    /// atomically. Exactly one of several racing frees of the same page gets `true`
+    /// and goes on to free it; the others see a free page.
+    #[inline]
+    pub fn claim_free(&self) -> bool {
+        self.refcount.compare_exchange(1, 0, R, R).is_ok()
+    }
+
     /// `__ClearPageReserved` + `set_page_count(0)` over `pages`, whose descriptors
     /// all hold `reserved` (one zone's `memmap_init` value): the two words that
     /// change are stored, the links (already [`Page::NIL`]) are not rewritten.

@@ -48,6 +48,7 @@ pub mod watermark;
 mod allocate;
 mod check;
 mod cma_activate;
+mod fast;
 mod free;
 mod free_all;
 mod gfp;

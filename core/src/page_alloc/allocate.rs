@@ -9,6 +9,7 @@
 //! order-0 fast path pops a per-CPU list head when nothing else can decide.
 
 use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
+use super::fast;
 use super::gfp::Gfp;
 use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
 use super::{
@@ -156,13 +157,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             .find(|&z| self.node.zones[z].managed_pages != 0)?;
         let zs = &self.zones[z];
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mut unusable = zs.nr_reserved_highatomic + (1 << order) - 1;
-        if mt != MOVABLE {
-            unusable += zs.counters.free_cma;
-        }
-        let free = zs.counters.free;
-        let usable = free - free.min(unusable);
-        if usable <= zs.wmark.low + zs.boost + zs.lowmem_reserve[highest] {
+        let mark = zs.wmark.low + zs.boost + zs.lowmem_reserve[highest];
+        let c = zs.counters;
+        if !fast::above_low_mark(
+            c.free,
+            c.free_cma,
+            zs.nr_reserved_highatomic,
+            mark,
+            order,
+            mt == MOVABLE,
+        ) {
             return None;
         }
         if order > 0 {
@@ -170,34 +174,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             // allocation may use.
             let zone = &self.node.zones[z];
             let cma = mt == MOVABLE;
-            let ok = zone.free_area[order as usize..zone.nr_orders]
+            if !zone.free_area[order as usize..zone.nr_orders]
                 .iter()
-                .any(|area| {
-                    area.nr_free != 0
-                        && (area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL)
-                            || (cma && area.free_list[CMA] != NIL))
-                });
-            if !ok {
+                .any(|area| fast::area_usable(area, cma))
+            {
                 return None;
             }
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
-        let pindex = order_to_pindex(mt, order);
-        let i = pcp.lists[pindex];
-        if i == NIL {
-            return None;
-        }
         let map = self.node.mem_map.as_deref()?;
-        let page = map.get(i as usize)?;
-        pcp.free_factor >>= 1;
-        // list_del of the head, the descriptor written once.
-        let next = page.next();
-        if next != NIL {
-            map.get(next as usize)?.set_prev(page.prev());
-        }
-        pcp.lists[pindex] = next;
-        pcp.count -= 1 << order;
-        page.make_allocated(order);
+        let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order)?;
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
             order,

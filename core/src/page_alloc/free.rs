@@ -5,8 +5,9 @@
 //! is refused with a [`FreeError`] and changes nothing.
 
 use super::buddy::{list_add, MIGRATE_PCPTYPES};
+use super::fast;
 use super::pcp::{free_pcppages_bulk, nr_pcp_free, order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
-use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE, NIL};
+use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE};
 use crate::addr::Pfn;
 use crate::storage::PageStorage;
 
@@ -84,73 +85,25 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// before changing anything, and the checked path runs.
     #[inline]
     fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn, order: u32) -> bool {
-        use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
-        const STATE: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
         let Some(map) = self.node.mem_map.as_deref() else {
             return false;
         };
-        let Some(i) = pfn
-            .checked_sub(self.node.mem_map_start_pfn)
-            .filter(|&i| i < map.len() as u64)
+        let Some((i, f, z)) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order)
         else {
             return false;
         };
-        let page = &map[i as usize];
-        let f = page.raw_flags();
-        if f & STATE != order << ORDER_SHIFT || page.refcount() != 1 {
-            return false;
-        }
-        // An unreserved page is inside its zone (memmap_init links every descriptor
-        // to the zone it lies in; pages outside the zones stay reserved), so the
-        // zone comes from the descriptor alone.
-        let z = page.zone_idx();
         let zone = &self.node.zones[z];
-        // get_pfnblock_migratetype: 4 bits per pageblock.
         let Some(usemap) = zone.usemap.as_deref() else {
             return false;
         };
-        let pb = zone.pageblock_order;
-        let block = (pfn - crate::addr::align_down(zone.zone_start_pfn, 1 << pb)) >> pb;
-        let Some(byte) = usemap.get((block >> 1) as usize) else {
+        let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
+        let Some(pmt) = fast::pageblock_mt(usemap, base, zone.pageblock_order, pfn) else {
             return false;
         };
-        let byte = byte.load(core::sync::atomic::Ordering::Relaxed);
-        let mut pmt = ((byte >> ((block & 1) << 2)) & 7) as usize;
-        if pmt >= crate::mmtypes::MIGRATE_TYPES {
-            pmt = MOVABLE;
-        }
-        if pmt == ISOLATE {
-            return false;
-        }
-        let pcp = &mut pcps[z];
-        // free_unref_page_commit drains everything (free_high) or down from `high`.
-        if (order > 0 && pcp.free_factor != 0) || pcp.count + (1 << order) >= pcp.high {
-            return false;
-        }
-        let list = if pmt >= MIGRATE_PCPTYPES {
-            MOVABLE
-        } else {
-            pmt
-        };
-        // list_add at the head, the descriptor written once.
-        let head = &mut pcp.lists[order_to_pindex(list, order)];
-        let i = i as u32;
-        let h = *head;
-        let (prev, next) = if h == NIL {
-            (i, NIL)
-        } else {
-            let first = &map[h as usize];
-            let tail = first.prev();
-            first.set_prev(i);
-            (tail, h)
-        };
-        map[i as usize].make_pcp(f, pmt, prev, next);
-        *head = i;
-        pcp.count += 1 << order;
-        true
+        fast::pcp_push(map, &mut pcps[z], i, f, pmt, order)
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the
@@ -211,7 +164,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 given: order,
             });
         }
-        page.set_refcount(0);
+        if !page.claim_free() {
+            // Another CPU freed it between the checks and here.
+            return Err(FreeError::AlreadyFree(pfn));
+        }
         page.set_order(0);
 
         let PageAllocator {
