@@ -53,6 +53,7 @@ mod free;
 mod free_all;
 mod gfp;
 mod pcp;
+pub mod smp;
 
 pub use allocate::AllocError;
 pub use check::{InvariantError, InvariantReport};
@@ -61,6 +62,7 @@ pub use free::FreeError;
 pub use free_all::{memblock_free_all, FreeAllStats, MemoryLine};
 pub use gfp::Gfp;
 pub use pcp::{PerCpuPages, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER};
+pub use smp::SmpPageAllocator;
 
 const NIL: u32 = Page::NIL;
 const MOVABLE: usize = MigrateType::Movable as usize;
@@ -96,6 +98,9 @@ pub struct AllocConfig {
     /// fails [`PageAllocator::check_cma_area`] is not activated (see
     /// [`PageAllocator::cma_failures`]) and its pages are left as they were.
     pub cma: CmaAreas,
+    /// CPUs online (`num_online_cpus()`, for the per-CPU `high` and the vmstat
+    /// threshold); `None` means every CPU the allocator has lists for.
+    pub online_cpus: Option<u32>,
 }
 
 impl AllocConfig {
@@ -111,6 +116,7 @@ impl AllocConfig {
             phys_offset,
             page_offset: phys_offset,
             cma: CmaAreas::new(),
+            online_cpus: None,
         }
     }
 }
@@ -271,7 +277,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let inp = watermark::WmarkInput {
             managed: self.managed_all(),
             populated: core::array::from_fn(|i| self.node.zones[i].is_populated()),
-            nr_cpus: NCPU as u32,
+            nr_cpus: self.online_cpus(),
             thp: self.cfg.thp,
             pageblock_nr_pages: 1
                 << self
@@ -297,6 +303,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 self.pcp[cpu][z].high = t.pcp_high[z];
             }
         }
+    }
+
+    /// `num_online_cpus()`: [`AllocConfig::online_cpus`], 1 to `NCPU`.
+    pub fn online_cpus(&self) -> u32 {
+        self.cfg
+            .online_cpus
+            .unwrap_or(NCPU as u32)
+            .clamp(1, NCPU as u32)
     }
 
     /// `min_free_kbytes`.

@@ -1,0 +1,394 @@
+//! The page allocator for several CPUs at once: Linux's per-CPU pagesets with their
+//! own locks (`pcp->lock`, `zone->lock`, `drain_all_pages`, per-CPU vmstat).
+//!
+//! * Each CPU's lists sit behind **its own** lock, which only that CPU takes on its
+//!   fast paths (Linux: `pcp_spin_trylock` with preemption off): an order ≤ 3
+//!   allocation pops its list head and a free pushes onto it without touching any
+//!   shared lock. The fast path reads the zone's free count from vmstat's global
+//!   value (`zone_page_state`), its watermarks (fixed after boot) and, for a free,
+//!   the page's descriptor and pageblock type: all atomics.
+//! * The **zone lock** ([`PageAllocator`] behind a mutex) is taken only to refill a
+//!   list, drain one above `high`, for higher orders and for everything unusual: the
+//!   CPU's lists are lent to the locked allocator (swapped into its slot for that CPU)
+//!   for the duration, so the slow paths are [`PageAllocator`]'s own code. Lock order:
+//!   a pageset lock, then the zone lock; never two pageset locks at once except in
+//!   [`SmpPageAllocator::with_all`], which takes them in CPU order.
+//! * A CPU is named by its [`CpuToken`], not by a number, so no caller can use
+//!   another CPU's lists by mistake; another CPU's lists are only ever drained
+//!   ([`SmpPageAllocator::drain_all_pages`], also run when an allocation would fail).
+//! * Free-page counts change only under the zone lock; the changing CPU adds them to
+//!   its vmstat difference, folded into the zone's global count past the zone's
+//!   `stat_threshold` ([`vmstat`]). Reads that must be exact sum the differences.
+
+pub mod lock;
+pub mod vmstat;
+
+use self::lock::{Lock, Locking, SpinLocking};
+use self::vmstat::{CpuVmStat, VmEvent, ZoneStatItem, ZoneVmStat};
+use super::buddy::FreeCounters;
+use super::gfp::Gfp;
+use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
+use super::{fast, AllocError, FreeError, PageAllocator, PageBlock, PerCpuPages, MOVABLE, NIL};
+use crate::addr::{align_down, Pfn};
+use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
+use crate::percpu::CpuToken;
+use crate::storage::PageStorage;
+use crate::zone::MAX_ORDER_LIMIT;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+/// What the fast paths know about a zone without its lock.
+struct ZoneFast<B> {
+    managed: u64,
+    /// `low_wmark_pages + watermark_boost`.
+    low: u64,
+    lowmem_reserve: [u64; MAX_NR_ZONES],
+    highatomic: u64,
+    stat_threshold: u32,
+    usemap: Option<B>,
+    usemap_base: Pfn,
+    pageblock_order: u32,
+    /// Bit `o`: a block of order `o` on a PCP-type list; bit `16 + o`: on one of
+    /// those or on the CMA list (`__zone_watermark_ok`'s free-area test, published
+    /// whenever the zone lock is released).
+    areas: AtomicU32,
+    vm: ZoneVmStat,
+}
+
+/// One CPU: its pagesets and its vmstat, on a cache line of their own.
+#[repr(align(64))]
+struct CpuSlot<L: Locking> {
+    pcp: L::Mutex<[PerCpuPages; MAX_NR_ZONES]>,
+    vm: CpuVmStat,
+}
+
+/// A [`PageAllocator`] shared by `NCPU` CPUs. See the [module documentation](self).
+pub struct SmpPageAllocator<S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
+    map: Option<S::MemMap>,
+    map_start: Pfn,
+    zones: [ZoneFast<S::Bitmap>; MAX_NR_ZONES],
+    zone_lock: L::Mutex<PageAllocator<S, NCPU>>,
+    cpus: [CpuSlot<L>; NCPU],
+}
+
+/// The areas bitmask of [`ZoneFast::areas`] for a zone's free lists.
+fn area_bits<S: PageStorage>(zone: &crate::zone::Zone<S>) -> u32 {
+    let mut bits = 0u32;
+    for (o, area) in zone.free_area[..zone.nr_orders.min(MAX_ORDER_LIMIT)]
+        .iter()
+        .enumerate()
+    {
+        if fast::area_usable(area, false) {
+            bits |= 1 << o;
+        }
+        if fast::area_usable(area, true) {
+            bits |= 1 << (16 + o);
+        }
+    }
+    bits
+}
+
+fn counters<S: PageStorage, const NCPU: usize>(
+    a: &PageAllocator<S, NCPU>,
+) -> [FreeCounters; MAX_NR_ZONES] {
+    core::array::from_fn(|z| a.zones[z].counters)
+}
+
+impl<S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<S, NCPU, L> {
+    /// Share an allocator between its CPUs. The lists each CPU already has become
+    /// that CPU's.
+    pub fn new(mut a: PageAllocator<S, NCPU>) -> Self {
+        let map = a.node.mem_map.clone();
+        let map_start = a.node.mem_map_start_pfn;
+        let zones = core::array::from_fn(|z| {
+            let zone = &a.node.zones[z];
+            let st = &a.zones[z];
+            ZoneFast {
+                managed: zone.managed_pages,
+                low: st.wmark.low + st.boost,
+                lowmem_reserve: st.lowmem_reserve,
+                highatomic: st.nr_reserved_highatomic,
+                stat_threshold: st.stat_threshold,
+                usemap: zone.usemap.clone(),
+                usemap_base: align_down(zone.zone_start_pfn, 1 << zone.pageblock_order),
+                pageblock_order: zone.pageblock_order,
+                areas: AtomicU32::new(area_bits(zone)),
+                vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
+            }
+        });
+        let cpus = core::array::from_fn(|c| {
+            let parked = a.pcp[c].map(|p| PerCpuPages {
+                count: 0,
+                lists: [NIL; super::NR_PCP_LISTS],
+                ..p
+            });
+            CpuSlot {
+                pcp: L::Mutex::new(core::mem::replace(&mut a.pcp[c], parked)),
+                vm: CpuVmStat::default(),
+            }
+        });
+        SmpPageAllocator {
+            map,
+            map_start,
+            zones,
+            zone_lock: L::Mutex::new(a),
+            cpus,
+        }
+    }
+
+    /// `alloc_pages` on the token's CPU: orders up to 3 from its own lists without a
+    /// shared lock when they have a block and the zone is above its low watermark;
+    /// everything else under the zone lock, draining every CPU's lists once before
+    /// giving up.
+    #[inline]
+    pub fn alloc_pages(
+        &self,
+        cpu: &mut CpuToken,
+        gfp: Gfp,
+        order: u32,
+    ) -> Result<PageBlock, AllocError> {
+        let c = cpu.id();
+        if c >= NCPU {
+            return Err(AllocError::BadCpu(c));
+        }
+        if order <= PAGE_ALLOC_COSTLY_ORDER && gfp.0 & !Gfp::FAST_PATH_OK == 0 {
+            if let Some(b) = self.alloc_fast(c, gfp, order) {
+                return Ok(b);
+            }
+        }
+        self.alloc_slow(c, gfp, order)
+    }
+
+    #[inline]
+    fn alloc_fast(&self, c: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
+        let highest = gfp.zone() as usize;
+        let mt = gfp.migratetype() as usize;
+        let z = (0..=highest).rev().find(|&z| self.zones[z].managed != 0)?;
+        let zf = &self.zones[z];
+        let movable = mt == MOVABLE;
+        let free = zf.vm.global(ZoneStatItem::NrFreePages);
+        let cma = zf.vm.global(ZoneStatItem::NrFreeCmaPages);
+        let mark = zf.low + zf.lowmem_reserve[highest];
+        if !fast::above_low_mark(free, cma, zf.highatomic, mark, order, movable) {
+            return None;
+        }
+        if order > 0 {
+            let bits = zf.areas.load(Relaxed);
+            let usable = if movable { bits >> 16 } else { bits } & 0xffff;
+            if usable >> order == 0 {
+                return None;
+            }
+        }
+        let map = self.map.as_deref()?;
+        let slot = &self.cpus[c];
+        // A drain from another CPU holds the lock for a moment: take the slow path.
+        let mut pcp = slot.pcp.try_lock()?;
+        let i = fast::pcp_pop(map, &mut pcp[z], order_to_pindex(mt, order), order)?;
+        slot.vm.count(VmEvent::PgAlloc, 1 << order);
+        Some(PageBlock {
+            pfn: self.map_start + u64::from(i),
+            order,
+            zone: ZoneType::from_index(z),
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, c: usize, gfp: Gfp, order: u32) -> Result<PageBlock, AllocError> {
+        let r = self.locked(c, |a| a.alloc_pages(c, gfp, order));
+        let r = match r {
+            Err(AllocError::NoMemory) if self.others_hold_pages(c) => {
+                // __alloc_pages_direct_reclaim's drain_all_pages, then retry.
+                self.drain_all_pages();
+                self.locked(c, |a| a.alloc_pages(c, gfp, order))
+            }
+            r => r,
+        };
+        if let Ok(b) = &r {
+            self.cpus[c]
+                .vm
+                .count(VmEvent::PgAlloc, b.nr_pages() as usize);
+        }
+        r
+    }
+
+    /// `free_pages(block)` on the token's CPU.
+    #[inline]
+    pub fn free_pages(&self, cpu: &mut CpuToken, block: PageBlock) -> Result<(), FreeError> {
+        self.free_pages_raw(cpu, block.pfn, block.order)
+    }
+
+    /// `__free_pages(pfn_to_page(pfn), order)` on the token's CPU, with every
+    /// `free_page_is_bad` check ([`PageAllocator::free_pages_raw`]): orders up to 3
+    /// onto its own lists without a shared lock while they stay below `high`.
+    #[inline]
+    pub fn free_pages_raw(
+        &self,
+        cpu: &mut CpuToken,
+        pfn: Pfn,
+        order: u32,
+    ) -> Result<(), FreeError> {
+        let c = cpu.id();
+        if c >= NCPU {
+            return Err(FreeError::BadCpu(c));
+        }
+        if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_fast(c, pfn, order) {
+            return Ok(());
+        }
+        let r = self.locked(c, |a| a.free_pages_raw(c, pfn, order));
+        if r.is_ok() {
+            self.cpus[c].vm.count(VmEvent::PgFree, 1 << order);
+        }
+        r
+    }
+
+    #[inline]
+    fn free_fast(&self, c: usize, pfn: Pfn, order: u32) -> bool {
+        let Some(map) = self.map.as_deref() else {
+            return false;
+        };
+        let Some((i, f, z)) = fast::free_candidate(map, self.map_start, pfn, order) else {
+            return false;
+        };
+        let zf = &self.zones[z];
+        let Some(usemap) = zf.usemap.as_deref() else {
+            return false;
+        };
+        let Some(pmt) = fast::pageblock_mt(usemap, zf.usemap_base, zf.pageblock_order, pfn) else {
+            return false;
+        };
+        let slot = &self.cpus[c];
+        let Some(mut pcp) = slot.pcp.try_lock() else {
+            return false;
+        };
+        if !fast::pcp_push(map, &mut pcp[z], i, f, pmt, order) {
+            return false;
+        }
+        slot.vm.count(VmEvent::PgFree, 1 << order);
+        true
+    }
+
+    /// Run `f` on the zone-locked allocator with CPU `c`'s lists lent to it (its
+    /// pageset lock, then the zone lock), then publish what changed: the free counts
+    /// into `c`'s vmstat differences, the free-area summary for the fast path.
+    fn locked<R>(&self, c: usize, f: impl FnOnce(&mut PageAllocator<S, NCPU>) -> R) -> R {
+        let slot = &self.cpus[c];
+        let mut pcp = slot.pcp.lock();
+        let mut a = self.zone_lock.lock();
+        slot.vm.count(VmEvent::ZoneLock, 1);
+        let before = counters(&a);
+        core::mem::swap(&mut a.pcp[c], &mut *pcp);
+        let r = f(&mut a);
+        core::mem::swap(&mut a.pcp[c], &mut *pcp);
+        for (z, (b, now)) in before.iter().zip(counters(&a)).enumerate() {
+            let zf = &self.zones[z];
+            let t = zf.stat_threshold;
+            let d_free = now.free as i64 - b.free as i64;
+            let d_cma = now.free_cma as i64 - b.free_cma as i64;
+            slot.vm
+                .mod_state(z, ZoneStatItem::NrFreePages, d_free, t, &zf.vm);
+            slot.vm
+                .mod_state(z, ZoneStatItem::NrFreeCmaPages, d_cma, t, &zf.vm);
+            if d_free != 0 {
+                zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
+            }
+        }
+        r
+    }
+
+    /// True when a CPU other than `c` has pages on its lists.
+    fn others_hold_pages(&self, c: usize) -> bool {
+        self.cpus
+            .iter()
+            .enumerate()
+            .any(|(o, slot)| o != c && slot.pcp.lock().iter().any(|p| p.count != 0))
+    }
+
+    /// `drain_all_pages`: every CPU's lists back to the buddy, each under its own
+    /// pageset lock and the zone lock (Linux 6.1 drains remote CPUs the same way).
+    pub fn drain_all_pages(&self) {
+        for c in 0..NCPU {
+            self.locked(c, |a| a.drain_pages(c));
+        }
+    }
+
+    /// Everything stopped: every pageset lock (in CPU order), then the zone lock,
+    /// all the lists lent to the allocator, for checks and reports that need one
+    /// consistent view ([`PageAllocator::check_invariants`], the `/proc` reports).
+    /// The vmstat differences are folded first, so that the global counts are exact.
+    pub fn with_all<R>(&self, f: impl FnOnce(&mut PageAllocator<S, NCPU>) -> R) -> R {
+        let mut pcps: [_; NCPU] = core::array::from_fn(|c| self.cpus[c].pcp.lock());
+        let mut a = self.zone_lock.lock();
+        let zones: [&ZoneVmStat; MAX_NR_ZONES] = core::array::from_fn(|z| &self.zones[z].vm);
+        for slot in &self.cpus {
+            slot.vm.fold(&zones);
+        }
+        let before = counters(&a);
+        for (c, p) in pcps.iter_mut().enumerate() {
+            core::mem::swap(&mut a.pcp[c], &mut **p);
+        }
+        let r = f(&mut a);
+        for (c, p) in pcps.iter_mut().enumerate() {
+            core::mem::swap(&mut a.pcp[c], &mut **p);
+        }
+        for (z, (b, now)) in before.iter().zip(counters(&a)).enumerate() {
+            let zf = &self.zones[z];
+            let d_free = now.free as isize - b.free as isize;
+            zf.vm.add_global(ZoneStatItem::NrFreePages, d_free);
+            let d_cma = now.free_cma as isize - b.free_cma as isize;
+            zf.vm.add_global(ZoneStatItem::NrFreeCmaPages, d_cma);
+            zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
+        }
+        r
+    }
+
+    /// `zone_page_state_snapshot`: the zone's global count plus every CPU's
+    /// difference, without any lock (exact when no CPU is changing it).
+    pub fn zone_page_state_snapshot(&self, zone: ZoneType, item: ZoneStatItem) -> u64 {
+        let z = zone as usize;
+        let mut v = self.zones[z].vm.global(item) as i64;
+        for slot in &self.cpus {
+            v += slot.vm.diff(z, item);
+        }
+        v.max(0) as u64
+    }
+
+    /// `zone_page_state`: the global count alone (what the fast path reads).
+    pub fn zone_page_state(&self, zone: ZoneType, item: ZoneStatItem) -> u64 {
+        self.zones[zone as usize].vm.global(item)
+    }
+
+    /// `nr_free_pages()` from vmstat, folded when read.
+    pub fn nr_free_pages(&self) -> u64 {
+        (0..MAX_NR_ZONES)
+            .map(|z| {
+                self.zone_page_state_snapshot(ZoneType::from_index(z), ZoneStatItem::NrFreePages)
+            })
+            .sum()
+    }
+
+    /// `all_vm_events`' count of `ev` on CPU `cpu` (events are per CPU).
+    pub fn cpu_events(&self, cpu: usize, ev: VmEvent) -> usize {
+        self.cpus.get(cpu).map_or(0, |s| s.vm.events(ev))
+    }
+
+    /// `all_vm_events`: `ev` summed over the CPUs.
+    pub fn vm_events(&self, ev: VmEvent) -> usize {
+        self.cpus.iter().map(|s| s.vm.events(ev)).sum()
+    }
+
+    /// Pages on `cpu`'s lists (taking its pageset lock for the moment).
+    pub fn cpu_pcp_pages(&self, cpu: usize) -> u64 {
+        self.cpus
+            .get(cpu)
+            .map_or(0, |s| s.pcp.lock().iter().map(|p| u64::from(p.count)).sum())
+    }
+
+    /// Back to one owner: every CPU's lists in the allocator, vmstat folded.
+    pub fn into_inner(self) -> PageAllocator<S, NCPU> {
+        let mut a = self.zone_lock.into_inner();
+        for (c, slot) in self.cpus.into_iter().enumerate() {
+            a.pcp[c] = slot.pcp.into_inner();
+        }
+        a
+    }
+}

@@ -1,0 +1,227 @@
+//! The shared allocator ([`SmpPageAllocator`]) under real threads: each thread is a
+//! CPU with its own token, allocating and freeing orders 0-3 at random while an
+//! ownership table catches any page handed out twice; at the end the invariant check
+//! finds every page accounted for and the free counts equal the start. Also the
+//! zone-lock count of the order-0 fast path (about one per batch).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use zonekit_core::memblock::Memblock;
+use zonekit_core::mm_init::free_area_init_node;
+use zonekit_core::mmzone::ZoneType;
+use zonekit_core::page_alloc::smp::vmstat::{VmEvent, ZoneStatItem};
+use zonekit_core::page_alloc::{
+    memblock_free_all, AllocConfig, AllocError, FreeError, Gfp, PageAllocator, SmpPageAllocator,
+};
+use zonekit_core::percpu::{CpuToken, CpuTokens};
+use zonekit_core::selftest::XorShift;
+use zonekit_core::storage::VecPageStorage;
+use zonekit_core::MmConfig;
+
+const BASE_PFN: u64 = 0x60000;
+
+/// `mib` MiB at 0x60000000 in one zone, 1 MiB reserved at +1 MiB.
+fn allocator<const N: usize>(mib: u64) -> PageAllocator<VecPageStorage, N> {
+    let cfg = MmConfig::ZONEKIT;
+    let mut mb: Memblock = Memblock::new(u32::MAX as u64);
+    let pages = mib << 8;
+    mb.add(BASE_PFN << 12, mib << 20).unwrap();
+    mb.reserve((BASE_PFN << 12) + (1 << 20), 1 << 20).unwrap();
+    mb.set_current_limit((BASE_PFN + pages) << 12);
+    let mut storage = VecPageStorage::default();
+    let mut node = free_area_init_node(
+        &mut mb,
+        &mut storage,
+        &cfg,
+        0,
+        &[pages, 0, 0, 0],
+        BASE_PFN,
+        &[0; 4],
+        0,
+    )
+    .unwrap();
+    memblock_free_all(&mut node, &mb, BASE_PFN + pages);
+    PageAllocator::new(
+        node,
+        VecPageStorage::default(),
+        AllocConfig::new(BASE_PFN + pages, BASE_PFN << 12),
+    )
+}
+
+/// Who holds each page (0: nobody, else the CPU id + 1).
+struct Owners(Vec<AtomicU32>);
+
+impl Owners {
+    fn new(pages: u64) -> Self {
+        Owners((0..pages).map(|_| AtomicU32::new(0)).collect())
+    }
+    fn take(&self, pfn: u64, order: u32, who: u32) {
+        for p in pfn..pfn + (1 << order) {
+            let prev = self.0[(p - BASE_PFN) as usize].swap(who, Ordering::Relaxed);
+            assert_eq!(
+                prev,
+                0,
+                "pfn {p:#x} handed to CPU {} while CPU {} held it",
+                who - 1,
+                prev.wrapping_sub(1)
+            );
+        }
+    }
+    fn give(&self, pfn: u64, order: u32, who: u32) {
+        for p in pfn..pfn + (1 << order) {
+            let prev = self.0[(p - BASE_PFN) as usize].swap(0, Ordering::Relaxed);
+            assert_eq!(
+                prev,
+                who,
+                "pfn {p:#x} freed by CPU {} but held by {}",
+                who - 1,
+                prev
+            );
+        }
+    }
+}
+
+/// One CPU's bounded random workload: hold up to `max_held` blocks of orders 0-3.
+fn workload<const N: usize>(
+    a: &SmpPageAllocator<VecPageStorage, N>,
+    cpu: &mut CpuToken,
+    owners: &Owners,
+    seed: u64,
+    steps: usize,
+    max_held: usize,
+) -> usize {
+    let who = cpu.id() as u32 + 1;
+    let mut rng = XorShift::new(seed);
+    let mut held = Vec::new();
+    let mut failed = 0;
+    for _ in 0..steps {
+        if held.len() < max_held && !rng.next_u64().is_multiple_of(3) {
+            let order = (rng.next_u64() % 4) as u32;
+            let gfp = if rng.next_u64().is_multiple_of(2) {
+                Gfp::KERNEL
+            } else {
+                Gfp::MOVABLE
+            };
+            match a.alloc_pages(cpu, gfp, order) {
+                Ok(b) => {
+                    owners.take(b.pfn(), order, who);
+                    held.push(b);
+                }
+                Err(AllocError::NoMemory) => failed += 1,
+                Err(e) => panic!("alloc: {e:?}"),
+            }
+        } else if !held.is_empty() {
+            let b = held.swap_remove((rng.next_u64() as usize) % held.len());
+            owners.give(b.pfn(), b.order(), who);
+            a.free_pages(cpu, b).unwrap();
+        }
+    }
+    for b in held {
+        owners.give(b.pfn(), b.order(), who);
+        a.free_pages(cpu, b).unwrap();
+    }
+    failed
+}
+
+/// Run the workload on `threads` CPUs at once; the number of failed allocations.
+fn stress<const N: usize>(threads: usize, mib: u64, steps: usize, max_held: usize) -> usize {
+    let a = allocator::<N>(mib);
+    let free0 = a.nr_free_pages();
+    let managed = a.managed(ZoneType::Dma);
+    let a = SmpPageAllocator::<_, N>::new(a);
+    let tokens: CpuTokens<N> = CpuTokens::new();
+    let owners = Owners::new(mib << 8);
+    let failed = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut cpu = tokens.claim(t).unwrap();
+                let (a, owners) = (&a, &owners);
+                s.spawn(move || {
+                    workload(a, &mut cpu, owners, 0x9e37_79b9 + t as u64, steps, max_held)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).sum::<usize>()
+    });
+    let r = a.with_all(|a| a.check_invariants()).expect("invariants");
+    assert_eq!(r.allocated, 0, "every block was freed");
+    assert_eq!(a.vm_events(VmEvent::PgAlloc), a.vm_events(VmEvent::PgFree));
+    a.drain_all_pages();
+    assert_eq!(a.nr_free_pages(), free0, "vmstat, folded when read");
+    let a = a.into_inner();
+    assert_eq!(a.nr_free_pages(), free0);
+    assert_eq!(a.allocated(ZoneType::Dma), 0);
+    assert_eq!(a.managed(ZoneType::Dma), managed);
+    failed
+}
+
+#[test]
+fn four_threads_share_the_allocator_and_nothing_is_lost() {
+    assert_eq!(stress::<4>(4, 64, 100_000, 64), 0);
+}
+
+#[test]
+fn two_threads_exhaust_memory_and_drain_each_other() {
+    // Small memory, many blocks held: allocations fail, drain_all_pages runs across
+    // the CPUs, and everything still comes back.
+    assert!(stress::<2>(2, 8, 20_000, 2048) > 0, "memory never ran out");
+}
+
+#[test]
+fn a_token_names_its_cpu_and_foreign_or_double_frees_are_refused() {
+    let a = SmpPageAllocator::<_, 2>::new(allocator::<2>(64));
+    let tokens: CpuTokens<2> = CpuTokens::new();
+    let mut c0 = tokens.claim(0).unwrap();
+    let mut c1 = tokens.claim(1).unwrap();
+    let b = a.alloc_pages(&mut c0, Gfp::KERNEL, 0).unwrap();
+    let pfn = b.pfn();
+    assert!(a.cpu_pcp_pages(0) > 0 && a.cpu_pcp_pages(1) == 0);
+    // Freed on the other CPU: it lands on that CPU's lists.
+    a.free_pages(&mut c1, b).unwrap();
+    assert_eq!(
+        a.free_pages_raw(&mut c0, pfn, 0),
+        Err(FreeError::AlreadyFree(pfn))
+    );
+    assert_eq!(
+        a.free_pages_raw(&mut c0, 0x1000, 0),
+        Err(FreeError::OutsideNode(0x1000))
+    );
+    // A token from another, larger set names a CPU this allocator does not have.
+    let other: CpuTokens<4> = CpuTokens::new();
+    let mut c3 = other.claim(3).unwrap();
+    assert_eq!(
+        a.alloc_pages(&mut c3, Gfp::KERNEL, 0),
+        Err(AllocError::BadCpu(3))
+    );
+    a.with_all(|a| a.check_invariants()).unwrap();
+}
+
+#[test]
+fn order0_fast_path_takes_the_zone_lock_once_per_batch() {
+    let a = SmpPageAllocator::<_, 1>::new(allocator::<1>(64));
+    let batch = a.with_all(|a| a.pcp(0, ZoneType::Dma).unwrap().batch) as usize;
+    let mut cpu = CpuTokens::<1>::new().claim(0).unwrap();
+    let mut held = Vec::new();
+    let locks0 = a.cpu_events(0, VmEvent::ZoneLock);
+    for _ in 0..10 {
+        for _ in 0..50 {
+            held.push(a.alloc_pages(&mut cpu, Gfp::KERNEL, 0).unwrap());
+        }
+        for b in held.drain(..) {
+            a.free_pages(&mut cpu, b).unwrap();
+        }
+    }
+    let locks = a.cpu_events(0, VmEvent::ZoneLock) - locks0;
+    // 1000 operations: refills of `batch` pages and drains above `high`.
+    assert!(
+        locks <= 2 * 1000 / batch + 2,
+        "{locks} zone-lock acquisitions, batch {batch}"
+    );
+    assert!(locks >= 1);
+    let parked = a.cpu_pcp_pages(0);
+    assert!(parked > 0);
+    let before = a.zone_page_state_snapshot(ZoneType::Dma, ZoneStatItem::NrFreePages);
+    a.drain_all_pages();
+    let after = a.zone_page_state_snapshot(ZoneType::Dma, ZoneStatItem::NrFreePages);
+    assert_eq!((after - before, a.cpu_pcp_pages(0)), (parked, 0));
+}
