@@ -305,6 +305,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
     }
 
+    /// `page_alloc_cpu_online` / `zone_pcp_update` after CPUs came up or went away:
+    /// `n` CPUs online (1 to `NCPU`), the per-CPU `high`, `batch` and the vmstat
+    /// thresholds recomputed (the watermarks do not depend on it).
+    pub fn set_online_cpus(&mut self, n: u32) {
+        self.cfg.online_cpus = Some(n);
+        self.init_per_zone_wmark_min();
+    }
+
     /// `num_online_cpus()`: [`AllocConfig::online_cpus`], 1 to `NCPU`.
     pub fn online_cpus(&self) -> u32 {
         self.cfg

@@ -16,6 +16,14 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub const MAX_CPU_IDS: usize = 32;
 
 /// The right to use one CPU's per-CPU state. See the [module documentation](self).
+///
+/// A token cannot be copied, so one CPU's id cannot be handed to two users:
+///
+/// ```compile_fail
+/// let tokens = zonekit_core::percpu::CpuTokens::<2>::new();
+/// let t = tokens.claim(0).unwrap();
+/// let again = t.clone(); // no Clone
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct CpuToken {
     id: u8,

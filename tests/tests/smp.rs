@@ -83,7 +83,7 @@ impl Owners {
 
 /// One CPU's bounded random workload: hold up to `max_held` blocks of orders 0-3.
 fn workload<const N: usize>(
-    a: &SmpPageAllocator<VecPageStorage, N>,
+    a: &SmpPageAllocator<'_, VecPageStorage, N>,
     cpu: &mut CpuToken,
     owners: &Owners,
     seed: u64,
@@ -125,10 +125,10 @@ fn workload<const N: usize>(
 
 /// Run the workload on `threads` CPUs at once; the number of failed allocations.
 fn stress<const N: usize>(threads: usize, mib: u64, steps: usize, max_held: usize) -> usize {
-    let a = allocator::<N>(mib);
-    let free0 = a.nr_free_pages();
-    let managed = a.managed(ZoneType::Dma);
-    let a = SmpPageAllocator::<_, N>::new(a);
+    let mut owned = allocator::<N>(mib);
+    let free0 = owned.nr_free_pages();
+    let managed = owned.managed(ZoneType::Dma);
+    let a = SmpPageAllocator::<_, N>::new(&mut owned);
     let tokens: CpuTokens<N> = CpuTokens::new();
     let owners = Owners::new(mib << 8);
     let failed = std::thread::scope(|s| {
@@ -148,7 +148,8 @@ fn stress<const N: usize>(threads: usize, mib: u64, steps: usize, max_held: usiz
     assert_eq!(a.vm_events(VmEvent::PgAlloc), a.vm_events(VmEvent::PgFree));
     a.drain_all_pages();
     assert_eq!(a.nr_free_pages(), free0, "vmstat, folded when read");
-    let a = a.into_inner();
+    drop(a);
+    let a = owned;
     assert_eq!(a.nr_free_pages(), free0);
     assert_eq!(a.allocated(ZoneType::Dma), 0);
     assert_eq!(a.managed(ZoneType::Dma), managed);
@@ -169,7 +170,8 @@ fn two_threads_exhaust_memory_and_drain_each_other() {
 
 #[test]
 fn a_token_names_its_cpu_and_foreign_or_double_frees_are_refused() {
-    let a = SmpPageAllocator::<_, 2>::new(allocator::<2>(64));
+    let mut owned = allocator::<2>(64);
+    let a = SmpPageAllocator::<_, 2>::new(&mut owned);
     let tokens: CpuTokens<2> = CpuTokens::new();
     let mut c0 = tokens.claim(0).unwrap();
     let mut c1 = tokens.claim(1).unwrap();
@@ -198,7 +200,8 @@ fn a_token_names_its_cpu_and_foreign_or_double_frees_are_refused() {
 
 #[test]
 fn order0_fast_path_takes_the_zone_lock_once_per_batch() {
-    let a = SmpPageAllocator::<_, 1>::new(allocator::<1>(64));
+    let mut owned = allocator::<1>(64);
+    let a = SmpPageAllocator::<_, 1>::new(&mut owned);
     let batch = a.with_all(|a| a.pcp(0, ZoneType::Dma).unwrap().batch) as usize;
     let mut cpu = CpuTokens::<1>::new().claim(0).unwrap();
     let mut held = Vec::new();

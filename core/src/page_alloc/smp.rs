@@ -61,13 +61,25 @@ struct CpuSlot<L: Locking> {
     vm: CpuVmStat,
 }
 
-/// A [`PageAllocator`] shared by `NCPU` CPUs. See the [module documentation](self).
-pub struct SmpPageAllocator<S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
+/// A [`PageAllocator`] shared by `NCPU` CPUs for as long as it is borrowed. See the
+/// [module documentation](self). Dropping it gives every CPU's lists back to the
+/// allocator (nothing is lost); a kernel that shares its allocator for good
+/// borrows it for `'static`.
+pub struct SmpPageAllocator<'a, S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
     map: Option<S::MemMap>,
     map_start: Pfn,
     zones: [ZoneFast<S::Bitmap>; MAX_NR_ZONES],
-    zone_lock: L::Mutex<PageAllocator<S, NCPU>>,
+    zone_lock: L::Mutex<&'a mut PageAllocator<S, NCPU>>,
     cpus: [CpuSlot<L>; NCPU],
+}
+
+impl<S: PageStorage, const NCPU: usize, L: Locking> Drop for SmpPageAllocator<'_, S, NCPU, L> {
+    fn drop(&mut self) {
+        let a: &mut PageAllocator<S, NCPU> = self.zone_lock.get_mut();
+        for (c, slot) in self.cpus.iter_mut().enumerate() {
+            core::mem::swap(&mut a.pcp[c], slot.pcp.get_mut());
+        }
+    }
 }
 
 /// The areas bitmask of [`ZoneFast::areas`] for a zone's free lists.
@@ -93,10 +105,10 @@ fn counters<S: PageStorage, const NCPU: usize>(
     core::array::from_fn(|z| a.zones[z].counters)
 }
 
-impl<S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<S, NCPU, L> {
+impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, NCPU, L> {
     /// Share an allocator between its CPUs. The lists each CPU already has become
     /// that CPU's.
-    pub fn new(mut a: PageAllocator<S, NCPU>) -> Self {
+    pub fn new(a: &'a mut PageAllocator<S, NCPU>) -> Self {
         let map = a.node.mem_map.clone();
         let map_start = a.node.mem_map_start_pfn;
         let zones = core::array::from_fn(|z| {
@@ -381,14 +393,5 @@ impl<S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<S, NCPU, L>
         self.cpus
             .get(cpu)
             .map_or(0, |s| s.pcp.lock().iter().map(|p| u64::from(p.count)).sum())
-    }
-
-    /// Back to one owner: every CPU's lists in the allocator, vmstat folded.
-    pub fn into_inner(self) -> PageAllocator<S, NCPU> {
-        let mut a = self.zone_lock.into_inner();
-        for (c, slot) in self.cpus.into_iter().enumerate() {
-            a.pcp[c] = slot.pcp.into_inner();
-        }
-        a
     }
 }

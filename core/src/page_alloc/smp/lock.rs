@@ -17,8 +17,8 @@ pub trait Lock<T> {
     fn lock(&self) -> Self::Guard<'_>;
     /// Take the lock if it is free now.
     fn try_lock(&self) -> Option<Self::Guard<'_>>;
-    /// The value, lock consumed.
-    fn into_inner(self) -> T;
+    /// The value, through exclusive access (no locking needed).
+    fn get_mut(&mut self) -> &mut T;
 }
 
 /// A family of mutexes: `Mutex<T>` for every `T`.
@@ -55,7 +55,7 @@ impl<T> Lock<T> for spin::Mutex<T> {
         spin::Mutex::try_lock(self)
     }
 
-    fn into_inner(self) -> T {
-        spin::Mutex::into_inner(self)
+    fn get_mut(&mut self) -> &mut T {
+        spin::Mutex::get_mut(self)
     }
 }
