@@ -45,6 +45,7 @@
 //! fallback keeps the tree's command line and reserves the blob (it is still read).
 
 use core::fmt;
+use zonekit_core::page_alloc::MAX_CPUS;
 
 use zonekit_core::addr::{MemRange, PAGE_SIZE};
 use zonekit_core::arch::MmConfig;
@@ -307,7 +308,7 @@ pub fn boot<S: PageStorage>(
     input: FlowInput<'_>,
     mut storage: S,
     hooks: &mut dyn BootHooks<S>,
-) -> Result<RunningMemory<S, 1>, FlowOutcome> {
+) -> Result<RunningMemory<S, MAX_CPUS>, FlowOutcome> {
     let board = input.board;
     zk_info!("zonekit: booting on {}", board.name);
     zk_info!(
@@ -381,7 +382,7 @@ pub fn boot<S: PageStorage>(
     }
     hooks.booted(&params, &booted);
     // mem_init: every free page to the buddy allocator.
-    let running = booted.mem_init::<1>(storage, hooks);
+    let running = booted.mem_init::<MAX_CPUS>(storage, hooks);
     hooks.step(BootStep::MemoryInitEnd);
     hooks.mem_init_done(&running);
     Ok(running)

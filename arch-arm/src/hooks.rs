@@ -10,6 +10,7 @@
 //! Linux has no such trait: these are the points where `setup_arch`, `mm_init` and
 //! the arch's `paging_init` differ between machines and configurations.
 
+use zonekit_core::page_alloc::MAX_CPUS;
 use zonekit_core::PageStorage;
 
 use crate::bootmem::{BootError, BootParams, BootedMemory, PagingContext, RunningMemory};
@@ -72,11 +73,11 @@ pub trait BootHooks<S: PageStorage> {
     fn booted(&mut self, _params: &BootParams<'_>, _booted: &BootedMemory<S>) {}
 
     /// `mem_init` is done, before any report or self-test.
-    fn mem_init_done(&mut self, _running: &RunningMemory<S, 1>) {}
+    fn mem_init_done(&mut self, _running: &RunningMemory<S, MAX_CPUS>) {}
 
     /// The page allocator self-test passed; the caller's own tests run here (the
     /// guest's MMU self-tests). An error stops the boot with its exit status.
-    fn running(&mut self, _running: &mut RunningMemory<S, 1>) -> Result<(), HookStop> {
+    fn running(&mut self, _running: &mut RunningMemory<S, MAX_CPUS>) -> Result<(), HookStop> {
         Ok(())
     }
 

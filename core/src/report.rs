@@ -65,7 +65,7 @@ pub fn zoneinfo<S: PageStorage, const NCPU: usize, W: Write>(
             write!(w, "\n      {name:<12} {v}")?;
         }
         write!(w, "\n  pagesets")?;
-        for cpu in 0..NCPU {
+        for cpu in 0..a.online_cpus() as usize {
             if let Some(p) = a.pcp(cpu, zt) {
                 write!(
                     w,

@@ -403,6 +403,8 @@ impl<S: PageStorage> BootedMemory<S> {
         cfg.page_offset = page_offset;
         // cma_init_reserved_areas: the areas become MIGRATE_CMA pageblocks.
         cfg.cma = cma;
+        // Only the boot CPU runs yet; `set_online_cpus` follows the secondaries.
+        cfg.online_cpus = Some(1);
         let allocator = PageAllocator::new(node, storage, cfg);
         zk_info!(
             "zonekit: page allocator ready: {} pages free, min_free_kbytes {}",

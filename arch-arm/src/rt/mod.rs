@@ -22,6 +22,7 @@ use crate::kprintln;
 use crate::mmu::kernel::{MmuOptions, NOMMU_LINE};
 use crate::mmu::{MappingHooks, NoMappingHooks};
 use zonekit_core::addr::MemRange;
+use zonekit_core::page_alloc::MAX_CPUS;
 use zonekit_core::MemorySource;
 
 pub use crate::flow::{EXIT_BOOT_ERROR, EXIT_SELF_CHECK};
@@ -247,7 +248,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
         self.steps.0[StepTicks::slot(step)] = self.counter.ticks();
     }
 
-    fn mem_init_done(&mut self, running: &RunningMemory<PhysPageStorage, 1>) {
+    fn mem_init_done(&mut self, running: &RunningMemory<PhysPageStorage, MAX_CPUS>) {
         let ticks = self
             .steps
             .span(BootStep::MemoryInitStart, BootStep::MemoryInitEnd);
@@ -265,7 +266,10 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
         }
     }
 
-    fn running(&mut self, running: &mut RunningMemory<PhysPageStorage, 1>) -> Result<(), HookStop> {
+    fn running(
+        &mut self,
+        running: &mut RunningMemory<PhysPageStorage, MAX_CPUS>,
+    ) -> Result<(), HookStop> {
         if self.nommu || !self.mmu_tests {
             return Ok(());
         }
@@ -371,7 +375,7 @@ pub fn boot_main(
 /// `kmap`/`kunmap` for highmem pages).
 pub struct BootedKernel {
     /// memblock retired, the buddy allocator owning every free page.
-    pub running: RunningMemory<PhysPageStorage, 1>,
+    pub running: RunningMemory<PhysPageStorage, MAX_CPUS>,
     /// The kernel page tables and pkmap, once `paging_init` switched the MMU on.
     pub mmu: Option<paging::KernelMmu>,
 }

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use zonekit_core::page_alloc::MAX_CPUS;
 
 use zonekit_arch_arm::board::BoardDesc;
 use zonekit_arch_arm::bootmem::RunningMemory;
@@ -284,7 +285,10 @@ impl BootHooks<SimStorage> for SimHooks {
     }
 
     /// The guest's MMU self-tests, on simulated RAM through the same tables.
-    fn running(&mut self, running: &mut RunningMemory<SimStorage, 1>) -> Result<(), HookStop> {
+    fn running(
+        &mut self,
+        running: &mut RunningMemory<SimStorage, MAX_CPUS>,
+    ) -> Result<(), HookStop> {
         if self.options.nommu {
             return Ok(());
         }
@@ -315,7 +319,7 @@ impl BootHooks<SimStorage> for SimHooks {
         }
     }
 
-    fn mem_init_done(&mut self, _running: &RunningMemory<SimStorage, 1>) {
+    fn mem_init_done(&mut self, _running: &RunningMemory<SimStorage, MAX_CPUS>) {
         let us = self.started.map_or(0, |t| t.elapsed().as_micros());
         zk_info!("zonekit: memory init took {} us", us);
     }
