@@ -377,6 +377,9 @@ fn render_host(s: &mut String, h: &HostFigures) {
         }
         let _ = writeln!(s);
     }
+    if let Some(smp) = &h.smp {
+        crate::bench_smp::render(s, smp);
+    }
 }
 
 fn render(
@@ -497,6 +500,7 @@ mod tests {
         let h = HostFigures {
             profiles: vec![p(50.0, 30.0), p(50.0, 10.0)],
             frag: vec![frag(5), frag(5), frag(4), frag(0)],
+            smp: None,
         };
         let md = render(&[], Some(&h), &[]);
         assert!(md.contains("6.00×"), "{md}");
@@ -505,6 +509,7 @@ mod tests {
         let h = HostFigures {
             profiles: vec![p(61.0, 30.0), p(50.0, 30.0)],
             frag: vec![frag(4), frag(5), frag(4), frag(0)],
+            smp: None,
         };
         let md = render(&[], Some(&h), &[]);
         assert!(md.contains("**not met**"), "{md}");

@@ -8,7 +8,8 @@
 //!   and the call into the region cancel);
 //! * timed: every workload on every allocator in one process, interleaved round by
 //!   round, thread CPU time, medians;
-//! * the fragmentation run (release profile).
+//! * the fragmentation run (release profile);
+//! * two CPUs: zone-lock counts and 1/2-thread throughput ([`crate::bench_smp`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,8 @@ pub struct HostFigures {
     pub profiles: Vec<ProfileFigures>,
     /// Per allocator, release profile.
     pub frag: Vec<FragRow>,
+    /// Several CPUs (release profile).
+    pub smp: Option<crate::bench_smp::SmpFigures>,
 }
 
 fn harness(root: &Path, dir: &str) -> PathBuf {
@@ -290,6 +293,9 @@ pub fn run(root: &Path) -> Result<HostFigures, HostError> {
         let ns = parse_times(&harness_output(&bin, &["time", ROUNDS])?)?;
         if profile == "release" {
             figures.frag = parse_frag(&harness_output(&bin, &["frag"])?)?;
+            eprintln!("xtask: bench: several CPUs (release)");
+            let out = harness_output(&bin, &["smp", "9"])?;
+            figures.smp = Some(crate::bench_smp::parse(&out).map_err(HostError::Parse)?);
         }
         figures.profiles.push(ProfileFigures {
             profile,

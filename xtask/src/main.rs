@@ -19,6 +19,7 @@
 
 mod bench;
 mod bench_host;
+mod bench_smp;
 mod boards;
 mod cli;
 mod commands;

@@ -8,10 +8,12 @@
 //!   process, interleaved round by round (the order rotates), CPU time of this
 //!   thread per chunk; prints the median ns per operation.
 //! * `zonekit-bench frag`: the fragmentation run on every allocator.
+//! * `zonekit-bench smp <rounds>`: zonekit on two CPUs (see the `smp` module).
 //!
 //! Every run checks that the free frames return to the start after each workload.
 
 mod peers;
+mod smp;
 mod workloads;
 
 use peers::{Bitmap, Bsa, Floor, Frames, Zonekit};
@@ -143,7 +145,7 @@ fn frag_one<A: Frames>(key: &str, mut a: A) -> Result<(), String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let usage = "usage: zonekit-bench count <zonekit|bsa|bitmap|floor> <workload> <n> | time <rounds> | frag";
+    let usage = "usage: zonekit-bench count <zonekit|bsa|bitmap|floor> <workload> <n> | time <rounds> | frag | smp <rounds>";
     match args.first().map(String::as_str) {
         Some("count") => {
             let [_, alloc, w, n] = args else {
@@ -172,6 +174,13 @@ fn run(args: &[String]) -> Result<(), String> {
             frag_one(ALLOCATORS[1], Bsa::new(&r))?;
             frag_one(ALLOCATORS[2], Bitmap::new(&r))?;
             frag_one(ALLOCATORS[3], Floor::new(&r))
+        }
+        Some("smp") => {
+            let rounds = args
+                .get(1)
+                .map_or(Ok(9), |s| s.parse())
+                .map_err(|e| format!("rounds: {e}"))?;
+            smp::run(rounds)
         }
         _ => Err(usage.into()),
     }

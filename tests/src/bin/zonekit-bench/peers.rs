@@ -69,21 +69,27 @@ pub fn free_ranges() -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The 512 MiB node after `memblock_free_all`, as an allocator with lists for
+/// `NCPU` CPUs (all online).
+pub fn zonekit_allocator<const NCPU: usize>() -> PageAllocator<VecPageStorage, NCPU> {
+    let BootedMemory {
+        memblock,
+        mut node,
+        limits,
+        ..
+    } = booted();
+    memblock_free_all(&mut node, &memblock, limits.max_low);
+    PageAllocator::new(
+        node,
+        VecPageStorage::default(),
+        AllocConfig::new(limits.max_low, BASE),
+    )
+}
+
 impl Zonekit {
     /// Boot the node and build the allocator.
     pub fn new() -> Zonekit {
-        let BootedMemory {
-            memblock,
-            mut node,
-            limits,
-            ..
-        } = booted();
-        memblock_free_all(&mut node, &memblock, limits.max_low);
-        Zonekit(PageAllocator::new(
-            node,
-            VecPageStorage::default(),
-            AllocConfig::new(limits.max_low, BASE),
-        ))
+        Zonekit(zonekit_allocator())
     }
 }
 
