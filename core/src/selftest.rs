@@ -10,6 +10,8 @@
 //!
 //! Linux has no single counterpart: this plays the role of the page allocator's `CONFIG_DEBUG_VM` checks (`check_new_pages`, `free_pages_check`) run over every free page.
 
+pub mod smp;
+
 use crate::addr::Pfn;
 use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
 use crate::page_alloc::{AllocError, FreeError, Gfp, InvariantError, PageAllocator};
