@@ -7,9 +7,11 @@
 //! * [`PageAllocator`] owns the node (and its `mem_map`) after that, computes the
 //!   watermarks, protection and per-CPU list sizes as `init_per_zone_wmark_min`
 //!   does, and serves [`PageAllocator::alloc_pages`] / [`PageAllocator::free_pages`].
-//!   All methods take `&mut self`: the caller's lock is the zone lock. For several
-//!   CPUs, [`LockedPageAllocator`] puts it behind a `spin::Mutex`; each CPU names its
-//!   own per-CPU lists with an explicit `cpu` id.
+//!   All methods take `&mut self`: the caller's lock is the zone lock.
+//!   [`LockedPageAllocator`] puts all of it behind one `spin::Mutex` (enough for one
+//!   CPU); [`SmpPageAllocator`] shares it between CPUs the way Linux does, each
+//!   CPU's lists behind their own lock and named by the CPU's
+//!   [`CpuToken`](crate::percpu::CpuToken), the zone lock taken once per batch ([`smp`]).
 //!
 //! Per-CPU lists hold orders 0 to `PAGE_ALLOC_COSTLY_ORDER` (3), one list per order
 //! and PCP migrate type, as in Linux since 5.13 (no THP list); higher orders go

@@ -19,7 +19,7 @@ mod os {
     use zonekit_arch_arm::rt::PhysPageStorage;
     use zonekit_arch_arm::{kprintln, rt};
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
-    use zonekit_core::page_alloc::{Gfp, LockedPageAllocator};
+    use zonekit_core::page_alloc::{Gfp, LockedPageAllocator, MAX_CPUS};
     use zonekit_core::PhysAddr;
     use zonekit_heap::{BuddyPages, PageHeap};
 
@@ -96,11 +96,11 @@ mod os {
     type LinearMapFn = fn(PhysAddr) -> Option<NonNull<u8>>;
 
     /// The buddy allocator once the boot is done, shared with the heap.
-    static BUDDY: spin::Once<LockedPageAllocator<PhysPageStorage, 1>> = spin::Once::new();
+    static BUDDY: spin::Once<LockedPageAllocator<PhysPageStorage, MAX_CPUS>> = spin::Once::new();
 
     /// The kernel's heap: `Box`, `Vec`, `BTreeMap`.
     #[global_allocator]
-    static HEAP: PageHeap<BuddyPages<PhysPageStorage, 1, LinearMapFn>> = PageHeap::new();
+    static HEAP: PageHeap<BuddyPages<PhysPageStorage, MAX_CPUS, LinearMapFn>> = PageHeap::new();
 }
 
 #[cfg(not(target_os = "none"))]
