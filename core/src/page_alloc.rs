@@ -414,7 +414,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 }
 
-/// A [`PageAllocator`] behind a `spin::Mutex` (the zone lock), for several CPUs.
+/// A [`PageAllocator`] behind one `spin::Mutex`: every operation takes the lock, so
+/// every caller shares one set of per-CPU lists (CPU 0's), whichever CPU it runs
+/// on. For one CPU, or where simplicity beats scaling; for several CPUs see
+/// [`SmpPageAllocator`].
 pub struct LockedPageAllocator<S: PageStorage, const NCPU: usize = 1>(
     spin::Mutex<PageAllocator<S, NCPU>>,
 );
@@ -425,14 +428,14 @@ impl<S: PageStorage, const NCPU: usize> LockedPageAllocator<S, NCPU> {
         Self(spin::Mutex::new(a))
     }
 
-    /// `alloc_pages` on `cpu`.
-    pub fn alloc_pages(&self, cpu: usize, gfp: Gfp, order: u32) -> Result<PageBlock, AllocError> {
-        self.0.lock().alloc_pages(cpu, gfp, order)
+    /// `alloc_pages` (the shared lists).
+    pub fn alloc_pages(&self, gfp: Gfp, order: u32) -> Result<PageBlock, AllocError> {
+        self.0.lock().alloc_pages(0, gfp, order)
     }
 
-    /// `free_pages` on `cpu`.
-    pub fn free_pages(&self, cpu: usize, block: PageBlock) -> Result<(), FreeError> {
-        self.0.lock().free_pages(cpu, block)
+    /// `free_pages` (the shared lists).
+    pub fn free_pages(&self, block: PageBlock) -> Result<(), FreeError> {
+        self.0.lock().free_pages(0, block)
     }
 
     /// Lock for anything else (reports, counters, checks).

@@ -161,7 +161,6 @@ unsafe impl<P: PageSource> GlobalAlloc for PageHeap<P> {
 /// linear map), reached through `map`.
 pub struct BuddyPages<S: PageStorage + 'static, const N: usize, M> {
     buddy: &'static LockedPageAllocator<S, N>,
-    cpu: usize,
     map: M,
 }
 
@@ -170,7 +169,7 @@ where
     S: PageStorage + 'static,
     M: Fn(PhysAddr) -> Option<NonNull<u8>>,
 {
-    /// Pages from `buddy` on `cpu`, the block at physical `p` reached at `map(p)`
+    /// Pages from `buddy`, the block at physical `p` reached at `map(p)`
     /// (on a zonekit kernel: the linear map, `p - PHYS_OFFSET + PAGE_OFFSET`).
     ///
     /// # Safety
@@ -178,8 +177,8 @@ where
     /// For every block the buddy allocator hands out with `GFP_KERNEL`, `map` must
     /// return where its bytes are mapped read/write, and nothing else may use those
     /// bytes while the heap owns the block (forever).
-    pub unsafe fn new(buddy: &'static LockedPageAllocator<S, N>, cpu: usize, map: M) -> Self {
-        Self { buddy, cpu, map }
+    pub unsafe fn new(buddy: &'static LockedPageAllocator<S, N>, map: M) -> Self {
+        Self { buddy, map }
     }
 }
 
@@ -190,12 +189,12 @@ where
     M: Fn(PhysAddr) -> Option<NonNull<u8>> + Send,
 {
     fn alloc_pages(&mut self, order: u32) -> Option<NonNull<u8>> {
-        let block = self.buddy.alloc_pages(self.cpu, Gfp::KERNEL, order).ok()?;
+        let block = self.buddy.alloc_pages(Gfp::KERNEL, order).ok()?;
         match (self.map)(block.phys()) {
             Some(p) => Some(p),
             None => {
                 // Not reachable: give it back rather than lose it.
-                let _ = self.buddy.free_pages(self.cpu, block);
+                let _ = self.buddy.free_pages(block);
                 None
             }
         }

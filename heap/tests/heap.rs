@@ -164,7 +164,7 @@ fn buddy_pages_feed_a_vec_and_a_btreemap() {
     let map = move |phys: u64| NonNull::new((arena + (phys - 0x6000_0000) as usize) as *mut u8);
     // SAFETY: the arena covers the node's 16 MiB one to one and is used by nothing
     // but the heap.
-    let pages = unsafe { zonekit_heap::BuddyPages::new(buddy, 0, map) };
+    let pages = unsafe { zonekit_heap::BuddyPages::new(buddy, map) };
     let heap = PageHeap::new();
     heap.init(pages);
     // A Vec's and a BTreeMap's worth of allocations, through the heap.

@@ -300,7 +300,9 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 .mod_state(z, ZoneStatItem::NrFreePages, d_free, t, &zf.vm);
             slot.vm
                 .mod_state(z, ZoneStatItem::NrFreeCmaPages, d_cma, t, &zf.vm);
-            if d_free != 0 {
+            // Blocks can also move between lists without the count changing
+            // (pageblock steals, highatomic reserves): always republish.
+            if zf.managed != 0 {
                 zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
             }
         }

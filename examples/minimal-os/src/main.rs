@@ -65,7 +65,7 @@ mod os {
         let buddy = BUDDY.call_once(|| LockedPageAllocator::new(kernel.running.allocator));
         // SAFETY: GFP_KERNEL blocks are lowmem, which the kernel tables map read/write
         // at `linear_map`'s addresses; the heap owns every block it takes.
-        HEAP.init(unsafe { BuddyPages::new(buddy, 0, linear_map as LinearMapFn) });
+        HEAP.init(unsafe { BuddyPages::new(buddy, linear_map as LinearMapFn) });
         let squares: Vec<u32> = (0..10_000).map(|i| i * i).collect();
         let mut names = BTreeMap::new();
         for (i, name) in ["memblock", "zones", "buddy", "pcp", "kmap"]
