@@ -183,6 +183,19 @@ pub const fn cpu_hwid(cpu: usize, boot_hwid: u32) -> u32 {
     }
 }
 
+/// The logical CPU of hardware id `hwid` when the boot CPU's is `boot_hwid`: the
+/// inverse of [`cpu_hwid`].
+pub const fn cpu_logical(hwid: u32, boot_hwid: u32) -> usize {
+    let (aff0, boot_aff0) = (hwid & 0xFF, boot_hwid & 0xFF);
+    if hwid == boot_hwid {
+        0
+    } else if aff0 == 0 {
+        boot_aff0 as usize
+    } else {
+        aff0 as usize
+    }
+}
+
 /// How many CPUs to run: the `present` ones, at most [`MAX_CPUS`], one with `nosmp`
 /// and at most `maxcpus=N` (`maxcpus=0` is one CPU, as Linux treats it like `nosmp`).
 pub fn cpus_to_start(present: usize, cmdline: &Cmdline) -> usize {
@@ -291,6 +304,15 @@ mod tests {
         assert_eq!(cpu_hwid(1, 1), 0);
         assert_eq!(cpu_hwid(2, 1), 2);
         assert_eq!(psci_error(-4), "already on");
+        for boot in [0x8000_0000, 0x8000_0001, 0x8000_0003] {
+            for cpu in 0..4 {
+                assert_eq!(
+                    cpu_logical(cpu_hwid(cpu, boot), boot),
+                    cpu,
+                    "{boot:#x} {cpu}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -38,7 +38,6 @@ mod sim;
 mod sim_compare;
 mod toolchain;
 
-use clap::Parser as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -58,7 +57,7 @@ fn find_example(name: &str) -> Result<&'static Example, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::parse_checked() {
         Ok(c) => c,
         // Help and version go to stdout with status 0, usage errors to stderr with 2.
         Err(e) => {
@@ -222,6 +221,7 @@ mod tests {
             icount: false,
             workdir: None,
             gdb: None,
+            smp: 1,
         };
         // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
         assert_eq!(
@@ -267,6 +267,7 @@ mod tests {
                 icount: false,
                 workdir: None,
                 gdb: None,
+                smp: 1,
             };
             let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
             let args: Vec<String> = cmd
@@ -309,6 +310,7 @@ mod tests {
             icount: false,
             workdir: None,
             gdb: Some(4321),
+            smp: 1,
         };
         let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
         let args: Vec<String> = cmd

@@ -424,6 +424,7 @@ pub(crate) fn matrix_boot_options(case: &BootCase) -> Result<BootOptions, String
         dtb: case.dtb.clone(),
         workdir: None,
         gdb: None,
+        smp: 1,
         icount: false,
     })
 }
@@ -558,6 +559,7 @@ pub(crate) fn check_example(example: &Example, image: &Path) -> Result<(), Strin
         icount: false,
         workdir: None,
         gdb: None,
+        smp: 1,
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;

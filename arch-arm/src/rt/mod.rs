@@ -9,6 +9,7 @@ pub mod defmt_logger;
 pub mod entry;
 pub mod paging;
 pub mod semihosting;
+pub mod smp;
 pub mod storage;
 
 pub use storage::PhysPageStorage;
@@ -35,6 +36,10 @@ const ATAGS_MAX_BYTES: u64 = 0x4000;
 
 /// Exit code when the boot stack overflowed (checked after the boot flow).
 pub const EXIT_STACK_OVERFLOW: u32 = 4;
+
+/// Exit code when the SMP smoke test of the self-tested boot failed (not every
+/// online CPU ran the `on_each_cpu` work once).
+pub const EXIT_SMP_TEST: u32 = 6;
 
 pub use crate::mmu::selftest::EXIT_MMU_TEST;
 use crate::mmu::selftest::KMAP_TEST_PAGES;
@@ -199,8 +204,10 @@ impl StepTicks {
 
 /// The guest's part in the [`flow`]: `paging_init` with the MMU switch
 /// ([`paging::ArmPaging`]), timings on the board counter, `zonekit.fault=` /
-/// `zonekit.nommu` / `zonekit.nocache` / `zonekit.test_abort`, the MMU self-tests and the stack check.
+/// `zonekit.nommu` / `zonekit.nocache` / `zonekit.test_abort`, the MMU self-tests,
+/// the secondary CPUs with the SMP smoke test, and the stack check.
 struct GuestHooks<H> {
+    board: &'static BoardDesc,
     counter: &'static dyn MonotonicCounter,
     paging: paging::ArmPaging<H>,
     steps: StepTicks,
@@ -266,27 +273,60 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
     }
 
     fn running(&mut self, running: &mut RunningMemory<PhysPageStorage, 1>) -> Result<(), HookStop> {
-        if self.nommu || !self.mmu_tests {
+        if !self.mmu_tests {
             return Ok(());
         }
-        let stop = |why| HookStop {
-            what: "MMU self-test",
-            why,
-            exit_code: EXIT_MMU_TEST,
-        };
-        let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
-        paging::mmu_self_test(
-            mmu,
-            &mut running.allocator,
-            KMAP_TEST_PAGES,
-            self.test_abort,
-        )
-        .map_err(stop)
+        if !self.nommu {
+            let stop = |why| HookStop {
+                what: "MMU self-test",
+                why,
+                exit_code: EXIT_MMU_TEST,
+            };
+            let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
+            paging::mmu_self_test(
+                mmu,
+                &mut running.allocator,
+                KMAP_TEST_PAGES,
+                self.test_abort,
+            )
+            .map_err(stop)?;
+        }
+        // The secondary CPUs, then work on all of them at once.
+        let mut smp = smp::bring_up(
+            self.board,
+            self.counter,
+            self.mmu.as_ref(),
+            &running.cmdline,
+        );
+        smp_smoke_test(&mut smp)
     }
 
     fn before_verdict(&mut self) {
         check_stack();
     }
+}
+
+/// The SMP smoke test of the self-tested boot: every online CPU counts itself once
+/// in one [`smp::on_each_cpu`] run.
+fn smp_smoke_test(smp: &mut smp::Smp) -> Result<(), HookStop> {
+    static RAN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    use core::sync::atomic::Ordering::Relaxed;
+    RAN.store(0, Relaxed);
+    smp.on_each_cpu(&|_cpu| {
+        RAN.fetch_add(1, Relaxed);
+    });
+    let ran = RAN.load(Relaxed);
+    if ran != smp.online() {
+        return Err(HookStop {
+            what: "SMP smoke test",
+            why: "not every online CPU ran the on_each_cpu work once",
+            exit_code: EXIT_SMP_TEST,
+        });
+    }
+    if ran > 1 {
+        kprintln!("zonekit: smp: {} CPUs ran on_each_cpu", ran);
+    }
+    Ok(())
 }
 
 impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
@@ -298,6 +338,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
         mmu_tests: bool,
     ) -> Self {
         Self {
+            board,
             counter,
             paging: paging::ArmPaging::new(board, console, hooks).with_counter(counter),
             steps: StepTicks::default(),
@@ -350,9 +391,10 @@ fn phys_storage() -> PhysPageStorage {
 }
 
 /// The board binaries' entry: the whole self-tested boot ([`flow::run`]) with the
-/// MMU switched on in `paging_init`, the page allocator and MMU self-tests, then a
-/// semihosting exit with the outcome's status (0, [`EXIT_BOOT_ERROR`],
-/// [`EXIT_SELF_CHECK`], [`EXIT_MMU_TEST`], [`EXIT_STACK_OVERFLOW`]).
+/// MMU switched on in `paging_init`, the page allocator and MMU self-tests, the
+/// secondary CPUs brought up ([`smp::bring_up`]) and an [`smp::on_each_cpu`] smoke
+/// test, then a semihosting exit with the outcome's status (0, [`EXIT_BOOT_ERROR`],
+/// [`EXIT_SELF_CHECK`], [`EXIT_MMU_TEST`], [`EXIT_SMP_TEST`], [`EXIT_STACK_OVERFLOW`]).
 pub fn boot_main(
     board: &'static BoardDesc,
     console: &'static dyn Console,
@@ -368,12 +410,36 @@ pub fn boot_main(
 
 /// What [`boot_memory`] gives a kernel: the running page allocator and, unless the
 /// command line said `zonekit.nommu`, the live MMU state (page tables, linear map,
-/// `kmap`/`kunmap` for highmem pages).
+/// `kmap`/`kunmap` for highmem pages). Only the boot CPU runs;
+/// [`BootedKernel::start_cpus`] starts the others.
 pub struct BootedKernel {
     /// memblock retired, the buddy allocator owning every free page.
     pub running: RunningMemory<PhysPageStorage, 1>,
     /// The kernel page tables and pkmap, once `paging_init` switched the MMU on.
     pub mmu: Option<paging::KernelMmu>,
+    board: &'static BoardDesc,
+    counter: &'static dyn MonotonicCounter,
+}
+
+impl BootedKernel {
+    /// Start the board's secondary CPUs ([`smp::bring_up`]: as many as the hardware
+    /// has, up to [`crate::smp::MAX_CPUS`], `maxcpus=` and `nosmp` from the command
+    /// line), each on the kernel tables of [`Self::mmu`], parked until work comes.
+    /// The returned [`smp::Smp`] holds the boot CPU's token and runs work on every
+    /// online CPU ([`smp::Smp::on_each_cpu`]). Call it once.
+    ///
+    /// ```ignore
+    /// let mut smp = booted.start_cpus();
+    /// smp.on_each_cpu(&|cpu| kprintln!("hello from CPU{}", cpu.id()));
+    /// ```
+    pub fn start_cpus(&self) -> smp::Smp {
+        smp::bring_up(
+            self.board,
+            self.counter,
+            self.mmu.as_ref(),
+            &self.running.cmdline,
+        )
+    }
 }
 
 /// Where [`boot_memory`] learns the memory layout.
@@ -420,6 +486,8 @@ pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
         Ok(running) => BootedKernel {
             running,
             mmu: guest.mmu.take(),
+            board,
+            counter,
         },
         Err(outcome) => semihosting::exit(outcome.exit_code()),
     }
