@@ -234,6 +234,31 @@ pub fn imx_src_wake<R: RegisterIo + ?Sized>(src: &R, core: usize, entry: u32) ->
     true
 }
 
+/// A test fault of the SMP bring-up, from `zonekit.fault=` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmpFault {
+    /// `cpu-offline:N`: CPU N is not woken, so it must be reported as not coming
+    /// online after the bounded wait, and the boot go on without it.
+    Offline(usize),
+    /// `cpu-undef:N`: CPU N executes an undefined instruction in the `on_each_cpu`
+    /// smoke test; the exception report must name it.
+    Undef(usize),
+}
+
+impl SmpFault {
+    /// The fault `zonekit.fault=WHAT` names, if it is an SMP one (N from 1 to
+    /// [`MAX_CPUS`] - 1).
+    pub fn parse(what: &str) -> Option<SmpFault> {
+        let (kind, n) = what.split_once(':')?;
+        let n: usize = n.parse().ok().filter(|n| (1..MAX_CPUS).contains(n))?;
+        match kind {
+            "cpu-offline" => Some(SmpFault::Offline(n)),
+            "cpu-undef" => Some(SmpFault::Undef(n)),
+            _ => None,
+        }
+    }
+}
+
 /// A PSCI return code as text.
 pub fn psci_error(code: i32) -> &'static str {
     match code {
@@ -284,6 +309,21 @@ mod tests {
         let bad = c("maxcpus=two");
         assert_eq!(cpus_to_start(4, &bad), 4);
         assert_eq!(bad.errors[0].param, "maxcpus");
+    }
+
+    #[test]
+    fn smp_faults() {
+        assert_eq!(SmpFault::parse("cpu-offline:2"), Some(SmpFault::Offline(2)));
+        assert_eq!(SmpFault::parse("cpu-undef:1"), Some(SmpFault::Undef(1)));
+        for bad in [
+            "cpu-offline:0",
+            "cpu-offline:4",
+            "cpu-undef:x",
+            "undef",
+            "cpu-hang:1",
+        ] {
+            assert_eq!(SmpFault::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(smp(&["qemu", "--board", "sabrelite", "--smp", "2"]), Ok(2));
         assert_eq!(smp(&["qemu", "--board", "virt", "--smp", "4"]), Ok(4));
         for bad in ["0", "5", "x", "-1"] {
-            let e = smp(&["qemu", "--smp", bad]).unwrap_err();
+            let e = smp(&["qemu", &format!("--smp={bad}")]).unwrap_err();
             assert!(e.contains("--smp"), "{bad}: {e}");
         }
         let e = smp(&["qemu", "--board", "mcimx6ul-evk", "--smp", "2"]).unwrap_err();

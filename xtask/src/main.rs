@@ -154,6 +154,51 @@ mod tests {
     }
 
     #[test]
+    fn smp_cases_and_their_lines() {
+        let names: Vec<String> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "vexpress-a9 1G dtb smp4",
+                "sabrelite 512M dtb smp4",
+                "vexpress-a15 512M dtb smp4",
+                "virt 512M qemu-dtb smp4",
+                "vexpress-a9 512M dtb maxcpus=1 smp4",
+                "vexpress-a9 512M dtb zonekit.fault=cpu-offline:2 smp4",
+                "sabrelite 512M dtb zonekit.fault=cpu-undef:3 smp4",
+            ]
+        );
+        let cpus: Vec<usize> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.cpus())
+            .collect();
+        assert_eq!(cpus, [4, 4, 4, 4, 1, 4, 4]);
+        let offline: Vec<Option<usize>> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.offline_cpu())
+            .collect();
+        assert_eq!(offline, [None, None, None, None, None, Some(2), None]);
+        let four = "x\nsmp: Bringing up secondary CPUs ...\nCPU1: started\nCPU2: started\nCPU3: started\nsmp: Brought up 1 node, 4 CPUs\nzonekit: smp: 4 CPUs ran on_each_cpu\ny\n";
+        assert_eq!(smp_lines_ok(four, 4, None), Ok(()));
+        assert!(smp_lines_ok(four, 1, None).is_err());
+        assert!(smp_lines_ok(four, 3, None).is_err());
+        let offline = four
+            .replace("CPU2: started", "CPU2: failed to come online")
+            .replace("4 CPUs", "3 CPUs");
+        assert!(smp_lines_ok(&offline, 4, None).is_err());
+        assert_eq!(smp_lines_ok(&offline, 4, Some(2)), Ok(()));
+        assert!(smp_lines_ok(four, 4, Some(2)).is_err());
+        assert!(smp_lines_ok(&four.replace("CPU3: started\n", ""), 4, None).is_err());
+        assert_eq!(smp_lines_ok("x\ny\n", 1, None), Ok(()));
+    }
+
+    #[test]
     fn mem_sizes() {
         assert_eq!(parse_mem("512M"), Ok(512 * MIB));
         assert_eq!(parse_mem("1G"), Ok(1 << 30));

@@ -22,6 +22,7 @@ use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
 use crate::mmu::kernel::{MmuOptions, NOMMU_LINE};
 use crate::mmu::{MappingHooks, NoMappingHooks};
+use crate::smp::SmpFault;
 use zonekit_core::addr::MemRange;
 use zonekit_core::MemorySource;
 
@@ -66,7 +67,8 @@ pub fn stack_usage() -> (usize, usize) {
     ((words - untouched) * 4, words * 4)
 }
 
-/// Report the stack high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it overflowed.
+/// Report the boot stack's high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it,
+/// or the stack of an online secondary CPU, overflowed.
 fn check_stack() {
     let (used, size) = stack_usage();
     kprintln!("zonekit: boot stack: {} of {} bytes used", used, size);
@@ -75,6 +77,17 @@ fn check_stack() {
             "zonekit: error: boot stack overflowed (raise STACK_SIZE in arch-arm/src/link.rs)"
         );
         semihosting::exit(EXIT_STACK_OVERFLOW);
+    }
+    for cpu in 1..crate::smp::MAX_CPUS {
+        if let Some((used, size)) = smp::stack_usage(cpu) {
+            if used >= size {
+                kprintln!(
+                    "zonekit: error: CPU{} stack overflowed (raise SECONDARY_STACK_SIZE in arch-arm/src/link.rs)",
+                    cpu
+                );
+                semihosting::exit(EXIT_STACK_OVERFLOW);
+            }
+        }
     }
 }
 
@@ -150,9 +163,14 @@ fn open_dtb(board: &BoardDesc, at: u32) -> Result<&'static [u8], FdtError> {
 /// Test hook for the exception vectors, from the command line:
 /// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
 /// (hex) reads a word from ADDR (a data abort where nothing is mapped),
-/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts).
-fn inject_fault(what: &str) {
+/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts);
+/// the SMP faults ([`SmpFault`]: `cpu-offline:N`, `cpu-undef:N`) are returned for
+/// the bring-up and its smoke test.
+fn inject_fault(what: &str) -> Option<SmpFault> {
     kprintln!("zonekit: injecting fault {:?}", what);
+    if let Some(f) = SmpFault::parse(what) {
+        return Some(f);
+    }
     if what == "undef" {
         // SAFETY: deliberately raises an Undefined Instruction exception, which the
         // vectors report before exiting; nothing after it runs.
@@ -173,6 +191,7 @@ fn inject_fault(what: &str) {
     } else {
         kprintln!("zonekit: unknown zonekit.fault={}", what);
     }
+    None
 }
 
 /// Ticks of the board counter at each [`BootStep`] (for timings and `zonekit.bench`).
@@ -217,6 +236,8 @@ struct GuestHooks<H> {
     /// keep the MMU for the caller ([`boot_memory`]).
     mmu_tests: bool,
     mmu: Option<paging::KernelMmu>,
+    /// `zonekit.fault=cpu-offline:N` / `cpu-undef:N`.
+    smp_fault: Option<SmpFault>,
 }
 
 impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage>
@@ -225,7 +246,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
     fn cmdline(&mut self, cmdline: &str) {
         for word in cmdline.split_ascii_whitespace() {
             if let Some(what) = word.strip_prefix("zonekit.fault=") {
-                inject_fault(what);
+                self.smp_fault = inject_fault(what).or(self.smp_fault);
             }
         }
         let o = MmuOptions::parse(cmdline);
@@ -292,13 +313,22 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
             .map_err(stop)?;
         }
         // The secondary CPUs, then work on all of them at once.
-        let mut smp = smp::bring_up(
+        let offline = match self.smp_fault {
+            Some(SmpFault::Offline(n)) => Some(n),
+            _ => None,
+        };
+        let mut smp = smp::bring_up_except(
             self.board,
             self.counter,
             self.mmu.as_ref(),
             &running.cmdline,
+            offline,
         );
-        smp_smoke_test(&mut smp)
+        let undef = match self.smp_fault {
+            Some(SmpFault::Undef(n)) => Some(n),
+            _ => None,
+        };
+        smp_smoke_test(&mut smp, undef)
     }
 
     fn before_verdict(&mut self) {
@@ -307,13 +337,21 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
 }
 
 /// The SMP smoke test of the self-tested boot: every online CPU counts itself once
-/// in one [`smp::on_each_cpu`] run.
-fn smp_smoke_test(smp: &mut smp::Smp) -> Result<(), HookStop> {
+/// in one [`smp::on_each_cpu`] run (if its token names the CPU it runs on). With
+/// `undef`, that CPU executes an undefined instruction instead (a test fault).
+fn smp_smoke_test(smp: &mut smp::Smp, undef: Option<usize>) -> Result<(), HookStop> {
     static RAN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
     use core::sync::atomic::Ordering::Relaxed;
     RAN.store(0, Relaxed);
-    smp.on_each_cpu(&|_cpu| {
-        RAN.fetch_add(1, Relaxed);
+    smp.on_each_cpu(&|cpu| {
+        if undef == Some(cpu.id()) {
+            // SAFETY: a deliberate Undefined Instruction exception (zonekit.fault=
+            // cpu-undef:N), which the vectors report before exiting.
+            unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+        }
+        if cpu.id() == smp::this_cpu() {
+            RAN.fetch_add(1, Relaxed);
+        }
     });
     let ran = RAN.load(Relaxed);
     if ran != smp.online() {
@@ -346,6 +384,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
             test_abort: false,
             mmu_tests,
             mmu: None,
+            smp_fault: None,
         }
     }
 }

@@ -159,6 +159,18 @@ pub fn bring_up(
     mmu: Option<&crate::rt::paging::KernelMmu>,
     cmdline: &Cmdline,
 ) -> Smp {
+    bring_up_except(board, counter, mmu, cmdline, None)
+}
+
+/// [`bring_up`], leaving CPU `skip` asleep (`zonekit.fault=cpu-offline:N`: the
+/// bounded wait and its report, tested).
+pub(crate) fn bring_up_except(
+    board: &BoardDesc,
+    counter: &dyn MonotonicCounter,
+    mmu: Option<&crate::rt::paging::KernelMmu>,
+    cmdline: &Cmdline,
+    skip: Option<usize>,
+) -> Smp {
     let boot = TOKENS
         .claim(0)
         .expect("smp::bring_up runs once, on the boot CPU");
@@ -190,7 +202,14 @@ pub fn bring_up(
     kprintln!("smp: Bringing up secondary CPUs ...");
     let mut online = 1;
     for cpu in 1..wanted {
-        if start_one(board, counter, &dev, cpu, cpu_hwid(cpu, boot_hwid)) {
+        if start_one(
+            board,
+            counter,
+            &dev,
+            cpu,
+            cpu_hwid(cpu, boot_hwid),
+            skip == Some(cpu),
+        ) {
             online += 1;
         }
     }
@@ -214,13 +233,15 @@ fn open_pen(target: u32) {
     aarch32_cpu::asm::sev();
 }
 
-/// Start secondary `cpu` (affinity `hwid`) and wait for it: true when it came online.
+/// Start secondary `cpu` (affinity `hwid`; not woken at all with `asleep`) and wait
+/// for it: true when it came online.
 fn start_one(
     board: &BoardDesc,
     counter: &dyn MonotonicCounter,
     dev: boards::DeviceAddr<'_>,
     cpu: usize,
     hwid: u32,
+    asleep: bool,
 ) -> bool {
     let (stack_top, area) = secondary::prepare(cpu);
     PEN.stack_top.store(stack_top, Ordering::Relaxed);
@@ -231,7 +252,10 @@ fn start_one(
     );
     HANDSHAKE.store(handshake::waiting(cpu), Ordering::Release);
     open_pen(hwid);
-    let woke = boards::wake(board.smp.method, dev, hwid, secondary::entry_address());
+    let woke = match asleep {
+        true => Ok(()),
+        false => boards::wake(board.smp.method, dev, hwid, secondary::entry_address()),
+    };
     let came = match woke {
         Ok(()) => wait_online(counter, cpu),
         Err(_) => give_up(cpu),
