@@ -38,6 +38,9 @@ const ATAGS_MAX_BYTES: u64 = 0x4000;
 /// Exit code when the boot stack overflowed (checked after the boot flow).
 pub const EXIT_STACK_OVERFLOW: u32 = 4;
 
+/// Runs of the SMP smoke test (each a new generation of `on_each_cpu` work).
+const SMOKE_ROUNDS: usize = 64;
+
 /// Exit code when the SMP smoke test of the self-tested boot failed (not every
 /// online CPU ran the `on_each_cpu` work once).
 pub const EXIT_SMP_TEST: u32 = 6;
@@ -336,25 +339,30 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
     }
 }
 
-/// The SMP smoke test of the self-tested boot: every online CPU counts itself once
-/// in one [`smp::on_each_cpu`] run (if its token names the CPU it runs on). With
-/// `undef`, that CPU executes an undefined instruction instead (a test fault).
+/// The SMP smoke test of the self-tested boot: [`SMOKE_ROUNDS`] runs of
+/// [`smp::on_each_cpu`] in which every online CPU counts itself once (if its token
+/// names the CPU it runs on). With `undef`, that CPU executes an undefined
+/// instruction instead (a test fault).
 fn smp_smoke_test(smp: &mut smp::Smp, undef: Option<usize>) -> Result<(), HookStop> {
     static RAN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
     use core::sync::atomic::Ordering::Relaxed;
-    RAN.store(0, Relaxed);
-    smp.on_each_cpu(&|cpu| {
-        if undef == Some(cpu.id()) {
-            // SAFETY: a deliberate Undefined Instruction exception (zonekit.fault=
-            // cpu-undef:N), which the vectors report before exiting.
-            unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
-        }
-        if cpu.id() == smp::this_cpu() {
-            RAN.fetch_add(1, Relaxed);
-        }
-    });
+    let mut all_ran = true;
+    for _ in 0..SMOKE_ROUNDS {
+        RAN.store(0, Relaxed);
+        smp.on_each_cpu(&|cpu| {
+            if undef == Some(cpu.id()) {
+                // SAFETY: a deliberate Undefined Instruction exception (zonekit.fault=
+                // cpu-undef:N), which the vectors report before exiting.
+                unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+            }
+            if cpu.id() == smp::this_cpu() {
+                RAN.fetch_add(1, Relaxed);
+            }
+        });
+        all_ran &= RAN.load(Relaxed) == smp.online();
+    }
     let ran = RAN.load(Relaxed);
-    if ran != smp.online() {
+    if !all_ran {
         return Err(HookStop {
             what: "SMP smoke test",
             why: "not every online CPU ran the on_each_cpu work once",

@@ -112,17 +112,16 @@ impl Smp {
     }
 }
 
-/// The number of the CPU running this (0 on the boot CPU, or before [`bring_up`]):
-/// from the area TPIDRPRW points at (set by `entry!`'s `_start` and each secondary's
-/// entry).
+/// The number of the CPU running this: the secondary whose area TPIDRPRW points at
+/// (each secondary's entry sets it), else 0 (the boot CPU, whose TPIDRPRW holds
+/// `entry!`'s `zonekit_cpu0_area`, or whatever a kernel with its own entry keeps
+/// there: it is compared, never followed).
 pub fn this_cpu() -> usize {
-    let area = <Tpidrprw as SysRegRead>::read_raw();
-    if area == 0 || area % 4 != 0 {
-        return 0;
-    }
-    // SAFETY: a non-zero TPIDRPRW was set by zonekit's entry code to the address of
-    // a two-word per-CPU area in the image, which lives for the whole run.
-    unsafe { ((area as usize + 4) as *const u32).read_volatile() as usize }
+    let area = <Tpidrprw as SysRegRead>::read_raw() as usize;
+    secondary::AREAS
+        .iter()
+        .position(|a| core::ptr::addr_of!(*a) as usize == area)
+        .map_or(0, |i| i + 1)
 }
 
 /// `CPUn: ` on a secondary CPU, nothing on the boot CPU: the prefix of a fatal

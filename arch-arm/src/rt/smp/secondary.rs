@@ -128,7 +128,8 @@ pub(super) static START: StartCell = StartCell(UnsafeCell::new(Start {
 }));
 
 /// A CPU's area, where TPIDRPRW points: the exception vectors load `sp` from its
-/// first word, the exception report reads the CPU's number from the second. The
+/// first word; the second holds the CPU's number (for assembly and debuggers;
+/// [`super::this_cpu`] compares TPIDRPRW with the areas' addresses instead). The
 /// boot CPU's is `zonekit_cpu0_area` (`entry!`'s assembly).
 #[repr(C, align(64))]
 pub(super) struct CpuArea {
