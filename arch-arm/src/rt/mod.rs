@@ -1,4 +1,5 @@
 //! Target runtime: boot entry, exception vectors, semihosting, console and logger,
+//! the secondary CPUs ([`smp`]: bring-up and `on_each_cpu`),
 //! panic handler, physical page storage, and the generic [`boot_main`].
 //!
 //! Compiled only for `target_arch = "arm", target_os = "none"`.
