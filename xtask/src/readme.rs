@@ -3,8 +3,6 @@
 //! arguments boot (in order; `...` skips lines), so a change to the boot that the
 //! README does not follow fails `cargo test`.
 
-use clap::Parser as _;
-
 use crate::cli::{Cli, Command};
 use crate::golden::{self, Golden};
 
