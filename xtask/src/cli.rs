@@ -136,7 +136,12 @@ impl Cli {
             if let Some(b) = board {
                 let max = b.profile.qemu.max_cpus;
                 if q.smp > max {
-                    return Err(Self::command().error(
+                    let mut qemu = Self::command()
+                        .find_subcommand("qemu")
+                        .expect("the qemu subcommand exists")
+                        .clone()
+                        .bin_name("cargo xtask qemu");
+                    return Err(qemu.error(
                         clap::error::ErrorKind::ValueValidation,
                         format!(
                             "invalid value '{}' for '--smp <N>': QEMU's {} model takes at most {max} CPU{}",
