@@ -50,6 +50,12 @@ pub(crate) fn set_shared() {
     SHARED.store(true, Ordering::Release);
 }
 
+/// Whether other CPUs may be running (and logging) now.
+#[cfg(feature = "defmt")]
+pub(crate) fn shared() -> bool {
+    SHARED.load(Ordering::Acquire)
+}
+
 /// Holds the console lock while alive (or nothing, when it was not taken).
 struct Held(bool);
 
