@@ -101,6 +101,13 @@ impl Smp {
         self.online
     }
 
+    /// The CPUs online, bit n for CPU n (the boot CPU's bit 0 always set). Not
+    /// always the lowest [`Self::online`] bits: a CPU that failed to come online
+    /// leaves a hole (`CPU2: failed to come online` with CPU3 up is `0b1011`).
+    pub fn online_mask(&self) -> u32 {
+        ONLINE.load(Ordering::Acquire)
+    }
+
     /// The boot CPU's token (id 0).
     pub fn boot_cpu(&mut self) -> &mut CpuToken {
         &mut self.boot
