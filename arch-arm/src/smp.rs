@@ -2,8 +2,8 @@
 //! CPUs ([`SmpMethod`]) and learns how many it has ([`CpuCount`]), the register
 //! values of each wake-up method as pure functions, and the drivers that write them
 //! (generic over [`RegisterIo`], so the host tests run them on fake registers).
-//! The target runtime (`rt::smp`) maps the registers, hands each CPU its stack and
-//! page tables, and runs [`on_each_cpu`](crate::rt)-style work on them.
+//! The target runtime (`rt::smp`, target only) maps the registers, hands each CPU
+//! its stack and page tables, and runs `on_each_cpu` work on them.
 //!
 //! The methods, as Linux 6.1 starts the CPUs of these boards:
 //!
