@@ -5,6 +5,7 @@
 //! Linux counterpart: a board's `MACHINE_START`/`DT_MACHINE_START` (`struct machine_desc`, chosen by `setup_machine_fdt`/`setup_machine_tags` in `arch/arm/kernel/setup.c`) plus its early console.
 
 pub use crate::mmu::plan::DeviceRegion;
+pub use crate::smp::SmpDesc;
 
 /// A board zonekit boots on: what the boot flow needs to know about it.
 ///
@@ -37,10 +38,14 @@ pub struct BoardDesc {
     /// Machine number QEMU puts in r1 (`0xffff_ffff` when the board has none).
     pub machine_id: u32,
     /// MMIO regions the kernel maps at boot (`mdesc->map_io`): the console UART and
-    /// the timers. `paging_init` puts them in the device window.
+    /// the timers (and what the SMP bring-up touches). `paging_init` puts them in
+    /// the device window.
     pub mmio: &'static [DeviceRegion],
     /// The free-running counter the boot uses for timings.
     pub timer: TimerDesc,
+    /// How the secondary CPUs are counted and started ([`SmpDesc::UP`] for a board
+    /// with one CPU).
+    pub smp: SmpDesc,
 }
 
 /// Which free-running counter a board's timer driver reads.
@@ -183,6 +188,9 @@ impl BoardDesc {
         }
         if self.timer.base != 0 && !mapped(self.timer.base) {
             return Err(BoardError::Unmapped("the timer"));
+        }
+        if let Some((what, _)) = self.smp.registers().find(|&(_, a)| !mapped(a)) {
+            return Err(BoardError::Unmapped(what));
         }
         let ram_end = self.ram_base + self.max_ram;
         if let Some(r) = self
@@ -330,6 +338,7 @@ mod tests {
             base: 0xF8F0_0200,
             frequency_hz: 100_000_000,
         },
+        smp: SmpDesc::UP,
     };
 
     #[test]
@@ -371,6 +380,22 @@ mod tests {
             ..SAMPLE
         };
         assert_eq!(no_timer.check(), Err(BoardError::Unmapped("the timer")));
+        let scu_only = BoardDesc {
+            smp: SmpDesc {
+                method: crate::smp::SmpMethod::ImxSrc { src: 0xF8F0_0000 },
+                count: crate::smp::CpuCount::A9Scu { scu: 0xF8F0_0000 },
+            },
+            ..SAMPLE
+        };
+        assert_eq!(scu_only.check(), Ok(()));
+        let no_src = BoardDesc {
+            smp: SmpDesc {
+                method: crate::smp::SmpMethod::ImxSrc { src: 0x020D_8000 },
+                ..scu_only.smp
+            },
+            ..SAMPLE
+        };
+        assert_eq!(no_src.check(), Err(BoardError::Unmapped("the SRC")));
         // The cp15 generic timer needs no mapping.
         let cp15 = BoardDesc {
             timer: TimerDesc {

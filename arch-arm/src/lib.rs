@@ -38,6 +38,7 @@ pub mod mmio;
 pub mod mmu;
 #[cfg(feature = "build")]
 pub mod profile;
+pub mod smp;
 #[allow(unsafe_code)]
 pub mod timer;
 

@@ -21,6 +21,11 @@
 pub const STACK_SIZE: u64 = 0x8_0000;
 /// Exception stack size (exceptions are fatal: only enough to report them).
 pub const EXC_STACK_SIZE: u64 = 0x1000;
+/// Stack size of each secondary CPU (in `.bss`, [`crate::smp::MAX_CPUS`] - 1 of
+/// them). Smaller than the boot stack, which carries the whole boot flow: a
+/// secondary only runs `on_each_cpu` work, and the image must still fit the 2 MiB
+/// boots of the test matrix.
+pub const SECONDARY_STACK_SIZE: u64 = 0x1_0000;
 
 /// Write the linker script for an image linked at `load`.
 pub fn write_linker_script(w: &mut dyn core::fmt::Write, load: u64) -> core::fmt::Result {

@@ -34,7 +34,12 @@
 //! ```
 //!
 //! Optional: `dma_zone_size`, `starts_in_hyp` (false), `lpae` (false: long-descriptor
-//! tables and RAM above 4 GiB, `CONFIG_ARM_LPAE`), and in `qemu`: `cpu` (`-cpu`),
+//! tables and RAM above 4 GiB, `CONFIG_ARM_LPAE`), `smp` (how the secondary CPUs are
+//! started and counted: `{ method = "vexpress-sysflags", sysregs = 0x1000_0000,
+//! cpus = "a9-scu", scu = 0x1E00_0000 }` (the GIC distributor from `qemu.gic`),
+//! `{ method = "imx-src", src = 0x020D_8000, cpus = "a9-scu", scu = ... }`,
+//! `{ method = "psci", conduit = "hvc", cpus = "l2ctlr" }`; absent: one CPU, see
+//! [`crate::smp`]), and in `qemu`: `max_cpus` (1: the most `-smp` xtask passes), `cpu` (`-cpu`),
 //! `args` (more QEMU arguments), `bench` (false: `cargo xtask bench` boots the
 //! board at `max_ram`), `gic = { compatible = ["arm,cortex-a9-gic"], dist = 0x1E00_1000,
 //! cpu = 0x1E00_0100 }` (an interrupt controller for the generated tree). A package may also declare binaries that are not a board's own
@@ -49,6 +54,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::board::{BoardDesc, DeviceRegion, TimerDesc, TimerKind, KERNEL_LOAD_OFFSET};
+use crate::smp::{CpuCount, PsciConduit, SmpDesc, SmpMethod};
 
 /// A TOML value as the profile parser sees it (what `toml_edit` parsed, without its
 /// formatting).
@@ -105,6 +111,9 @@ pub struct QemuProfile {
     /// The interrupt controller the generated device tree describes (QEMU's
     /// vexpress models look for it to add their virtio-mmio nodes).
     pub gic: Option<GicNode>,
+    /// Most CPUs QEMU's model of the board takes (`-smp`), as far as zonekit
+    /// starts them (1: the board has one CPU).
+    pub max_cpus: u32,
 }
 
 /// An interrupt-controller node of a generated device tree (a GICv1/v2).
@@ -147,6 +156,8 @@ pub struct BoardProfile {
     pub mmio: Vec<(String, u64, u64)>,
     /// [`BoardDesc::timer`].
     pub timer: TimerDesc,
+    /// [`BoardDesc::smp`].
+    pub smp: SmpDesc,
     /// How xtask runs it.
     pub qemu: QemuProfile,
 }
@@ -211,6 +222,7 @@ impl BoardProfile {
             machine_id: self.machine_id,
             mmio: mmio.leak(),
             timer: self.timer,
+            smp: self.smp,
         }))
     }
 }
@@ -308,7 +320,7 @@ fn qemu(v: &Value, path: &str) -> Result<QemuProfile, String> {
         v,
         path,
         &[
-            "machine", "cpu", "args", "dtb", "no_atags", "matrix", "bench", "gic",
+            "machine", "cpu", "args", "dtb", "no_atags", "matrix", "bench", "gic", "max_cpus",
         ],
     )?;
     let p = |k: &str| format!("{path}.{k}");
@@ -350,7 +362,70 @@ fn qemu(v: &Value, path: &str) -> Result<QemuProfile, String> {
             None => false,
         },
         gic: v.get("gic").map(|g| gic(g, &p("gic"))).transpose()?,
+        max_cpus: match v.get("max_cpus") {
+            Some(m) => match int(m, &p("max_cpus"))? {
+                n @ 1..=32 => n as u32,
+                _ => return Err(format!("{}: expected 1 to 32", p("max_cpus"))),
+            },
+            None => 1,
+        },
     })
+}
+
+/// A board's `smp` table: `method` (`"vexpress-sysflags"` with `sysregs`, the GIC
+/// distributor from `qemu.gic`; `"imx-src"` with `src`; `"psci"` with `conduit`
+/// `"hvc"` or `"smc"`) and `cpus` (`"a9-scu"` with `scu`, or `"l2ctlr"`).
+fn smp(v: &Value, path: &str, gic: Option<&GicNode>) -> Result<SmpDesc, String> {
+    only_keys(
+        v,
+        path,
+        &["method", "sysregs", "src", "conduit", "cpus", "scu"],
+    )?;
+    let p = |k: &str| format!("{path}.{k}");
+    let addr = |k: &str| int(required(v, k, path)?, &p(k));
+    let method = match string(required(v, "method", path)?, &p("method"))?.as_str() {
+        "vexpress-sysflags" => SmpMethod::VexpressSysFlags {
+            sysregs: addr("sysregs")?,
+            gic_dist: gic
+                .ok_or_else(|| {
+                    format!(
+                        "{}: vexpress-sysflags needs qemu.gic (the distributor)",
+                        p("method")
+                    )
+                })?
+                .dist,
+        },
+        "imx-src" => SmpMethod::ImxSrc { src: addr("src")? },
+        "psci" => SmpMethod::Psci {
+            conduit: match string(required(v, "conduit", path)?, &p("conduit"))?.as_str() {
+                "hvc" => PsciConduit::Hvc,
+                "smc" => PsciConduit::Smc,
+                other => {
+                    return Err(format!(
+                        "{}: {other:?} is neither \"hvc\" nor \"smc\"",
+                        p("conduit")
+                    ))
+                }
+            },
+        },
+        other => {
+            return Err(format!(
+                "{}: {other:?} is not a method zonekit knows (vexpress-sysflags, imx-src, psci)",
+                p("method")
+            ))
+        }
+    };
+    let count = match string(required(v, "cpus", path)?, &p("cpus"))?.as_str() {
+        "a9-scu" => CpuCount::A9Scu { scu: addr("scu")? },
+        "l2ctlr" => CpuCount::L2ctlr,
+        other => {
+            return Err(format!(
+                "{}: {other:?} is neither \"a9-scu\" nor \"l2ctlr\"",
+                p("cpus")
+            ))
+        }
+    };
+    Ok(SmpDesc { method, count })
 }
 
 fn gic(v: &Value, path: &str) -> Result<GicNode, String> {
@@ -383,6 +458,7 @@ fn board(name: &str, v: &Value, path: &str) -> Result<BoardProfile, String> {
             "machine_id",
             "mmio",
             "timer",
+            "smp",
             "qemu",
         ],
     )?;
@@ -433,8 +509,18 @@ fn board(name: &str, v: &Value, path: &str) -> Result<BoardProfile, String> {
         machine_id,
         mmio,
         timer: timer(required(v, "timer", path)?, &p("timer"))?,
+        smp: match v.get("smp") {
+            Some(t) => smp(t, &p("smp"), qemu.gic.as_ref())?,
+            None => SmpDesc::UP,
+        },
         qemu,
     };
+    if profile.smp.method != SmpMethod::None && profile.qemu.max_cpus < 2 {
+        return Err(format!(
+            "{}: a board that starts secondary CPUs needs qemu.max_cpus of 2 or more",
+            p("smp")
+        ));
+    }
     if let Some(&s) = profile.qemu.matrix.iter().find(|&&s| s > profile.max_ram) {
         return Err(format!(
             "{}: {s:#x} bytes is more than max_ram",
@@ -596,6 +682,7 @@ pub fn write_board_consts(
             "    timer: {B}::TimerDesc {{ kind: {B}::TimerKind::{timer_kind}, base: {:#x}, frequency_hz: {} }},",
             b.timer.base, b.timer.frequency_hz
         )?;
+        writeln!(w, "    smp: {},", smp_source(&b.smp))?;
         writeln!(w, "}};\n")?;
     }
     writeln!(
@@ -612,6 +699,27 @@ pub fn write_board_consts(
         boards.len(),
         list.join(", ")
     )
+}
+
+/// The Rust expression of an [`SmpDesc`].
+fn smp_source(d: &SmpDesc) -> String {
+    const S: &str = "::zonekit_arch_arm::smp";
+    let method = match d.method {
+        SmpMethod::None => format!("{S}::SmpMethod::None"),
+        SmpMethod::VexpressSysFlags { sysregs, gic_dist } => format!(
+            "{S}::SmpMethod::VexpressSysFlags {{ sysregs: {sysregs:#x}, gic_dist: {gic_dist:#x} }}"
+        ),
+        SmpMethod::ImxSrc { src } => format!("{S}::SmpMethod::ImxSrc {{ src: {src:#x} }}"),
+        SmpMethod::Psci { conduit } => {
+            format!("{S}::SmpMethod::Psci {{ conduit: {S}::PsciConduit::{conduit:?} }}")
+        }
+    };
+    let count = match d.count {
+        CpuCount::One => format!("{S}::CpuCount::One"),
+        CpuCount::A9Scu { scu } => format!("{S}::CpuCount::A9Scu {{ scu: {scu:#x} }}"),
+        CpuCount::L2ctlr => format!("{S}::CpuCount::L2ctlr"),
+    };
+    format!("{S}::SmpDesc {{ method: {method}, count: {count} }}")
 }
 
 /// For a BSP's build script: read the package's boards from its `Cargo.toml`, write
@@ -727,6 +835,63 @@ expect = ["my-os: "]
         assert!(err("uart_base = 0xE000_0000", "uart_base = 0xE000_2000").contains("console UART"));
         assert!(err("a9-global-timer", "hpet").contains("timer.kind: \"hpet\""));
         assert!(err("machine = \"sample-a9\"", "").contains(".qemu: missing `machine`"));
+        let smp = "timer = { kind = \"a9-global-timer\", base = 0xF8F0_0200, hz = 100_000_000 }\nsmp = { method = \"imx-src\", src = 0xF8F0_1000, cpus = \"a9-scu\", scu = 0xF8F0_0000 }";
+        let with_smp = |from: &str, to: &str| {
+            parse_manifest(
+                &SAMPLE
+                    .replace("timer = { kind = \"a9-global-timer\", base = 0xF8F0_0200, hz = 100_000_000 }", smp)
+                    .replace(from, to),
+            )
+        };
+        assert!(with_smp("", "").unwrap_err().contains("qemu.max_cpus of 2"));
+        let ok = with_smp("matrix = [", "max_cpus = 4\nmatrix = [").unwrap();
+        assert_eq!(ok.boards[0].qemu.max_cpus, 4);
+        assert_eq!(
+            ok.boards[0].smp,
+            SmpDesc {
+                method: SmpMethod::ImxSrc { src: 0xF8F0_1000 },
+                count: CpuCount::A9Scu { scu: 0xF8F0_0000 },
+            }
+        );
+        let mut src = String::new();
+        write_board_consts(&mut src, &ok.boards).unwrap();
+        assert!(src.contains("smp: ::zonekit_arch_arm::smp::SmpDesc { method: ::zonekit_arch_arm::smp::SmpMethod::ImxSrc { src: 0xf8f01000 }, count: ::zonekit_arch_arm::smp::CpuCount::A9Scu { scu: 0xf8f00000 } },"), "{src}");
+        let with_smp4 = |from: &str, to: &str| {
+            parse_manifest(
+                &SAMPLE
+                    .replace("timer = { kind = \"a9-global-timer\", base = 0xF8F0_0200, hz = 100_000_000 }", smp)
+                    .replace("matrix = [", "max_cpus = 4\nmatrix = [")
+                    .replace(from, to),
+            )
+        };
+        let e = with_smp4("src = 0xF8F0_1000", "src = 0x0200_0000").unwrap_err();
+        assert!(e.contains("the SRC is in no mmio region"), "{e}");
+        let e = with_smp4("imx-src", "spin-table").unwrap_err();
+        assert!(e.contains("smp.method: \"spin-table\""), "{e}");
+        let e = with_smp("matrix = [", "max_cpus = 0\nmatrix = [").unwrap_err();
+        assert!(e.contains("qemu.max_cpus: expected 1 to 32"), "{e}");
+        let e = with_smp4(
+            "method = \"imx-src\", src = 0xF8F0_1000",
+            "method = \"vexpress-sysflags\", sysregs = 0xF8F0_1000",
+        )
+        .unwrap_err();
+        assert!(e.contains("needs qemu.gic"), "{e}");
+        let psci = with_smp4(
+            "method = \"imx-src\", src = 0xF8F0_1000, cpus = \"a9-scu\", scu = 0xF8F0_0000",
+            "method = \"psci\", conduit = \"smc\", cpus = \"l2ctlr\"",
+        )
+        .unwrap();
+        assert_eq!(
+            psci.boards[0].smp,
+            SmpDesc {
+                method: SmpMethod::Psci {
+                    conduit: PsciConduit::Smc
+                },
+                count: CpuCount::L2ctlr,
+            }
+        );
+        let e = with_smp4(", scu = 0xF8F0_0000", "").unwrap_err();
+        assert!(e.contains(".smp: missing `scu`"), "{e}");
         // No zonekit table: nothing declared.
         assert_eq!(
             parse_manifest("[package]\nname = \"x\"\n"),

@@ -1,5 +1,5 @@
 //! Kernel command-line parameters zonekit understands (`mem=`, `vmalloc=`,
-//! `memblock=debug`, `zonekit.*`), parsed with Linux's `memparse` rules.
+//! `memblock=debug`, `maxcpus=`, `nosmp`, `zonekit.*`), parsed with Linux's `memparse` rules.
 //!
 //! Unknown words are ignored, as Linux ignores parameters meant for someone else. A
 //! malformed value of a known parameter (`mem=lots`, a bare `mem` or `vmalloc`, a value
@@ -12,7 +12,7 @@
 //! Whether a bank can exist (START + SIZE overflowing, outside RAM) is decided where it
 //! is added (`zonekit_arch_arm::bootmem::add_memory`), not here.
 //!
-//! Linux counterpart: the `early_param` handlers run by `parse_early_param` (`early_mem`, `early_vmalloc`, `early_memblock`).
+//! Linux counterpart: the `early_param` handlers run by `parse_early_param` (`early_mem`, `early_vmalloc`, `early_memblock`), and `maxcpus=`/`nosmp` (`init/main.c`).
 
 /// Why a known parameter's value was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,11 @@ pub struct Cmdline {
     pub memtest_pattern: u32,
     /// `cma=SIZE[@BASE[-LIMIT]]`: the global CMA area (`cma=0` turns it off).
     pub cma: Option<crate::cma::CmaRequest>,
+    /// `maxcpus=N`: bring up at most N CPUs (`setup_max_cpus`; 0 and 1 both mean the
+    /// boot CPU alone).
+    pub maxcpus: Option<u32>,
+    /// `nosmp`: the boot CPU alone (`setup_max_cpus = 0`).
+    pub nosmp: bool,
     /// Values of known parameters that were rejected, in command-line order (at most
     /// [`MAX_CMDLINE_ERRORS`]).
     pub errors: heapless::Vec<CmdlineError, MAX_CMDLINE_ERRORS>,
@@ -205,6 +210,13 @@ impl Cmdline {
                 ("zonekit.report", Some(_)) => {
                     c.error("zonekit.report", "takes no value (write zonekit.report)")
                 }
+                ("maxcpus", Some(v)) => match kstrtouint(v) {
+                    Some(n) => c.maxcpus = Some(n),
+                    None => c.error("maxcpus", "not a number of CPUs"),
+                },
+                ("maxcpus", None) => c.error("maxcpus", "needs a value: maxcpus=N"),
+                ("nosmp", None) => c.nosmp = true,
+                ("nosmp", Some(_)) => c.error("nosmp", "takes no value (write nosmp)"),
                 ("zonekit.bench", None) => c.bench = true,
                 ("zonekit.bench", Some(_)) => {
                     c.error("zonekit.bench", "takes no value (write zonekit.bench)")
@@ -246,6 +258,28 @@ mod tests {
         let bad = Cmdline::parse("cma=lots cma=1M@0xffffffffffffffff");
         assert_eq!(bad.cma, None);
         assert_eq!(bad.errors.len(), 2);
+    }
+
+    #[test]
+    fn maxcpus_and_nosmp() {
+        let c = Cmdline::parse("console=ttyAMA0");
+        assert_eq!((c.maxcpus, c.nosmp), (None, false));
+        assert_eq!(Cmdline::parse("maxcpus=2").maxcpus, Some(2));
+        assert_eq!(Cmdline::parse("maxcpus=0").maxcpus, Some(0));
+        assert_eq!(Cmdline::parse("maxcpus=0x3 maxcpus=1").maxcpus, Some(1));
+        assert!(Cmdline::parse("nosmp").nosmp);
+        for (bad, reason) in [
+            ("maxcpus=two", "not a number of CPUs"),
+            ("maxcpus=-1", "not a number of CPUs"),
+            ("maxcpus=", "not a number of CPUs"),
+            ("maxcpus", "needs a value: maxcpus=N"),
+            ("nosmp=1", "takes no value (write nosmp)"),
+        ] {
+            let c = Cmdline::parse(bad);
+            assert_eq!((c.maxcpus, c.nosmp), (None, false), "{bad}");
+            assert_eq!(c.errors.len(), 1, "{bad}");
+            assert_eq!(c.errors[0].reason, reason, "{bad}");
+        }
     }
 
     #[test]

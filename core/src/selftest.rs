@@ -225,7 +225,9 @@ pub fn page_alloc_selftest<S: PageStorage, const NCPU: usize>(
                 Err(e) => return Err(SelfTestError::Alloc(e)),
             }
         } else {
-            let k = ((r >> 24) as usize) % held.len();
+            // In u64 before the cast: `as usize` first would keep 32 bits on the target
+            // and 64 on the host, and the simulator would pick other blocks.
+            let k = ((r >> 24) % held.len() as u64) as usize;
             let (p, o) = held.swap_remove(k);
             a.free_pages_raw(cpu, p, o).map_err(SelfTestError::Free)?;
         }

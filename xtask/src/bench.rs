@@ -84,6 +84,7 @@ fn guest_run(
         icount: true,
         workdir: None,
         gdb: None,
+        smp: 1,
     };
     eprintln!(
         "xtask: bench: {} {} MiB under -icount",

@@ -97,6 +97,10 @@ pub struct QemuArgs {
     /// `-icount shift=0,sleep=off`: board timers count guest instructions.
     #[arg(long)]
     pub icount: bool,
+    /// CPUs QEMU models (`-smp N`): 1 to 4, at most what the board's model takes
+    /// (its profile's `max_cpus`); the guest starts the secondaries.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub smp: u32,
     /// Build with the `defmt` feature and decode the guest's frames after the run.
     #[arg(long)]
     pub defmt: bool,
@@ -107,6 +111,50 @@ pub struct QemuArgs {
     /// the `gdb-multiarch` command that attaches to it (no timeout then).
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234")]
     pub gdb: Option<u16>,
+}
+
+impl Cli {
+    /// Parse the process's arguments ([`Self::parse_checked_from`]).
+    pub fn parse_checked() -> Result<Cli, clap::Error> {
+        Self::parse_checked_from(std::env::args_os())
+    }
+
+    /// Parse `args`, then check what one option cannot check alone (`--smp` against
+    /// the board's CPUs); either failure is a clap error.
+    pub fn parse_checked_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory;
+        let cli = Self::try_parse_from(args)?;
+        if let Command::Qemu(q) = &cli.command {
+            let board = match q.example {
+                Some(e) => crate::find_board(&e.profile.board).ok(),
+                None => Some(q.boot.board),
+            };
+            if let Some(b) = board {
+                let max = b.profile.qemu.max_cpus;
+                if q.smp > max {
+                    let mut qemu = Self::command()
+                        .find_subcommand("qemu")
+                        .expect("the qemu subcommand exists")
+                        .clone()
+                        .bin_name("cargo xtask qemu");
+                    return Err(qemu.error(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!(
+                            "invalid value '{}' for '--smp <N>': QEMU's {} model takes at most {max} CPU{}",
+                            q.smp,
+                            b.name,
+                            if max == 1 { "" } else { "s" }
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(cli)
+    }
 }
 
 /// `cargo xtask bench`.
@@ -154,7 +202,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+        Cli::parse_checked_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
     }
 
     #[test]
@@ -170,7 +218,7 @@ mod tests {
         assert_eq!(q.boot.board.name, "vexpress-a9");
         assert_eq!(q.boot.mem, 512 << 20);
         assert_eq!(q.boot.dtb, DtbMode::Auto);
-        assert_eq!((q.timeout, q.gdb), (600, None));
+        assert_eq!((q.timeout, q.gdb, q.smp), (600, None, 1));
         let Command::Qemu(q) = parse(&["qemu", "--board", "virt", "--mem", "1G", "--gdb"])
             .unwrap()
             .command
@@ -213,6 +261,33 @@ mod tests {
     }
 
     #[test]
+    fn smp_is_checked_against_the_board() {
+        let smp = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Qemu(q)) => Ok(q.smp),
+            Ok(_) => panic!("not qemu"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(smp(&["qemu", "--smp", "4"]), Ok(4));
+        assert_eq!(smp(&["qemu", "--board", "sabrelite", "--smp", "2"]), Ok(2));
+        assert_eq!(smp(&["qemu", "--board", "virt", "--smp", "4"]), Ok(4));
+        for bad in ["0", "5", "x", "-1"] {
+            let e = smp(&["qemu", &format!("--smp={bad}")]).unwrap_err();
+            assert!(e.contains("--smp"), "{bad}: {e}");
+        }
+        let e = smp(&["qemu", "--board", "mcimx6ul-evk", "--smp", "2"]).unwrap_err();
+        assert!(e.contains("mcimx6ul-evk model takes at most 1 CPU"), "{e}");
+        assert_eq!(
+            smp(&["qemu", "--board", "mcimx6ul-evk", "--smp", "1"]),
+            Ok(1)
+        );
+        let e = smp(&["qemu", "--board", "xilinx-zynq-a9", "--smp", "4"]).unwrap_err();
+        assert!(e.contains("at most 1 CPU"), "{e}");
+        // Usage errors exit with 2, as clap's own.
+        let e = parse(&["qemu", "--board", "mcimx6ul-evk", "--smp", "2"]).unwrap_err();
+        assert!(e.use_stderr());
+    }
+
+    #[test]
     fn help_lists_every_option_with_its_default() {
         let mut cmd = Cli::command();
         let qemu = cmd
@@ -235,6 +310,8 @@ mod tests {
             "--timeout",
             "[default: 600]",
             "--gdb",
+            "--smp",
+            "[default: 1]",
         ] {
             assert!(qemu.contains(want), "qemu --help lacks {want:?}:\n{qemu}");
         }

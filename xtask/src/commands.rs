@@ -100,13 +100,17 @@ pub(crate) fn cmd_bless(only: &[String]) -> Result<u8, String> {
                 } else {
                     sim::kernel_image(board, false).0
                 };
-                let run = sim::run(&sim_for_case(case, Some(image), tree)?, false)?;
-                let mut lines: Vec<String> =
-                    run.lines.iter().map(|l| golden::normalize(l)).collect();
-                if case.defmt {
-                    lines = golden::console_first(&lines);
+                if case.no_sim {
+                    (None, Some(image))
+                } else {
+                    let run = sim::run(&sim_for_case(case, Some(image), tree)?, false)?;
+                    let mut lines: Vec<String> =
+                        run.lines.iter().map(|l| golden::normalize(l)).collect();
+                    if case.defmt {
+                        lines = golden::console_first(&lines);
+                    }
+                    (Some(lines), Some(image))
                 }
-                (Some(lines), Some(image))
             };
             let g = golden::bless(&qemu, sim.as_deref(), image, case.defmt)?;
             let p = golden::path(&root, &name);

@@ -39,7 +39,6 @@ mod sim;
 mod sim_compare;
 mod toolchain;
 
-use clap::Parser as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -59,7 +58,7 @@ fn find_example(name: &str) -> Result<&'static Example, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::parse_checked() {
         Ok(c) => c,
         // Help and version go to stdout with status 0, usage errors to stderr with 2.
         Err(e) => {
@@ -156,6 +155,51 @@ mod tests {
     }
 
     #[test]
+    fn smp_cases_and_their_lines() {
+        let names: Vec<String> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "vexpress-a9 1G dtb smp4",
+                "sabrelite 512M dtb smp4",
+                "vexpress-a15 512M dtb smp4",
+                "virt 512M qemu-dtb smp4",
+                "vexpress-a9 512M dtb maxcpus=1 smp4",
+                "vexpress-a9 512M dtb zonekit.fault=cpu-offline:2 smp4",
+                "sabrelite 512M dtb zonekit.fault=cpu-undef:3 smp4",
+            ]
+        );
+        let cpus: Vec<usize> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.cpus())
+            .collect();
+        assert_eq!(cpus, [4, 4, 4, 4, 1, 4, 4]);
+        let offline: Vec<Option<usize>> = boot_matrix()
+            .iter()
+            .filter(|c| c.smp > 1)
+            .map(|c| c.offline_cpu())
+            .collect();
+        assert_eq!(offline, [None, None, None, None, None, Some(2), None]);
+        let four = "x\nsmp: Bringing up secondary CPUs ...\nCPU1: started\nCPU2: started\nCPU3: started\nsmp: Brought up 1 node, 4 CPUs\nzonekit: smp: 4 CPUs ran on_each_cpu\ny\n";
+        assert_eq!(smp_lines_ok(four, 4, None), Ok(()));
+        assert!(smp_lines_ok(four, 1, None).is_err());
+        assert!(smp_lines_ok(four, 3, None).is_err());
+        let offline = four
+            .replace("CPU2: started", "CPU2: failed to come online")
+            .replace("4 CPUs", "3 CPUs");
+        assert!(smp_lines_ok(&offline, 4, None).is_err());
+        assert_eq!(smp_lines_ok(&offline, 4, Some(2)), Ok(()));
+        assert!(smp_lines_ok(four, 4, Some(2)).is_err());
+        assert!(smp_lines_ok(&four.replace("CPU3: started\n", ""), 4, None).is_err());
+        assert_eq!(smp_lines_ok("x\ny\n", 1, None), Ok(()));
+    }
+
+    #[test]
     fn mem_sizes() {
         assert_eq!(parse_mem("512M"), Ok(512 * MIB));
         assert_eq!(parse_mem("1G"), Ok(1 << 30));
@@ -223,6 +267,7 @@ mod tests {
             icount: false,
             workdir: None,
             gdb: None,
+            smp: 1,
         };
         // virt: `auto` is QEMU's own tree (no -dtb), ATAGS do not exist.
         assert_eq!(
@@ -268,6 +313,7 @@ mod tests {
                 icount: false,
                 workdir: None,
                 gdb: None,
+                smp: 1,
             };
             let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
             let args: Vec<String> = cmd
@@ -310,6 +356,7 @@ mod tests {
             icount: false,
             workdir: None,
             gdb: Some(4321),
+            smp: 1,
         };
         let cmd = qemu_command(&opts, Path::new("x.bin")).unwrap();
         let args: Vec<String> = cmd

@@ -86,6 +86,12 @@ pub(crate) struct BootCase {
     /// Built with the `defmt` feature: the zonekit log lines are checked in the
     /// decoded defmt frames (messages), and each must carry a `file:line`.
     pub(crate) defmt: bool,
+    /// CPUs QEMU models (`-smp`); the log must show the secondaries the guest
+    /// starts ([`smp_lines_ok`]).
+    pub(crate) smp: u32,
+    /// The simulator cannot make this log (a fault on a secondary CPU, which it does
+    /// not run): the golden file says `# sim: no`.
+    pub(crate) no_sim: bool,
 }
 
 impl BootCase {
@@ -110,7 +116,60 @@ impl BootCase {
         if self.defmt {
             s.push_str(" defmt");
         }
+        if self.smp > 1 {
+            s.push_str(&format!(" smp{}", self.smp));
+        }
         s
+    }
+
+    /// How many CPUs the guest must bring up: the `-smp` CPUs (as far as the board's
+    /// model has them), capped as the guest caps them (`maxcpus=`, `nosmp`,
+    /// `MAX_CPUS`).
+    pub(crate) fn cpus(&self) -> usize {
+        let max = find_board(self.board).map_or(1, |b| b.profile.qemu.max_cpus);
+        let cmdline = zonekit_core::cmdline::Cmdline::parse(self.cmdline.unwrap_or(""));
+        zonekit_arch_arm::smp::cpus_to_start(self.smp.min(max) as usize, &cmdline)
+    }
+
+    /// The CPU `zonekit.fault=cpu-offline:N` keeps asleep.
+    pub(crate) fn offline_cpu(&self) -> Option<usize> {
+        use zonekit_arch_arm::smp::SmpFault;
+        self.cmdline?
+            .split_ascii_whitespace()
+            .filter_map(|w| w.strip_prefix("zonekit.fault="))
+            .find_map(|w| match SmpFault::parse(w) {
+                Some(SmpFault::Offline(n)) => Some(n),
+                _ => None,
+            })
+    }
+}
+
+/// The SMP lines of a log against `cpus` CPUs: with more than one, one
+/// `CPUn: started` per secondary (`CPUn: failed to come online` for the `offline`
+/// one), the `smp: Brought up` summary and the `on_each_cpu` smoke line, and no
+/// other failure; with one, no SMP line at all.
+pub(crate) fn smp_lines_ok(log: &str, cpus: usize, offline: Option<usize>) -> Result<(), String> {
+    let smp: Vec<&str> = log.lines().filter(|l| golden::smp_line(l)).collect();
+    if cpus < 2 {
+        return match smp.first() {
+            Some(l) => Err(format!("one CPU, but the log says {l:?}")),
+            None => Ok(()),
+        };
+    }
+    let mut want = vec!["smp: Bringing up secondary CPUs ...".to_string()];
+    want.extend((1..cpus).map(|n| match offline == Some(n) {
+        true => format!("CPU{n}: failed to come online"),
+        false => format!("CPU{n}: started"),
+    }));
+    let up = cpus - usize::from(offline.is_some_and(|n| n < cpus));
+    want.push(format!("smp: Brought up 1 node, {up} CPUs"));
+    want.push(format!("zonekit: smp: {up} CPUs ran on_each_cpu"));
+    if smp == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "SMP lines for {cpus} CPUs: expected {want:?}, the log has {smp:?}"
+        ))
     }
 }
 
@@ -140,6 +199,13 @@ pub(crate) fn boot_matrix() -> Vec<BootCase> {
         also,
         exit: 0,
         defmt: false,
+        smp: 1,
+        no_sim: false,
+    };
+    // `-smp 4`: the secondaries come up (the SMP lines are checked for every case).
+    let smp4 = |board, mem_mib: u64, cmdline| BootCase {
+        smp: 4,
+        ..case(board, mem_mib, cmdline, Auto, &[])
     };
     let defmt_case = |board, mem_mib: u64, dtb| BootCase {
         defmt: true,
@@ -287,6 +353,27 @@ pub(crate) fn boot_matrix() -> Vec<BootCase> {
             "zonekit: memory from DTB",
             "zonekit: warning: OF: fdt: /chosen@1: ignored, an earlier node of that name is used",
         ]),
+        // Secondary CPUs (issue 12): each board's own way, then on_each_cpu.
+        smp4("vexpress-a9", 1024, None),
+        smp4("sabrelite", 512, None),
+        smp4("vexpress-a15", 512, None),
+        smp4("virt", 512, None),
+        // maxcpus=1: four CPUs modelled, the boot CPU alone runs (no SMP lines).
+        smp4("vexpress-a9", 512, Some("maxcpus=1")),
+        // A CPU that does not come online is reported after the bounded wait, and
+        // the boot goes on with the others.
+        smp4("vexpress-a9", 512, Some("zonekit.fault=cpu-offline:2")),
+        // An exception on a secondary is reported with its number.
+        BootCase {
+            // `rt::entry::EXIT_EXCEPTION` (the runtime is target-only).
+            exit: 3,
+            also: &[
+                "CPU3: started",
+                "zonekit: CPU3: unexpected exception: undefined instruction, lr=0x",
+            ],
+            no_sim: true,
+            ..smp4("sabrelite", 512, Some("zonekit.fault=cpu-undef:3"))
+        },
         // An unusable tree stops the boot with the cause ...
         BootCase {
             exit: 1,
@@ -424,6 +511,7 @@ pub(crate) fn matrix_boot_options(case: &BootCase) -> Result<BootOptions, String
         dtb: case.dtb.clone(),
         workdir: None,
         gdb: None,
+        smp: case.smp,
         icount: false,
     })
 }
@@ -479,6 +567,9 @@ pub(crate) fn check_boot(case: &BootCase, built: &Built) -> Result<String, Strin
     }
     if !log.lines().any(|l| l == "zonekit: self-check passed") {
         return fail("no `zonekit: self-check passed`".into());
+    }
+    if let Err(e) = smp_lines_ok(log, case.cpus(), case.offline_cpu()) {
+        return fail(e);
     }
     let nomap = (case.dtb == dtb::DtbMode::AutoNomap).then(|| {
         let b = board.ram_base + dtb::NOMAP_OFFSET;
@@ -558,6 +649,7 @@ pub(crate) fn check_example(example: &Example, image: &Path) -> Result<(), Strin
         icount: false,
         workdir: None,
         gdb: None,
+        smp: 1,
     };
     let run = run_qemu(&opts, image, false)?;
     let log = &run.stdout;

@@ -20,6 +20,8 @@ pub(crate) struct BootOptions {
     pub(crate) workdir: Option<PathBuf>,
     /// Wait for a debugger on this TCP port (QEMU's `-S -gdb tcp::PORT`).
     pub(crate) gdb: Option<u16>,
+    /// CPUs QEMU models (`-smp`, passed when above 1).
+    pub(crate) smp: u32,
 }
 
 pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
@@ -34,6 +36,7 @@ pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
         icount: args.icount,
         workdir: None,
         gdb: args.gdb,
+        smp: args.smp,
     };
     let (example, defmt) = (args.example, args.defmt);
     if let Some(e) = example {
@@ -239,6 +242,9 @@ pub(crate) fn qemu_command(opts: &BootOptions, image: &Path) -> Result<Command, 
         .arg("-semihosting");
     if opts.icount {
         cmd.args(["-icount", ICOUNT]);
+    }
+    if opts.smp > 1 {
+        cmd.arg("-smp").arg(opts.smp.to_string());
     }
     if let Some(c) = &opts.cmdline {
         cmd.arg("-append").arg(c);

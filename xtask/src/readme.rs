@@ -3,8 +3,6 @@
 //! arguments boot (in order; `...` skips lines), so a change to the boot that the
 //! README does not follow fails `cargo test`.
 
-use clap::Parser as _;
-
 use crate::cli::{Cli, Command};
 use crate::golden::{self, Golden};
 
@@ -54,7 +52,7 @@ pub fn samples(text: &str) -> Vec<Sample> {
 /// Check one sample against the golden logs: `Err` says what is wrong.
 pub fn check(sample: &Sample) -> Result<(), String> {
     let argv = std::iter::once("cargo xtask".to_string()).chain(sample.args.iter().cloned());
-    let cli = Cli::try_parse_from(argv).map_err(|e| format!("bad command: {e}"))?;
+    let cli = Cli::parse_checked_from(argv).map_err(|e| format!("bad command: {e}"))?;
     let Command::Qemu(q) = cli.command else {
         return Err("not a `qemu` command".into());
     };
@@ -66,6 +64,7 @@ pub fn check(sample: &Sample) -> Result<(), String> {
                 && c.dtb == q.boot.dtb
                 && c.cmdline == q.boot.cmdline.as_deref()
                 && c.defmt == q.defmt
+                && c.smp == q.smp
         })
         .ok_or("the command is not a case of the boot matrix, so no golden log backs it")?;
     let g = Golden::load(&crate::workspace_root(), &case.name())?;

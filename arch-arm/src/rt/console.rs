@@ -4,12 +4,13 @@
 
 use crate::board::{Console, ConsoleWriter};
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Holds the console chosen by the board binary.
 struct ConsoleCell(UnsafeCell<Option<&'static dyn Console>>);
 
-// SAFETY: zonekit runs on one CPU with interrupts masked (secondaries are parked
-// before they touch memory); the cell is written once in `init`, before any reader.
+// SAFETY: the cell is written once in `init`, on the boot CPU with interrupts
+// masked, before any reader and before any secondary CPU is started.
 unsafe impl Sync for ConsoleCell {}
 
 static CONSOLE: ConsoleCell = ConsoleCell(UnsafeCell::new(None));
@@ -33,9 +34,60 @@ fn console() -> Option<&'static dyn Console> {
     unsafe { *CONSOLE.0.get() }
 }
 
-/// Print formatted text on the console (dropped when none is installed yet).
+/// Set once secondary CPUs may print: from then on each print holds [`LOCK`].
+static SHARED: AtomicBool = AtomicBool::new(false);
+/// The console lock (one print, one CPU), taken only once [`SHARED`] is set: before,
+/// the boot CPU is alone and may run with the MMU off, where exclusive accesses to
+/// strongly-ordered memory need not work.
+static LOCK: AtomicBool = AtomicBool::new(false);
+/// Tries before a print goes ahead without the lock (a CPU stopped holding it by an
+/// exception or a panic inside a print must not silence the report of it).
+const LOCK_TRIES: u32 = 1 << 20;
+
+/// From now on, prints take the console lock (the SMP bring-up calls this before it
+/// starts the first secondary, with the MMU on on every CPU that prints).
+pub(crate) fn set_shared() {
+    SHARED.store(true, Ordering::Release);
+}
+
+/// Whether other CPUs may be running (and logging) now.
+#[cfg(feature = "defmt")]
+pub(crate) fn shared() -> bool {
+    SHARED.load(Ordering::Acquire)
+}
+
+/// Holds the console lock while alive (or nothing, when it was not taken).
+struct Held(bool);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.0 {
+            LOCK.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn lock() -> Held {
+    if !SHARED.load(Ordering::Acquire) {
+        return Held(false);
+    }
+    for _ in 0..LOCK_TRIES {
+        if LOCK
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Held(true);
+        }
+        core::hint::spin_loop();
+    }
+    Held(false)
+}
+
+/// Print formatted text on the console (dropped when none is installed yet); one
+/// call's text is not interleaved with another CPU's.
 pub fn print_fmt(args: core::fmt::Arguments<'_>) {
     if let Some(c) = console() {
+        let _held = lock();
         let _ = core::fmt::write(&mut ConsoleWriter(c), args);
     }
 }
@@ -82,18 +134,18 @@ pub const EXIT_PANIC: u32 = 101;
 /// wants it installs it with [`crate::panic_handler!`]; one with its own
 /// `#[panic_handler]` may call it from there.
 pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    use core::sync::atomic::{AtomicBool, Ordering};
     static PANICKING: AtomicBool = AtomicBool::new(false);
     if !PANICKING.swap(true, Ordering::Relaxed) {
+        let cpu = super::smp::CpuPrefix::this();
         match info.location() {
             Some(loc) => print_fmt(format_args!(
-                "zonekit: panic at {}:{}:{}: {}\n",
+                "zonekit: {cpu}panic at {}:{}:{}: {}\n",
                 loc.file(),
                 loc.line(),
                 loc.column(),
                 info.message()
             )),
-            None => print_fmt(format_args!("zonekit: panic: {}\n", info.message())),
+            None => print_fmt(format_args!("zonekit: {cpu}panic: {}\n", info.message())),
         }
     }
     super::semihosting::exit(EXIT_PANIC)

@@ -16,6 +16,7 @@
 //! hook is not used: zonekit's own panic handler stays in charge.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::semihosting;
 
@@ -64,12 +65,14 @@ impl Output {
 /// A static only the logger touches.
 struct Cell<T>(UnsafeCell<T>);
 
-// SAFETY: zonekit runs on one CPU with interrupts masked; `acquire` refuses a second
-// frame while one is open, and each logger entry point takes its references and
-// drops them before returning, so no two `&mut` to one cell are alive at once.
+// SAFETY: interrupts are masked on every CPU; `acquire` takes the logger for one
+// CPU (OWNER) and refuses a second frame while one is open, and each logger entry
+// point takes its references and drops them before returning, so no two `&mut` to
+// one cell are alive at once, on one CPU or across CPUs.
 unsafe impl<T> Sync for Cell<T> {}
 
-static TAKEN: Cell<bool> = Cell(UnsafeCell::new(false));
+/// The CPU (its number + 1) with a frame open; 0 when the logger is free.
+static OWNER: AtomicUsize = AtomicUsize::new(0);
 static ENCODER: Cell<defmt::Encoder> = Cell(UnsafeCell::new(defmt::Encoder::new()));
 static OUTPUT: Cell<Output> = Cell(UnsafeCell::new(Output {
     handle: Handle::Unopened,
@@ -89,19 +92,29 @@ unsafe fn with<R>(f: impl FnOnce(&mut defmt::Encoder, &mut Output) -> R) -> R {
 #[defmt::global_logger]
 struct SemihostingLogger;
 
-// SAFETY: `acquire` marks the logger taken and panics on reentry (a log call from
-// inside formatting); single CPU with interrupts masked, so there is no other
-// context. `write`/`flush`/`release` are only called between acquire and release.
-// Plain loads and stores are used, no exclusive-access instructions, which need
-// not work on strongly-ordered memory with the MMU off.
+// SAFETY: `acquire` takes the logger for this CPU and panics on reentry (a log call
+// from inside formatting); interrupts are masked, so there is no other context on a
+// CPU. `write`/`flush`/`release` are only called between acquire and release. While
+// the boot CPU is alone, plain loads and stores are used, no exclusive-access
+// instructions, which need not work on strongly-ordered memory with the MMU off;
+// once secondaries run (the MMU on), a compare-exchange takes the logger.
 unsafe impl defmt::Logger for SemihostingLogger {
     fn acquire() {
-        // SAFETY: one CPU, no interrupts; only the logger touches TAKEN.
-        let taken = unsafe { &mut *TAKEN.0.get() };
-        if *taken {
-            panic!("defmt logger taken reentrantly");
+        let me = super::smp::this_cpu() + 1;
+        if super::console::shared() {
+            loop {
+                match OWNER.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(owner) if owner == me => panic!("defmt logger taken reentrantly"),
+                    Err(_) => core::hint::spin_loop(),
+                }
+            }
+        } else {
+            if OWNER.load(Ordering::Relaxed) != 0 {
+                panic!("defmt logger taken reentrantly");
+            }
+            OWNER.store(me, Ordering::Relaxed);
         }
-        *taken = true;
         // SAFETY: called from the logger; the closure does not log.
         unsafe {
             with(|enc, out| {
@@ -124,8 +137,7 @@ unsafe impl defmt::Logger for SemihostingLogger {
                 out.flush();
             })
         }
-        // SAFETY: one CPU, no interrupts; only the logger touches TAKEN.
-        unsafe { *TAKEN.0.get() = false };
+        OWNER.store(0, Ordering::Release);
     }
 
     unsafe fn write(bytes: &[u8]) {

@@ -10,8 +10,14 @@
 //! 4. paints the boot stack with [`STACK_PAINT`] and sets sp to its top
 //!    (`__stack_bottom` .. `__stack_top` from the linker script);
 //! 5. zeroes `.bss` (`__bss_start` .. `__bss_end`);
-//! 6. points VBAR at the vectors and calls the kernel's main function (the one given
-//!    to [`entry!`](crate::entry)) with r0-r2; it must not return.
+//! 6. points TPIDRPRW at the boot CPU's per-CPU area (`zonekit_cpu0_area`: its
+//!    exception stack `__exc_stack_top`, CPU number 0), VBAR at the vectors, and
+//!    calls the kernel's main function (the one given to [`entry!`](crate::entry))
+//!    with r0-r2; it must not return.
+//!
+//! The vectors take their stack from the running CPU's area (TPIDRPRW), so an
+//! exception on a secondary CPU ([`crate::rt::smp`]) uses that CPU's exception stack
+//! and is reported with its number (`zonekit: CPU2: unexpected exception: ...`).
 //!
 //! Both are opt-in: [`entry!`](crate::entry) links them into the kernel.
 //!
@@ -30,7 +36,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 /// self-tests), and calls `kernel_main` with the boot registers. A kernel with its
 /// own entry and vectors leaves the macro out and calls the runtime's boot
 /// functions from its own code; the linker script still needs `__stack_bottom`,
-/// `__stack_top`, `__exc_stack_top` and the `.bss` bounds that `_start` uses.
+/// `__stack_top`, `__exc_stack_top` and the `.bss` bounds that `_start` uses. (Its
+/// vectors then also serve the secondary CPUs of [`crate::rt::smp`], which set
+/// TPIDRPRW to their own area and VBAR to the boot CPU's.)
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -104,7 +112,9 @@ _start:
     strlo   r6, [r4], #4
     blo     3b
 
-    @ Our own exception vectors.
+    @ This CPU's area (exception stack, CPU number), then our own exception vectors.
+    ldr     r4, =zonekit_cpu0_area
+    mcr     p15, 0, r4, c13, c0, 4
     ldr     r4, =zonekit_vectors
     mcr     p15, 0, r4, c12, c0, 0
     isb
@@ -117,6 +127,13 @@ _start:
     wfe
     b       4b
     .size _start, . - _start
+
+    .section .data.zonekit_cpu0_area, "aw"
+    .balign 8
+    .global zonekit_cpu0_area
+zonekit_cpu0_area:
+    .word   __exc_stack_top
+    .word   0
 
     .section .text.vectors, "ax"
     .balign 32
@@ -131,9 +148,15 @@ zonekit_vectors:
     b       zonekit_vec_irq
     b       zonekit_vec_fiq
 
+    @ sp = the running CPU's exception stack (the first word of its area).
+    .macro zonekit_exc_sp
+    mrc     p15, 0, sp, c13, c0, 4
+    ldr     sp, [sp]
+    .endm
+
     .macro zonekit_vec name, kind
 zonekit_vec_\name:
-    ldr     sp, =__exc_stack_top
+    zonekit_exc_sp
     mov     r1, lr
     mov     r0, #\kind
     b       zonekit_exception
@@ -147,7 +170,7 @@ zonekit_vec_\name:
     @ Data abort: a read armed by `probe_read` is reported and skipped (returning
     @ to the instruction after the faulting one); anything else is fatal.
 zonekit_vec_dabt:
-    ldr     sp, =__exc_stack_top
+    zonekit_exc_sp
     push    {{r0-r3, r12, lr}}
     sub     r0, lr, #8
     bl      zonekit_dabt_probe
@@ -212,7 +235,8 @@ static PROBE_DFSR: AtomicU32 = AtomicU32::new(0);
 /// (fatal, as every other exception).
 #[no_mangle]
 extern "C" fn zonekit_dabt_probe(pc: u32) -> u32 {
-    if !PROBE_ARMED.load(Ordering::Relaxed) {
+    // Only the boot CPU arms probes.
+    if super::smp::this_cpu() != 0 || !PROBE_ARMED.load(Ordering::Relaxed) {
         return 0;
     }
     PROBE_ARMED.store(false, Ordering::Relaxed);
@@ -267,14 +291,15 @@ extern "C" fn zonekit_exception(kind: u32, lr: u32) -> ! {
     let (dfar, dfsr, ifar, ifsr) = read_fault_registers();
     // A nested exception (or an SVC because semihosting is off) must not loop.
     let again = ENTERED.swap(true, Ordering::Relaxed);
+    let cpu = super::smp::CpuPrefix::this();
     if again {
         console::print_fmt(format_args!(
-            "zonekit: nested exception: {name}, lr={lr:#010x}; halting\n"
+            "zonekit: {cpu}nested exception: {name}, lr={lr:#010x}; halting\n"
         ));
         semihosting::halt();
     }
     console::print_fmt(format_args!(
-        "zonekit: unexpected exception: {name}, lr={lr:#010x}\n"
+        "zonekit: {cpu}unexpected exception: {name}, lr={lr:#010x}\n"
     ));
     match kind {
         3 => console::print_fmt(format_args!(

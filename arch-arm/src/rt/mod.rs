@@ -1,4 +1,5 @@
 //! Target runtime: boot entry, exception vectors, semihosting, console and logger,
+//! the secondary CPUs ([`smp`]: bring-up and `on_each_cpu`),
 //! panic handler, physical page storage, and the generic [`boot_main`].
 //!
 //! Compiled only for `target_arch = "arm", target_os = "none"`.
@@ -9,6 +10,7 @@ pub mod defmt_logger;
 pub mod entry;
 pub mod paging;
 pub mod semihosting;
+pub mod smp;
 pub mod storage;
 
 pub use storage::PhysPageStorage;
@@ -21,6 +23,7 @@ use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
 use crate::mmu::kernel::{MmuOptions, NOMMU_LINE};
 use crate::mmu::{MappingHooks, NoMappingHooks};
+use crate::smp::SmpFault;
 use zonekit_core::addr::MemRange;
 use zonekit_core::page_alloc::MAX_CPUS;
 use zonekit_core::MemorySource;
@@ -36,6 +39,13 @@ const ATAGS_MAX_BYTES: u64 = 0x4000;
 
 /// Exit code when the boot stack overflowed (checked after the boot flow).
 pub const EXIT_STACK_OVERFLOW: u32 = 4;
+
+/// Runs of the SMP smoke test (each a new generation of `on_each_cpu` work).
+const SMOKE_ROUNDS: usize = 64;
+
+/// Exit code when the SMP smoke test of the self-tested boot failed (not every
+/// online CPU ran the `on_each_cpu` work once).
+pub const EXIT_SMP_TEST: u32 = 6;
 
 pub use crate::mmu::selftest::EXIT_MMU_TEST;
 use crate::mmu::selftest::KMAP_TEST_PAGES;
@@ -62,7 +72,8 @@ pub fn stack_usage() -> (usize, usize) {
     ((words - untouched) * 4, words * 4)
 }
 
-/// Report the stack high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it overflowed.
+/// Report the boot stack's high-water mark; exit with [`EXIT_STACK_OVERFLOW`] if it,
+/// or the stack of an online secondary CPU, overflowed.
 fn check_stack() {
     let (used, size) = stack_usage();
     kprintln!("zonekit: boot stack: {} of {} bytes used", used, size);
@@ -71,6 +82,17 @@ fn check_stack() {
             "zonekit: error: boot stack overflowed (raise STACK_SIZE in arch-arm/src/link.rs)"
         );
         semihosting::exit(EXIT_STACK_OVERFLOW);
+    }
+    for cpu in 1..crate::smp::MAX_CPUS {
+        if let Some((used, size)) = smp::stack_usage(cpu) {
+            if used >= size {
+                kprintln!(
+                    "zonekit: error: CPU{} stack overflowed (raise SECONDARY_STACK_SIZE in arch-arm/src/link.rs)",
+                    cpu
+                );
+                semihosting::exit(EXIT_STACK_OVERFLOW);
+            }
+        }
     }
 }
 
@@ -146,9 +168,14 @@ fn open_dtb(board: &BoardDesc, at: u32) -> Result<&'static [u8], FdtError> {
 /// Test hook for the exception vectors, from the command line:
 /// `zonekit.fault=undef` executes an undefined instruction, `zonekit.fault=read:ADDR`
 /// (hex) reads a word from ADDR (a data abort where nothing is mapped),
-/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts).
-fn inject_fault(what: &str) {
+/// `zonekit.fault=hang` stops the CPU without exiting (to test host-side timeouts);
+/// the SMP faults ([`SmpFault`]: `cpu-offline:N`, `cpu-undef:N`) are returned for
+/// the bring-up and its smoke test.
+fn inject_fault(what: &str) -> Option<SmpFault> {
     kprintln!("zonekit: injecting fault {:?}", what);
+    if let Some(f) = SmpFault::parse(what) {
+        return Some(f);
+    }
     if what == "undef" {
         // SAFETY: deliberately raises an Undefined Instruction exception, which the
         // vectors report before exiting; nothing after it runs.
@@ -169,6 +196,7 @@ fn inject_fault(what: &str) {
     } else {
         kprintln!("zonekit: unknown zonekit.fault={}", what);
     }
+    None
 }
 
 /// Ticks of the board counter at each [`BootStep`] (for timings and `zonekit.bench`).
@@ -200,8 +228,10 @@ impl StepTicks {
 
 /// The guest's part in the [`flow`]: `paging_init` with the MMU switch
 /// ([`paging::ArmPaging`]), timings on the board counter, `zonekit.fault=` /
-/// `zonekit.nommu` / `zonekit.nocache` / `zonekit.test_abort`, the MMU self-tests and the stack check.
+/// `zonekit.nommu` / `zonekit.nocache` / `zonekit.test_abort`, the MMU self-tests,
+/// the secondary CPUs with the SMP smoke test, and the stack check.
 struct GuestHooks<H> {
+    board: &'static BoardDesc,
     counter: &'static dyn MonotonicCounter,
     paging: paging::ArmPaging<H>,
     steps: StepTicks,
@@ -211,6 +241,8 @@ struct GuestHooks<H> {
     /// keep the MMU for the caller ([`boot_memory`]).
     mmu_tests: bool,
     mmu: Option<paging::KernelMmu>,
+    /// `zonekit.fault=cpu-offline:N` / `cpu-undef:N`.
+    smp_fault: Option<SmpFault>,
 }
 
 impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage>
@@ -219,7 +251,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
     fn cmdline(&mut self, cmdline: &str) {
         for word in cmdline.split_ascii_whitespace() {
             if let Some(what) = word.strip_prefix("zonekit.fault=") {
-                inject_fault(what);
+                self.smp_fault = inject_fault(what).or(self.smp_fault);
             }
         }
         let o = MmuOptions::parse(cmdline);
@@ -270,27 +302,82 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
         &mut self,
         running: &mut RunningMemory<PhysPageStorage, MAX_CPUS>,
     ) -> Result<(), HookStop> {
-        if self.nommu || !self.mmu_tests {
+        if !self.mmu_tests {
             return Ok(());
         }
-        let stop = |why| HookStop {
-            what: "MMU self-test",
-            why,
-            exit_code: EXIT_MMU_TEST,
+        if !self.nommu {
+            let stop = |why| HookStop {
+                what: "MMU self-test",
+                why,
+                exit_code: EXIT_MMU_TEST,
+            };
+            let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
+            paging::mmu_self_test(
+                mmu,
+                &mut running.allocator,
+                KMAP_TEST_PAGES,
+                self.test_abort,
+            )
+            .map_err(stop)?;
+        }
+        // The secondary CPUs, then work on all of them at once.
+        let offline = match self.smp_fault {
+            Some(SmpFault::Offline(n)) => Some(n),
+            _ => None,
         };
-        let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
-        paging::mmu_self_test(
-            mmu,
-            &mut running.allocator,
-            KMAP_TEST_PAGES,
-            self.test_abort,
-        )
-        .map_err(stop)
+        let mut smp = smp::bring_up_except(
+            self.board,
+            self.counter,
+            self.mmu.as_ref(),
+            &running.cmdline,
+            offline,
+        );
+        let undef = match self.smp_fault {
+            Some(SmpFault::Undef(n)) => Some(n),
+            _ => None,
+        };
+        smp_smoke_test(&mut smp, undef)
     }
 
     fn before_verdict(&mut self) {
         check_stack();
     }
+}
+
+/// The SMP smoke test of the self-tested boot: [`SMOKE_ROUNDS`] runs of
+/// [`smp::on_each_cpu`] in which every online CPU counts itself once (if its token
+/// names the CPU it runs on). With `undef`, that CPU executes an undefined
+/// instruction instead (a test fault).
+fn smp_smoke_test(smp: &mut smp::Smp, undef: Option<usize>) -> Result<(), HookStop> {
+    static RAN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    use core::sync::atomic::Ordering::Relaxed;
+    let mut all_ran = true;
+    for _ in 0..SMOKE_ROUNDS {
+        RAN.store(0, Relaxed);
+        smp.on_each_cpu(&|cpu| {
+            if undef == Some(cpu.id()) {
+                // SAFETY: a deliberate Undefined Instruction exception (zonekit.fault=
+                // cpu-undef:N), which the vectors report before exiting.
+                unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+            }
+            if cpu.id() == smp::this_cpu() {
+                RAN.fetch_add(1, Relaxed);
+            }
+        });
+        all_ran &= RAN.load(Relaxed) == smp.online();
+    }
+    let ran = RAN.load(Relaxed);
+    if !all_ran {
+        return Err(HookStop {
+            what: "SMP smoke test",
+            why: "not every online CPU ran the on_each_cpu work once",
+            exit_code: EXIT_SMP_TEST,
+        });
+    }
+    if ran > 1 {
+        kprintln!("zonekit: smp: {} CPUs ran on_each_cpu", ran);
+    }
+    Ok(())
 }
 
 impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
@@ -302,6 +389,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
         mmu_tests: bool,
     ) -> Self {
         Self {
+            board,
             counter,
             paging: paging::ArmPaging::new(board, console, hooks).with_counter(counter),
             steps: StepTicks::default(),
@@ -309,6 +397,7 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
             test_abort: false,
             mmu_tests,
             mmu: None,
+            smp_fault: None,
         }
     }
 }
@@ -354,9 +443,10 @@ fn phys_storage() -> PhysPageStorage {
 }
 
 /// The board binaries' entry: the whole self-tested boot ([`flow::run`]) with the
-/// MMU switched on in `paging_init`, the page allocator and MMU self-tests, then a
-/// semihosting exit with the outcome's status (0, [`EXIT_BOOT_ERROR`],
-/// [`EXIT_SELF_CHECK`], [`EXIT_MMU_TEST`], [`EXIT_STACK_OVERFLOW`]).
+/// MMU switched on in `paging_init`, the page allocator and MMU self-tests, the
+/// secondary CPUs brought up ([`smp::bring_up`]) and an [`smp::on_each_cpu`] smoke
+/// test, then a semihosting exit with the outcome's status (0, [`EXIT_BOOT_ERROR`],
+/// [`EXIT_SELF_CHECK`], [`EXIT_MMU_TEST`], [`EXIT_SMP_TEST`], [`EXIT_STACK_OVERFLOW`]).
 pub fn boot_main(
     board: &'static BoardDesc,
     console: &'static dyn Console,
@@ -372,12 +462,36 @@ pub fn boot_main(
 
 /// What [`boot_memory`] gives a kernel: the running page allocator and, unless the
 /// command line said `zonekit.nommu`, the live MMU state (page tables, linear map,
-/// `kmap`/`kunmap` for highmem pages).
+/// `kmap`/`kunmap` for highmem pages). Only the boot CPU runs;
+/// [`BootedKernel::start_cpus`] starts the others.
 pub struct BootedKernel {
     /// memblock retired, the buddy allocator owning every free page.
     pub running: RunningMemory<PhysPageStorage, MAX_CPUS>,
     /// The kernel page tables and pkmap, once `paging_init` switched the MMU on.
     pub mmu: Option<paging::KernelMmu>,
+    board: &'static BoardDesc,
+    counter: &'static dyn MonotonicCounter,
+}
+
+impl BootedKernel {
+    /// Start the board's secondary CPUs ([`smp::bring_up`]: as many as the hardware
+    /// has, up to [`crate::smp::MAX_CPUS`], `maxcpus=` and `nosmp` from the command
+    /// line), each on the kernel tables of [`Self::mmu`], parked until work comes.
+    /// The returned [`smp::Smp`] holds the boot CPU's token and runs work on every
+    /// online CPU ([`smp::Smp::on_each_cpu`]). Call it once.
+    ///
+    /// ```ignore
+    /// let mut smp = booted.start_cpus();
+    /// smp.on_each_cpu(&|cpu| kprintln!("hello from CPU{}", cpu.id()));
+    /// ```
+    pub fn start_cpus(&self) -> smp::Smp {
+        smp::bring_up(
+            self.board,
+            self.counter,
+            self.mmu.as_ref(),
+            &self.running.cmdline,
+        )
+    }
 }
 
 /// Where [`boot_memory`] learns the memory layout.
@@ -424,6 +538,8 @@ pub fn boot_memory<H: for<'a> MappingHooks<paging::EarlyTables<'a>>>(
         Ok(running) => BootedKernel {
             running,
             mmu: guest.mmu.take(),
+            board,
+            counter,
         },
         Err(outcome) => semihosting::exit(outcome.exit_code()),
     }

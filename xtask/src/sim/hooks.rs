@@ -243,6 +243,15 @@ impl VirtualMemory<SimTables> for SimVirtualMemory {
 
 impl BootHooks<SimStorage> for SimHooks {
     fn cmdline(&mut self, cmdline: &str) {
+        // The guest announces its SMP test faults (the only ones the simulated
+        // boots of the matrix use) before acting on them.
+        for what in cmdline
+            .split_ascii_whitespace()
+            .filter_map(|w| w.strip_prefix("zonekit.fault="))
+            .filter(|w| zonekit_arch_arm::smp::SmpFault::parse(w).is_some())
+        {
+            zk_info!("zonekit: injecting fault {:?}", what);
+        }
         self.options = MmuOptions::parse(cmdline);
         if self.options.nommu {
             zk_info!("{}", NOMMU_LINE);

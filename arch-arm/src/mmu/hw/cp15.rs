@@ -4,7 +4,9 @@
 //!
 //! (0.3 because 0.4 needs Rust 1.93 and the workspace promises 1.87.)
 
-use aarch32_cpu::register::{SysReg, SysReg64, SysRegRead, SysRegWrite, SysRegWrite64};
+use aarch32_cpu::register::{
+    SysReg, SysReg64, SysRegRead, SysRegRead64, SysRegWrite, SysRegWrite64,
+};
 
 macro_rules! cp15 {
     ($(#[$doc:meta])* $name:ident: CRn = $crn:literal, op1 = $op1:literal, CRm = $crm:literal, op2 = $op2:literal $(, $read:ident)?) => {
@@ -37,6 +39,10 @@ cp15!(
     Nmrr: CRn = 10, op1 = 0, CRm = 2, op2 = 1, SysRegRead
 );
 cp15!(
+    /// L2CTLR (Cortex-A15/A7 L2 control; \[25:24\] = number of CPUs - 1).
+    L2ctlr: CRn = 9, op1 = 1, CRm = 0, op2 = 2, SysRegRead
+);
+cp15!(
     /// TLBIMVA: invalidate the unified TLB entry of a virtual address, this core.
     TlbiMva: CRn = 8, op1 = 0, CRm = 7, op2 = 1
 );
@@ -63,3 +69,4 @@ impl SysReg64 for Ttbr0Long {
 }
 
 impl SysRegWrite64 for Ttbr0Long {}
+impl SysRegRead64 for Ttbr0Long {}

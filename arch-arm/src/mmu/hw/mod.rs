@@ -34,8 +34,9 @@ use super::regs::{
 use super::table::{PageTable, TableAllocator, TableMemory};
 use super::MmuError;
 use aarch32_cpu::register::{
-    Actlr, BpIAll, Ccsidr, Clidr, Csselr, Ctr, Dacr, Dccisw, Dccmvac, Dcisw, Dfar, Dfsr, Iciallu,
-    Ifar, Ifsr, Midr, Mpidr, Sctlr, SysRegRead, SysRegWrite, SysRegWrite64, TlbIAll, Ttbr0,
+    Actlr, BpIAll, Ccsidr, Clidr, Csselr, Ctr, Dacr, Dccimvac, Dccisw, Dccmvac, Dcisw, Dfar, Dfsr,
+    Iciallu, Ifar, Ifsr, Midr, Mpidr, Sctlr, SysRegRead, SysRegRead64, SysRegWrite, SysRegWrite64,
+    TlbIAll, Ttbr0,
 };
 use zonekit_core::PhysAddr;
 
@@ -226,6 +227,120 @@ pub fn tlb_flush(f: super::TlbFlush) {
     }
 }
 
+/// Clean and invalidate the data cache lines of virtual `[start, end)` to the point
+/// of coherency (DCCIMVAC per line), then DSB: memory holds the data, and no cache
+/// of this CPU keeps a copy that could later be written back over what another
+/// observer (a CPU with its MMU and caches still off) writes there.
+pub fn clean_inval_dcache_range(start: u32, end: u32) {
+    let line = dcache_line_bytes();
+    let mut va = start & !(line - 1);
+    while va < end {
+        // SAFETY: clean-and-invalidate writes dirty lines back before dropping them:
+        // memory then holds every value Rust code wrote, nothing is lost.
+        unsafe { <Dccimvac as SysRegWrite>::write_raw(va) };
+        va = match va.checked_add(line) {
+            Some(v) => v,
+            None => break,
+        };
+    }
+    dsb();
+}
+
+/// The translation and control registers of a CPU whose MMU is on: what a secondary
+/// CPU writes to run on the same kernel tables, with the same attributes and caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmuRegs {
+    /// TTBR0 (the 64-bit form when [`Self::ttbcr`] has EAE set).
+    pub ttbr0: u64,
+    /// TTBCR.
+    pub ttbcr: u32,
+    /// DACR.
+    pub dacr: u32,
+    /// PRRR (MAIR0 under LPAE).
+    pub prrr: u32,
+    /// NMRR (MAIR1 under LPAE).
+    pub nmrr: u32,
+    /// SCTLR (M, TRE, and the caches as this CPU has them).
+    pub sctlr: u32,
+}
+
+/// TTBCR.EAE: the long-descriptor format.
+const TTBCR_EAE: u32 = 1 << 31;
+
+/// This CPU's [`MmuRegs`].
+pub fn read_mmu_regs() -> MmuRegs {
+    let ttbcr = read_ttbcr();
+    let ttbr0 = if ttbcr & TTBCR_EAE != 0 {
+        <cp15::Ttbr0Long as SysRegRead64>::read_raw()
+    } else {
+        u64::from(<Ttbr0 as SysRegRead>::read_raw())
+    };
+    MmuRegs {
+        ttbr0,
+        ttbcr,
+        dacr: <Dacr as SysRegRead>::read_raw(),
+        prrr: <cp15::Prrr as SysRegRead>::read_raw(),
+        nmrr: <cp15::Nmrr as SysRegRead>::read_raw(),
+        sctlr: read_sctlr(),
+    }
+}
+
+/// PRRR/NMRR (or MAIR0/MAIR1), DACR, TTBCR, TTBR0 of `r` (TTBCR before TTBR0, whose
+/// width it selects).
+///
+/// # Safety
+///
+/// The MMU is off, and `r` describes complete tables (see [`install_and_enable`]).
+unsafe fn write_translation_regs(r: &MmuRegs) {
+    // SAFETY: (whole block) the caller's contract; with the MMU off none of these
+    // writes changes how the instructions between them are fetched or how memory is
+    // addressed until SCTLR.M.
+    unsafe {
+        <cp15::Prrr as SysRegWrite>::write_raw(r.prrr);
+        <cp15::Nmrr as SysRegWrite>::write_raw(r.nmrr);
+        <Dacr as SysRegWrite>::write_raw(r.dacr);
+        <cp15::Ttbcr as SysRegWrite>::write_raw(r.ttbcr);
+        if r.ttbcr & TTBCR_EAE != 0 {
+            <cp15::Ttbr0Long as SysRegWrite64>::write_raw(r.ttbr0);
+        } else {
+            <Ttbr0 as SysRegWrite>::write_raw(r.ttbr0 as u32);
+        }
+    }
+}
+
+/// Switch the MMU on as another CPU has it ([`read_mmu_regs`] there): `__v7_setup`
+/// (ACTLR.SMP, this CPU's L1 invalidated, TLBs and branch predictors), the same
+/// translation registers, then the same SCTLR. Linux's `secondary_startup`.
+///
+/// # Safety
+///
+/// As [`install_and_enable`] for the tables `regs` points at: they map the code
+/// executing this function and its stack at their current addresses; the MMU is
+/// off and the data cache has been off since reset.
+pub unsafe fn enable_like(regs: &MmuRegs) {
+    // SAFETY: forwarded (see above).
+    unsafe {
+        v7_setup();
+        write_translation_regs(regs);
+    }
+    dsb();
+    isb();
+    // The identity map keeps the next instructions where they are.
+    Sctlr::write(Sctlr::new_with_raw_value(regs.sctlr));
+    isb();
+}
+
+/// Join the other CPUs' coherency domain without the MMU (a `zonekit.nommu` boot's
+/// secondary): ACTLR.SMP as `__v7_setup` sets it.
+pub fn join_coherency() {
+    if let Some(actlr) = actlr_smp_value(Midr::read().raw_value(), Mpidr::read().0, Actlr::read().0)
+    {
+        // SAFETY: ACTLR.SMP/FW only make this core take part in coherency and
+        // broadcast maintenance.
+        unsafe { Actlr::write(Actlr(actlr)) };
+    }
+}
+
 /// Install the first-level table at `l1_phys` and switch the MMU on, with the
 /// caches if `caches`; returns the SCTLR written.
 ///
@@ -240,17 +355,16 @@ pub fn tlb_flush(f: super::TlbFlush) {
 pub unsafe fn install_and_enable(l1_phys: u32, caches: bool) -> u32 {
     // SAFETY: forwarded (see above).
     unsafe { v7_setup() };
-    // SAFETY: (whole block) the caller guarantees the tables and the identity map;
-    // each CP15 write below is the architected step of the ARM ARM sequence, and the
-    // barriers order them. With the MMU off, none of these writes changes how the
-    // instructions between them are fetched or how memory is addressed until SCTLR.M.
-    unsafe {
-        <cp15::Prrr as SysRegWrite>::write_raw(PRRR);
-        <cp15::Nmrr as SysRegWrite>::write_raw(NMRR);
-        <Dacr as SysRegWrite>::write_raw(DACR_DOMAIN0_CLIENT);
-        <cp15::Ttbcr as SysRegWrite>::write_raw(TTBCR_SHORT_TTBR0_ONLY);
-        <Ttbr0 as SysRegWrite>::write_raw(ttbr0_value(l1_phys));
-    }
+    let regs = MmuRegs {
+        ttbr0: u64::from(ttbr0_value(l1_phys)),
+        ttbcr: TTBCR_SHORT_TTBR0_ONLY,
+        dacr: DACR_DOMAIN0_CLIENT,
+        prrr: PRRR,
+        nmrr: NMRR,
+        sctlr: 0,
+    };
+    // SAFETY: the caller guarantees the tables and the identity map; the MMU is off.
+    unsafe { write_translation_regs(&regs) };
     turn_mmu_on(caches)
 }
 
@@ -265,16 +379,18 @@ pub unsafe fn install_and_enable(l1_phys: u32, caches: bool) -> u32 {
 pub unsafe fn install_and_enable_long(pgd_phys: u64, caches: bool) -> u32 {
     // SAFETY: forwarded (see above).
     unsafe { v7_setup() };
+    let regs = MmuRegs {
+        ttbr0: ttbr0_long_value(pgd_phys),
+        ttbcr: TTBCR_LONG_TTBR0_ONLY,
+        dacr: DACR_DOMAIN0_CLIENT,
+        prrr: MAIR0,
+        nmrr: MAIR1,
+        sctlr: 0,
+    };
     // SAFETY: as in `install_and_enable`; TTBCR.EAE switches the walker to the long
     // format, whose table TTBR0 (written right after, before any walk: the MMU is
     // off) points to.
-    unsafe {
-        <cp15::Prrr as SysRegWrite>::write_raw(MAIR0);
-        <cp15::Nmrr as SysRegWrite>::write_raw(MAIR1);
-        <Dacr as SysRegWrite>::write_raw(DACR_DOMAIN0_CLIENT);
-        <cp15::Ttbcr as SysRegWrite>::write_raw(TTBCR_LONG_TTBR0_ONLY);
-        <cp15::Ttbr0Long as SysRegWrite64>::write_raw(ttbr0_long_value(pgd_phys));
-    }
+    unsafe { write_translation_regs(&regs) };
     turn_mmu_on(caches)
 }
 
