@@ -26,6 +26,8 @@
 //! `/cpus` nodes say on these boards), capped by [`MAX_CPUS`] and by `maxcpus=` /
 //! `nosmp` on the command line ([`cpus_to_start`]).
 
+pub mod alloc_test;
+
 use crate::mmio::RegisterIo;
 use zonekit_core::cmdline::Cmdline;
 pub use zonekit_core::page_alloc::MAX_CPUS;

@@ -40,10 +40,24 @@ pub fn guest_only(line: &str) -> bool {
     GUEST_ONLY.contains(&line) || smp_line(line)
 }
 
+/// A line of the concurrent page allocator test (`zonekit: smp: CPUn: ... freed`,
+/// `zonekit: smp: N CPUs ran the concurrent page allocator test at once, ...`).
+pub fn smp_test_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("zonekit: smp: ") else {
+        return false;
+    };
+    (rest.starts_with("CPU") && rest.ends_with(" pages) allocated, written, checked and freed"))
+        || rest.contains(" CPUs ran the concurrent page allocator test at once, nothing lost (")
+}
+
 /// A line of the secondary-CPU bring-up (`smp: Bringing up secondary CPUs ...`,
 /// `CPUn: started`, `CPUn: failed to ...`, `smp: Brought up 1 node, N CPUs`,
-/// `zonekit: smp: N CPUs ran on_each_cpu`).
+/// `zonekit: smp: N CPUs ran on_each_cpu`) or of the concurrent test that follows
+/// ([`smp_test_line`]).
 pub fn smp_line(line: &str) -> bool {
+    if smp_test_line(line) {
+        return true;
+    }
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if line == "smp: Bringing up secondary CPUs ..." {
         return true;

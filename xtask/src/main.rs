@@ -185,17 +185,36 @@ mod tests {
             .map(|c| c.offline_cpu())
             .collect();
         assert_eq!(offline, [None, None, None, None, None, Some(2), None]);
-        let four = "x\nsmp: Bringing up secondary CPUs ...\nCPU1: started\nCPU2: started\nCPU3: started\nsmp: Brought up 1 node, 4 CPUs\nzonekit: smp: 4 CPUs ran on_each_cpu\ny\n";
+        let test = |ids: &[usize]| {
+            let mut t: String = ids
+                .iter()
+                .map(|n| format!("zonekit: smp: CPU{n}: 5 blocks (9 pages) allocated, written, checked and freed\n"))
+                .collect();
+            t.push_str(&format!(
+                "zonekit: smp: {} CPUs ran the concurrent page allocator test at once, nothing lost (7 pages free before and after)\n",
+                ids.len()
+            ));
+            t
+        };
+        let four = &format!(
+            "x\nsmp: Bringing up secondary CPUs ...\nCPU1: started\nCPU2: started\nCPU3: started\nsmp: Brought up 1 node, 4 CPUs\nzonekit: smp: 4 CPUs ran on_each_cpu\n{}y\n",
+            test(&[0, 1, 2, 3])
+        );
         assert_eq!(smp_lines_ok(four, 4, None), Ok(()));
         assert!(smp_lines_ok(four, 1, None).is_err());
         assert!(smp_lines_ok(four, 3, None).is_err());
         let offline = four
+            .replace(&test(&[0, 1, 2, 3]), &test(&[0, 1, 3]))
             .replace("CPU2: started", "CPU2: failed to come online")
             .replace("4 CPUs", "3 CPUs");
         assert!(smp_lines_ok(&offline, 4, None).is_err());
         assert_eq!(smp_lines_ok(&offline, 4, Some(2)), Ok(()));
         assert!(smp_lines_ok(four, 4, Some(2)).is_err());
         assert!(smp_lines_ok(&four.replace("CPU3: started\n", ""), 4, None).is_err());
+        // A CPU missing from the concurrent test, or no verdict.
+        let no_cpu2 = four.replace(&test(&[0, 1, 2, 3]), &test(&[0, 1, 3]));
+        assert!(smp_lines_ok(&no_cpu2, 4, None).is_err());
+        assert!(smp_lines_ok(&four.replace("nothing lost", "lost"), 4, None).is_err());
         assert_eq!(smp_lines_ok("x\ny\n", 1, None), Ok(()));
     }
 

@@ -149,9 +149,13 @@ impl BootCase {
 /// one), the `smp: Brought up` summary and the `on_each_cpu` smoke line, and no
 /// other failure; with one, no SMP line at all.
 pub(crate) fn smp_lines_ok(log: &str, cpus: usize, offline: Option<usize>) -> Result<(), String> {
-    let smp: Vec<&str> = log.lines().filter(|l| golden::smp_line(l)).collect();
+    let smp: Vec<&str> = log
+        .lines()
+        .filter(|l| golden::smp_line(l) && !golden::smp_test_line(l))
+        .collect();
+    let test: Vec<&str> = log.lines().filter(|l| golden::smp_test_line(l)).collect();
     if cpus < 2 {
-        return match smp.first() {
+        return match smp.first().or(test.first()) {
             Some(l) => Err(format!("one CPU, but the log says {l:?}")),
             None => Ok(()),
         };
@@ -164,6 +168,21 @@ pub(crate) fn smp_lines_ok(log: &str, cpus: usize, offline: Option<usize>) -> Re
     let up = cpus - usize::from(offline.is_some_and(|n| n < cpus));
     want.push(format!("smp: Brought up 1 node, {up} CPUs"));
     want.push(format!("zonekit: smp: {up} CPUs ran on_each_cpu"));
+    // The concurrent page allocator test: a line per online CPU, then the verdict.
+    let ids: Vec<usize> = (0..cpus).filter(|&n| offline != Some(n)).collect();
+    let test_ok = test.len() == up + 1
+        && ids
+            .iter()
+            .zip(&test)
+            .all(|(n, l)| l.starts_with(&format!("zonekit: smp: CPU{n}: ")))
+        && test[up].starts_with(&format!(
+            "zonekit: smp: {up} CPUs ran the concurrent page allocator test at once, nothing lost ("
+        ));
+    if !test_ok {
+        return Err(format!(
+            "concurrent page allocator test lines for {up} CPUs: the log has {test:?}"
+        ));
+    }
     if smp == want {
         Ok(())
     } else {

@@ -23,6 +23,7 @@ use crate::hooks::{BootHooks, BootStep, HookStop};
 use crate::kprintln;
 use crate::mmu::kernel::{MmuOptions, NOMMU_LINE};
 use crate::mmu::{MappingHooks, NoMappingHooks};
+use crate::smp::alloc_test::concurrent_page_alloc_test;
 use crate::smp::SmpFault;
 use zonekit_core::addr::MemRange;
 use zonekit_core::page_alloc::MAX_CPUS;
@@ -43,9 +44,14 @@ pub const EXIT_STACK_OVERFLOW: u32 = 4;
 /// Runs of the SMP smoke test (each a new generation of `on_each_cpu` work).
 const SMOKE_ROUNDS: usize = 64;
 
-/// Exit code when the SMP smoke test of the self-tested boot failed (not every
-/// online CPU ran the `on_each_cpu` work once).
+/// Exit code when an SMP test of the self-tested boot failed: the smoke test (not
+/// every online CPU ran the `on_each_cpu` work once) or the concurrent page
+/// allocator test.
 pub const EXIT_SMP_TEST: u32 = 6;
+
+/// Seed of the concurrent page allocator test's sequences (fixed: the goldens are
+/// deterministic while memory does not run out).
+const SMP_TEST_SEED: u64 = 0x5eed_c0de;
 
 pub use crate::mmu::selftest::EXIT_MMU_TEST;
 use crate::mmu::selftest::KMAP_TEST_PAGES;
@@ -336,7 +342,20 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
             Some(SmpFault::Undef(n)) => Some(n),
             _ => None,
         };
-        smp_smoke_test(&mut smp, undef)
+        smp_smoke_test(&mut smp, undef)?;
+        if smp.online() < 2 {
+            return Ok(());
+        }
+        // SAFETY: the linear map is live (or the MMU is off: identity), and the test
+        // only touches blocks it holds from this allocator.
+        let mem = unsafe { smp::patterns::LinearPatterns::new(&running.allocator) };
+        concurrent_page_alloc_test(&mut running.allocator, &mut smp, &mem, SMP_TEST_SEED)
+            .map(|_| ())
+            .map_err(|_| HookStop {
+                what: "concurrent page allocator test",
+                why: "a CPU's block was overwritten, a free refused or pages lost",
+                exit_code: EXIT_SMP_TEST,
+            })
     }
 
     fn before_verdict(&mut self) {

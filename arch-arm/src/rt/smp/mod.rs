@@ -25,6 +25,7 @@
 //! when QEMU runs them round-robin on one thread (`-icount`).
 
 mod boards;
+pub mod patterns;
 mod secondary;
 
 pub use secondary::stack_usage;
@@ -116,6 +117,16 @@ impl Smp {
     /// [`on_each_cpu`] with the boot CPU's token.
     pub fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync)) {
         on_each_cpu(&mut self.boot, work)
+    }
+}
+
+impl crate::smp::alloc_test::EachCpu for Smp {
+    fn online(&self) -> usize {
+        self.online
+    }
+
+    fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync)) {
+        Smp::on_each_cpu(self, work)
     }
 }
 

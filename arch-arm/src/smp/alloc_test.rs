@@ -1,0 +1,188 @@
+//! The concurrent page allocator test of a boot with several CPUs: the allocator,
+//! told how many CPUs came up (`zone_pcp_update`), is shared as an
+//! [`SmpPageAllocator`] and every CPU runs `zonekit_core::selftest::smp` at once,
+//! writing its pattern into what it holds and checking it before each free. Then,
+//! all CPUs joined, the invariants and the free count are checked.
+//!
+//! The CPUs come from an [`EachCpu`]: the target runtime's `rt::smp::Smp`, or host
+//! threads in the tests, so the same driver runs in both.
+
+use zonekit_core::page_alloc::{Gfp, PageAllocator, SmpPageAllocator, MAX_CPUS};
+use zonekit_core::percpu::CpuToken;
+use zonekit_core::selftest::smp::{
+    smp_selftest_cpu, smp_selftest_start, smp_selftest_verdict, CpuRun, PagePatterns, SmpTestError,
+};
+use zonekit_core::storage::PageStorage;
+use zonekit_core::zk_info;
+
+/// Random operations each CPU runs.
+pub const SMP_TEST_STEPS: u64 = 4000;
+/// Blocks each CPU holds at most (orders 0-3: at most 8 pages each).
+pub const SMP_TEST_HELD: usize = 32;
+
+/// Something that runs work on every online CPU at once and waits for all of them.
+pub trait EachCpu {
+    /// CPUs online.
+    fn online(&self) -> usize;
+    /// Run `work` on every online CPU (each with its own token), return when all
+    /// finished.
+    fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync));
+}
+
+/// What the test found on each CPU (by CPU id; `None` for an id that was not
+/// online) and the free count before and after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmpTestReport {
+    /// Each CPU's run.
+    pub cpus: [Option<CpuRun>; MAX_CPUS],
+    /// CPUs that ran it.
+    pub online: usize,
+    /// Free pages before (lists drained) and, equally, after.
+    pub free: u64,
+}
+
+/// Run the concurrent test on every CPU of `cpus`, `seed` choosing the sequences.
+/// Prints a line per CPU and the verdict; the error is the first thing that failed.
+pub fn concurrent_page_alloc_test<S: PageStorage>(
+    allocator: &mut PageAllocator<S, MAX_CPUS>,
+    cpus: &mut dyn EachCpu,
+    mem: &dyn PagePatterns,
+    seed: u64,
+) -> Result<SmpTestReport, SmpTestError>
+where
+    S::MemMap: Sync + Send,
+    S::Bitmap: Sync + Send,
+    S: Send,
+{
+    let online = cpus.online();
+    allocator.set_online_cpus(online as u32);
+    let a: SmpPageAllocator<'_, S, MAX_CPUS> = SmpPageAllocator::new(allocator);
+    let free = smp_selftest_start(&a);
+    let results: [spin::Mutex<Option<Result<CpuRun, SmpTestError>>>; MAX_CPUS] = Default::default();
+    cpus.on_each_cpu(&|cpu| {
+        let r = smp_selftest_cpu(
+            &a,
+            cpu,
+            mem,
+            Gfp::KERNEL,
+            seed,
+            SMP_TEST_STEPS,
+            SMP_TEST_HELD,
+        );
+        if let Some(slot) = results.get(cpu.id()) {
+            *slot.lock() = Some(r);
+        }
+    });
+    let mut report = SmpTestReport {
+        cpus: [None; MAX_CPUS],
+        online,
+        free,
+    };
+    for (c, slot) in results.iter().enumerate() {
+        match slot.lock().take() {
+            Some(Ok(run)) => {
+                zk_info!(
+                    "zonekit: smp: CPU{}: {} blocks ({} pages) allocated, written, checked and freed",
+                    c,
+                    run.blocks,
+                    run.pages
+                );
+                report.cpus[c] = Some(run);
+            }
+            Some(Err(e)) => {
+                zk_info!("zonekit: smp: CPU{}: {}", c, e);
+                return Err(e);
+            }
+            None => {}
+        }
+    }
+    smp_selftest_verdict(&a, free)?;
+    zk_info!(
+        "zonekit: smp: {} CPUs ran the concurrent page allocator test at once, nothing lost ({} pages free before and after)",
+        online,
+        free
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::vec::Vec;
+    use zonekit_core::memblock::Memblock;
+    use zonekit_core::mm_init::free_area_init_node;
+    use zonekit_core::page_alloc::{memblock_free_all, AllocConfig};
+    use zonekit_core::percpu::CpuTokens;
+    use zonekit_core::storage::VecPageStorage;
+    use zonekit_core::MmConfig;
+
+    /// `n` host threads as CPUs.
+    struct Threads(usize);
+
+    impl EachCpu for Threads {
+        fn online(&self) -> usize {
+            self.0
+        }
+        fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync)) {
+            let tokens = CpuTokens::<MAX_CPUS>::new();
+            std::thread::scope(|s| {
+                for c in 0..self.0 {
+                    let mut t = tokens.claim(c).unwrap();
+                    s.spawn(move || work(&mut t));
+                }
+            });
+        }
+    }
+
+    struct Words(Vec<AtomicU32>);
+
+    impl PagePatterns for Words {
+        fn fill(&self, pfn: u64, order: u32, pattern: u32) {
+            for p in pfn..pfn + (1 << order) {
+                self.0[(p - 0x60000) as usize].store(pattern, Relaxed);
+            }
+        }
+        fn holds(&self, pfn: u64, order: u32, pattern: u32) -> bool {
+            (pfn..pfn + (1 << order))
+                .all(|p| self.0[(p - 0x60000) as usize].load(Relaxed) == pattern)
+        }
+    }
+
+    #[test]
+    fn four_cpus_run_it_and_the_counts_come_back() {
+        let mut mb: Memblock = Memblock::new(u32::MAX as u64);
+        mb.add(0x6000_0000, 64 << 20).unwrap();
+        mb.set_current_limit(0x6400_0000);
+        let mut storage = VecPageStorage::default();
+        let mut node = free_area_init_node(
+            &mut mb,
+            &mut storage,
+            &MmConfig::ZONEKIT,
+            0,
+            &[16384, 0, 0, 0],
+            0x60000,
+            &[0; 4],
+            0,
+        )
+        .unwrap();
+        memblock_free_all(&mut node, &mb, 0x64000);
+        let mut a = PageAllocator::<_, MAX_CPUS>::new(
+            node,
+            VecPageStorage::default(),
+            AllocConfig::new(0x64000, 0x6000_0000),
+        );
+        let before = a.nr_free_pages() + a.nr_pcp_pages();
+        let mem = Words((0..16384).map(|_| AtomicU32::new(0)).collect());
+        let r = concurrent_page_alloc_test(&mut a, &mut Threads(4), &mem, 7).unwrap();
+        assert_eq!(r.online, 4);
+        assert!(r
+            .cpus
+            .iter()
+            .all(|c| c.is_some_and(|c| c.blocks > 0 && c.no_memory == 0)));
+        assert_eq!(a.online_cpus(), 4);
+        assert_eq!(a.nr_free_pages() + a.nr_pcp_pages(), before);
+        a.check_invariants().unwrap();
+    }
+}
