@@ -43,7 +43,7 @@ pub struct SmpTestReport {
 
 /// Run the concurrent test on every CPU of `cpus`, `seed` choosing the sequences.
 /// Prints a line per CPU and the verdict; the error is the first thing that failed.
-pub fn concurrent_page_alloc_test<S: PageStorage>(
+pub fn concurrent_page_alloc_test<S>(
     allocator: &mut PageAllocator<S, MAX_CPUS>,
     cpus: &mut dyn EachCpu,
     mem: &dyn PagePatterns,
@@ -52,7 +52,7 @@ pub fn concurrent_page_alloc_test<S: PageStorage>(
 where
     S::MemMap: Sync + Send,
     S::Bitmap: Sync + Send,
-    S: Send,
+    S: PageStorage + Send,
 {
     let online = cpus.online();
     allocator.set_online_cpus(online as u32);
