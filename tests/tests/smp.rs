@@ -6,48 +6,21 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use zonekit_core::memblock::Memblock;
-use zonekit_core::mm_init::free_area_init_node;
 use zonekit_core::mmzone::ZoneType;
 use zonekit_core::page_alloc::smp::vmstat::{VmEvent, ZoneStatItem};
-use zonekit_core::page_alloc::{
-    memblock_free_all, AllocConfig, AllocError, FreeError, Gfp, PageAllocator, SmpPageAllocator,
-};
+use zonekit_core::page_alloc::{AllocError, FreeError, Gfp, PageAllocator, SmpPageAllocator};
 use zonekit_core::percpu::CpuTokens;
 use zonekit_core::selftest::smp::{
     smp_selftest_cpu, smp_selftest_start, smp_selftest_verdict, CpuRun, PagePatterns,
 };
 use zonekit_core::storage::VecPageStorage;
-use zonekit_core::MmConfig;
 
 const BASE_PFN: u64 = 0x60000;
 
 /// `mib` MiB at 0x60000000 in one zone, 1 MiB reserved at +1 MiB.
 fn allocator<const N: usize>(mib: u64) -> PageAllocator<VecPageStorage, N> {
-    let cfg = MmConfig::ZONEKIT;
-    let mut mb: Memblock = Memblock::new(u32::MAX as u64);
-    let pages = mib << 8;
-    mb.add(BASE_PFN << 12, mib << 20).unwrap();
-    mb.reserve((BASE_PFN << 12) + (1 << 20), 1 << 20).unwrap();
-    mb.set_current_limit((BASE_PFN + pages) << 12);
-    let mut storage = VecPageStorage::default();
-    let mut node = free_area_init_node(
-        &mut mb,
-        &mut storage,
-        &cfg,
-        0,
-        &[pages, 0, 0, 0],
-        BASE_PFN,
-        &[0; 4],
-        0,
-    )
-    .unwrap();
-    memblock_free_all(&mut node, &mb, BASE_PFN + pages);
-    PageAllocator::new(
-        node,
-        VecPageStorage::default(),
-        AllocConfig::new(BASE_PFN + pages, BASE_PFN << 12),
-    )
+    let reserved = ((BASE_PFN << 12) + (1 << 20), 1 << 20);
+    zonekit_tests::one_zone_allocator(BASE_PFN, mib << 8, Some(reserved))
 }
 
 /// One pattern word per page (the host has no page memory to write).

@@ -6,15 +6,10 @@
 
 use loom::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use zonekit_core::memblock::Memblock;
-use zonekit_core::mm_init::free_area_init_node;
 use zonekit_core::page_alloc::smp::lock::{Lock, Locking};
-use zonekit_core::page_alloc::{
-    memblock_free_all, AllocConfig, Gfp, PageAllocator, PageBlock, SmpPageAllocator,
-};
+use zonekit_core::page_alloc::{Gfp, PageAllocator, PageBlock, SmpPageAllocator};
 use zonekit_core::percpu::{CpuToken, CpuTokens};
 use zonekit_core::storage::VecPageStorage;
-use zonekit_core::MmConfig;
 
 /// `loom::sync::Mutex` as an allocator lock.
 struct LoomMutex<T>(loom::sync::Mutex<T>);
@@ -52,28 +47,7 @@ const PAGES: u64 = 1024;
 /// 4 MiB in one zone (`batch` 1, `high` small: every few operations refill or
 /// drain under the zone lock).
 fn allocator() -> PageAllocator<VecPageStorage, 2> {
-    let cfg = MmConfig::ZONEKIT;
-    let mut mb: Memblock = Memblock::new(u32::MAX as u64);
-    mb.add(BASE_PFN << 12, PAGES << 12).unwrap();
-    mb.set_current_limit((BASE_PFN + PAGES) << 12);
-    let mut storage = VecPageStorage::default();
-    let mut node = free_area_init_node(
-        &mut mb,
-        &mut storage,
-        &cfg,
-        0,
-        &[PAGES, 0, 0, 0],
-        BASE_PFN,
-        &[0; 4],
-        0,
-    )
-    .unwrap();
-    memblock_free_all(&mut node, &mb, BASE_PFN + PAGES);
-    PageAllocator::new(
-        node,
-        VecPageStorage::default(),
-        AllocConfig::new(BASE_PFN + PAGES, BASE_PFN << 12),
-    )
+    zonekit_tests::one_zone_allocator(BASE_PFN, PAGES, None)
 }
 
 /// Who holds each page (0: nobody, else CPU id + 1). Plain atomics: loom runs one
