@@ -83,7 +83,7 @@ pub fn render(s: &mut String, f: &SmpFigures) {
     let _ = writeln!(
         s,
         "\nThroughput: each thread runs bursts of 64 order-0 allocations then their frees \
-         (20 000 operations), on `SmpPageAllocator` and on the same `PageAllocator` behind \
+         (200 000 operations), on `SmpPageAllocator` and on the same `PageAllocator` behind \
          one `spin::Mutex` (every operation takes it), alternating round by round; median \
          wall-clock ns per operation per thread (lower is better). On this shared 2-core \
          machine the absolute values move a lot from run to run; the ratio is the point.\n"

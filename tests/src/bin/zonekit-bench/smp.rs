@@ -134,14 +134,14 @@ pub fn run(rounds: usize) -> Result<(), String> {
     for threads in [1, 2] {
         let (mut s, mut m) = (Vec::new(), Vec::new());
         for r in 0..rounds {
-            // Alternate which goes first; 64-page bursts, 20 000 operations a run.
+            // Alternate which goes first; 64-page bursts, 200 000 operations a run.
             let order = if r % 2 == 0 {
                 [true, false]
             } else {
                 [false, true]
             };
             for smp in order {
-                let ns = throughput(threads, smp, 156, 64);
+                let ns = throughput(threads, smp, 1562, 64);
                 if smp {
                     s.push(ns)
                 } else {
