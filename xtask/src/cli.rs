@@ -128,29 +128,35 @@ impl Cli {
     {
         use clap::CommandFactory;
         let cli = Self::try_parse_from(args)?;
-        if let Command::Qemu(q) = &cli.command {
-            let board = match q.example {
-                Some(e) => crate::find_board(&e.profile.board).ok(),
-                None => Some(q.boot.board),
-            };
-            if let Some(b) = board {
-                let max = b.profile.qemu.max_cpus;
-                if q.smp > max {
-                    let mut qemu = Self::command()
-                        .find_subcommand("qemu")
-                        .expect("the qemu subcommand exists")
-                        .clone()
-                        .bin_name("cargo xtask qemu");
-                    return Err(qemu.error(
-                        clap::error::ErrorKind::ValueValidation,
-                        format!(
-                            "invalid value '{}' for '--smp <N>': QEMU's {} model takes at most {max} CPU{}",
-                            q.smp,
-                            b.name,
-                            if max == 1 { "" } else { "s" }
-                        ),
-                    ));
-                }
+        // (subcommand, board, --smp) to check against the board's model.
+        let smp = match &cli.command {
+            Command::Qemu(q) => {
+                let board = match q.example {
+                    Some(e) => crate::find_board(&e.profile.board).ok(),
+                    None => Some(q.boot.board),
+                };
+                board.map(|b| ("qemu", b, q.smp))
+            }
+            Command::Sim(s) => Some(("sim", s.boot.board, s.smp)),
+            Command::Memmap { sim, .. } => Some(("memmap", sim.boot.board, sim.smp)),
+            _ => None,
+        };
+        if let Some((name, b, n)) = smp {
+            let max = b.profile.qemu.max_cpus;
+            if n > max {
+                let mut sub = Self::command()
+                    .find_subcommand(name)
+                    .expect("the subcommand exists")
+                    .clone()
+                    .bin_name(format!("cargo xtask {name}"));
+                return Err(sub.error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!(
+                        "invalid value '{n}' for '--smp <N>': QEMU's {} model takes at most {max} CPU{}",
+                        b.name,
+                        if max == 1 { "" } else { "s" }
+                    ),
+                ));
             }
         }
         Ok(cli)
@@ -178,6 +184,10 @@ pub struct SimArgs {
     /// The boot.
     #[command(flatten)]
     pub boot: BootArgs,
+    /// CPUs of the simulated machine (QEMU's `-smp N`): the concurrent page
+    /// allocator test runs on that many host threads.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub smp: u32,
 }
 
 /// A board name from the discovered boards, as the board.

@@ -71,9 +71,11 @@ fn main() -> ExitCode {
         cli::Command::Test => cmd_test(),
         cli::Command::Oracle { dirs } => cmd_oracle(&dirs),
         cli::Command::Bench(args) => bench::cmd_bench(&args),
-        cli::Command::Sim(args) => sim::sim_options(&args.boot).and_then(|o| sim::cmd_sim(&o)),
+        cli::Command::Sim(args) => {
+            sim::sim_options(&args.boot, args.smp).and_then(|o| sim::cmd_sim(&o))
+        }
         cli::Command::Memmap { sim: args, output } => {
-            sim::sim_options(&args.boot).and_then(|o| memmap::cmd_memmap(&o, &output))
+            sim::sim_options(&args.boot, args.smp).and_then(|o| memmap::cmd_memmap(&o, &output))
         }
         cli::Command::Doc { open } => doc::cmd_doc(open),
         cli::Command::Bless { cases } => cmd_bless(&cases),

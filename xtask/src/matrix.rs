@@ -790,6 +790,7 @@ pub(crate) fn sim_for_case(
         release: false,
         image,
         qemu_tree,
+        cpus: case.smp,
     })
 }
 

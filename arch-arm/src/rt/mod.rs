@@ -44,14 +44,8 @@ pub const EXIT_STACK_OVERFLOW: u32 = 4;
 /// Runs of the SMP smoke test (each a new generation of `on_each_cpu` work).
 const SMOKE_ROUNDS: usize = 64;
 
-/// Exit code when an SMP test of the self-tested boot failed: the smoke test (not
-/// every online CPU ran the `on_each_cpu` work once) or the concurrent page
-/// allocator test.
-pub const EXIT_SMP_TEST: u32 = 6;
-
-/// Seed of the concurrent page allocator test's sequences (fixed: the goldens are
-/// deterministic while memory does not run out).
-const SMP_TEST_SEED: u64 = 0x5eed_c0de;
+pub use crate::smp::alloc_test::EXIT_SMP_TEST;
+use crate::smp::alloc_test::SMP_TEST_SEED;
 
 pub use crate::mmu::selftest::EXIT_MMU_TEST;
 use crate::mmu::selftest::KMAP_TEST_PAGES;

@@ -15,6 +15,16 @@ use zonekit_core::selftest::smp::{
 use zonekit_core::storage::PageStorage;
 use zonekit_core::zk_info;
 
+/// Exit code when an SMP test of the self-tested boot failed: the smoke test (not
+/// every online CPU ran the `on_each_cpu` work once) or the concurrent page
+/// allocator test.
+pub const EXIT_SMP_TEST: u32 = 6;
+
+/// Seed of the boot's concurrent test (fixed: the golden logs are deterministic
+/// while memory does not run out, and the simulator's threads repeat the guest's
+/// CPUs exactly).
+pub const SMP_TEST_SEED: u64 = 0x5eed_c0de;
+
 /// Random operations each CPU runs.
 pub const SMP_TEST_STEPS: u64 = 4000;
 /// Blocks each CPU holds at most (orders 0-3: at most 8 pages each).
@@ -27,6 +37,33 @@ pub trait EachCpu {
     /// Run `work` on every online CPU (each with its own token), return when all
     /// finished.
     fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync));
+}
+
+/// Host threads as CPUs (the simulator and the host tests): one thread per id set
+/// in `mask`, each with that id's token, all at once.
+#[cfg(any(test, feature = "build"))]
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadCpus {
+    /// CPU ids online, bit n for CPU n.
+    pub mask: u32,
+}
+
+#[cfg(any(test, feature = "build"))]
+impl EachCpu for ThreadCpus {
+    fn online(&self) -> usize {
+        self.mask.count_ones() as usize
+    }
+
+    fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync)) {
+        let tokens = zonekit_core::percpu::CpuTokens::<MAX_CPUS>::new();
+        std::thread::scope(|s| {
+            for c in (0..MAX_CPUS).filter(|c| self.mask & (1 << c) != 0) {
+                if let Some(mut t) = tokens.claim(c) {
+                    s.spawn(move || work(&mut t));
+                }
+            }
+        });
+    }
 }
 
 /// What the test found on each CPU (by CPU id; `None` for an id that was not
@@ -114,27 +151,8 @@ mod tests {
     use zonekit_core::memblock::Memblock;
     use zonekit_core::mm_init::free_area_init_node;
     use zonekit_core::page_alloc::{memblock_free_all, AllocConfig};
-    use zonekit_core::percpu::CpuTokens;
     use zonekit_core::storage::VecPageStorage;
     use zonekit_core::MmConfig;
-
-    /// `n` host threads as CPUs.
-    struct Threads(usize);
-
-    impl EachCpu for Threads {
-        fn online(&self) -> usize {
-            self.0
-        }
-        fn on_each_cpu(&mut self, work: &(dyn Fn(&mut CpuToken) + Sync)) {
-            let tokens = CpuTokens::<MAX_CPUS>::new();
-            std::thread::scope(|s| {
-                for c in 0..self.0 {
-                    let mut t = tokens.claim(c).unwrap();
-                    s.spawn(move || work(&mut t));
-                }
-            });
-        }
-    }
 
     struct Words(Vec<AtomicU32>);
 
@@ -175,7 +193,8 @@ mod tests {
         );
         let before = a.nr_free_pages() + a.nr_pcp_pages();
         let mem = Words((0..16384).map(|_| AtomicU32::new(0)).collect());
-        let r = concurrent_page_alloc_test(&mut a, &mut Threads(4), &mem, 7).unwrap();
+        let r =
+            concurrent_page_alloc_test(&mut a, &mut ThreadCpus { mask: 0b1111 }, &mem, 7).unwrap();
         assert_eq!(r.online, 4);
         assert!(r
             .cpus

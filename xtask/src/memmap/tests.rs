@@ -13,6 +13,7 @@ fn svg_for(board: &str, mem: u64, dtb: DtbMode) -> String {
         release: false,
         image: None,
         qemu_tree: None,
+        cpus: 1,
     };
     let run = sim::run(&opts, false).unwrap();
     render(&title(&opts), &run.map.unwrap()).to_string()

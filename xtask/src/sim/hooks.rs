@@ -5,9 +5,11 @@
 //! values the guest would program, run the guest's MMU self-tests by walking those
 //! tables into simulated RAM, and draw the memory map.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use zonekit_core::selftest::smp::PagePatterns;
+
 use zonekit_core::page_alloc::MAX_CPUS;
 
 use zonekit_arch_arm::board::BoardDesc;
@@ -25,6 +27,10 @@ use zonekit_arch_arm::mmu::{
     print_virtual_layout, KernelMmu, KernelTableMemory, LinearMap, NoMappingHooks, TableMemory,
     TlbFlush, VirtualLayout, PAGE_OFFSET,
 };
+use zonekit_arch_arm::smp::alloc_test::{
+    concurrent_page_alloc_test, ThreadCpus, EXIT_SMP_TEST, SMP_TEST_SEED,
+};
+use zonekit_arch_arm::smp::{cpus_to_start, SmpFault};
 use zonekit_core::addr::{MemRange, PhysAddr};
 use zonekit_core::fmt::LogLines;
 use zonekit_core::page::Page;
@@ -44,7 +50,7 @@ pub(super) enum Handed {
 /// against the simulated RAM.
 pub(super) struct SimStorage {
     pub(super) inner: VecPageStorage,
-    pub(super) record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+    pub(super) record: Arc<Mutex<Vec<(Handed, MemRange)>>>,
     pub(super) ram: Ram,
 }
 
@@ -56,7 +62,10 @@ impl SimStorage {
         let r = MemRange::new(base, bytes);
         self.ram
             .check(r, "mem_map", "the guest hangs or faults writing it");
-        self.record.borrow_mut().push((Handed::MemMap, r));
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((Handed::MemMap, r));
     }
 }
 
@@ -83,7 +92,10 @@ impl PageStorage for SimStorage {
         let r = MemRange::new(base, bytes as u64);
         self.ram
             .check(r, "a usemap", "the guest hangs or faults writing it");
-        self.record.borrow_mut().push((Handed::Bitmap, r));
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((Handed::Bitmap, r));
         self.inner.bitmap(base, bytes)
     }
 
@@ -112,7 +124,7 @@ impl PageStorage for SimStorage {
 pub(super) struct SimHooks {
     board: &'static BoardDesc,
     started: Option<std::time::Instant>,
-    record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+    record: Arc<Mutex<Vec<(Handed, MemRange)>>>,
     dtb: Option<MemRange>,
     /// The memory map, once `bootmem_init` is done.
     pub(super) map: Option<MemoryMap>,
@@ -120,6 +132,10 @@ pub(super) struct SimHooks {
     probe: u64,
     options: MmuOptions,
     mmu: Option<KernelMmu<SimTables>>,
+    /// CPUs of the machine (QEMU's `-smp`).
+    pub(super) cpus: u32,
+    /// `zonekit.fault=cpu-offline:N`: the CPU that stays asleep.
+    offline: Option<usize>,
 }
 
 impl SimHooks {
@@ -127,7 +143,7 @@ impl SimHooks {
     /// with the DTB at `dtb` and the image's probe buffer at `probe`.
     pub(super) fn new(
         board: &'static BoardDesc,
-        record: Rc<RefCell<Vec<(Handed, MemRange)>>>,
+        record: Arc<Mutex<Vec<(Handed, MemRange)>>>,
         dtb: Option<MemRange>,
         ram: Ram,
         probe: u64,
@@ -142,7 +158,43 @@ impl SimHooks {
             probe,
             options: MmuOptions::default(),
             mmu: None,
+            cpus: 1,
+            offline: None,
         }
+    }
+}
+
+/// The simulated pages' pattern words: one per page of the node (the guest writes
+/// three into the page itself; one tells the same story here).
+struct SimPatterns {
+    start: u64,
+    words: Vec<AtomicU32>,
+}
+
+impl SimPatterns {
+    fn new<S: PageStorage>(node: &zonekit_core::zone::PgData<S>) -> Self {
+        SimPatterns {
+            start: node.node_start_pfn,
+            words: (0..node.node_spanned_pages)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+        }
+    }
+
+    fn slots(&self, pfn: u64, order: u32) -> impl Iterator<Item = &AtomicU32> {
+        let from = pfn.saturating_sub(self.start) as usize;
+        self.words.iter().skip(from).take(1 << order)
+    }
+}
+
+impl PagePatterns for SimPatterns {
+    fn fill(&self, pfn: u64, order: u32, pattern: u32) {
+        self.slots(pfn, order)
+            .for_each(|w| w.store(pattern, Relaxed));
+    }
+
+    fn holds(&self, pfn: u64, order: u32, pattern: u32) -> bool {
+        self.slots(pfn, order).all(|w| w.load(Relaxed) == pattern)
     }
 }
 
@@ -245,12 +297,15 @@ impl BootHooks<SimStorage> for SimHooks {
     fn cmdline(&mut self, cmdline: &str) {
         // The guest announces its SMP test faults (the only ones the simulated
         // boots of the matrix use) before acting on them.
-        for what in cmdline
+        for (what, fault) in cmdline
             .split_ascii_whitespace()
             .filter_map(|w| w.strip_prefix("zonekit.fault="))
-            .filter(|w| zonekit_arch_arm::smp::SmpFault::parse(w).is_some())
+            .filter_map(|w| Some((w, SmpFault::parse(w)?)))
         {
             zk_info!("zonekit: injecting fault {:?}", what);
+            if let SmpFault::Offline(n) = fault {
+                self.offline = Some(n);
+            }
         }
         self.options = MmuOptions::parse(cmdline);
         if self.options.nommu {
@@ -298,28 +353,49 @@ impl BootHooks<SimStorage> for SimHooks {
         &mut self,
         running: &mut RunningMemory<SimStorage, MAX_CPUS>,
     ) -> Result<(), HookStop> {
-        if self.options.nommu {
+        if !self.options.nommu {
+            let stop = |why| HookStop {
+                what: "MMU self-test",
+                why,
+                exit_code: EXIT_MMU_TEST,
+            };
+            let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
+            let mut mem = SimVirtualMemory {
+                words: BTreeMap::new(),
+                ram: self.ram.clone(),
+            };
+            mmu_self_test(
+                mmu,
+                &mut mem,
+                &mut running.allocator,
+                self.probe as u32,
+                KMAP_TEST_PAGES,
+                self.options.test_abort,
+            )
+            .map_err(stop)?;
+        }
+        // The CPUs the guest brings up (a CPU kept offline leaves a hole), each a
+        // host thread running the guest's concurrent page allocator test.
+        let present = cpus_to_start(self.cpus as usize, &running.cmdline);
+        let mask = (0..present)
+            .filter(|&n| self.offline != Some(n))
+            .fold(0u32, |m, n| m | 1 << n);
+        if mask.count_ones() < 2 {
             return Ok(());
         }
-        let stop = |why| HookStop {
-            what: "MMU self-test",
-            why,
-            exit_code: EXIT_MMU_TEST,
-        };
-        let mmu = self.mmu.as_mut().ok_or(stop("paging_init did not run"))?;
-        let mut mem = SimVirtualMemory {
-            words: BTreeMap::new(),
-            ram: self.ram.clone(),
-        };
-        mmu_self_test(
-            mmu,
-            &mut mem,
+        let mem = SimPatterns::new(running.allocator.node());
+        concurrent_page_alloc_test(
             &mut running.allocator,
-            self.probe as u32,
-            KMAP_TEST_PAGES,
-            self.options.test_abort,
+            &mut ThreadCpus { mask },
+            &mem,
+            SMP_TEST_SEED,
         )
-        .map_err(stop)
+        .map(|_| ())
+        .map_err(|_| HookStop {
+            what: "concurrent page allocator test",
+            why: "a CPU's block was overwritten, a free refused or pages lost",
+            exit_code: EXIT_SMP_TEST,
+        })
     }
 
     fn step(&mut self, step: BootStep) {
@@ -335,6 +411,11 @@ impl BootHooks<SimStorage> for SimHooks {
 
     fn booted(&mut self, params: &BootParams<'_>, booted: &BootedMemory<SimStorage>) {
         self.ram.check_memblock(&booted.memblock);
-        self.map = Some(memory_map(params, booted, self.dtb, &self.record.borrow()));
+        self.map = Some(memory_map(
+            params,
+            booted,
+            self.dtb,
+            &self.record.lock().unwrap_or_else(PoisonError::into_inner),
+        ));
     }
 }

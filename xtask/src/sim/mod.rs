@@ -26,10 +26,8 @@
 //! `mem_map` or a usemap is placed outside it: the guest would not load, or would
 //! hang or fault at the first write there.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zonekit_arch_arm::atags::AtagsBuilder;
 use zonekit_arch_arm::board::{BoardDesc, ATAGS_OFFSET};
@@ -66,7 +64,7 @@ pub const EXIT_SIM_FAULT: u8 = 3;
 struct Ram {
     range: MemRange,
     mem: u64,
-    faults: Rc<RefCell<Vec<String>>>,
+    faults: Arc<Mutex<Vec<String>>>,
 }
 
 impl Ram {
@@ -80,7 +78,7 @@ impl Ram {
             self.range,
             crate::size_name(self.mem)
         );
-        let mut faults = self.faults.borrow_mut();
+        let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
         if !faults.contains(&fault) {
             faults.push(fault);
         }
@@ -117,6 +115,10 @@ pub struct SimOptions {
     /// The device tree QEMU generated itself (its `dumpdtb`), handed over unchanged
     /// instead of the one `dtb` names: the board boots from QEMU's tree.
     pub qemu_tree: Option<Vec<u8>>,
+    /// CPUs the machine has (QEMU's `-smp`): with more than one (and the command
+    /// line allowing them) the concurrent page allocator test runs on as many host
+    /// threads, as the guest runs it on its CPUs.
+    pub cpus: u32,
 }
 
 /// Where the kernel image lies, as far as the boot log shows it.
@@ -417,7 +419,7 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     let ram = Ram {
         range: MemRange::new(opts.board.ram_base, opts.mem),
         mem: opts.mem,
-        faults: Rc::new(RefCell::new(Vec::new())),
+        faults: Arc::new(Mutex::new(Vec::new())),
     };
     let not_loaded = "QEMU refuses to load it (the guest does not start)";
     ram.check(image.range, "the kernel image", not_loaded);
@@ -434,13 +436,14 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
         ),
         (None, None) => {}
     }
-    let record = Rc::new(RefCell::new(Vec::new()));
+    let record = Arc::new(Mutex::new(Vec::new()));
     let storage = SimStorage {
         inner: VecPageStorage::default(),
         record: record.clone(),
         ram: ram.clone(),
     };
     let mut hooks = SimHooks::new(opts.board, record, dtb_range, ram.clone(), image.probe);
+    hooks.cpus = opts.cpus;
     install_logger();
     {
         let mut s = sink();
@@ -449,7 +452,11 @@ pub fn run(opts: &SimOptions, print: bool) -> Result<SimRun, String> {
     }
     let outcome = flow::run(input, storage, &mut hooks);
     let lines = std::mem::take(&mut sink().lines);
-    let faults = ram.faults.borrow().clone();
+    let faults = ram
+        .faults
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     Ok(SimRun {
         lines,
         outcome,
@@ -575,7 +582,7 @@ fn memory_map(
 
 /// The simulator's options for the command line's boot (`sim`, `memmap`), checked as
 /// `qemu` checks them.
-pub fn sim_options(args: &crate::cli::BootArgs) -> Result<SimOptions, String> {
+pub fn sim_options(args: &crate::cli::BootArgs, smp: u32) -> Result<SimOptions, String> {
     let board = args.board;
     if args.mem > board.max_ram {
         return Err(format!(
@@ -596,6 +603,7 @@ pub fn sim_options(args: &crate::cli::BootArgs) -> Result<SimOptions, String> {
         release: args.release,
         image: None,
         qemu_tree: None,
+        cpus: smp,
     })
 }
 
@@ -651,6 +659,7 @@ mod tests {
             release: false,
             image: None,
             qemu_tree: None,
+            cpus: 1,
         }
     }
 
