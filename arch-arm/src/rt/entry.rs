@@ -70,19 +70,8 @@ _start:
     mov     r9, r1
     mov     r10, r2
 
-    @ HYP (0x1a) -> SVC (0x13) with A, I, F masked.
-    mrs     r4, cpsr
-    and     r5, r4, #0x1f
-    cmp     r5, #0x1a
-    bne     1f
-    bic     r4, r4, #0x1f
-    orr     r4, r4, #0x1c0
-    orr     r4, r4, #0x13
-    msr     spsr_cxsf, r4          @ SPSR_hyp: the current mode's SPSR
-    adr     r5, 1f
-    msr     elr_hyp, r5
-    eret
-1:
+    @ HYP -> SVC with A, I, F masked.
+    bl      zonekit_hyp_to_svc
     cpsid   aif
 
     @ Park secondary CPUs (MPIDR.Aff0 != 0).
@@ -188,6 +177,32 @@ zonekit_vec_dabt:
         );
     };
 }
+
+// `zonekit_hyp_to_svc`, for `_start` and the secondary entry (no stack yet; it uses
+// r4, r5 and lr only): from HYP (0x1a) drop to SVC (0x13) with A, I and F masked,
+// returning to the caller in SVC (`eret` to the return address); in any other mode
+// return as it is. In HYP, `lr` is the User-mode r14 that `bl` wrote.
+core::arch::global_asm!(
+    r#"
+    .arm
+    .arch_extension virt
+    .section .text.zonekit_hyp_to_svc, "ax"
+    .global zonekit_hyp_to_svc
+    .type zonekit_hyp_to_svc, %function
+zonekit_hyp_to_svc:
+    mrs     r4, cpsr
+    and     r5, r4, #0x1f
+    cmp     r5, #0x1a
+    bxne    lr
+    bic     r4, r4, #0x1f
+    orr     r4, r4, #0x1c0
+    orr     r4, r4, #0x13
+    msr     spsr_cxsf, r4          @ SPSR_hyp: the mode to return to
+    msr     elr_hyp, lr
+    eret
+    .size zonekit_hyp_to_svc, . - zonekit_hyp_to_svc
+"#
+);
 
 /// The word `_start` fills the boot stack with before using it.
 pub const STACK_PAINT: u32 = 0x57ac_57ac;

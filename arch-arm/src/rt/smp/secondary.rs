@@ -29,19 +29,8 @@ core::arch::global_asm!(
     .global zonekit_secondary_entry
     .type zonekit_secondary_entry, %function
 zonekit_secondary_entry:
-    @ HYP (0x1a) -> SVC (0x13) with A, I, F masked, as in _start.
-    mrs     r4, cpsr
-    and     r5, r4, #0x1f
-    cmp     r5, #0x1a
-    bne     1f
-    bic     r4, r4, #0x1f
-    orr     r4, r4, #0x1c0
-    orr     r4, r4, #0x13
-    msr     spsr_cxsf, r4
-    adr     r5, 1f
-    msr     elr_hyp, r5
-    eret
-1:
+    @ HYP -> SVC with A, I, F masked, as in _start.
+    bl      zonekit_hyp_to_svc
     cpsid   aif
     @ The holding pen: wait until PEN.target is this CPU's MPIDR affinity.
     mrc     p15, 0, r4, c0, c0, 5
