@@ -416,6 +416,11 @@ mod tests {
     #[test]
     fn sim_comparisons_are_in_the_matrix() {
         assert!(boot_matrix().iter().filter(|c| sim_compared(c)).count() >= 5);
+        // A case the simulator cannot make is never compared with it.
+        assert!(boot_matrix()
+            .iter()
+            .filter(|c| c.no_sim)
+            .all(|c| !sim_compared(c)));
     }
 
     #[test]
