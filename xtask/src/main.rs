@@ -29,6 +29,7 @@ mod dtb;
 mod golden;
 mod image;
 mod matrix;
+mod matrix_sim;
 mod memmap;
 mod oracle;
 mod progress;
@@ -140,7 +141,7 @@ fn size_name(bytes: u64) -> String {
 }
 
 #[allow(unused_imports)] // the runner, the matrix and the commands, for main and the tests
-use {commands::*, matrix::*, qemu::*};
+use {commands::*, matrix::*, matrix_sim::*, qemu::*};
 
 #[cfg(test)]
 mod tests {
