@@ -54,6 +54,8 @@ mod fast;
 mod free;
 mod free_all;
 mod gfp;
+#[cfg(any(test, feature = "alloc"))]
+pub mod host;
 mod pcp;
 pub mod smp;
 
@@ -447,38 +449,14 @@ impl<S: PageStorage, const NCPU: usize> LockedPageAllocator<S, NCPU> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memblock::Memblock;
-    use crate::mm_init::free_area_init_node;
     use crate::storage::VecPageStorage;
-    use crate::MmConfig;
 
     /// 16 MiB at 0x60000000, zonekit profile (orders 0..=10), 1 MiB reserved at
     /// 0x60100000.
     fn small() -> PageAllocator<VecPageStorage, 1> {
-        let cfg = MmConfig::ZONEKIT;
-        let mut mb: Memblock = Memblock::new(u32::MAX as u64);
-        mb.add(0x6000_0000, 16 << 20).unwrap();
-        mb.reserve(0x6010_0000, 1 << 20).unwrap();
-        mb.set_current_limit(0x6100_0000);
-        let mut storage = VecPageStorage::default();
-        let mut node = free_area_init_node(
-            &mut mb,
-            &mut storage,
-            &cfg,
-            0,
-            &[4096, 0, 0, 0],
-            0x60000,
-            &[0; 4],
-            0,
-        )
-        .unwrap();
-        let stats = memblock_free_all(&mut node, &mb, 0x61000);
-        assert_eq!(stats.lowmem_pages, node.zones[0].managed_pages);
-        PageAllocator::new(
-            node,
-            VecPageStorage::default(),
-            AllocConfig::new(0x61000, 0x6000_0000),
-        )
+        let a = host::one_zone_allocator(0x60000, 4096, Some((0x6010_0000, 1 << 20))).unwrap();
+        assert_eq!(a.managed(ZoneType::Dma), a.nr_free_pages());
+        a
     }
 
     #[test]

@@ -6,13 +6,8 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
-use zonekit_core::memblock::Memblock;
-use zonekit_core::mm_init::free_area_init_node;
-use zonekit_core::page_alloc::{
-    memblock_free_all, AllocConfig, LockedPageAllocator, PageAllocator,
-};
+use zonekit_core::page_alloc::LockedPageAllocator;
 use zonekit_core::storage::VecPageStorage;
-use zonekit_core::MmConfig;
 use zonekit_heap::{HeapStats, PageHeap, PageSource, MIN_GROWTH_PAGES, PAGE_SIZE};
 
 /// A page-aligned arena leaked for the test's lifetime.
@@ -126,29 +121,12 @@ fn exhausted_source_is_a_null_not_a_panic() {
 /// zonekit's buddy allocator over simulated storage: 16 MiB at 0x60000000, its pages
 /// mapped into a host arena.
 fn buddy() -> (&'static LockedPageAllocator<VecPageStorage, 1>, usize) {
-    let cfg = MmConfig::ZONEKIT;
-    let mut mb: Memblock = Memblock::new(u32::MAX as u64);
-    mb.add(0x6000_0000, 16 << 20).unwrap();
-    mb.reserve(0x6000_0000, 1 << 20).unwrap();
-    mb.set_current_limit(0x6100_0000);
-    let mut storage = VecPageStorage::default();
-    let mut node = free_area_init_node(
-        &mut mb,
-        &mut storage,
-        &cfg,
-        0,
-        &[4096, 0, 0, 0],
+    let a = zonekit_core::page_alloc::host::one_zone_allocator(
         0x60000,
-        &[0; 4],
-        0,
+        4096,
+        Some((0x6000_0000, 1 << 20)),
     )
     .unwrap();
-    memblock_free_all(&mut node, &mb, 0x61000);
-    let a = PageAllocator::new(
-        node,
-        VecPageStorage::default(),
-        AllocConfig::new(0x61000, 0x6000_0000),
-    );
     let arena = arena(4096).as_ptr() as usize;
     (Box::leak(Box::new(LockedPageAllocator::new(a))), arena)
 }

@@ -148,11 +148,6 @@ mod tests {
     use super::*;
     use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
     use std::vec::Vec;
-    use zonekit_core::memblock::Memblock;
-    use zonekit_core::mm_init::free_area_init_node;
-    use zonekit_core::page_alloc::{memblock_free_all, AllocConfig};
-    use zonekit_core::storage::VecPageStorage;
-    use zonekit_core::MmConfig;
 
     struct Words(Vec<AtomicU32>);
 
@@ -170,27 +165,9 @@ mod tests {
 
     #[test]
     fn four_cpus_run_it_and_the_counts_come_back() {
-        let mut mb: Memblock = Memblock::new(u32::MAX as u64);
-        mb.add(0x6000_0000, 64 << 20).unwrap();
-        mb.set_current_limit(0x6400_0000);
-        let mut storage = VecPageStorage::default();
-        let mut node = free_area_init_node(
-            &mut mb,
-            &mut storage,
-            &MmConfig::ZONEKIT,
-            0,
-            &[16384, 0, 0, 0],
-            0x60000,
-            &[0; 4],
-            0,
-        )
-        .unwrap();
-        memblock_free_all(&mut node, &mb, 0x64000);
-        let mut a = PageAllocator::<_, MAX_CPUS>::new(
-            node,
-            VecPageStorage::default(),
-            AllocConfig::new(0x64000, 0x6000_0000),
-        );
+        let mut a =
+            zonekit_core::page_alloc::host::one_zone_allocator::<MAX_CPUS>(0x60000, 16384, None)
+                .unwrap();
         let before = a.nr_free_pages() + a.nr_pcp_pages();
         let mem = Words((0..16384).map(|_| AtomicU32::new(0)).collect());
         let r =
