@@ -163,6 +163,8 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     min_free_kbytes: u64,
     zones: [ZoneState; MAX_NR_ZONES],
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
+    /// Each zone's usemap, for the free fast path.
+    pageblocks: [fast::PageblockTypes<S::Bitmap>; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }
 
@@ -223,7 +225,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     pub fn new(node: PgData<S>, storage: S, cfg: AllocConfig) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::CPUS_OK;
+        let pageblocks = core::array::from_fn(|z| fast::PageblockTypes::new(&node.zones[z]));
         let mut a = PageAllocator {
+            pageblocks,
             node,
             storage,
             cfg,

@@ -3,7 +3,7 @@
 //! under its own pageset lock, the zone lock not taken): the low-watermark test of
 //! `zone_watermark_fast`, popping a per-CPU list head (`__rmqueue_pcplist`), the
 //! `free_page_is_bad` test of a page to free, its pageblock's migrate type
-//! (`get_pfnblock_migratetype`) and pushing it on a per-CPU list
+//! ([`PageblockTypes`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
 //! (`free_unref_page_commit` below `high`).
 //!
 //! Each step either does its whole job or returns `None`/`false` having changed
@@ -14,9 +14,13 @@ use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
 use crate::mmtypes::MIGRATE_TYPES;
-use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED};
+use crate::page::flags::{
+    ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED, ZONE_MASK, ZONE_SHIFT,
+};
 use crate::page::Page;
-use crate::zone::FreeArea;
+use crate::storage::PageStorage;
+use crate::zone::{FreeArea, Zone};
+use core::ops::Deref;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// The flag bits a page to free must show: none of these but its order.
@@ -73,20 +77,32 @@ pub(super) fn pcp_pop(
     Some(i)
 }
 
-/// A page that may be freed at `order` without further checks: its `mem_map`
-/// index, its flags and its zone, or `None` (outside the map, reserved, free, a
-/// tail or another order: the checked path says which).
-#[inline]
+/// A page that passed [`free_candidate`]'s checks.
+pub(super) struct FreeCandidate<'m> {
+    /// Its descriptor.
+    pub page: &'m Page,
+    /// Its `mem_map` index.
+    pub index: u32,
+    /// Its flags when checked.
+    pub flags: u32,
+    /// Its zone index.
+    pub zone: usize,
+}
+
+/// A page that may be freed at `order` without further checks, or `None`
+/// (outside the map, reserved, free, a tail or another order: the checked path
+/// says which).
+#[inline(always)]
 pub(super) fn free_candidate(
     map: &[Page],
     map_start: Pfn,
     pfn: Pfn,
     order: u32,
-) -> Option<(u32, u32, usize)> {
-    let i = pfn
-        .checked_sub(map_start)
-        .filter(|&i| i < map.len() as u64)?;
-    let page = &map[i as usize];
+) -> Option<FreeCandidate<'_>> {
+    let i = pfn.wrapping_sub(map_start);
+    let page = map.get(usize::try_from(i).ok()?)?;
+    // A mem_map never has more than u32::MAX entries (its links are u32).
+    let index = i as u32;
     let f = page.raw_flags();
     if f & FREE_STATE != order << ORDER_SHIFT || page.refcount() != 1 {
         return None;
@@ -94,64 +110,98 @@ pub(super) fn free_candidate(
     // An unreserved page is inside its zone (memmap_init links every descriptor to
     // the zone it lies in; pages outside the zones stay reserved), so the zone comes
     // from the descriptor alone.
-    Some((i as u32, f, page.zone_idx()))
+    Some(FreeCandidate {
+        page,
+        index,
+        flags: f,
+        zone: ((f >> ZONE_SHIFT) & ZONE_MASK) as usize,
+    })
 }
 
-/// `get_pfnblock_migratetype`: 4 bits per pageblock from `usemap_base`; an
-/// unknown value reads as MOVABLE. `None` when the pageblock is not in the usemap.
-#[inline]
-pub(super) fn pageblock_mt(
-    usemap: &[AtomicU8],
-    usemap_base: Pfn,
+/// A zone's pageblock migrate types as the free fast paths read them: its usemap
+/// and where it starts, taken once when the allocator is set up (the usemap's
+/// contents change under the zone lock; the map itself never moves).
+pub(super) struct PageblockTypes<B> {
+    usemap: Option<B>,
+    base: Pfn,
     pageblock_order: u32,
-    pfn: Pfn,
-) -> Option<usize> {
-    let block = (pfn - usemap_base) >> pageblock_order;
-    let byte = usemap.get((block >> 1) as usize)?.load(Ordering::Relaxed);
-    let mt = ((byte >> ((block & 1) << 2)) & 7) as usize;
-    Some(if mt >= MIGRATE_TYPES { MOVABLE } else { mt })
 }
 
-/// Push page `i` (flags `f`, pageblock type `pmt`) on the head of its per-CPU list
-/// if that keeps the lists below `high` without a high-order drain; `false`
-/// (nothing changed) for an isolated pageblock or when the general path must drain.
-#[inline]
-pub(super) fn pcp_push(
-    map: &[Page],
-    pcp: &mut PerCpuPages,
-    i: u32,
-    f: u32,
-    pmt: usize,
-    order: u32,
-) -> bool {
+impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
+    /// The zone's usemap, from the first pageblock the zone touches.
+    pub(super) fn new<S: PageStorage<Bitmap = B>>(zone: &Zone<S>) -> Self
+    where
+        B: Clone,
+    {
+        PageblockTypes {
+            usemap: zone.usemap.clone(),
+            base: crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order),
+            pageblock_order: zone.pageblock_order,
+        }
+    }
+
+    /// `get_pfnblock_migratetype`: 4 bits per pageblock; an unknown value reads as
+    /// MOVABLE. `None` when the zone has no usemap or `pfn` lies before it or past
+    /// it.
+    #[inline(always)]
+    pub(super) fn get(&self, pfn: Pfn) -> Option<usize> {
+        let usemap = self.usemap.as_deref()?;
+        let block = pfn.checked_sub(self.base)? >> self.pageblock_order;
+        let byte = usemap
+            .get(usize::try_from(block >> 1).ok()?)?
+            .load(Ordering::Relaxed);
+        let mt = ((byte >> ((block & 1) << 2)) & 7) as usize;
+        Some(if mt >= MIGRATE_TYPES { MOVABLE } else { mt })
+    }
+}
+
+/// The per-CPU list a page of pageblock type `pmt` and `order` goes on, if pushing
+/// it keeps the lists below `high` without a high-order drain; `None` (nothing
+/// changed) for an isolated pageblock or when the general path must drain.
+#[inline(always)]
+pub(super) fn pcp_room(pcp: &PerCpuPages, pmt: usize, order: u32) -> Option<usize> {
     if pmt == ISOLATE {
-        return false;
+        return None;
     }
     // free_unref_page_commit drains everything (free_high) or down from `high`.
     if (order > 0 && pcp.free_factor != 0) || pcp.count + (1 << order) >= pcp.high {
-        return false;
-    }
-    if !map[i as usize].claim_free() {
-        return false;
+        return None;
     }
     let list = if pmt >= MIGRATE_PCPTYPES {
         MOVABLE
     } else {
         pmt
     };
+    Some(super::pcp::order_to_pindex(list, order))
+}
+
+/// Push a page that passed [`free_candidate`], already claimed from its owner and
+/// of pageblock type `pmt`, on the head of per-CPU list `pindex` ([`pcp_room`]'s
+/// answer). `false` (nothing changed) when the list head names no page.
+#[inline(always)]
+pub(super) fn pcp_push(
+    map: &[Page],
+    pcp: &mut PerCpuPages,
+    c: &FreeCandidate<'_>,
+    pmt: usize,
+    pindex: usize,
+    order: u32,
+) -> bool {
     // list_add at the head, the descriptor written once.
-    let head = &mut pcp.lists[super::pcp::order_to_pindex(list, order)];
-    let h = *head;
+    let i = c.index;
+    let h = pcp.lists[pindex];
     let (prev, next) = if h == NIL {
         (i, NIL)
     } else {
-        let first = &map[h as usize];
+        let Some(first) = map.get(h as usize) else {
+            return false;
+        };
         let tail = first.prev();
         first.set_prev(i);
         (tail, h)
     };
-    map[i as usize].make_pcp(f, pmt, prev, next);
-    *head = i;
+    c.page.make_pcp(c.flags, pmt, prev, next);
+    pcp.lists[pindex] = i;
     pcp.count += 1 << order;
     true
 }

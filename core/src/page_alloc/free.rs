@@ -91,19 +91,18 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(map) = self.node.mem_map.as_deref() else {
             return false;
         };
-        let Some((i, f, z)) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order)
-        else {
+        let Some(c) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order) else {
             return false;
         };
-        let zone = &self.node.zones[z];
-        let Some(usemap) = zone.usemap.as_deref() else {
+        let z = c.zone;
+        let Some(pmt) = self.pageblocks[z].get(pfn) else {
             return false;
         };
-        let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
-        let Some(pmt) = fast::pageblock_mt(usemap, base, zone.pageblock_order, pfn) else {
+        let Some(pindex) = fast::pcp_room(&pcps[z], pmt, order) else {
             return false;
         };
-        fast::pcp_push(map, &mut pcps[z], i, f, pmt, order)
+        // `&mut self` owns every descriptor: free_candidate's refcount test stands.
+        fast::pcp_push(map, &mut pcps[z], &c, pmt, pindex, order)
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the

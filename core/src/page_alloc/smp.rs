@@ -29,7 +29,7 @@ use super::buddy::FreeCounters;
 use super::gfp::Gfp;
 use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
 use super::{fast, AllocError, FreeError, PageAllocator, PageBlock, PerCpuPages, MOVABLE, NIL};
-use crate::addr::{align_down, Pfn};
+use crate::addr::Pfn;
 use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
 use crate::percpu::CpuToken;
 use crate::storage::PageStorage;
@@ -44,9 +44,7 @@ struct ZoneFast<B> {
     lowmem_reserve: [u64; MAX_NR_ZONES],
     highatomic: u64,
     stat_threshold: u32,
-    usemap: Option<B>,
-    usemap_base: Pfn,
-    pageblock_order: u32,
+    pageblocks: fast::PageblockTypes<B>,
     /// Bit `o`: a block of order `o` on a PCP-type list; bit `16 + o`: on one of
     /// those or on the CMA list (`__zone_watermark_ok`'s free-area test, published
     /// whenever the zone lock is released).
@@ -120,9 +118,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 lowmem_reserve: st.lowmem_reserve,
                 highatomic: st.nr_reserved_highatomic,
                 stat_threshold: st.stat_threshold,
-                usemap: zone.usemap.clone(),
-                usemap_base: align_down(zone.zone_start_pfn, 1 << zone.pageblock_order),
-                pageblock_order: zone.pageblock_order,
+                pageblocks: fast::PageblockTypes::new(zone),
                 areas: AtomicU32::new(area_bits(zone)),
                 vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
             }
@@ -258,21 +254,27 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(map) = self.map.as_deref() else {
             return false;
         };
-        let Some((i, f, z)) = fast::free_candidate(map, self.map_start, pfn, order) else {
+        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, order) else {
             return false;
         };
+        let z = cand.zone;
         let zf = &self.zones[z];
-        let Some(usemap) = zf.usemap.as_deref() else {
-            return false;
-        };
-        let Some(pmt) = fast::pageblock_mt(usemap, zf.usemap_base, zf.pageblock_order, pfn) else {
+        let Some(pmt) = zf.pageblocks.get(pfn) else {
             return false;
         };
         let slot = &self.cpus[c];
         let Some(mut pcp) = slot.pcp.try_lock() else {
             return false;
         };
-        if !fast::pcp_push(map, &mut pcp[z], i, f, pmt, order) {
+        let Some(pindex) = fast::pcp_room(&pcp[z], pmt, order) else {
+            return false;
+        };
+        // Another CPU may be freeing the same page right now: one of the two wins.
+        if !cand.page.claim_free() {
+            return false;
+        }
+        if !fast::pcp_push(map, &mut pcp[z], &cand, pmt, pindex, order) {
+            cand.page.set_refcount(1);
             return false;
         }
         slot.vm.count(VmEvent::PgFree, 1 << order);
