@@ -41,6 +41,7 @@ pub mod profile;
 pub mod smp;
 #[allow(unsafe_code)]
 pub mod timer;
+pub mod uart;
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 #[allow(unsafe_code)]

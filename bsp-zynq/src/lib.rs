@@ -7,9 +7,9 @@
 #![no_std]
 #![deny(missing_docs)]
 
-use zonekit_arch_arm::board::Console;
 use zonekit_arch_arm::mmio::{Mmio, RegisterIo};
 pub use zonekit_arch_arm::timer::A9GlobalTimer;
+use zonekit_arch_arm::uart::Uart;
 
 include!(concat!(env!("OUT_DIR"), "/zonekit_boards.rs"));
 
@@ -65,16 +65,19 @@ impl<R: RegisterIo> CadenceUart<R> {
     pub const fn with_registers(regs: R) -> Self {
         Self { regs }
     }
+}
 
-    /// The driver's registers.
-    pub fn registers(&self) -> &R {
+impl<R: RegisterIo> Uart for CadenceUart<R> {
+    type Regs = R;
+
+    fn regs(&self) -> &R {
         &self.regs
     }
 
     /// Enable the transmitter if it is off (the UART resets with `TX_DIS` set, and
     /// QEMU drops what is written to the FIFO then), wait until the FIFO has room,
     /// then send `byte`.
-    pub fn write_byte(&self, byte: u8) {
+    fn write_byte(&self, byte: u8) {
         let ctrl = self.regs.read32(CR);
         if ctrl & (CR_TX_EN | CR_TX_DIS) != CR_TX_EN {
             self.regs.write32(CR, (ctrl & !CR_TX_DIS) | CR_TX_EN);
@@ -84,45 +87,12 @@ impl<R: RegisterIo> CadenceUart<R> {
     }
 
     /// Wait until the transmit FIFO is empty.
-    pub fn flush(&self) {
+    fn flush(&self) {
         while self.regs.read32(SR) & SR_TXEMPTY == 0 {}
     }
 }
 
-impl<R: RegisterIo> Console for CadenceUart<R> {
-    fn putc(&self, byte: u8) {
-        self.write_byte(byte);
-    }
-
-    unsafe fn remap(&self, base: usize) {
-        // SAFETY: the caller's contract (the UART is mapped at `base`) is the
-        // register block's.
-        unsafe { self.regs.remap(base) };
-    }
-}
-
-impl<R: RegisterIo> core::fmt::Write for CadenceUart<R> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.puts(s);
-        Ok(())
-    }
-}
-
-impl<R> embedded_io::ErrorType for CadenceUart<R> {
-    type Error = core::convert::Infallible;
-}
-
-impl<R: RegisterIo> embedded_io::Write for CadenceUart<R> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        buf.iter().for_each(|&b| self.write_byte(b));
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        CadenceUart::flush(self);
-        Ok(())
-    }
-}
+zonekit_arch_arm::uart_io!(CadenceUart);
 
 #[cfg(test)]
 mod tests {
