@@ -559,9 +559,12 @@ fn plan_512m_at_0x60000000() {
     let mut mem = arena(64 * 1024);
     let pt = build_page_table(
         SliceTableAllocator::new(0x7F00_0000, &mut mem),
+        false,
         &plan,
         &mut NoMappingHooks,
     )
+    .unwrap()
+    .into_short()
     .unwrap();
     // 0xC0000000-0xE0000000: 512 sections.
     for i in 0..512u32 {
@@ -636,9 +639,12 @@ fn plan_1g_caps_lowmem_at_768m() {
     let mut mem = arena(64 * 1024);
     let pt = build_page_table(
         SliceTableAllocator::new(0x6100_0000, &mut mem),
+        false,
         &plan,
         &mut NoMappingHooks,
     )
+    .unwrap()
+    .into_short()
     .unwrap();
     for va in (0xC000_0000u32..0xF000_0000).step_by(MIB as usize) {
         assert!(
@@ -678,9 +684,12 @@ fn plan_unaligned_lowmem_and_identity_special_cases() {
     let mut mem = arena(64 * 1024);
     let pt = build_page_table(
         SliceTableAllocator::new(0x1F00_0000, &mut mem),
+        false,
         &plan,
         &mut NoMappingHooks,
     )
+    .unwrap()
+    .into_short()
     .unwrap();
     assert_eq!(pt.walk(0xC000_3000), None);
     assert_eq!(pt.walk(0xC000_4000).unwrap().kind, LeafKind::SmallPage);
@@ -699,6 +708,7 @@ fn plan_unaligned_lowmem_and_identity_special_cases() {
     let mut mem = arena(64 * 1024);
     build_page_table(
         SliceTableAllocator::new(0xC700_0000, &mut mem),
+        false,
         &plan,
         &mut NoMappingHooks,
     )
@@ -1057,7 +1067,7 @@ struct VectorHook {
 }
 
 impl<A: TableAllocator> MappingHooks<A> for VectorHook {
-    fn before_mmu_on(&mut self, pt: &mut PageTable<A>) -> Result<(), MmuError> {
+    fn before_mmu_on(&mut self, pt: &mut MappingTable<'_, A>) -> Result<(), MmuError> {
         self.called += 1;
         if self.fail {
             return Err(MmuError::Hook("refused"));
@@ -1089,9 +1099,12 @@ fn hooks_run_before_the_switch() {
     };
     let pt = build_page_table(
         SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        false,
         &plan,
         &mut hook,
     )
+    .unwrap()
+    .into_short()
     .unwrap();
     assert_eq!(hook.called, 1);
     let t = pt.walk(0xFFFF_0004).unwrap();
@@ -1106,6 +1119,7 @@ fn hooks_run_before_the_switch() {
     };
     let r = build_page_table(
         SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        false,
         &plan,
         &mut hook,
     );
@@ -1114,11 +1128,60 @@ fn hooks_run_before_the_switch() {
     let mut mem = arena(64 * 1024);
     let mut pt = build_page_table(
         SliceTableAllocator::new(ARENA_PHYS, &mut mem),
+        false,
         &plan,
         &mut NoMappingHooks,
     )
     .unwrap();
-    MappingHooks::after_mmu_on(&mut NoMappingHooks, &mut pt).unwrap();
+    MappingHooks::after_mmu_on(&mut NoMappingHooks, &mut MappingTable::new(&mut pt)).unwrap();
+}
+
+/// The hooks run on an LPAE board's long-descriptor table too, and see its format.
+#[test]
+fn hooks_run_on_long_descriptor_tables() {
+    let plan = plan_kernel_mappings(
+        (0x8000_0000, 0xB000_0000),
+        0x8000_0000,
+        (0x8000_8000, 0x8040_0000),
+        &[],
+    )
+    .unwrap();
+    struct LongHook(u32);
+    impl<A: TableAllocator> MappingHooks<A> for LongHook {
+        fn before_mmu_on(&mut self, pt: &mut MappingTable<'_, A>) -> Result<(), MmuError> {
+            assert!(pt.is_long() && pt.short_mut().is_none() && pt.long_mut().is_some());
+            self.0 += 1;
+            pt.create_mapping(
+                0xFFFF_0000,
+                0x8000_0000,
+                0x1000,
+                MemType::Memory,
+                Access::UserRo,
+                true,
+            )
+        }
+        fn after_mmu_on(&mut self, pt: &mut MappingTable<'_, A>) -> Result<(), MmuError> {
+            self.0 += 1;
+            assert_eq!(pt.walk(0xFFFF_0010).map(|t| t.phys), Some(0x8000_0010));
+            Ok(())
+        }
+    }
+    let mut mem = arena(64 * 1024);
+    let mut hook = LongHook(0);
+    let mut pt = build_page_table(
+        SliceTableAllocator::new(0xAF00_0000, &mut mem),
+        true,
+        &plan,
+        &mut hook,
+    )
+    .unwrap();
+    assert!(pt.is_long());
+    let t = pt.walk(0xFFFF_0004).unwrap();
+    assert_eq!((t.phys, t.mem), (0x8000_0004, Some(MemType::Memory)));
+    hook.after_mmu_on(&mut MappingTable::new(&mut pt)).unwrap();
+    assert_eq!(hook.0, 2);
+    let long = pt.into_long().unwrap();
+    assert_eq!(long.walk(0xFFFF_0000).map(|t| t.phys), Some(0x8000_0000));
 }
 
 #[test]

@@ -93,7 +93,9 @@ impl<S: PageStorage> BootHooks<S> for RecordingPaging {
             ctx_mb: ctx.memblock,
             log: &mut self.allocations,
         };
-        let pt = build_page_table(alloc, &plan, &mut NoMappingHooks)?;
+        let pt = build_page_table(alloc, false, &plan, &mut NoMappingHooks)?
+            .into_short()
+            .ok_or(MmuError::Hook("a short-descriptor table was asked for"))?;
         self.l1 = pt.l1_phys();
         self.mappings = pt.mappings().collect();
         Ok(self.linear.then_some(u64::from(PAGE_OFFSET)))

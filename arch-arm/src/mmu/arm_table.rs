@@ -43,6 +43,22 @@ impl<A: TableAllocator> ArmPageTable<A> {
         })
     }
 
+    /// The short-descriptor table, if that is the format.
+    pub fn into_short(self) -> Option<PageTable<A>> {
+        match self {
+            ArmPageTable::Short(pt) => Some(pt),
+            ArmPageTable::Long(_) => None,
+        }
+    }
+
+    /// The long-descriptor table, if that is the format.
+    pub fn into_long(self) -> Option<LongPageTable<A>> {
+        match self {
+            ArmPageTable::Long(pt) => Some(pt),
+            ArmPageTable::Short(_) => None,
+        }
+    }
+
     /// True for the long-descriptor format.
     pub fn is_long(&self) -> bool {
         matches!(self, ArmPageTable::Long(_))
@@ -61,6 +77,25 @@ impl<A: TableAllocator> ArmPageTable<A> {
         match self {
             ArmPageTable::Short(pt) => pt.apply(req),
             ArmPageTable::Long(pt) => pt.apply(req),
+        }
+    }
+
+    /// `create_mapping`: map `[virt, virt + size)` to `phys` in whichever format
+    /// (sections/supersections or blocks where alignment allows, pages elsewhere).
+    pub fn create_mapping(
+        &mut self,
+        virt: u32,
+        phys: u64,
+        size: u32,
+        mem: MemType,
+        access: Access,
+        exec: bool,
+    ) -> Result<(), MmuError> {
+        match self {
+            ArmPageTable::Short(pt) => pt.create_mapping(virt, phys, size, mem, access, exec),
+            ArmPageTable::Long(pt) => {
+                pt.create_mapping(virt, phys, u64::from(size), mem, access, exec)
+            }
         }
     }
 

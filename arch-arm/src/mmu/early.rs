@@ -91,7 +91,7 @@ pub struct EarlyPaging<A: TableAllocator> {
 /// Plan the kernel mappings of `board` for lowmem `[phys_offset, lowmem_limit)` and
 /// the image, log them (`zonekit: map ...` at debug level), and build the table from
 /// memblock into `mem` in the board's format, running the OS's `before_mmu_on` hook on
-/// it (short-descriptor boards only).
+/// it.
 pub fn build_kernel_tables<'a, S, M, H>(
     ctx: PagingContext<'a, S>,
     board: &BoardDesc,
@@ -129,16 +129,7 @@ where
         memblock: ctx.memblock,
         storage: ctx.storage,
     };
-    let pt = if board.lpae {
-        // The OS hooks take a short-descriptor table: not run on LPAE boards yet.
-        let mut pt = ArmPageTable::new(alloc, true)?;
-        for r in &plan {
-            pt.apply(r)?;
-        }
-        pt
-    } else {
-        ArmPageTable::Short(build_page_table(alloc, &plan, hooks)?)
-    };
+    let pt = build_page_table(alloc, board.lpae, &plan, hooks)?;
     Ok(EarlyPaging {
         pt,
         plan,

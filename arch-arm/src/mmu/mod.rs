@@ -31,10 +31,13 @@
 //! )?;
 //! // On the host, table memory is a Vec standing for physical 0x7f000000.
 //! let mut ram = vec![0u32; 16 * 1024];
-//! let pt = build_page_table(SliceTableAllocator::new(0x7F00_0000, &mut ram), &plan, &mut NoMappingHooks)?;
+//! let alloc = SliceTableAllocator::new(0x7F00_0000, &mut ram);
+//! // Short descriptors (`true`: LPAE long descriptors).
+//! let pt = build_page_table(alloc, false, &plan, &mut NoMappingHooks)?;
 //! assert_eq!(pt.walk(0xC000_1234).map(|t| t.phys), Some(0x6000_1234));
 //! assert_eq!(device_virt(&plan, 0x1000_9000), Some(0xF800_9000));
-//! assert!(matches!(pt.l1_entry(0xC000_0000).decode(), L1Kind::Section { .. }));
+//! let short = pt.into_short().expect("short descriptors");
+//! assert!(matches!(short.l1_entry(0xC000_0000).decode(), L1Kind::Section { .. }));
 //! let _: L2Entry = L2Entry::FAULT;
 //! # Ok::<(), MmuError>(())
 //! ```
@@ -59,7 +62,7 @@ pub mod hw;
 
 pub use arm_table::{ArmPageTable, ArmTranslation};
 pub use desc::{Access, Attrs, L1Entry, L1Kind, L2Entry, L2Kind, MemType};
-pub use hooks::{build_page_table, MappingHooks, NoMappingHooks};
+pub use hooks::{build_page_table, MappingHooks, MappingTable, NoMappingHooks};
 pub use kernel::{KernelMmu, KernelTableMemory, KernelTables};
 pub use pkmap::Pkmap;
 pub use plan::{

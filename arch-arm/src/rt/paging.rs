@@ -31,8 +31,8 @@ use crate::mmu::hw::{self, DirectTableMemory};
 use crate::mmu::kernel::{log_mmu_on, ttbr0_of};
 use crate::mmu::selftest::{self, Fault, MmuTestError, VirtualMemory, PROBE_WORDS};
 use crate::mmu::{
-    device_virt, early, print_virtual_layout, ArmPageTable, KernelTableMemory, LinearMap,
-    MappingHooks, TlbFlush, VirtualLayout, PAGE_OFFSET,
+    device_virt, early, print_virtual_layout, KernelTableMemory, LinearMap, MappingHooks,
+    MappingTable, TlbFlush, VirtualLayout, PAGE_OFFSET,
 };
 use core::sync::atomic::AtomicU32;
 use zonekit_core::fmt::LogLines;
@@ -170,9 +170,8 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
             built.pt.table_count(),
             built.uart_virt,
         );
-        if let ArmPageTable::Short(pt) = &mut built.pt {
-            self.hooks.after_mmu_on(pt)?;
-        }
+        self.hooks
+            .after_mmu_on(&mut MappingTable::new(&mut built.pt))?;
         let mut out = LogLines::new();
         // Writing to the log cannot fail.
         let _ = print_virtual_layout(&mut out, &VirtualLayout::of_plan(&built.plan));

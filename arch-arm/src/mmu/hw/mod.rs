@@ -26,12 +26,13 @@
 
 pub mod cp15;
 
-use super::hooks::MappingHooks;
+use super::arm_table::ArmPageTable;
+use super::hooks::{MappingHooks, MappingTable};
 use super::regs::{
     actlr_smp_value, sctlr_mmu_on, ttbr0_long_value, ttbr0_value, FaultStatus, DACR_DOMAIN0_CLIENT,
     MAIR0, MAIR1, NMRR, PRRR, SCTLR_C, TTBCR_LONG_TTBR0_ONLY, TTBCR_SHORT_TTBR0_ONLY,
 };
-use super::table::{PageTable, TableAllocator, TableMemory};
+use super::table::{TableAllocator, TableMemory};
 use super::MmuError;
 use aarch32_cpu::register::{
     Actlr, BpIAll, Ccsidr, Clidr, Csselr, Ctr, Dacr, Dccimvac, Dccisw, Dccmvac, Dcisw, Dfar, Dfsr,
@@ -436,8 +437,8 @@ fn turn_mmu_on(caches: bool) -> u32 {
     sctlr
 }
 
-/// Switch the MMU on with `pt`: `hooks.before_mmu_on`, [`install_and_enable`],
-/// `hooks.after_mmu_on`.
+/// Switch the MMU on with `pt`: `hooks.before_mmu_on`, [`install_and_enable`] (or
+/// [`install_and_enable_long`] for a long-descriptor table), `hooks.after_mmu_on`.
 ///
 /// # Safety
 ///
@@ -446,15 +447,19 @@ fn turn_mmu_on(caches: bool) -> u32 {
 /// switched to the linear map in `after_mmu_on` before the table is touched), and
 /// every address the caller and the hooks use after the switch.
 pub unsafe fn enable_mmu<A: TableAllocator, H: MappingHooks<A>>(
-    pt: &mut PageTable<A>,
+    pt: &mut ArmPageTable<A>,
     hooks: &mut H,
     caches: bool,
 ) -> Result<(), MmuError> {
-    hooks.before_mmu_on(pt)?;
+    hooks.before_mmu_on(&mut MappingTable::new(pt))?;
     dsb();
-    // SAFETY: forwarded to the caller (see above).
-    unsafe { install_and_enable(pt.l1_phys(), caches) };
-    hooks.after_mmu_on(pt)
+    match pt {
+        // SAFETY: forwarded to the caller (see above).
+        ArmPageTable::Short(t) => unsafe { install_and_enable(t.l1_phys(), caches) },
+        // SAFETY: forwarded to the caller (see above).
+        ArmPageTable::Long(t) => unsafe { install_and_enable_long(t.l1_phys(), caches) },
+    };
+    hooks.after_mmu_on(&mut MappingTable::new(pt))
 }
 
 /// Table memory reached by pointer: physical address + `virt_offset` (0 with the
