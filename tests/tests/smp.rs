@@ -142,3 +142,108 @@ fn order0_fast_path_takes_the_zone_lock_once_per_batch() {
     let after = a.zone_page_state_snapshot(ZoneType::Dma, ZoneStatItem::NrFreePages);
     assert_eq!((after - before, a.cpu_pcp_pages(0)), (parked, 0));
 }
+
+/// Two CPUs free the same block at once, round after round, while a third keeps
+/// draining everyone's lists (so the frees also meet busy pageset locks and take
+/// the zone-locked path): exactly one free of each round succeeds, and at the end
+/// no page is on two lists and the free count is the start's. A page on two lists
+/// can also hang a later drain, so the run has a deadline (a hang detector, not a
+/// speed test: it finishes in well under a second).
+#[test]
+fn concurrent_double_frees_have_exactly_one_winner() {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    use std::sync::{Barrier, Mutex};
+    const ROUNDS: u32 = 20_000;
+    type Smp = SmpPageAllocator<'static, VecPageStorage, 3>;
+    let owned = Box::leak(Box::new(allocator::<3>(16)));
+    let a: &'static Smp = Box::leak(Box::new(SmpPageAllocator::new(owned)));
+    let tokens: &'static CpuTokens<3> = Box::leak(Box::new(CpuTokens::new()));
+    let run = move || -> Vec<String> {
+        let free0 = smp_selftest_start(a);
+        let (block, wins, stop) = (AtomicU64::new(0), AtomicU32::new(0), AtomicBool::new(false));
+        let (barrier, errors) = (Barrier::new(2), Mutex::new(Vec::new()));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    a.drain_all_pages();
+                }
+            });
+            let freers: Vec<_> = (0..2)
+                .map(|t| {
+                    let mut cpu = tokens.claim(t).unwrap();
+                    let (block, wins, barrier, errors) = (&block, &wins, &barrier, &errors);
+                    s.spawn(move || {
+                        for round in 0..ROUNDS {
+                            let order = round % 4;
+                            if t == 0 {
+                                let pfn = match a.alloc_pages(&mut cpu, Gfp::KERNEL, order) {
+                                    Ok(b) => b.into_raw().0,
+                                    Err(e) => {
+                                        errors
+                                            .lock()
+                                            .unwrap()
+                                            .push(format!("round {round}: {e:?}"));
+                                        u64::MAX
+                                    }
+                                };
+                                block.store(pfn, Ordering::Relaxed);
+                            }
+                            barrier.wait();
+                            let pfn = block.load(Ordering::Relaxed);
+                            // Sweep the two frees across each other, round by round.
+                            let d = round.wrapping_mul(2_654_435_761) >> 27;
+                            let delay = if t == 0 { d } else { 31 - d };
+                            for _ in 0..delay {
+                                std::hint::spin_loop();
+                            }
+                            match a.free_pages_raw(&mut cpu, pfn, order) {
+                                Ok(()) => {
+                                    wins.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(FreeError::AlreadyFree(_) | FreeError::NotHead(_)) => {}
+                                Err(e) => {
+                                    errors.lock().unwrap().push(format!("round {round}: {e}"))
+                                }
+                            }
+                            barrier.wait();
+                            let n = if t == 0 {
+                                wins.swap(0, Ordering::Relaxed)
+                            } else {
+                                1
+                            };
+                            if n != 1 {
+                                errors
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("round {round}: {n} frees won"));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for f in freers {
+                let _ = f.join();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let mut errors = errors.into_inner().unwrap();
+        if let Err(e) = a.with_all(|a| a.check_invariants()) {
+            errors.push(format!("invariants: {e:?}"));
+        }
+        if smp_selftest_start(a) != free0 {
+            errors.push("free pages differ from the start".into());
+        }
+        errors
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(run()));
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(errors) => assert!(
+            errors.is_empty(),
+            "{} errors: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        ),
+        Err(_) => panic!("the allocator hung under concurrent double frees"),
+    }
+}

@@ -101,7 +101,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(pindex) = fast::pcp_room(&pcps[z], pmt, order) else {
             return false;
         };
-        // `&mut self` owns every descriptor: free_candidate's refcount test stands.
+        // `&mut self` owns every descriptor, so free_candidate's refcount test
+        // stands (SmpPageAllocator, whose CPUs free without this lock, takes the
+        // checked path under it instead).
         fast::pcp_push(map, &mut pcps[z], &c, pmt, pindex, order)
     }
 
@@ -117,10 +119,17 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         self.free_pages_checked(cpu, pfn, order)
     }
 
-    /// The general free path, with every `free_page_is_bad` check.
+    /// The general free path, with every `free_page_is_bad` check; the page is
+    /// claimed from its owner atomically, so it is safe against a concurrent free
+    /// of the same page that does not hold this allocator's lock.
     #[cold]
     #[inline(never)]
-    fn free_pages_checked(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
+    pub(super) fn free_pages_checked(
+        &mut self,
+        cpu: usize,
+        pfn: Pfn,
+        order: u32,
+    ) -> Result<(), FreeError> {
         if cpu >= NCPU {
             return Err(FreeError::BadCpu(cpu));
         }

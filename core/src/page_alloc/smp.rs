@@ -242,7 +242,10 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_fast(c, pfn, order) {
             return Ok(());
         }
-        let r = self.locked(c, |a| a.free_pages_raw(c, pfn, order));
+        // Not PageAllocator::free_pages_raw: its fast path trusts `&mut self` to own
+        // every descriptor, and here other CPUs' fast paths free without the zone
+        // lock. The checked path claims the page (refcount 1 -> 0) atomically.
+        let r = self.locked(c, |a| a.free_pages_checked(c, pfn, order));
         if r.is_ok() {
             self.cpus[c].vm.count(VmEvent::PgFree, 1 << order);
         }
