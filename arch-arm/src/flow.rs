@@ -23,6 +23,12 @@
 //! the cause. Linux, too, stops when it finds neither a usable tree nor a machine
 //! (`setup_machine_fdt` → "Error: invalid dtb").
 //!
+//! A tag list is treated alike: one that starts with `ATAG_CORE` but cannot be read
+//! whole (a tag past the end, a zero-sized tag, overlapping banks) stops the boot
+//! ([`FlowOutcome::AtagsRejected`]); memory without `ATAG_CORE` is no tag list at
+//! all, and the board map is used, as Linux falls back to the machine's default
+//! tags ("Neither atags nor dtb found").
+//!
 //! # The boot parameters
 //!
 //! The flow's probe step builds [`BootParams`]: the memory source, the command line
@@ -52,7 +58,7 @@ use zonekit_core::arch::MmConfig;
 use zonekit_core::source::{Region, RegionSink, SourceError, StaticMemoryMap};
 use zonekit_core::{zk_info, MemorySource, PageStorage};
 
-use crate::atags::Atags;
+use crate::atags::{Atags, AtagsError};
 use crate::board::BoardDesc;
 use crate::bootmem::{self, BootError, BootParams, RunningMemory};
 use crate::fdt::{chosen_bootargs, Bootargs, FdtError, FdtMemory};
@@ -137,6 +143,15 @@ pub enum FlowOutcome {
         /// Why it was rejected.
         error: FdtError,
     },
+    /// r2 points at a tag list that starts with `ATAG_CORE` but is malformed (a
+    /// list without `ATAG_CORE` is "no ATAGS", and the board map is used, as Linux's
+    /// default tags are).
+    AtagsRejected {
+        /// Physical address of the list.
+        addr: u64,
+        /// Why it was rejected.
+        error: AtagsError,
+    },
     /// A hook's own test failed ([`BootHooks::running`]).
     HookStopped(HookStop),
 }
@@ -146,7 +161,9 @@ impl FlowOutcome {
     pub fn exit_code(&self) -> u32 {
         match self {
             FlowOutcome::Passed => 0,
-            FlowOutcome::BootFailed(_) | FlowOutcome::DtbRejected { .. } => EXIT_BOOT_ERROR,
+            FlowOutcome::BootFailed(_)
+            | FlowOutcome::DtbRejected { .. }
+            | FlowOutcome::AtagsRejected { .. } => EXIT_BOOT_ERROR,
             FlowOutcome::SelfCheckFailed(_) => EXIT_SELF_CHECK,
             FlowOutcome::HookStopped(h) => h.exit_code,
         }
@@ -161,6 +178,9 @@ impl fmt::Display for FlowOutcome {
             FlowOutcome::SelfCheckFailed(e) => write!(f, "self-check failed: {e}"),
             FlowOutcome::DtbRejected { addr, error } => {
                 write!(f, "boot failed: DTB at {addr:#010x} rejected: {error}")
+            }
+            FlowOutcome::AtagsRejected { addr, error } => {
+                write!(f, "boot failed: ATAGS at {addr:#010x} rejected: {error}")
             }
             FlowOutcome::HookStopped(h) => write!(f, "{h}"),
         }
@@ -461,7 +481,17 @@ fn choose_source<'a>(
         },
         BootBlob::Atags { addr, bytes } => match Atags::parse(bytes) {
             Ok(a) => return Ok(Source::Atags(a)),
-            Err(e) => zk_info!("zonekit: no valid ATAGS at {:#010x}: {}", addr, e),
+            // Not a tag list at all (Linux: "Neither atags nor dtb found", and the
+            // machine's default tags): the board map.
+            Err(e @ AtagsError::MissingCore { .. }) => {
+                zk_info!("zonekit: no valid ATAGS at {:#010x}: {}", addr, e)
+            }
+            // A tag list that cannot be read whole: its memory and command line
+            // cannot be trusted, and the board map may not be the machine's.
+            Err(error) => {
+                zk_info!("zonekit: ATAGS at {:#010x} rejected: {}", addr, error);
+                return Err(FlowOutcome::AtagsRejected { addr, error });
+            }
         },
         BootBlob::None(NoBlob::OutsideRam) => zk_info!(
             "zonekit: r2={:#010x} is outside RAM; no boot information",

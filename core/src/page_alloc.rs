@@ -454,6 +454,7 @@ impl<S: PageStorage, const NCPU: usize> LockedPageAllocator<S, NCPU> {
 mod tests {
     use super::*;
     use crate::storage::VecPageStorage;
+    use crate::MmConfig;
 
     /// 16 MiB at 0x60000000, zonekit profile (orders 0..=10), 1 MiB reserved at
     /// 0x60100000.
@@ -480,6 +481,29 @@ mod tests {
             a.node().zones[0].free_area.map(|f| f.nr_free),
             before.map(|f| f.nr_free)
         );
+    }
+
+    /// A zone with fewer orders than the per-CPU lists: an order it does not
+    /// have is a typed error on the fast path too, and the watermark checks say no.
+    #[test]
+    fn orders_beyond_the_zone_are_errors_not_panics() {
+        let mm = MmConfig {
+            max_order: 2,
+            pageblock_order: 1,
+            ..MmConfig::ZONEKIT
+        };
+        let mut a = host::one_zone_allocator_with::<1>(&mm, 0x60000, 4096, None).unwrap();
+        for order in [2, 3, 4, 63, 64, u32::MAX] {
+            assert_eq!(
+                a.alloc_pages(0, Gfp::KERNEL, order),
+                Err(AllocError::InvalidOrder(order))
+            );
+            assert!(!a.zone_watermark_ok(ZoneType::Dma, order, 0, ZoneType::Dma));
+        }
+        assert!(!a.zone_watermark_ok(ZoneType::Dma, 1, u64::MAX / 2, ZoneType::Dma));
+        let b = a.alloc_pages(0, Gfp::KERNEL, 1).unwrap();
+        a.free_pages(0, b).unwrap();
+        a.check_invariants().unwrap();
     }
 
     #[test]

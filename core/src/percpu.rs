@@ -27,6 +27,8 @@ pub const MAX_CPU_IDS: usize = 32;
 #[derive(Debug, PartialEq, Eq)]
 pub struct CpuToken {
     id: u8,
+    /// The [`CpuTokens`] that issued it.
+    issuer: u32,
 }
 
 impl CpuToken {
@@ -41,7 +43,13 @@ impl CpuToken {
 #[derive(Debug)]
 pub struct CpuTokens<const N: usize> {
     claimed: AtomicU32,
+    /// This instance's number, given on its first claim (0: none yet), so that a
+    /// token is only taken back by the `CpuTokens` that issued it.
+    issuer: AtomicU32,
 }
+
+/// The next [`CpuTokens`] instance number.
+static NEXT_ISSUER: AtomicU32 = AtomicU32::new(1);
 
 impl<const N: usize> Default for CpuTokens<N> {
     fn default() -> Self {
@@ -58,6 +66,27 @@ impl<const N: usize> CpuTokens<N> {
         let () = Self::N_OK;
         CpuTokens {
             claimed: AtomicU32::new(0),
+            issuer: AtomicU32::new(0),
+        }
+    }
+
+    /// This instance's number (assigned once, on first use).
+    fn issuer(&self) -> u32 {
+        let v = self.issuer.load(Ordering::Acquire);
+        if v != 0 {
+            return v;
+        }
+        let mut new = NEXT_ISSUER.fetch_add(1, Ordering::Relaxed);
+        if new == 0 {
+            // Wrapped after 2^32 instances: skip the "none yet" value.
+            new = NEXT_ISSUER.fetch_add(1, Ordering::Relaxed);
+        }
+        match self
+            .issuer
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => new,
+            Err(v) => v,
         }
     }
 
@@ -68,13 +97,16 @@ impl<const N: usize> CpuTokens<N> {
         }
         let bit = 1u32 << id;
         let prev = self.claimed.fetch_or(bit, Ordering::AcqRel);
-        (prev & bit == 0).then_some(CpuToken { id: id as u8 })
+        (prev & bit == 0).then(|| CpuToken {
+            id: id as u8,
+            issuer: self.issuer(),
+        })
     }
 
     /// Give a token back (its id can be claimed again). A token from another
     /// `CpuTokens` is ignored.
     pub fn release(&self, token: CpuToken) {
-        if token.id() < N {
+        if token.id() < N && token.issuer == self.issuer() {
             self.claimed
                 .fetch_and(!(1u32 << token.id), Ordering::AcqRel);
         }
@@ -100,5 +132,15 @@ mod tests {
         assert_eq!((a.id(), b.id(), t.claimed()), (0, 3, 2));
         t.release(a);
         assert_eq!(t.claim(0).unwrap().id(), 0);
+    }
+
+    #[test]
+    fn a_token_from_another_issuer_is_not_taken_back() {
+        let (t1, t2): (CpuTokens<2>, CpuTokens<2>) = (CpuTokens::new(), CpuTokens::new());
+        let _a = t1.claim(0).unwrap();
+        let b = t2.claim(0).unwrap();
+        t1.release(b);
+        assert!(t1.claim(0).is_none(), "CPU 0 of t1 is still out");
+        assert_eq!(t1.claimed(), 1);
     }
 }

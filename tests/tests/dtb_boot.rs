@@ -337,3 +337,63 @@ fn dtb_with_200_disjoint_memory_ranges_is_a_memblock_table_full_error() {
     assert_eq!(outcome, FlowOutcome::Passed);
     assert_eq!(seen.memory.len(), INIT_MEMBLOCK_REGIONS);
 }
+
+/// The flow on tag list `words` (little-endian) at 0x60000100.
+fn boot_atags(words: &[u32]) -> (FlowOutcome, Seen) {
+    let board = a9();
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let input = FlowInput {
+        board,
+        r1: board.machine_id,
+        r2: 0x6000_0100,
+        blob: BootBlob::Atags {
+            addr: 0x6000_0100,
+            bytes: &bytes,
+        },
+        kernel_image: MemRange::new(board.load_address(), MIB),
+    };
+    let mut seen = Seen::default();
+    let outcome = flow::run(input, VecPageStorage::default(), &mut seen);
+    (outcome, seen)
+}
+
+/// A tag list that starts with ATAG_CORE but cannot be read whole stops the boot,
+/// as a rejected DTB does; memory without ATAG_CORE is "no ATAGS" (Linux's
+/// default tags): the board map.
+#[test]
+fn malformed_atags_stop_the_boot_and_no_atags_is_the_board_map() {
+    const CORE: [u32; 2] = [2, 0x5441_0001];
+    let mem = |start: u32, size: u32| [4, 0x5441_0002, size, start];
+    let list: Vec<u32> = [
+        &CORE[..],
+        &mem(0x6000_0000, 0x1000_0000),
+        &mem(0x6800_0000, 0x1000_0000),
+        &[0, 0],
+    ]
+    .concat();
+    let (outcome, seen) = boot_atags(&list);
+    assert!(
+        matches!(
+            outcome,
+            FlowOutcome::AtagsRejected {
+                addr: 0x6000_0100,
+                error: zonekit_arch_arm::atags::AtagsError::OverlappingBanks { .. }
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.exit_code(), flow::EXIT_BOOT_ERROR);
+    assert!(outcome
+        .to_string()
+        .starts_with("boot failed: ATAGS at 0x60000100 rejected: "));
+    assert!(seen.source.is_none(), "booted from {:?}", seen.source);
+
+    let good: Vec<u32> = [&CORE[..], &mem(0x6000_0000, 0x1000_0000), &[0, 0]].concat();
+    let (outcome, seen) = boot_atags(&good);
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("ATAGS"));
+
+    let (outcome, seen) = boot_atags(&[0xdead_beef; 8]);
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert_eq!(seen.source.as_deref(), Some("board map"));
+}

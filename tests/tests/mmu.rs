@@ -1331,3 +1331,22 @@ fn wild_inputs_are_errors_not_panics() {
         assert!(m.size > 0);
     }
 }
+
+/// Address arithmetic on extreme inputs answers `None` instead of overflowing.
+#[test]
+fn address_helpers_do_not_overflow() {
+    assert_eq!(virt_to_phys(0xC000_1000, u64::MAX), None);
+    assert_eq!(virt_to_phys(0xC000_1000, 0x6000_0000), Some(0x6000_1000));
+    let dev = MappingRequest {
+        name: "edge",
+        kind: MappingKind::Device,
+        virt: 0xFFFF_F000,
+        phys: 0x1000_0000,
+        size: 0x2000,
+        mem: MemType::Device,
+        access: Access::KernelRw,
+        exec: false,
+    };
+    assert_eq!(device_virt(&[dev], 0x1000_0000), Some(0xFFFF_F000));
+    assert_eq!(device_virt(&[dev], 0x1000_1000), None);
+}

@@ -316,7 +316,7 @@ pub fn plan_kernel_mappings(
 pub fn device_virt(plan: &[MappingRequest], phys: u64) -> Option<u32> {
     plan.iter()
         .find(|r| r.kind == MappingKind::Device && r.phys <= phys && phys < r.phys_end())
-        .map(|r| r.virt + (phys - r.phys) as u32)
+        .and_then(|r| r.virt.checked_add(u32::try_from(phys - r.phys).ok()?))
 }
 
 /// The kernel virtual layout, as printed by Linux's `mem_init`.
@@ -412,7 +412,7 @@ pub const fn virt_to_phys(virt: u32, phys_offset: u64) -> Option<u64> {
     if virt < PAGE_OFFSET || virt >= VMALLOC_MIN {
         return None;
     }
-    Some(phys_offset + (virt - PAGE_OFFSET) as u64)
+    phys_offset.checked_add((virt - PAGE_OFFSET) as u64)
 }
 
 /// The linear map of an actual lowmem range.

@@ -250,7 +250,7 @@ impl<A: TableAllocator> LongPageTable<A> {
         if !(virt as u64 | phys | size).is_multiple_of(PAGE) {
             return Err(misaligned);
         }
-        let end = virt as u64 + size;
+        let end = (virt as u64).saturating_add(size);
         if end > VA_END {
             return Err(MmuError::WrapAround {
                 virt,
@@ -464,6 +464,10 @@ mod tests {
             ));
             assert!(matches!(
                 m(pt, 0xFFFF_F000, 0, 0x2000),
+                Err(MmuError::WrapAround { .. })
+            ));
+            assert!(matches!(
+                m(pt, 0x1000, 0, 0xFFFF_FFFF_FFFF_F000),
                 Err(MmuError::WrapAround { .. })
             ));
             assert!(matches!(

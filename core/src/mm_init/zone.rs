@@ -38,7 +38,7 @@ pub fn usemap_size(zone_start_pfn: Pfn, spanned: u64, pageblock_order: u32) -> u
     let pb = 1u64 << pageblock_order;
     let pages = spanned.saturating_add(zone_start_pfn & (pb - 1));
     let blocks = align_up(pages, pb) >> pageblock_order;
-    align_up(blocks * NR_PAGEBLOCK_BITS, BITS_PER_LONG) / 8
+    align_up(blocks.saturating_mul(NR_PAGEBLOCK_BITS), BITS_PER_LONG) / 8
 }
 
 /// `calc_memmap_size` (FLATMEM): pages of memmap charged to a zone, computed on its

@@ -59,15 +59,19 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         flags: u32,
     ) -> bool {
         let z = zone as usize;
+        // No block of an order the zone does not have can be free.
+        if order as usize >= self.node.zones[z].nr_orders {
+            return false;
+        }
         let free = self.zones[z].counters.free as i64 - self.unusable_free(z, order, flags);
-        let mut min = mark as i64;
+        let mut min = i64::try_from(mark).unwrap_or(i64::MAX);
         if flags & ALLOC_MIN_RESERVE != 0 {
             min -= min / 2;
             if flags & ALLOC_NON_BLOCK != 0 {
                 min -= min / 4;
             }
         }
-        if free <= min + self.zones[z].lowmem_reserve[highest as usize] as i64 {
+        if free <= min.saturating_add(self.zones[z].lowmem_reserve[highest as usize] as i64) {
             return false;
         }
         if order == 0 {
@@ -172,9 +176,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if order > 0 {
             // __zone_watermark_ok: a free block of at least `order` on a list this
             // allocation may use.
+            // An order the zone does not have: the general path says so.
             let zone = &self.node.zones[z];
             let cma = mt == MOVABLE;
-            if !zone.free_area[order as usize..zone.nr_orders]
+            if !zone
+                .free_area
+                .get(order as usize..zone.nr_orders)?
                 .iter()
                 .any(|area| fast::area_usable(area, cma))
             {

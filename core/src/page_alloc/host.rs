@@ -25,6 +25,17 @@ pub fn one_zone_allocator<const N: usize>(
     pages: u64,
     reserved: Option<(u64, u64)>,
 ) -> Result<PageAllocator<VecPageStorage, N>, OneZoneError> {
+    one_zone_allocator_with(&MmConfig::ZONEKIT, base_pfn, pages, reserved)
+}
+
+/// [`one_zone_allocator`] with another memory-model configuration (orders,
+/// pageblock size).
+pub fn one_zone_allocator_with<const N: usize>(
+    mm: &MmConfig,
+    base_pfn: u64,
+    pages: u64,
+    reserved: Option<(u64, u64)>,
+) -> Result<PageAllocator<VecPageStorage, N>, OneZoneError> {
     let mut mb: Memblock = Memblock::new(u32::MAX as u64);
     mb.add(base_pfn << 12, pages << 12)
         .map_err(OneZoneError::Memblock)?;
@@ -36,7 +47,7 @@ pub fn one_zone_allocator<const N: usize>(
     let mut node = free_area_init_node(
         &mut mb,
         &mut storage,
-        &MmConfig::ZONEKIT,
+        mm,
         0,
         &[pages, 0, 0, 0],
         base_pfn,

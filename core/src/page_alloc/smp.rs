@@ -38,18 +38,59 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// What the fast paths know about a zone without its lock.
 struct ZoneFast<B> {
-    managed: u64,
-    /// `low_wmark_pages + watermark_boost`.
-    low: u64,
-    lowmem_reserve: [u64; MAX_NR_ZONES],
-    highatomic: u64,
-    stat_threshold: u32,
+    params: ZoneParams,
     pageblocks: fast::PageblockTypes<B>,
     /// Bit `o`: a block of order `o` on a PCP-type list; bit `16 + o`: on one of
     /// those or on the CMA list (`__zone_watermark_ok`'s free-area test, published
     /// whenever the zone lock is released).
     areas: AtomicU32,
     vm: ZoneVmStat,
+}
+
+/// A zone's watermark inputs as the fast path reads them: republished whenever the
+/// zone lock is released (the highatomic reserve grows in the slow path, and
+/// [`SmpPageAllocator::with_all`] may recompute the watermarks). Page counts fit 32
+/// bits (40-bit physical addresses are 2^28 pages); larger values saturate.
+struct ZoneParams {
+    managed: AtomicU32,
+    /// `low_wmark_pages + watermark_boost`.
+    low: AtomicU32,
+    lowmem_reserve: [AtomicU32; MAX_NR_ZONES],
+    highatomic: AtomicU32,
+    stat_threshold: AtomicU32,
+}
+
+fn sat32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+impl ZoneParams {
+    fn of<S: PageStorage, const NCPU: usize>(a: &PageAllocator<S, NCPU>, z: usize) -> Self {
+        let p = ZoneParams {
+            managed: AtomicU32::new(0),
+            low: AtomicU32::new(0),
+            lowmem_reserve: core::array::from_fn(|_| AtomicU32::new(0)),
+            highatomic: AtomicU32::new(0),
+            stat_threshold: AtomicU32::new(0),
+        };
+        p.publish(a, z);
+        p
+    }
+
+    /// Store zone `z`'s current values (the zone lock held).
+    fn publish<S: PageStorage, const NCPU: usize>(&self, a: &PageAllocator<S, NCPU>, z: usize) {
+        let st = &a.zones[z];
+        self.managed
+            .store(sat32(a.node.zones[z].managed_pages), Relaxed);
+        self.low
+            .store(sat32(st.wmark.low.saturating_add(st.boost)), Relaxed);
+        for (r, &v) in self.lowmem_reserve.iter().zip(&st.lowmem_reserve) {
+            r.store(sat32(v), Relaxed);
+        }
+        self.highatomic
+            .store(sat32(st.nr_reserved_highatomic), Relaxed);
+        self.stat_threshold.store(st.stat_threshold, Relaxed);
+    }
 }
 
 /// One CPU: its pagesets and its vmstat, on a cache line of their own.
@@ -113,11 +154,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             let zone = &a.node.zones[z];
             let st = &a.zones[z];
             ZoneFast {
-                managed: zone.managed_pages,
-                low: st.wmark.low + st.boost,
-                lowmem_reserve: st.lowmem_reserve,
-                highatomic: st.nr_reserved_highatomic,
-                stat_threshold: st.stat_threshold,
+                params: ZoneParams::of(a, z),
                 pageblocks: fast::PageblockTypes::new(zone),
                 areas: AtomicU32::new(area_bits(zone)),
                 vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
@@ -170,13 +207,18 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     fn alloc_fast(&self, c: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
-        let z = (0..=highest).rev().find(|&z| self.zones[z].managed != 0)?;
+        let z = (0..=highest)
+            .rev()
+            .find(|&z| self.zones[z].params.managed.load(Relaxed) != 0)?;
         let zf = &self.zones[z];
         let movable = mt == MOVABLE;
         let free = zf.vm.global(ZoneStatItem::NrFreePages);
         let cma = zf.vm.global(ZoneStatItem::NrFreeCmaPages);
-        let mark = zf.low + zf.lowmem_reserve[highest];
-        if !fast::above_low_mark(free, cma, zf.highatomic, mark, order, movable) {
+        let zp = &zf.params;
+        let mark =
+            u64::from(zp.low.load(Relaxed)) + u64::from(zp.lowmem_reserve[highest].load(Relaxed));
+        let highatomic = u64::from(zp.highatomic.load(Relaxed));
+        if !fast::above_low_mark(free, cma, highatomic, mark, order, movable) {
             return None;
         }
         if order > 0 {
@@ -202,21 +244,24 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     #[cold]
     #[inline(never)]
     fn alloc_slow(&self, c: usize, gfp: Gfp, order: u32) -> Result<PageBlock, AllocError> {
-        let r = self.locked(c, |a| a.alloc_pages(c, gfp, order));
-        let r = match r {
+        // The event is counted under the pageset lock, as its other writers do.
+        let alloc = |a: &mut PageAllocator<S, NCPU>| {
+            let r = a.alloc_pages(c, gfp, order);
+            if let Ok(b) = &r {
+                self.cpus[c]
+                    .vm
+                    .count(VmEvent::PgAlloc, b.nr_pages() as usize);
+            }
+            r
+        };
+        match self.locked(c, alloc) {
             Err(AllocError::NoMemory) if self.others_hold_pages(c) => {
                 // __alloc_pages_direct_reclaim's drain_all_pages, then retry.
                 self.drain_all_pages();
-                self.locked(c, |a| a.alloc_pages(c, gfp, order))
+                self.locked(c, alloc)
             }
             r => r,
-        };
-        if let Ok(b) = &r {
-            self.cpus[c]
-                .vm
-                .count(VmEvent::PgAlloc, b.nr_pages() as usize);
         }
-        r
     }
 
     /// `free_pages(block)` on the token's CPU.
@@ -245,11 +290,13 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         // Not PageAllocator::free_pages_raw: its fast path trusts `&mut self` to own
         // every descriptor, and here other CPUs' fast paths free without the zone
         // lock. The checked path claims the page (refcount 1 -> 0) atomically.
-        let r = self.locked(c, |a| a.free_pages_checked(c, pfn, order));
-        if r.is_ok() {
-            self.cpus[c].vm.count(VmEvent::PgFree, 1 << order);
-        }
-        r
+        self.locked(c, |a| {
+            let r = a.free_pages_checked(c, pfn, order);
+            if r.is_ok() {
+                self.cpus[c].vm.count(VmEvent::PgFree, 1 << order);
+            }
+            r
+        })
     }
 
     #[inline]
@@ -298,7 +345,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         core::mem::swap(&mut a.pcp[c], &mut *pcp);
         for (z, (b, now)) in before.iter().zip(counters(&a)).enumerate() {
             let zf = &self.zones[z];
-            let t = zf.stat_threshold;
+            zf.params.publish(&a, z);
+            let t = zf.params.stat_threshold.load(Relaxed);
             let d_free = now.free as i64 - b.free as i64;
             let d_cma = now.free_cma as i64 - b.free_cma as i64;
             slot.vm
@@ -307,7 +355,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 .mod_state(z, ZoneStatItem::NrFreeCmaPages, d_cma, t, &zf.vm);
             // Blocks can also move between lists without the count changing
             // (pageblock steals, highatomic reserves): always republish.
-            if zf.managed != 0 {
+            if a.node.zones[z].managed_pages != 0 {
                 zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
             }
         }
@@ -356,6 +404,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             let d_cma = now.free_cma as isize - b.free_cma as isize;
             zf.vm.add_global(ZoneStatItem::NrFreeCmaPages, d_cma);
             zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
+            zf.params.publish(&a, z);
         }
         r
     }

@@ -100,15 +100,18 @@ pub fn setup_per_zone_wmarks(
         } else {
             tmp
         };
-        // mult_frac(managed, watermark_scale_factor, 10000)
-        let scaled =
-            (m / 10000) * watermark_scale_factor + (m % 10000) * watermark_scale_factor / 10000;
+        // mult_frac(managed, watermark_scale_factor, 10000), in u128: Linux bounds
+        // the sysctl to 1..=3000, a hand-made AllocConfig need not (saturates).
+        let wsf = u128::from(watermark_scale_factor);
+        let scaled = (u128::from(m / 10000) * wsf + u128::from(m % 10000) * wsf / 10000)
+            .try_into()
+            .unwrap_or(u64::MAX);
         let delta = core::cmp::max(tmp >> 2, scaled);
         Watermarks {
             min,
-            low: min + delta,
-            high: min + 2 * delta,
-            promo: min + 3 * delta,
+            low: min.saturating_add(delta),
+            high: min.saturating_add(delta.saturating_mul(2)),
+            promo: min.saturating_add(delta.saturating_mul(3)),
         }
     })
 }
@@ -191,6 +194,15 @@ mod tests {
         }
         assert_eq!(int_sqrt(7_969_472), 2823);
         assert_eq!(int_sqrt(u64::MAX), u32::MAX as u64);
+    }
+
+    /// Linux bounds `watermark_scale_factor` to 1..=3000; beyond that the marks
+    /// saturate instead of overflowing.
+    #[test]
+    fn huge_scale_factor_saturates() {
+        let managed = [188_819, 0, 65_536, 0];
+        let w = setup_per_zone_wmarks(3476, &managed, u64::MAX);
+        assert_eq!((w[0].min, w[0].low, w[0].high), (869, u64::MAX, u64::MAX));
     }
 
     #[test]
