@@ -397,3 +397,52 @@ fn malformed_atags_stop_the_boot_and_no_atags_is_the_board_map() {
     assert_eq!(outcome, FlowOutcome::Passed);
     assert_eq!(seen.source.as_deref(), Some("board map"));
 }
+
+/// A vexpress-a9 tree with 256 MiB and one dynamic `/reserved-memory` pool of 1 MiB
+/// aligned to `align`.
+fn tree_with_pool(align: u32) -> Vec<u8> {
+    let mut w = FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    let m = w.begin_node("memory@60000000").unwrap();
+    w.property_string("device_type", "memory").unwrap();
+    w.property_array_u32("reg", &[0x6000_0000, 256 << 20])
+        .unwrap();
+    w.end_node(m).unwrap();
+    let rm = w.begin_node("reserved-memory").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    w.property_null("ranges").unwrap();
+    let p = w.begin_node("pool").unwrap();
+    w.property_u32("size", 0x10_0000).unwrap();
+    w.property_u32("alignment", align).unwrap();
+    w.end_node(p).unwrap();
+    w.end_node(rm).unwrap();
+    w.end_node(root).unwrap();
+    w.finish().unwrap()
+}
+
+/// A dynamic reservation's alignment must be a power of two: anything else stops
+/// the boot naming it (not as "no room").
+#[test]
+fn reservation_alignment_not_a_power_of_two_is_named() {
+    let blob = Aligned::new(&tree_with_pool(0x40_0000));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome, FlowOutcome::Passed);
+    assert!(seen
+        .reserved
+        .iter()
+        .any(|r| r.size == 0x10_0000 && r.base % 0x40_0000 == 0));
+
+    let blob = Aligned::new(&tree_with_pool(0x3000));
+    let (outcome, seen) = boot(Ok(blob.bytes()));
+    assert_eq!(outcome.exit_code(), flow::EXIT_BOOT_ERROR, "{outcome}");
+    assert!(
+        outcome
+            .to_string()
+            .contains("alignment is not a power of two"),
+        "{outcome}"
+    );
+    assert!(seen.source.is_none());
+}

@@ -237,6 +237,11 @@ fn reservation_requests(
 ) -> Result<heapless::Vec<ReservationRequest<'_>, MAX_RESERVATION_REQUESTS>, SourceError> {
     let mut requests = heapless::Vec::new();
     for_each_of_kind(source, RegionKind::Request, &mut |r| match r {
+        // memblock aligns by masking: any other alignment would place the region
+        // off its own alignment (or nowhere), so it is refused by name.
+        Region::Request(req) if req.align.is_some_and(|a| !a.is_power_of_two()) => Err(
+            SourceError::Malformed("a /reserved-memory alignment is not a power of two"),
+        ),
         Region::Request(req) => requests.push(req).map_err(|_| SourceError::TooMany {
             what: "dynamic reservations",
             max: MAX_RESERVATION_REQUESTS,

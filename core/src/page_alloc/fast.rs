@@ -38,11 +38,10 @@ pub(super) fn above_low_mark(
     order: u32,
     movable: bool,
 ) -> bool {
-    let mut unusable = highatomic + (1 << order) - 1;
-    if !movable {
-        unusable += free_cma;
-    }
-    free - free.min(unusable) > mark
+    let unusable = highatomic + (1u64 << order) - 1 + if movable { 0 } else { free_cma };
+    // `free - min(free, unusable) > mark`, in one comparison: when free < unusable
+    // both sides are false (mark + unusable ≥ unusable > free).
+    free > mark.saturating_add(unusable)
 }
 
 /// `__zone_watermark_ok`'s free-area test for one order: a block on a list this

@@ -323,6 +323,12 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         if !cand.page.claim_free() {
             return false;
         }
+        // Freed and reallocated (another order, say) between the check and the
+        // claim: let the checked path judge the page as it is now.
+        if cand.page.raw_flags() != cand.flags {
+            cand.page.set_refcount(1);
+            return false;
+        }
         if !fast::pcp_push(map, &mut pcp[z], &cand, pmt, pindex, order) {
             cand.page.set_refcount(1);
             return false;
