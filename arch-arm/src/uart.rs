@@ -1,11 +1,11 @@
 //! What a UART console driver writes, and what it gets for it.
 //!
 //! A board's UART driver implements [`Uart`]: send one byte, wait until every byte
-//! has gone, and name its register block. It then is a
-//! [`Console`](crate::board::Console) (text with `\n` → `\r\n`, moved into the
-//! device window when the MMU comes on), and one [`uart_io!`](crate::uart_io) line
-//! makes it a [`core::fmt::Write`] and an [`embedded_io::Write`] (raw bytes). A
-//! porter writes the device's own sequence and nothing else.
+//! has gone, and name its register block. It then is a [`Console`] (text with `\n`
+//! → `\r\n`, moved into the device window when the MMU comes on), and one
+//! [`uart_io!`](crate::uart_io) line makes it a [`core::fmt::Write`] and an
+//! [`embedded_io::Write`] (raw bytes). A porter writes the device's own sequence and
+//! nothing else.
 //!
 //! Linux counterpart: an early console's `putc` (`earlycon` drivers, e.g.
 //! `pl011_putc`) and the `uart_console_write` wrapper around it.

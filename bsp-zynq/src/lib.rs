@@ -33,7 +33,7 @@ pub const FIFO: usize = 0x30;
 /// its registers so that it can be tested on the host; the board uses
 /// [`CadenceUart::new`] (memory-mapped registers).
 ///
-/// It is a [`Console`] (text, `\n` → `\r\n`), a [`core::fmt::Write`] and an
+/// It is a [`Console`](zonekit_arch_arm::board::Console) (text, `\n` → `\r\n`), a [`core::fmt::Write`] and an
 /// [`embedded_io::Write`] (raw bytes).
 #[derive(Debug)]
 pub struct CadenceUart<R = Mmio> {
