@@ -50,6 +50,16 @@ impl Aligned {
 /// `/memreserve/` page, a static reserved region at 0x61000000, and, with `overlap`,
 /// a second memory node over the same RAM (which zonekit rejects).
 fn tree(bootargs: &[u8], overlap: bool) -> Vec<u8> {
+    tree_with(bootargs, overlap, |w| {
+        let r = w.begin_node("static@61000000").unwrap();
+        w.property_array_u32("reg", &[0x6100_0000, 0x1_0000])
+            .unwrap();
+        w.end_node(r).unwrap();
+    })
+}
+
+/// [`tree`] with `reserved` writing the `/reserved-memory` children.
+fn tree_with(bootargs: &[u8], overlap: bool, reserved: impl FnOnce(&mut FdtWriter)) -> Vec<u8> {
     let rsv = [FdtReserveEntry::new(0x6f00_0000, 0x1000).unwrap()];
     let mut w = FdtWriter::new_with_mem_reserv(&rsv).unwrap();
     let root = w.begin_node("").unwrap();
@@ -74,10 +84,7 @@ fn tree(bootargs: &[u8], overlap: bool) -> Vec<u8> {
     w.property_u32("#address-cells", 1).unwrap();
     w.property_u32("#size-cells", 1).unwrap();
     w.property_null("ranges").unwrap();
-    let r = w.begin_node("static@61000000").unwrap();
-    w.property_array_u32("reg", &[0x6100_0000, 0x1_0000])
-        .unwrap();
-    w.end_node(r).unwrap();
+    reserved(&mut w);
     w.end_node(rm).unwrap();
     w.end_node(root).unwrap();
     w.finish().unwrap()
@@ -398,29 +405,15 @@ fn malformed_atags_stop_the_boot_and_no_atags_is_the_board_map() {
     assert_eq!(seen.source.as_deref(), Some("board map"));
 }
 
-/// A vexpress-a9 tree with 256 MiB and one dynamic `/reserved-memory` pool of 1 MiB
-/// aligned to `align`.
+/// A vexpress-a9 tree ([`tree_with`]) whose one `/reserved-memory` child is a
+/// dynamic pool of 1 MiB aligned to `align`.
 fn tree_with_pool(align: u32) -> Vec<u8> {
-    let mut w = FdtWriter::new().unwrap();
-    let root = w.begin_node("").unwrap();
-    w.property_u32("#address-cells", 1).unwrap();
-    w.property_u32("#size-cells", 1).unwrap();
-    let m = w.begin_node("memory@60000000").unwrap();
-    w.property_string("device_type", "memory").unwrap();
-    w.property_array_u32("reg", &[0x6000_0000, 256 << 20])
-        .unwrap();
-    w.end_node(m).unwrap();
-    let rm = w.begin_node("reserved-memory").unwrap();
-    w.property_u32("#address-cells", 1).unwrap();
-    w.property_u32("#size-cells", 1).unwrap();
-    w.property_null("ranges").unwrap();
-    let p = w.begin_node("pool").unwrap();
-    w.property_u32("size", 0x10_0000).unwrap();
-    w.property_u32("alignment", align).unwrap();
-    w.end_node(p).unwrap();
-    w.end_node(rm).unwrap();
-    w.end_node(root).unwrap();
-    w.finish().unwrap()
+    tree_with(b"", false, |w| {
+        let p = w.begin_node("pool").unwrap();
+        w.property_u32("size", 0x10_0000).unwrap();
+        w.property_u32("alignment", align).unwrap();
+        w.end_node(p).unwrap();
+    })
 }
 
 /// A dynamic reservation's alignment must be a power of two: anything else stops
