@@ -82,11 +82,8 @@ pub trait PageStorage {
         runs: &[(usize, Page)],
     ) -> Result<Self::MemMap, StorageError> {
         let map = self.mem_map(base, nr_pages)?;
-        let mut at = 0usize;
-        for (n, page) in runs {
-            let end = at.saturating_add(*n).min(map.len());
-            map[at..end].iter().for_each(|p| p.store(page));
-            at = end;
+        for (first, count, page) in mem_map_runs(map.len(), runs) {
+            map[first..first + count].iter().for_each(|p| p.store(page));
         }
         Ok(map)
     }
@@ -123,6 +120,29 @@ pub trait PageStorage {
         let _ = (base, out);
         Err(StorageError::Unsupported { what: "word reads" })
     }
+}
+
+/// The zeroed descriptor as a place to point at ([`mem_map_runs`]'s tail).
+static ZEROED_PAGE: Page = Page::ZEROED;
+
+/// What [`PageStorage::mem_map_init`] writes, as `(first, count, value)` pieces that
+/// cover `[0, nr_pages)` in order: each of `runs` (cut at `nr_pages`), then
+/// [`Page::ZEROED`] for the rest. Every storage writes the same pieces its own way.
+pub fn mem_map_runs(
+    nr_pages: usize,
+    runs: &[(usize, Page)],
+) -> impl Iterator<Item = (usize, usize, &Page)> {
+    let mut at = 0usize;
+    runs.iter()
+        .map(|(n, page)| (*n, page))
+        .chain(core::iter::once((usize::MAX, &ZEROED_PAGE)))
+        .map(move |(n, page)| {
+            let first = at;
+            let count = n.min(nr_pages - at);
+            at += count;
+            (first, count, page)
+        })
+        .filter(|&(_, count, _)| count != 0)
 }
 
 /// A storage lent to the boot: the caller keeps it and gets it back when the borrow
@@ -236,11 +256,9 @@ impl PageStorage for VecPageStorage {
         let mut v = alloc::vec::Vec::new();
         v.try_reserve_exact(nr_pages)
             .map_err(|_| StorageError::Exhausted)?;
-        for (n, page) in runs {
-            let n = (*n).min(nr_pages - v.len());
-            v.extend(core::iter::repeat_n(page, n).cloned());
+        for (_, count, page) in mem_map_runs(nr_pages, runs) {
+            v.extend(core::iter::repeat_n(page, count).cloned());
         }
-        v.resize(nr_pages, Page::ZEROED);
         Ok(v.into())
     }
 

@@ -6,6 +6,7 @@
 use core::sync::atomic::AtomicU8;
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;
+use zonekit_core::storage::mem_map_runs;
 use zonekit_core::{PageStorage, StorageError};
 
 /// Hands out memblock allocations as slices, using physical addresses as pointers
@@ -129,18 +130,13 @@ impl PageStorage for PhysPageStorage {
         let bytes = nr_pages as u64 * core::mem::size_of::<Page>() as u64;
         let ptr = self.pointer::<Page>(base, bytes)?;
         // Each descriptor is written once: the runs in order, then Page::ZEROED.
-        let mut at = 0usize;
-        for (n, page) in runs {
-            let k = (*n).min(nr_pages - at);
+        for (first, count, page) in mem_map_runs(nr_pages, runs) {
             // SAFETY: `new`'s contract: the range is reserved RAM owned by the caller;
             // `pointer` checked it is non-null, aligned and inside the 32-bit space
             // (or inside the linear map, per `use_linear_map`'s contract), and
-            // `[at, at + k)` lies inside its `nr_pages` descriptors.
-            unsafe { fill_pages(ptr.add(at), k, page) };
-            at += k;
+            // `[first, first + count)` lies inside its `nr_pages` descriptors.
+            unsafe { fill_pages(ptr.add(first), count, page) };
         }
-        // SAFETY: as above, `[at, nr_pages)`.
-        unsafe { fill_pages(ptr.add(at), nr_pages - at, &Page::ZEROED) };
         // SAFETY: all `nr_pages` elements were just initialised; the memory is ours
         // for 'static (see `new`) and is only ever reached through this shared
         // slice, whose elements are atomics.
