@@ -378,6 +378,9 @@ fn render_host(s: &mut String, h: &HostFigures) {
         }
         let _ = writeln!(s);
     }
+    if let Some(b) = &h.breakdown {
+        crate::bench_breakdown::render(s, b);
+    }
     if let Some(smp) = &h.smp {
         crate::bench_smp::render(s, smp);
     }
@@ -502,15 +505,31 @@ mod tests {
             profiles: vec![p(50.0, 30.0), p(50.0, 10.0)],
             frag: vec![frag(5), frag(5), frag(4), frag(0)],
             smp: None,
+            breakdown: Some(vec![crate::bench_breakdown::Breakdown {
+                title: "order-0 alloc+free pair",
+                rows: vec![
+                    ("core/src/page_alloc/fast.rs".into(), 40.0),
+                    ("other".into(), 10.0),
+                ],
+            }]),
         };
         let md = render(&[], Some(&h), &[]);
         assert!(md.contains("6.00×"), "{md}");
+        assert!(
+            md.contains("### order-0 alloc+free pair (50.0 in all)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `core/src/page_alloc/fast.rs` | 40.0 |"),
+            "{md}"
+        );
         assert!(!md.contains("**not met**"), "{md}");
         assert_eq!(crate::bench_host::ALLOCATORS.len(), ALLOCATOR_TITLES.len());
         let h = HostFigures {
             profiles: vec![p(61.0, 30.0), p(50.0, 30.0)],
             frag: vec![frag(4), frag(5), frag(4), frag(0)],
             smp: None,
+            breakdown: None,
         };
         let md = render(&[], Some(&h), &[]);
         assert!(md.contains("**not met**"), "{md}");

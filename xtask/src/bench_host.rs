@@ -43,7 +43,7 @@ pub const WORKLOADS: [(&str, &str, u64); 5] = [
 ];
 
 /// Operations per iteration of a workload (the batch is 1024 pairs).
-fn ops(workload: &str) -> u64 {
+pub fn ops(workload: &str) -> u64 {
     if workload == "order0_batch" {
         1024
     } else {
@@ -129,6 +129,9 @@ pub struct HostFigures {
     pub frag: Vec<FragRow>,
     /// Several CPUs (release profile).
     pub smp: Option<crate::bench_smp::SmpFigures>,
+    /// zonekit's order-0 workloads by source file (release profile), when
+    /// `callgrind_annotate` is there.
+    pub breakdown: Option<Vec<crate::bench_breakdown::Breakdown>>,
 }
 
 fn harness(root: &Path, dir: &str) -> PathBuf {
@@ -173,7 +176,7 @@ fn parse_collected(stderr: &str) -> Option<u64> {
     })
 }
 
-fn callgrind(bin: &Path, out: &Path, args: &[&str]) -> Result<u64, HostError> {
+pub fn callgrind(bin: &Path, out: &Path, args: &[&str]) -> Result<u64, HostError> {
     let o = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
@@ -293,6 +296,8 @@ pub fn run(root: &Path) -> Result<HostFigures, HostError> {
         let ns = parse_times(&harness_output(&bin, &["time", ROUNDS])?)?;
         if profile == "release" {
             figures.frag = parse_frag(&harness_output(&bin, &["frag"])?)?;
+            eprintln!("xtask: bench: zonekit's order-0 cost by source file (release)");
+            figures.breakdown = crate::bench_breakdown::run(root, &bin)?;
             eprintln!("xtask: bench: several CPUs (release)");
             let out = harness_output(&bin, &["smp", "9"])?;
             figures.smp = Some(crate::bench_smp::parse(&out).map_err(HostError::Parse)?);

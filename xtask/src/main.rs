@@ -18,6 +18,7 @@
 //!   the reuse example.
 
 mod bench;
+mod bench_breakdown;
 mod bench_host;
 mod bench_smp;
 mod boards;
