@@ -440,7 +440,9 @@ pub fn run<S: PageStorage>(
 }
 
 /// The DTB if it parses, else ATAGS if they parse, else the board's static map. A
-/// rejected DTB stops the boot unless its command line asks for [`FALLBACK_BOARD`].
+/// rejected DTB stops the boot unless its command line asks for [`FALLBACK_BOARD`];
+/// a malformed tag list that starts with `ATAG_CORE` stops it
+/// ([`FlowOutcome::AtagsRejected`]).
 fn choose_source<'a>(
     board: &BoardDesc,
     r2: u32,

@@ -9,6 +9,12 @@
 //!
 //! On the target the runtime claims one token in each CPU's entry and keeps it for
 //! the CPU's life; on the host a test thread owns a token and is that CPU.
+//!
+//! The guarantee holds among the tokens of one [`CpuTokens`]: a kernel keeps one (the
+//! runtime's is a static) for its allocator. A second `CpuTokens` could hand out a
+//! second token for the same id, and an allocator does not ask which issued a
+//! token; only [`CpuTokens::release`] does, so that a token goes back where it
+//! came from.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

@@ -49,7 +49,8 @@ pub enum Command {
     /// Benchmarks: host allocator workloads against peers and the guest's
     /// instructions per page; rewrites BENCHMARKS.md.
     Bench(BenchArgs),
-    /// Replay the Linux oracle fixtures (default: the copied ones under tests/oracle).
+    /// Replay the Linux oracle fixtures (default: tests/fixtures/linux-6.1 and
+    /// tests/fixtures/linux-6.1-proc).
     Oracle {
         /// Fixture directories.
         dirs: Vec<PathBuf>,

@@ -96,7 +96,8 @@ impl<A: TableAllocator> MappingHooks<A> for NoMappingHooks {}
 
 /// Allocate a table of the chosen format from `alloc` (`lpae`: long
 /// descriptors), apply every request of `plan` in order, then run
-/// `hooks.before_mmu_on`. The table is ready for `hw::enable_mmu`.
+/// `hooks.before_mmu_on`. A table for `hw::enable_mmu`, which runs the hooks
+/// itself, is built with [`NoMappingHooks`].
 pub fn build_page_table<A: TableAllocator, H: MappingHooks<A>>(
     alloc: A,
     lpae: bool,

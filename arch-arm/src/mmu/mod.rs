@@ -1,5 +1,6 @@
-//! The MMU paging layer: ARMv7-A short-descriptor translation tables and Linux's
-//! `paging_init` plan (`map_lowmem`, `devicemaps_init`, `kmap_init`).
+//! The MMU paging layer: ARMv7-A translation tables in both of Linux's formats
+//! (short descriptors, and LPAE long descriptors) and Linux's `paging_init` plan
+//! (`map_lowmem`, `devicemaps_init`, `kmap_init`).
 //!
 //! * [`desc`]: level-typed descriptors ([`L1Entry`], [`L2Entry`]) with bit-exact
 //!   encoders and decoders (ARM ARM B3.5.1), memory types and access permissions;
@@ -12,7 +13,10 @@
 //! * [`plan`]: the kernel virtual layout ([`plan_kernel_mappings`],
 //!   [`print_virtual_layout`], linear-map helpers);
 //! * [`pkmap`]: `kmap`/`kunmap` over the PKMAP window ([`Pkmap`]);
-//! * [`hooks`]: OS hooks around the MMU switch ([`MappingHooks`]);
+//! * [`hooks`]: OS hooks around the MMU switch ([`MappingHooks`], which see the table
+//!   as a [`MappingTable`]) and [`build_page_table`];
+//! * [`early`]: building the kernel tables from memblock at boot, the same for the
+//!   guest and the simulator;
 //! * [`kernel`]: the live tables after `paging_init` ([`KernelMmu`]: linear map, kmap);
 //! * [`selftest`]: the MMU self-tests the guest and the simulator both run;
 //! * [`regs`]: the CP15 register values the switch programs (host-testable);

@@ -5,7 +5,8 @@
 //!   fast paths (Linux: `pcp_spin_trylock` with preemption off): an order ≤ 3
 //!   allocation pops its list head and a free pushes onto it without touching any
 //!   shared lock. The fast path reads the zone's free count from vmstat's global
-//!   value (`zone_page_state`), its watermarks (fixed after boot) and, for a free,
+//!   value (`zone_page_state`), its watermark inputs (republished whenever the zone
+//!   lock is released) and, for a free,
 //!   the page's descriptor and pageblock type: all atomics.
 //! * The **zone lock** ([`PageAllocator`] behind a mutex) is taken only to refill a
 //!   list, drain one above `high`, for higher orders and for everything unusual: the
