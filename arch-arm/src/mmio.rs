@@ -37,10 +37,17 @@ impl<T: RegisterIo + ?Sized> RegisterIo for &T {
     }
 }
 
+/// Bytes of a register block an [`Mmio`] reaches: one page, as the device window
+/// maps each device.
+pub const MMIO_BLOCK_BYTES: usize = 0x1000;
+
 /// A memory-mapped register block: at its physical address through identity
 /// addressing while the MMU is off, then at the device-window address `paging_init`
 /// gives it ([`RegisterIo::remap`]). Accesses are volatile and exist only on the
-/// bare-metal target.
+/// bare-metal target. They reach only the aligned 32-bit words of the block's
+/// [`MMIO_BLOCK_BYTES`]: any other offset is a driver bug, and the access does
+/// nothing (a read returns all ones, as a bus with no device does), so that no
+/// safe call can touch other memory.
 #[derive(Debug)]
 pub struct Mmio {
     base: core::sync::atomic::AtomicUsize,
@@ -53,7 +60,8 @@ impl Mmio {
     ///
     /// `base` must be the register block of a device of the running board (a
     /// [`crate::board::BoardDesc`] constant), reachable at that address (identity
-    /// addressing with the MMU off), and no other code may drive the same registers
+    /// addressing with the MMU off), its [`MMIO_BLOCK_BYTES`] device registers (or
+    /// reserved, harmless to access), and no other code may drive the same registers
     /// in a way that conflicts with the driver using this block: every
     /// [`RegisterIo`] access then writes or reads that device.
     pub const unsafe fn new(base: usize) -> Self {
@@ -66,20 +74,32 @@ impl Mmio {
     pub fn base(&self) -> usize {
         self.base.load(core::sync::atomic::Ordering::Relaxed)
     }
+
+    /// The address of the aligned 32-bit register at `offset`, if the block has one
+    /// there.
+    pub fn register(&self, offset: usize) -> Option<usize> {
+        (offset.is_multiple_of(4) && offset < MMIO_BLOCK_BYTES).then(|| self.base() + offset)
+    }
 }
 
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 impl RegisterIo for Mmio {
     fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: `base` is a device register block of the board (`Mmio::new`'s
-        // contract), identity-mapped with the MMU off, or its device-window mapping
-        // after `remap` (whose contract says the block is mapped there); drivers
-        // pass the offsets of its 32-bit registers.
-        unsafe { core::ptr::read_volatile((self.base() + offset) as *const u32) }
+        let Some(reg) = self.register(offset) else {
+            return u32::MAX;
+        };
+        // SAFETY: `reg` is an aligned word of the board's device register block
+        // (`Mmio::new`'s contract), identity-mapped with the MMU off, or of its
+        // device-window mapping after `remap` (whose contract says the block is
+        // mapped there).
+        unsafe { core::ptr::read_volatile(reg as *const u32) }
     }
     fn write32(&self, offset: usize, value: u32) {
+        let Some(reg) = self.register(offset) else {
+            return;
+        };
         // SAFETY: as in `read32`.
-        unsafe { core::ptr::write_volatile((self.base() + offset) as *mut u32, value) }
+        unsafe { core::ptr::write_volatile(reg as *mut u32, value) }
     }
     unsafe fn remap(&self, base: usize) {
         self.base.store(base, core::sync::atomic::Ordering::Relaxed);

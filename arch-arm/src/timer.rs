@@ -78,8 +78,8 @@ impl A9GlobalTimer {
 impl MonotonicCounter for A9GlobalTimer {
     fn start(&self) {
         let ctrl = (self.base() + GT_CONTROL) as *mut u32;
-        // SAFETY: `base` is the board's global timer (a BoardDesc constant) reached by
-        // identity addressing with the MMU off; the control register is 32-bit MMIO,
+        // SAFETY: `base` is the board's global timer (a BoardDesc constant), reached
+        // where `new` or `remap` put it; the control register is 32-bit MMIO,
         // and setting TimerEnable only starts the counter (no interrupt is enabled).
         unsafe {
             let v = core::ptr::read_volatile(ctrl);

@@ -7,6 +7,7 @@
 //! `Cargo.toml` (`[package.metadata.zonekit.boards]`), the table xtask boots the
 //! boards from.
 #![no_std]
+#![cfg_attr(not(test), deny(unsafe_code))]
 #![deny(missing_docs)]
 
 use zonekit_arch_arm::mmio::{Mmio, RegisterIo};
@@ -43,6 +44,8 @@ pub struct ImxUart<R = Mmio> {
     regs: R,
 }
 
+// Creating an MMIO handle is the driver's one unsafe operation.
+#[allow(unsafe_code)]
 impl ImxUart<Mmio> {
     /// A driver for the i.MX UART at physical address `base` (MMU off).
     ///

@@ -7,6 +7,7 @@
 //! `build.rs` from this crate's `Cargo.toml` (`[package.metadata.zonekit.boards]`),
 //! the table xtask boots the boards from.
 #![no_std]
+#![cfg_attr(not(test), deny(unsafe_code))]
 #![deny(missing_docs)]
 
 use zonekit_arch_arm::mmio::{Mmio, RegisterIo};
@@ -37,6 +38,8 @@ pub struct Pl011<R = Mmio> {
     regs: R,
 }
 
+// Creating an MMIO handle is the driver's one unsafe operation.
+#[allow(unsafe_code)]
 impl Pl011<Mmio> {
     /// A driver for the PL011 at physical address `base` (MMU off).
     ///

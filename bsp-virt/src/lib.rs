@@ -6,6 +6,7 @@
 //! equivalent ([`zonekit_arch_arm::fdt`]) reads RAM, the command line and the
 //! reservations from it. The PL011 driver is the vexpress BSP's.
 #![no_std]
+#![cfg_attr(not(test), deny(unsafe_code))]
 #![deny(missing_docs)]
 
 pub use zonekit_bsp_vexpress::{GenericTimer, Pl011};

@@ -37,7 +37,7 @@
 //!   the watermark checks it makes (`__zone_watermark_ok`, `zone_watermark_fast`);
 //! * `check`: the invariant checker ([`PageAllocator::check_invariants`]);
 //! * [`smp`]: [`SmpPageAllocator`], the allocator shared by several CPUs;
-//! * [`host`] (feature `alloc`): a one-zone allocator on simulated storage in one
+//! * `host` (feature `alloc`): a one-zone allocator on simulated storage in one
 //!   call, for host tests and tools.
 
 use crate::addr::{pfn_phys, Pfn, PhysAddr};

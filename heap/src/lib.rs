@@ -11,10 +11,14 @@
 //! growth is at least [`MIN_GROWTH_PAGES`] pages and a power of two, so a kernel's
 //! many small allocations cost few page-allocator calls.
 //!
+//! A global allocator is an `unsafe` boundary by nature (`GlobalAlloc`, talc's
+//! `claim`, the pages a [`PageSource`] vouches for): this crate is one of the places
+//! where zonekit's `unsafe` lives, each block with its `// SAFETY:` reason.
+//!
 //! ```no_run
 //! # use zonekit_heap::*;
 //! # struct MyPages;
-//! # impl PageSource for MyPages {
+//! # unsafe impl PageSource for MyPages {
 //! #     fn alloc_pages(&mut self, _order: u32) -> Option<core::ptr::NonNull<u8>> { None }
 //! # }
 //! #[global_allocator]
@@ -40,7 +44,14 @@ pub const MIN_GROWTH_PAGES: usize = 16;
 
 /// Where the heap gets memory: contiguous, mapped, read/write pages that become the
 /// heap's for good.
-pub trait PageSource: Send {
+///
+/// # Safety
+///
+/// Every `Some(p)` that [`PageSource::alloc_pages`] returns must be the first byte of
+/// `2^order * PAGE_SIZE` bytes that are mapped read/write at `p`, aligned to
+/// `PAGE_SIZE`, and used by nothing else from then on: the heap hands them out as
+/// allocations without checking.
+pub unsafe trait PageSource: Send {
     /// 2^`order` contiguous pages: the address of the first byte, or `None` when
     /// none are free.
     fn alloc_pages(&mut self, order: u32) -> Option<NonNull<u8>>;
@@ -182,7 +193,10 @@ where
     }
 }
 
-impl<S, const N: usize, M> PageSource for BuddyPages<S, N, M>
+// SAFETY: the blocks come from the buddy allocator (each handed out once, never
+// freed by the heap), and `new`'s contract says `map` returns where they are mapped
+// read/write and that nothing else uses them.
+unsafe impl<S, const N: usize, M> PageSource for BuddyPages<S, N, M>
 where
     S: PageStorage + 'static,
     LockedPageAllocator<S, N>: Sync,

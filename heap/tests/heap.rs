@@ -25,7 +25,9 @@ struct Bump {
     calls: usize,
 }
 
-impl PageSource for Bump {
+// SAFETY: the arena is the test's, mapped read/write, and each page is handed out
+// once.
+unsafe impl PageSource for Bump {
     fn alloc_pages(&mut self, order: u32) -> Option<NonNull<u8>> {
         self.calls += 1;
         let n = 1usize << order;

@@ -2,17 +2,17 @@
 //!
 //! The hooks see the kernel table through [`MappingTable`], in the board's format
 //! (short descriptors, or long ones on an LPAE board): they add mappings and walk
-//! it the same way on either, reach the format's own table when they need to, and
-//! cannot swap the table for another (the boot installs the format the board
-//! declares).
+//! it the same way on either. They cannot change what is mapped already (a new
+//! mapping may not overlap one), reach the table's memory or allocator, or swap the
+//! table for another: the boot's own mappings (the code running, its stack, the
+//! tables) stay as the plan made them.
 //!
 //! Linux counterpart: the `paging_init` steps around `create_mapping` and the switch in `__enable_mmu`/`__turn_mmu_on` (`arch/arm/kernel/head.S`).
 
 use super::arm_table::{ArmPageTable, ArmTranslation};
 use super::desc::{Access, MemType};
 use super::plan::MappingRequest;
-use super::table::{PageTable, TableAllocator};
-use super::table_long::LongPageTable;
+use super::table::TableAllocator;
 use super::MmuError;
 
 /// The kernel page table as [`MappingHooks`] see it.
@@ -51,22 +51,6 @@ impl<'t, A: TableAllocator> MappingTable<'t, A> {
     /// Translate `virt` as the MMU would (`None`: a translation fault).
     pub fn walk(&self, virt: u32) -> Option<ArmTranslation> {
         self.0.walk(virt)
-    }
-
-    /// The short-descriptor table, on a board without LPAE.
-    pub fn short_mut(&mut self) -> Option<&mut PageTable<A>> {
-        match self.0 {
-            ArmPageTable::Short(pt) => Some(pt),
-            ArmPageTable::Long(_) => None,
-        }
-    }
-
-    /// The long-descriptor table, on an LPAE board.
-    pub fn long_mut(&mut self) -> Option<&mut LongPageTable<A>> {
-        match self.0 {
-            ArmPageTable::Long(pt) => Some(pt),
-            ArmPageTable::Short(_) => None,
-        }
     }
 }
 

@@ -17,9 +17,10 @@ static CONSOLE: ConsoleCell = ConsoleCell(UnsafeCell::new(None));
 
 /// Install `console` as the output of [`print_fmt`], the logger and the panic handler,
 /// and install the logger (max level Debug).
-pub fn init(console: &'static dyn Console) {
-    // SAFETY: single CPU, no interrupts, and this runs first in `boot_main`, so no
-    // reference to the cell's contents is alive while it is written.
+pub(crate) fn init(console: &'static dyn Console) {
+    // SAFETY: called once, by the first boot entry (`flow_input` refuses a second):
+    // single CPU, no interrupts, nothing printed yet, so no reference to the cell's
+    // contents is alive while it is written.
     unsafe { *CONSOLE.0.get() = Some(console) };
     // SAFETY: `set_logger_racy` requires that no other thread calls it concurrently;
     // only the boot CPU runs. It avoids the exclusive-access instructions of

@@ -60,14 +60,21 @@ extern "C" {
 /// The boot stack's high-water mark: (bytes used, stack size). Used equals the size
 /// when the lowest word was overwritten, i.e. the stack (probably) overflowed.
 pub fn stack_usage() -> (usize, usize) {
-    let bottom = core::ptr::addr_of!(__stack_bottom);
-    let top = core::ptr::addr_of!(__stack_top);
-    let words = (top as usize - bottom as usize) / 4;
+    // The linker symbols mark the ends of the stack area; the words between them are
+    // not part of either static, so they are reached by address, not by offsetting a
+    // pointer to the symbol.
+    let bottom = core::ptr::addr_of!(__stack_bottom) as usize;
+    let top = core::ptr::addr_of!(__stack_top) as usize;
+    let words = (top - bottom) / 4;
     let untouched = (0..words)
-        // SAFETY: every word of [__stack_bottom, __stack_top) is inside the image's
-        // stack area; the scan reads upwards from the bottom and stops at the first
-        // word that is not the paint, before reaching any live frame.
-        .take_while(|&i| unsafe { core::ptr::read_volatile(bottom.add(i)) } == entry::STACK_PAINT)
+        .take_while(|&i| {
+            let word = core::ptr::with_exposed_provenance::<u32>(bottom + 4 * i);
+            // SAFETY: every word of [__stack_bottom, __stack_top) is inside the image's
+            // stack area; the scan reads upwards from the bottom and stops at the first
+            // word that is not the paint, before reaching any live frame.
+            let value = unsafe { core::ptr::read_volatile(word) };
+            value == entry::STACK_PAINT
+        })
         .count();
     ((words - untouched) * 4, words * 4)
 }
@@ -415,8 +422,13 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> GuestHooks<H> {
     }
 }
 
+/// Set by the first boot entry ([`boot_main`], [`boot_memory`]). What they set up
+/// (the console cell, the page storage on physical addresses) assumes the MMU is off
+/// and only the boot CPU runs, which is true once.
+static ENTERED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Console, logger and counter up, the registers and memory r2 points at read: the
-/// [`flow`] input.
+/// [`flow`] input. A second boot entry stops here (exit [`EXIT_BOOT_ERROR`]).
 /// `given` replaces what r2 points at (which is then not read).
 fn flow_input<'a>(
     board: &'static BoardDesc,
@@ -426,6 +438,14 @@ fn flow_input<'a>(
     r2: u32,
     given: Option<(&'a dyn MemorySource, &'a str)>,
 ) -> FlowInput<'a> {
+    // Plain load and store: exclusive accesses are not reliable with the MMU off.
+    use core::sync::atomic::Ordering::Relaxed;
+    if ENTERED.load(Relaxed) {
+        // The first entry's console is still the output.
+        kprintln!("zonekit: boot_main/boot_memory run once, at boot: called again");
+        semihosting::exit(EXIT_BOOT_ERROR);
+    }
+    ENTERED.store(true, Relaxed);
     console::init(console);
     counter.start();
     let image = kernel_image();

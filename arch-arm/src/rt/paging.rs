@@ -220,7 +220,7 @@ impl VirtualMemory<DirectTableMemory> for GuestMemory {
 
 /// The MMU self-tests ([`selftest::mmu_self_test`]) on the live tables, through the
 /// MMU itself, with the image's probe buffer.
-pub fn mmu_self_test<S: PageStorage, const N: usize>(
+pub(crate) fn mmu_self_test<S: PageStorage, const N: usize>(
     mmu: &mut KernelMmu,
     alloc: &mut PageAllocator<S, N>,
     highmem_pages: usize,

@@ -20,12 +20,14 @@ fn call(op: u32, block: &[u32]) -> u32 {
     let ret;
     // SAFETY: the A32 semihosting call reads the parameter block r1 points to (and,
     // through it, the buffers the caller's block names, which the caller keeps alive
-    // for the call); it writes only r0. Without `-semihosting` it traps as an SVC.
+    // for the call); it writes only r0, and lr when it is taken as a real SVC
+    // exception (a debug agent, or no `-semihosting`: then it traps).
     unsafe {
         core::arch::asm!(
             "svc 0x123456",
             inout("r0") op => ret,
             in("r1") block.as_ptr(),
+            lateout("lr") _,
             options(nostack, readonly)
         );
     }
@@ -64,6 +66,7 @@ pub fn exit(code: u32) -> ! {
             "svc 0x123456",
             inout("r0") SYS_EXIT_EXTENDED => _,
             in("r1") block.as_ptr(),
+            lateout("lr") _,
             options(nostack, readonly)
         );
     }

@@ -15,10 +15,11 @@ mod os {
     use alloc::collections::BTreeMap;
     use alloc::vec::Vec;
     use core::ptr::NonNull;
-    use zonekit_arch_arm::mmu::{NoMappingHooks, PAGE_OFFSET};
+    use zonekit_arch_arm::mmu::NoMappingHooks;
     use zonekit_arch_arm::rt::PhysPageStorage;
     use zonekit_arch_arm::{kprintln, rt};
     use zonekit_bsp_vexpress::{A9GlobalTimer, Pl011, VEXPRESS_A9 as BOARD};
+    use zonekit_core::addr::pfn_phys;
     use zonekit_core::page_alloc::{Gfp, LockedPageAllocator, MAX_CPUS};
     use zonekit_core::PhysAddr;
     use zonekit_heap::{BuddyPages, PageHeap};
@@ -62,9 +63,12 @@ mod os {
         kprintln!("minimal-os: {} pages free before, {} after", before, after);
 
         // `alloc` from here on: the heap grows by pages from the buddy allocator.
+        let cfg = kernel.running.allocator.config();
+        LINEAR.call_once(|| (cfg.phys_offset, cfg.page_offset, pfn_phys(cfg.max_low_pfn)));
         let buddy = BUDDY.call_once(|| LockedPageAllocator::new(kernel.running.allocator));
         // SAFETY: GFP_KERNEL blocks are lowmem, which the kernel tables map read/write
-        // at `linear_map`'s addresses; the heap owns every block it takes.
+        // at `linear_map`'s addresses (the allocator's own PHYS_OFFSET and its virtual
+        // address, identity with `zonekit.nommu`); the heap owns every block it takes.
         HEAP.init(unsafe { BuddyPages::new(buddy, linear_map as LinearMapFn) });
         let squares: Vec<u32> = (0..10_000).map(|i| i * i).collect();
         let mut names = BTreeMap::new();
@@ -87,10 +91,18 @@ mod os {
         rt::semihosting::exit(if before == after && ok { 0 } else { 1 })
     }
 
-    /// Where the linear map puts a lowmem physical address.
+    /// The linear map as the booted allocator has it: PHYS_OFFSET, its virtual
+    /// address, and the end of lowmem.
+    static LINEAR: spin::Once<(PhysAddr, u64, PhysAddr)> = spin::Once::new();
+
+    /// Where the linear map puts a lowmem physical address (`page_address`).
     fn linear_map(phys: PhysAddr) -> Option<NonNull<u8>> {
-        let virt = phys.checked_sub(BOARD.ram_base)? + u64::from(PAGE_OFFSET);
-        NonNull::new(virt as usize as *mut u8)
+        let &(phys_offset, page_offset, lowmem_end) = LINEAR.get()?;
+        if phys >= lowmem_end {
+            return None;
+        }
+        let virt = phys.checked_sub(phys_offset)?.checked_add(page_offset)?;
+        NonNull::new(usize::try_from(virt).ok()? as *mut u8)
     }
 
     type LinearMapFn = fn(PhysAddr) -> Option<NonNull<u8>>;

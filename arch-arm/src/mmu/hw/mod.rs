@@ -53,6 +53,17 @@ pub fn isb() {
     aarch32_cpu::asm::isb();
 }
 
+/// No instruction, but the compiler may not move memory accesses across it.
+/// `aarch32-cpu`'s CP15 writes are `nomem` asm, which the compiler may reorder with
+/// loads and stores: a cache clean by address starts with this so that the stores
+/// before it are in the cache when it runs.
+#[inline(always)]
+fn compiler_barrier() {
+    // SAFETY: an empty asm block; without `nomem` it only stands for "any memory may
+    // be read or written here".
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+}
+
 /// Read SCTLR.
 #[inline]
 pub fn read_sctlr() -> u32 {
@@ -113,6 +124,7 @@ fn dcache_line_bytes() -> u32 {
 /// Clean the data cache lines of virtual `[start, end)` to the point of coherency
 /// (DCCMVAC per line), then DSB.
 pub fn clean_dcache_range(start: u32, end: u32) {
+    compiler_barrier();
     let line = dcache_line_bytes();
     let mut va = start & !(line - 1);
     while va < end {
@@ -233,6 +245,7 @@ pub fn tlb_flush(f: super::TlbFlush) {
 /// of this CPU keeps a copy that could later be written back over what another
 /// observer (a CPU with its MMU and caches still off) writes there.
 pub fn clean_inval_dcache_range(start: u32, end: u32) {
+    compiler_barrier();
     let line = dcache_line_bytes();
     let mut va = start & !(line - 1);
     while va < end {

@@ -28,7 +28,7 @@ mod boards;
 pub mod patterns;
 mod secondary;
 
-pub use secondary::stack_usage;
+pub(crate) use secondary::stack_usage;
 
 use crate::board::{BoardDesc, MonotonicCounter};
 use crate::kprintln;

@@ -180,7 +180,7 @@ pub(super) fn prepare(cpu: usize) -> (u32, u32) {
 /// Secondary `cpu`'s stack high-water mark: (bytes used, size), as
 /// [`crate::rt::stack_usage`] measures the boot stack; `None` unless the CPU is
 /// online.
-pub fn stack_usage(cpu: usize) -> Option<(usize, usize)> {
+pub(crate) fn stack_usage(cpu: usize) -> Option<(usize, usize)> {
     if cpu >= 32 || super::ONLINE.load(Ordering::Acquire) & (1 << cpu) == 0 {
         return None;
     }
