@@ -60,12 +60,17 @@ impl<S: PageStorage, M: TableMemory> TableMemory for EarlyTables<'_, S, M> {
     fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
         self.mem.words_mut(phys, count)
     }
+
+    fn claim(&mut self, phys: PhysAddr, bytes: usize) -> Result<(), MmuError> {
+        self.mem.claim(phys, bytes)
+    }
 }
 
 impl<S: PageStorage, M: TableMemory> TableAllocator for EarlyTables<'_, S, M> {
     /// `early_alloc`: `memblock_alloc(size, align)`, zeroed through the page storage.
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Result<PhysAddr, MmuError> {
-        self.memblock
+        let phys = self
+            .memblock
             .alloc_try_nid(
                 self.storage,
                 bytes as u64,
@@ -74,7 +79,9 @@ impl<S: PageStorage, M: TableMemory> TableAllocator for EarlyTables<'_, S, M> {
                 MEMBLOCK_ALLOC_ACCESSIBLE,
                 NUMA_NO_NODE,
             )
-            .map_err(|_| MmuError::OutOfTableMemory { bytes, align })
+            .map_err(|_| MmuError::OutOfTableMemory { bytes, align })?;
+        self.mem.claim(phys, bytes)?;
+        Ok(phys)
     }
 }
 

@@ -18,6 +18,14 @@ pub trait TableMemory {
     fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]>;
     /// Mutable view of `count` words at `phys`.
     fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]>;
+    /// `[phys, phys + bytes)` was just allocated as a table ([`TableAllocator`]
+    /// calls this): memory reached by raw pointer records it and reaches nothing
+    /// else, so no `words` view can cover memory the tables do not own. The default
+    /// (memory that is the tables' already, a slice) does nothing.
+    fn claim(&mut self, phys: PhysAddr, bytes: usize) -> Result<(), MmuError> {
+        let _ = (phys, bytes);
+        Ok(())
+    }
 }
 
 /// Where translation tables come from: memblock during boot, the buddy allocator
@@ -118,12 +126,18 @@ impl<M: TableMemory, F> TableMemory for AllocFn<M, F> {
     fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
         self.memory.words_mut(phys, count)
     }
+
+    fn claim(&mut self, phys: PhysAddr, bytes: usize) -> Result<(), MmuError> {
+        self.memory.claim(phys, bytes)
+    }
 }
 
 impl<M: TableMemory, F: FnMut(usize, usize) -> Result<PhysAddr, MmuError>> TableAllocator
     for AllocFn<M, F>
 {
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Result<PhysAddr, MmuError> {
-        (self.alloc)(bytes, align)
+        let phys = (self.alloc)(bytes, align)?;
+        self.memory.claim(phys, bytes)?;
+        Ok(phys)
     }
 }

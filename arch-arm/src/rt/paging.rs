@@ -114,9 +114,9 @@ impl<H: for<'a> MappingHooks<EarlyTables<'a>>> ArmPaging<H> {
         let phys_offset = ctx.arch.phys_offset;
         let lowmem_end = ctx.lowmem_limit;
         // SAFETY: the MMU is off (checked above), so physical addresses are the
-        // pointers; the table allocator only hands out memblock allocations inside
-        // [phys_offset, lowmem_end), which is RAM reserved for the tables and used by
-        // nothing else.
+        // pointers; only the ranges the table allocator claims are reached: memblock
+        // allocations inside [phys_offset, lowmem_end), RAM reserved for the tables
+        // and used by nothing else.
         let mem = unsafe { DirectTableMemory::new(phys_offset, lowmem_end, 0) };
         let mut built = early::build_kernel_tables(ctx, self.board, mem, &mut self.hooks)?;
         let l1 = built.pt.l1_phys();

@@ -24,8 +24,8 @@ use zonekit_arch_arm::mmu::selftest::{
     KMAP_TEST_PAGES,
 };
 use zonekit_arch_arm::mmu::{
-    print_virtual_layout, KernelMmu, KernelTableMemory, LinearMap, NoMappingHooks, TableMemory,
-    TlbFlush, VirtualLayout, PAGE_OFFSET,
+    print_virtual_layout, KernelMmu, KernelTableMemory, LinearMap, MmuError, NoMappingHooks,
+    TableMemory, TlbFlush, VirtualLayout, PAGE_OFFSET,
 };
 use zonekit_arch_arm::smp::alloc_test::{
     concurrent_page_alloc_test, ThreadCpus, EXIT_SMP_TEST, SMP_TEST_SEED,
@@ -203,8 +203,9 @@ impl PagePatterns for SimPatterns {
 const QEMU_RESET_SCTLR: u32 = 0x00c5_0078;
 
 /// Simulated page-table memory: 16 KiB chunks of words, created on first write
-/// (checked against the simulated RAM then: the guest would write there).
-struct SimTables(BTreeMap<u64, Vec<u32>>, Ram);
+/// (checked against the simulated RAM then: the guest would write there). Like the
+/// guest's `DirectTableMemory`, it reaches only the claimed tables.
+struct SimTables(BTreeMap<u64, Vec<u32>>, Ram, Vec<(u64, u64)>);
 
 /// What an untouched chunk reads as.
 static ZERO_WORDS: [u32; SimTables::CHUNK_WORDS] = [0; SimTables::CHUNK_WORDS];
@@ -213,7 +214,11 @@ impl SimTables {
     const CHUNK_WORDS: usize = 4096;
     const CHUNK_BYTES: u64 = 4 * Self::CHUNK_WORDS as u64;
 
-    fn locate(phys: PhysAddr, count: usize) -> Option<(u64, usize)> {
+    fn locate(&self, phys: PhysAddr, count: usize) -> Option<(u64, usize)> {
+        let end = phys.checked_add(4 * count as u64)?;
+        if !self.2.iter().any(|&(s, e)| s <= phys && end <= e) {
+            return None;
+        }
         let chunk = phys & !(Self::CHUNK_BYTES - 1);
         let first = ((phys - chunk) / 4) as usize;
         (phys.is_multiple_of(4) && first + count <= Self::CHUNK_WORDS).then_some((chunk, first))
@@ -222,13 +227,13 @@ impl SimTables {
 
 impl TableMemory for SimTables {
     fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]> {
-        let (chunk, first) = Self::locate(phys, count)?;
+        let (chunk, first) = self.locate(phys, count)?;
         let words = self.0.get(&chunk).map_or(&ZERO_WORDS[..], Vec::as_slice);
         Some(&words[first..first + count])
     }
 
     fn words_mut(&mut self, phys: PhysAddr, count: usize) -> Option<&mut [u32]> {
-        let (chunk, first) = Self::locate(phys, count)?;
+        let (chunk, first) = self.locate(phys, count)?;
         let ram = &self.1;
         let words = self.0.entry(chunk).or_insert_with(|| {
             ram.check(
@@ -239,6 +244,14 @@ impl TableMemory for SimTables {
             vec![0; Self::CHUNK_WORDS]
         });
         Some(&mut words[first..first + count])
+    }
+
+    fn claim(&mut self, phys: PhysAddr, bytes: usize) -> Result<(), MmuError> {
+        let end = phys
+            .checked_add(bytes as u64)
+            .ok_or(MmuError::OutOfTableMemory { bytes, align: 4 })?;
+        self.2.push((phys, end));
+        Ok(())
     }
 }
 
@@ -327,7 +340,7 @@ impl BootHooks<SimStorage> for SimHooks {
             phys_offset: ctx.arch.phys_offset,
             lowmem_end: ctx.lowmem_limit,
         };
-        let mem = SimTables(BTreeMap::new(), self.ram.clone());
+        let mem = SimTables(BTreeMap::new(), self.ram.clone(), Vec::new());
         let built = build_kernel_tables(ctx, self.board, mem, &mut NoMappingHooks)?;
         let long = built.pt.is_long();
         log_mmu_on(

@@ -476,27 +476,38 @@ pub unsafe fn enable_mmu<A: TableAllocator, H: MappingHooks<A>>(
 }
 
 /// Table memory reached by pointer: physical address + `virt_offset` (0 with the
-/// MMU off, `PAGE_OFFSET - PHYS_OFFSET` through the linear map).
+/// MMU off, `PAGE_OFFSET - PHYS_OFFSET` through the linear map). It reaches only the
+/// tables allocated through it ([`TableMemory::claim`]), inside `[lo, hi)`: a view
+/// of any other memory (the image, a stack, `mem_map`) is refused.
 #[derive(Debug)]
 pub struct DirectTableMemory {
     virt_offset: u32,
     lo: PhysAddr,
     hi: PhysAddr,
+    /// The tables, as merged `[start, end)` ranges.
+    tables: heapless::Vec<(PhysAddr, PhysAddr), MAX_TABLE_RANGES>,
 }
 
+/// Separate ranges of table memory [`DirectTableMemory`] keeps (memblock places
+/// tables top-down next to each other, so they merge: a boot uses a few).
+pub const MAX_TABLE_RANGES: usize = 32;
+
 impl DirectTableMemory {
-    /// Table memory for physical `[lo, hi)`.
+    /// Table memory for tables allocated in physical `[lo, hi)`; it reaches nothing
+    /// until tables are claimed ([`TableMemory::claim`]).
     ///
     /// # Safety
     ///
     /// Every address in `[lo, hi)` + `virt_offset` must be mapped (or the MMU off),
-    /// readable and writable, and used by nothing but this object's users for as
+    /// readable and writable, and every range claimed through it must be memory
+    /// allocated for the tables and used by nothing but this object's users for as
     /// long as it lives: the page-table builder writes through it.
     pub const unsafe fn new(lo: PhysAddr, hi: PhysAddr, virt_offset: u32) -> Self {
         Self {
             virt_offset,
             lo,
             hi,
+            tables: heapless::Vec::new(),
         }
     }
 
@@ -519,11 +530,30 @@ impl DirectTableMemory {
         if phys < self.lo || end > self.hi || phys & 3 != 0 {
             return None;
         }
+        if !self.tables.iter().any(|&(s, e)| s <= phys && end <= e) {
+            return None;
+        }
         Some((phys as u32).wrapping_add(self.virt_offset) as *mut u32)
     }
 }
 
 impl TableMemory for DirectTableMemory {
+    fn claim(&mut self, phys: PhysAddr, bytes: usize) -> Result<(), MmuError> {
+        let end = phys
+            .checked_add(bytes as u64)
+            .filter(|&e| phys >= self.lo && e <= self.hi);
+        let Some(end) = end else {
+            return Err(MmuError::OutOfTableMemory { bytes, align: 4 });
+        };
+        if let Some(r) = self.tables.iter_mut().find(|r| r.0 == end || r.1 == phys) {
+            *r = (r.0.min(phys), r.1.max(end));
+            return Ok(());
+        }
+        self.tables
+            .push((phys, end))
+            .map_err(|_| MmuError::OutOfTableMemory { bytes, align: 4 })
+    }
+
     fn words(&self, phys: PhysAddr, count: usize) -> Option<&[u32]> {
         let p = self.ptr(phys, count)?;
         // SAFETY: `new`'s contract: the range is mapped, aligned (checked) and owned
