@@ -80,25 +80,6 @@ impl<A: TableAllocator> ArmPageTable<A> {
         }
     }
 
-    /// `create_mapping`: map `[virt, virt + size)` to `phys` in whichever format
-    /// (sections/supersections or blocks where alignment allows, pages elsewhere).
-    pub fn create_mapping(
-        &mut self,
-        virt: u32,
-        phys: u64,
-        size: u32,
-        mem: MemType,
-        access: Access,
-        exec: bool,
-    ) -> Result<(), MmuError> {
-        match self {
-            ArmPageTable::Short(pt) => pt.create_mapping(virt, phys, size, mem, access, exec),
-            ArmPageTable::Long(pt) => {
-                pt.create_mapping(virt, phys, u64::from(size), mem, access, exec)
-            }
-        }
-    }
-
     /// Physical address of the first-level table.
     pub fn l1_phys(&self) -> PhysAddr {
         match self {

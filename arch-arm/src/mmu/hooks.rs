@@ -30,7 +30,9 @@ impl<'t, A: TableAllocator> MappingTable<'t, A> {
         self.0.is_long()
     }
 
-    /// Map `[virt, virt + size)` to `phys` ([`ArmPageTable::create_mapping`]).
+    /// `create_mapping`: map `[virt, virt + size)` to `phys` in the table's format
+    /// (sections or blocks where alignment allows, pages elsewhere); nothing in the
+    /// range may be mapped already.
     pub fn create_mapping(
         &mut self,
         virt: u32,
@@ -40,7 +42,12 @@ impl<'t, A: TableAllocator> MappingTable<'t, A> {
         access: Access,
         exec: bool,
     ) -> Result<(), MmuError> {
-        self.0.create_mapping(virt, phys, size, mem, access, exec)
+        match self.0 {
+            ArmPageTable::Short(pt) => pt.create_mapping(virt, phys, size, mem, access, exec),
+            ArmPageTable::Long(pt) => {
+                pt.create_mapping(virt, phys, u64::from(size), mem, access, exec)
+            }
+        }
     }
 
     /// Apply one mapping request.
