@@ -359,11 +359,6 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         self.pcp.get(cpu).map(|p| &p[zone as usize])
     }
 
-    /// Give the node and the storage back.
-    pub fn into_parts(self) -> (PgData<S>, S) {
-        (self.node, self.storage)
-    }
-
     /// `nr_free_pages()`: pages on the buddy lists of all zones (per-CPU lists not
     /// included, as in Linux).
     pub fn nr_free_pages(&self) -> u64 {
