@@ -121,22 +121,34 @@ fn dcache_line_bytes() -> u32 {
     4 << ((Ctr::read().0 >> 16) & 0xF)
 }
 
-/// Clean the data cache lines of virtual `[start, end)` to the point of coherency
-/// (DCCMVAC per line), then DSB.
-pub fn clean_dcache_range(start: u32, end: u32) {
+/// Apply a by-address data cache operation to every line of virtual `[start, end)`,
+/// then DSB.
+///
+/// # Safety
+///
+/// `R` must be an operation that writes dirty lines back before anything else
+/// (DCCMVAC, DCCIMVAC): memory then holds every value Rust code wrote.
+unsafe fn dcache_by_mva<R: SysRegWrite>(start: u32, end: u32) {
     compiler_barrier();
     let line = dcache_line_bytes();
     let mut va = start & !(line - 1);
     while va < end {
-        // SAFETY: cleaning writes dirty lines back and keeps them valid: memory and
-        // cache then agree, nothing observable by Rust code changes.
-        unsafe { <Dccmvac as SysRegWrite>::write_raw(va) };
+        // SAFETY: the caller's contract for `R`.
+        unsafe { R::write_raw(va) };
         va = match va.checked_add(line) {
             Some(v) => v,
             None => break,
         };
     }
     dsb();
+}
+
+/// Clean the data cache lines of virtual `[start, end)` to the point of coherency
+/// (DCCMVAC per line), then DSB.
+pub fn clean_dcache_range(start: u32, end: u32) {
+    // SAFETY: cleaning writes dirty lines back and keeps them valid: memory and
+    // cache then agree, nothing observable by Rust code changes.
+    unsafe { dcache_by_mva::<Dccmvac>(start, end) }
 }
 
 /// Apply a set/way operation to every line of the data caches of levels
@@ -245,19 +257,9 @@ pub fn tlb_flush(f: super::TlbFlush) {
 /// of this CPU keeps a copy that could later be written back over what another
 /// observer (a CPU with its MMU and caches still off) writes there.
 pub fn clean_inval_dcache_range(start: u32, end: u32) {
-    compiler_barrier();
-    let line = dcache_line_bytes();
-    let mut va = start & !(line - 1);
-    while va < end {
-        // SAFETY: clean-and-invalidate writes dirty lines back before dropping them:
-        // memory then holds every value Rust code wrote, nothing is lost.
-        unsafe { <Dccimvac as SysRegWrite>::write_raw(va) };
-        va = match va.checked_add(line) {
-            Some(v) => v,
-            None => break,
-        };
-    }
-    dsb();
+    // SAFETY: clean-and-invalidate writes dirty lines back before dropping them:
+    // memory then holds every value Rust code wrote, nothing is lost.
+    unsafe { dcache_by_mva::<Dccimvac>(start, end) }
 }
 
 /// The translation and control registers of a CPU whose MMU is on: what a secondary

@@ -109,31 +109,25 @@ pub(super) fn wake(
 /// instruction is an exception), and the call's effect must be sound for the caller.
 unsafe fn psci_call(conduit: PsciConduit, function: u32, a1: u32, a2: u32, a3: u32) -> i32 {
     let r0: u32;
+    // One SMC32 call through `$insn` (which needs `.arch_extension $ext`).
+    macro_rules! call {
+        ($ext:literal, $insn:literal) => {
+            core::arch::asm!(
+                concat!(".arch_extension ", $ext),
+                concat!($insn, " #0"),
+                inout("r0") function => r0,
+                inout("r1") a1 => _,
+                inout("r2") a2 => _,
+                inout("r3") a3 => _,
+                options(nostack)
+            )
+        };
+    }
     match conduit {
         // SAFETY: the caller's contract; the call clobbers at most r0-r3.
-        PsciConduit::Hvc => unsafe {
-            core::arch::asm!(
-                ".arch_extension virt",
-                "hvc #0",
-                inout("r0") function => r0,
-                inout("r1") a1 => _,
-                inout("r2") a2 => _,
-                inout("r3") a3 => _,
-                options(nostack)
-            );
-        },
+        PsciConduit::Hvc => unsafe { call!("virt", "hvc") },
         // SAFETY: as above.
-        PsciConduit::Smc => unsafe {
-            core::arch::asm!(
-                ".arch_extension sec",
-                "smc #0",
-                inout("r0") function => r0,
-                inout("r1") a1 => _,
-                inout("r2") a2 => _,
-                inout("r3") a3 => _,
-                options(nostack)
-            );
-        },
+        PsciConduit::Smc => unsafe { call!("sec", "smc") },
     }
     r0 as i32
 }

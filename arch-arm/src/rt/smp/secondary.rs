@@ -194,6 +194,14 @@ pub(crate) fn stack_usage(cpu: usize) -> Option<(usize, usize)> {
     Some(((STACK_WORDS - untouched) * 4, STACK_WORDS * 4))
 }
 
+/// Move this CPU's handshake word from `from` to `to`; false when the boot CPU
+/// already moved it elsewhere (it gave up on this CPU).
+fn handshake_step(from: u32, to: u32) -> bool {
+    HANDSHAKE
+        .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
 /// A CPU that must not take part (the boot CPU gave up on it, or its token is out):
 /// it stays here, touching nothing.
 fn stay_parked() -> ! {
@@ -218,15 +226,7 @@ extern "C" fn zonekit_secondary_main(hwid: u32) -> ! {
         None => hw::join_coherency(),
     }
     // From here on this CPU is coherent with the others.
-    if HANDSHAKE
-        .compare_exchange(
-            handshake::waiting(id),
-            handshake::acked(id),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_err()
-    {
+    if !handshake_step(handshake::waiting(id), handshake::acked(id)) {
         stay_parked();
     }
     let Some(token) = TOKENS.claim(id) else {
@@ -234,15 +234,7 @@ extern "C" fn zonekit_secondary_main(hwid: u32) -> ! {
     };
     kprintln!("CPU{}: started", id);
     let seen = GENERATION.load(Ordering::Acquire);
-    if HANDSHAKE
-        .compare_exchange(
-            handshake::acked(id),
-            handshake::online(id),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_err()
-    {
+    if !handshake_step(handshake::acked(id), handshake::online(id)) {
         stay_parked();
     }
     hw::dsb();
