@@ -232,6 +232,59 @@ impl Page {
         self.set_flags(f | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT));
     }
 
+    /// `PageBuddy(page) && buddy_order(page) == order` in one read of the flags.
+    #[inline]
+    pub fn is_buddy_of_order(&self, order: u32) -> bool {
+        let m = flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT);
+        self.flags() & m == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
+    }
+
+    /// Make the page the head of a free block of `order` on the `mt` list, in one
+    /// store of the flags: `PG_buddy`, the order and the list's migrate type
+    /// (`__SetPageBuddy` + `set_buddy_order` + the list it goes on); `PG_pcp` cleared.
+    #[inline]
+    pub fn make_buddy(&self, order: u32, mt: usize) {
+        let f = self.flags() & !(flags::PG_PCP | STATE_FIELDS);
+        self.set_flags(
+            f | flags::PG_BUDDY
+                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
+                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
+        );
+    }
+
+    /// Take a free block's head off its buddy list (`__ClearPageBuddy`, order
+    /// cleared) in one read and one store of the flags; returns the migrate type of
+    /// the list it was on.
+    #[inline]
+    pub fn take_off_buddy(&self) -> usize {
+        let f = self.flags();
+        self.set_flags(f & !(flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT)));
+        ((f >> flags::MT_SHIFT) & flags::MT_MASK) as usize
+    }
+
+    /// Take a page off a per-CPU list on its way back to the buddy (`PG_pcp` and the
+    /// order cleared) in one read and one store; returns the migrate type recorded
+    /// when it went on the list (`get_pcppage_migratetype`).
+    #[inline]
+    pub fn take_off_pcp(&self) -> usize {
+        let f = self.flags();
+        self.set_flags(f & !(flags::PG_PCP | (flags::ORDER_MASK << flags::ORDER_SHIFT)));
+        ((f >> flags::MT_SHIFT) & flags::MT_MASK) as usize
+    }
+
+    /// Park a page on a per-CPU list as a block of `order` whose pageblock type is
+    /// `mt` (`PG_pcp`, the order, `set_pcppage_migratetype`), in one store of the
+    /// flags.
+    #[inline]
+    pub fn make_pcp_flags(&self, order: u32, mt: usize) {
+        let f = self.flags() & !(flags::PG_BUDDY | STATE_FIELDS);
+        self.set_flags(
+            f | flags::PG_PCP
+                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
+                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
+        );
+    }
+
     /// `PG_pcp`: the page is free on a per-CPU list.
     #[inline]
     pub fn is_pcp(&self) -> bool {
@@ -375,6 +428,10 @@ impl Page {
         self.store_words([flags, 1, Page::NIL, Page::NIL]);
     }
 }
+
+/// The order and migrate-type fields.
+const STATE_FIELDS: u32 =
+    (flags::ORDER_MASK << flags::ORDER_SHIFT) | (flags::MT_MASK << flags::MT_SHIFT);
 
 #[inline]
 fn links(zone: ZoneType, nid: usize) -> u32 {

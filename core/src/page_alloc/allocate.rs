@@ -329,10 +329,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                         break;
                     };
                     let i = v.idx(pfn);
-                    let page = &v.map[i as usize];
-                    page.set_pcp();
-                    page.set_list_mt(taken);
-                    page.set_order(order);
+                    v.map[i as usize].make_pcp_flags(order, taken);
                     list_add_tail(v.map, &mut pcp.lists[pindex], i);
                     pcp.count += 1 << order;
                 }

@@ -215,8 +215,7 @@ impl ZoneView<'_> {
     fn add_free(&mut self, pfn: Pfn, order: u32, mt: usize, tail: bool, c: &mut FreeCounters) {
         let i = self.idx(pfn);
         let p = &self.map[i as usize];
-        p.set_buddy(order);
-        p.set_list_mt(mt);
+        p.make_buddy(order, mt);
         let area = &mut self.free_area[order as usize];
         if tail {
             list_add_tail(self.map, &mut area.free_list[mt], i);
@@ -231,11 +230,10 @@ impl ZoneView<'_> {
     #[inline]
     fn del_free(&mut self, pfn: Pfn, order: u32, c: &mut FreeCounters) {
         let i = self.idx(pfn);
-        let mt = self.map[i as usize].list_mt();
+        let mt = self.map[i as usize].take_off_buddy();
         let area = &mut self.free_area[order as usize];
         list_del(self.map, &mut area.free_list[mt], i);
         area.nr_free -= 1;
-        self.map[i as usize].clear_buddy();
         c.sub(1 << order, mt);
     }
 
@@ -253,8 +251,7 @@ impl ZoneView<'_> {
         if !self.contains(b) {
             return None;
         }
-        let p = self.page(b);
-        (p.is_buddy() && p.buddy_order() == order).then_some(b)
+        self.page(b).is_buddy_of_order(order).then_some(b)
     }
 
     /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging

@@ -139,38 +139,58 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
         }
     }
 
-    /// `get_pfnblock_migratetype`: 4 bits per pageblock; an unknown value reads as
-    /// MOVABLE. `None` when the zone has no usemap or `pfn` lies before it or past
-    /// it.
+    /// `get_pfnblock_migratetype` and where `free_unref_page_commit` puts a page
+    /// of that pageblock: `(pmt, list)`, the migrate type to record
+    /// (`set_pcppage_migratetype`; an unknown value reads as MOVABLE) and the PCP
+    /// list (types past the PCP ones go on MOVABLE's). `None` for an isolated
+    /// pageblock (it goes straight to the buddy), when the zone has no usemap or
+    /// `pfn` lies outside it.
     #[inline(always)]
-    pub(super) fn get(&self, pfn: Pfn) -> Option<usize> {
+    pub(super) fn free_route(&self, pfn: Pfn) -> Option<(usize, usize)> {
         let usemap = self.usemap.as_deref()?;
-        let block = pfn.checked_sub(self.base)? >> self.pageblock_order;
+        // Before the usemap, the difference wraps to a block number past its end.
+        let block = pfn.wrapping_sub(self.base) >> self.pageblock_order;
         let byte = usemap
             .get(usize::try_from(block >> 1).ok()?)?
             .load(Ordering::Relaxed);
-        let mt = ((byte >> ((block & 1) << 2)) & 7) as usize;
-        Some(if mt >= MIGRATE_TYPES { MOVABLE } else { mt })
+        let route = FREE_ROUTE[((byte >> ((block & 1) << 2)) & 7) as usize];
+        (route != TO_BUDDY).then_some(((route & 0xf) as usize, (route >> 4) as usize))
     }
 }
 
-/// The per-CPU list a page of pageblock type `pmt` and `order` goes on, if pushing
-/// it keeps the lists below `high` without a high-order drain; `None` (nothing
-/// changed) for an isolated pageblock or when the general path must drain.
-#[inline(always)]
-pub(super) fn pcp_room(pcp: &PerCpuPages, pmt: usize, order: u32) -> Option<usize> {
-    if pmt == ISOLATE {
-        return None;
+/// [`PageblockTypes::free_route`]'s answer for each 3-bit usemap value, packed as
+/// `pmt | list << 4`, or [`TO_BUDDY`].
+const FREE_ROUTE: [u8; 8] = {
+    let mut t = [0u8; 8];
+    let mut raw = 0;
+    while raw < 8 {
+        let pmt = if raw >= MIGRATE_TYPES { MOVABLE } else { raw };
+        let list = if pmt >= MIGRATE_PCPTYPES {
+            MOVABLE
+        } else {
+            pmt
+        };
+        t[raw] = if pmt == ISOLATE {
+            TO_BUDDY
+        } else {
+            (pmt | list << 4) as u8
+        };
+        raw += 1;
     }
+    t
+};
+/// A [`FREE_ROUTE`] entry: no per-CPU list (`MIGRATE_ISOLATE`).
+const TO_BUDDY: u8 = 0xff;
+
+/// The per-CPU list index of `list` (a PCP migrate type) and `order`, if pushing a
+/// page there keeps the lists below `high` without a high-order drain; `None`
+/// (nothing changed) when the general path must drain.
+#[inline(always)]
+pub(super) fn pcp_room(pcp: &PerCpuPages, list: usize, order: u32) -> Option<usize> {
     // free_unref_page_commit drains everything (free_high) or down from `high`.
     if (order > 0 && pcp.free_factor != 0) || pcp.count + (1 << order) >= pcp.high {
         return None;
     }
-    let list = if pmt >= MIGRATE_PCPTYPES {
-        MOVABLE
-    } else {
-        pmt
-    };
     Some(super::pcp::order_to_pindex(list, order))
 }
 

@@ -95,10 +95,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return false;
         };
         let z = c.zone;
-        let Some(pmt) = self.pageblocks[z].get(pfn) else {
+        let Some((pmt, list)) = self.pageblocks[z].free_route(pfn) else {
             return false;
         };
-        let Some(pindex) = fast::pcp_room(&pcps[z], pmt, order) else {
+        let Some(pindex) = fast::pcp_room(&pcps[z], list, order) else {
             return false;
         };
         // `&mut self` owns every descriptor, so free_candidate's refcount test
@@ -200,9 +200,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let pindex = order_to_pindex(list, order);
         let i = v.idx(pfn);
         let page = &v.map[i as usize];
-        page.set_pcp();
-        page.set_list_mt(pmt);
-        page.set_order(order);
+        page.make_pcp_flags(order, pmt);
         list_add(v.map, &mut pcp.lists[pindex], i);
         pcp.count += 1 << order;
         // High-order pages freed while nothing is allocated go back at once.

@@ -132,10 +132,7 @@ pub(super) fn free_pcppages_bulk(
             list_del(v.map, &mut pcp.lists[p], i);
             count -= nr_pages as i64;
             pcp.count -= nr_pages;
-            let page = &v.map[i as usize];
-            page.clear_pcp();
-            page.set_order(0);
-            let mt = page.list_mt();
+            let mt = v.map[i as usize].take_off_pcp();
             let pfn = v.map_start + i as u64;
             v.free_one_page(pfn, order, mt, false, c);
             if count <= 0 || pcp.lists[p] == NIL {

@@ -310,14 +310,14 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         };
         let z = cand.zone;
         let zf = &self.zones[z];
-        let Some(pmt) = zf.pageblocks.get(pfn) else {
+        let Some((pmt, list)) = zf.pageblocks.free_route(pfn) else {
             return false;
         };
         let slot = &self.cpus[c];
         let Some(mut pcp) = slot.pcp.try_lock() else {
             return false;
         };
-        let Some(pindex) = fast::pcp_room(&pcp[z], pmt, order) else {
+        let Some(pindex) = fast::pcp_room(&pcp[z], list, order) else {
             return false;
         };
         // Another CPU may be freeing the same page right now: one of the two wins.
