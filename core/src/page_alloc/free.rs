@@ -91,20 +91,22 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(map) = self.node.mem_map.as_deref() else {
             return false;
         };
-        let Some(c) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order) else {
+        let Some(z) = fast::zone_of(&self.pageblocks, pfn) else {
             return false;
         };
-        let z = c.zone;
+        let Some(c) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order, z) else {
+            return false;
+        };
         let Some((pmt, list)) = self.pageblocks[z].free_route(pfn) else {
             return false;
         };
-        let Some(pindex) = fast::pcp_room(&pcps[z], list, order) else {
+        if !fast::pcp_room(&pcps[z], order) {
             return false;
-        };
+        }
         // `&mut self` owns every descriptor, so free_candidate's refcount test
         // stands (SmpPageAllocator, whose CPUs free without this lock, takes the
         // checked path under it instead).
-        fast::pcp_push(map, &mut pcps[z], &c, pmt, pindex, order)
+        fast::pcp_push_list(map, &mut pcps[z], &c, pmt, list, order)
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the

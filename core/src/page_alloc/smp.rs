@@ -305,10 +305,12 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(map) = self.map.as_deref() else {
             return false;
         };
-        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, order) else {
+        let Some(z) = fast::zone_of(self.zones.iter().map(|z| &z.pageblocks), pfn) else {
             return false;
         };
-        let z = cand.zone;
+        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, order, z) else {
+            return false;
+        };
         let zf = &self.zones[z];
         let Some((pmt, list)) = zf.pageblocks.free_route(pfn) else {
             return false;
@@ -317,9 +319,9 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(mut pcp) = slot.pcp.try_lock() else {
             return false;
         };
-        let Some(pindex) = fast::pcp_room(&pcp[z], list, order) else {
+        if !fast::pcp_room(&pcp[z], order) {
             return false;
-        };
+        }
         // Another CPU may be freeing the same page right now: one of the two wins.
         if !cand.page.claim_free() {
             return false;
@@ -330,7 +332,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             cand.page.set_refcount(1);
             return false;
         }
-        if !fast::pcp_push(map, &mut pcp[z], &cand, pmt, pindex, order) {
+        if !fast::pcp_push_list(map, &mut pcp[z], &cand, pmt, list, order) {
             cand.page.set_refcount(1);
             return false;
         }
