@@ -274,7 +274,7 @@ impl Page {
 
     /// Park a page on a per-CPU list as a block of `order` whose pageblock type is
     /// `mt` (`PG_pcp`, the order, `set_pcppage_migratetype`), in one store of the
-    /// flags.
+    /// flags; `PG_buddy` cleared.
     #[inline]
     pub fn make_pcp_flags(&self, order: u32, mt: usize) {
         let f = self.flags() & !(flags::PG_BUDDY | STATE_FIELDS);
