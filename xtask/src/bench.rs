@@ -209,6 +209,7 @@ pub fn cmd_bench(args: &crate::cli::BenchArgs) -> Result<u8, String> {
         None
     };
     let mut guests = Vec::new();
+    let mut sizes = Vec::new();
     if guest {
         let tc = crate::toolchain::ArmToolchain::find_or_install()?;
         crate::toolchain::ensure_qemu()?;
@@ -217,9 +218,18 @@ pub fn cmd_bench(args: &crate::cli::BenchArgs) -> Result<u8, String> {
             .filter(|b| b.profile.qemu.bench)
         {
             guests.push(guest_run(&tc, board, board.max_ram)?);
+            for defmt in [false, true] {
+                let built =
+                    build_image(&tc, &board.package, &board.profile.bin, board, true, defmt)?;
+                sizes.push(crate::bench_size::ImageSize {
+                    board: board.name,
+                    defmt,
+                    sizes: crate::bench_size::of_file(&built.elf)?,
+                });
+            }
         }
     }
-    let md = render(&machine, figures.as_ref(), &guests);
+    let md = render(&machine, figures.as_ref(), &guests, &sizes);
     std::fs::write(&output, &md).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
     print!("{md}");
     eprintln!("xtask: wrote {}", output.display());
@@ -390,6 +400,7 @@ fn render(
     machine: &[(String, String)],
     host: Option<&HostFigures>,
     guests: &[GuestFigure],
+    sizes: &[crate::bench_size::ImageSize],
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Benchmarks\n");
@@ -461,6 +472,7 @@ fn render(
         }
         let _ = writeln!(s);
     }
+    crate::bench_size::render(&mut s, sizes);
     s
 }
 
@@ -513,7 +525,7 @@ mod tests {
                 ],
             }]),
         };
-        let md = render(&[], Some(&h), &[]);
+        let md = render(&[], Some(&h), &[], &[]);
         assert!(md.contains("6.00×"), "{md}");
         assert!(
             md.contains("### order-0 alloc+free pair (50.0 in all)"),
@@ -531,7 +543,7 @@ mod tests {
             smp: None,
             breakdown: None,
         };
-        let md = render(&[], Some(&h), &[]);
+        let md = render(&[], Some(&h), &[], &[]);
         assert!(md.contains("**not met**"), "{md}");
     }
 }

@@ -46,8 +46,8 @@ pub enum Command {
         /// prints the names).
         cases: Vec<String>,
     },
-    /// Benchmarks: host allocator workloads against peers and the guest's
-    /// instructions per page; rewrites BENCHMARKS.md.
+    /// Benchmarks: host allocator workloads against peers, the guest's
+    /// instructions per page and image sizes; rewrites BENCHMARKS.md.
     Bench(BenchArgs),
     /// Replay the Linux oracle fixtures (default: tests/fixtures/linux-6.1 and
     /// tests/fixtures/linux-6.1-proc).
@@ -171,7 +171,8 @@ pub struct BenchArgs {
     /// fragmentation).
     #[arg(long)]
     pub no_host: bool,
-    /// Skip the guest's instructions-per-page boots under `-icount`.
+    /// Skip the guest's instructions-per-page boots under `-icount` and the image
+    /// size table (release builds with and without `defmt`).
     #[arg(long)]
     pub no_guest: bool,
     /// Where to write the report [default: BENCHMARKS.md at the workspace root].
