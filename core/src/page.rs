@@ -244,9 +244,16 @@ impl Page {
     /// (`__SetPageBuddy` + `set_buddy_order` + the list it goes on); `PG_pcp` cleared.
     #[inline]
     pub fn make_buddy(&self, order: u32, mt: usize) {
-        let f = self.flags() & !(flags::PG_PCP | STATE_FIELDS);
+        self.set_free_state(flags::PG_BUDDY, flags::PG_PCP, order, mt);
+    }
+
+    /// One store of the flags for a free page: `set` on, `clear` off, the order
+    /// and migrate-type fields written.
+    #[inline]
+    fn set_free_state(&self, set: u32, clear: u32, order: u32, mt: usize) {
+        let f = self.flags() & !(clear | STATE_FIELDS);
         self.set_flags(
-            f | flags::PG_BUDDY
+            f | set
                 | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
                 | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
         );
@@ -277,12 +284,7 @@ impl Page {
     /// flags; `PG_buddy` cleared.
     #[inline]
     pub fn make_pcp_flags(&self, order: u32, mt: usize) {
-        let f = self.flags() & !(flags::PG_BUDDY | STATE_FIELDS);
-        self.set_flags(
-            f | flags::PG_PCP
-                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
-                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
-        );
+        self.set_free_state(flags::PG_PCP, flags::PG_BUDDY, order, mt);
     }
 
     /// `PG_pcp`: the page is free on a per-CPU list.
