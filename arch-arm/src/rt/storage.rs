@@ -10,8 +10,16 @@ use zonekit_core::storage::mem_map_runs;
 use zonekit_core::{PageStorage, StorageError};
 
 /// Hands out memblock allocations as slices, using physical addresses as pointers
-/// while the MMU is off (physical == virtual) and linear-map addresses once
-/// [`PhysPageStorage::use_linear_map`] was called.
+/// while the MMU is off (physical == virtual) and linear-map addresses once the
+/// runtime's `paging_init` has switched the MMU on and the storage to the linear map.
+///
+/// Its safe [`PageStorage`] methods write whatever physical range they are given,
+/// so only the runtime can create one (`new` is crate-private): the one instance
+/// of a boot goes to the boot flow, which passes it nothing but ranges memblock has
+/// just reserved (or, for `early_memtest`, reports free), and then lives inside the
+/// page allocator, which zeroes only pages it hands out. A kernel names the type
+/// (`RunningMemory<PhysPageStorage, _>`) but never holds a `&mut` to it; a kernel
+/// with its own view of memory implements [`PageStorage`] itself.
 #[derive(Debug)]
 pub struct PhysPageStorage {
     /// `(PHYS_OFFSET, lowmem end, PAGE_OFFSET)` once the linear map is live.
@@ -27,7 +35,7 @@ impl PhysPageStorage {
     /// slices are `'static` and exclusive. The ranges of `write_words`/`read_words`
     /// (`early_memtest`) are RAM that memblock reports free, which nothing
     /// references either.
-    pub const unsafe fn new() -> Self {
+    pub(crate) const unsafe fn new() -> Self {
         Self { linear: None }
     }
 
@@ -39,7 +47,7 @@ impl PhysPageStorage {
     /// The MMU must be on with that linear map installed (normal memory, kernel
     /// read/write) for as long as the storage and the slices it returned are used;
     /// slices handed out before the switch must no longer be used.
-    pub unsafe fn use_linear_map(
+    pub(crate) unsafe fn use_linear_map(
         &mut self,
         phys_offset: PhysAddr,
         lowmem_end: PhysAddr,
