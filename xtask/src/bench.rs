@@ -44,6 +44,30 @@ impl GuestFigure {
     }
 }
 
+/// The line `cargo xtask qemu --icount` adds after a `zonekit.bench` boot: the
+/// guest's bench line turned into instructions per page (`None`: no bench line, or
+/// one with a zero clock rate or page count).
+pub(crate) fn icount_summary(stdout: &str) -> Option<String> {
+    let (ticks, hz, pages) = parse_bench_line(stdout)?;
+    if hz == 0 || pages == 0 {
+        return None;
+    }
+    let g = GuestFigure {
+        board: "",
+        mem_mib: 0,
+        ticks,
+        hz,
+        pages,
+        init_us: None,
+    };
+    Some(format!(
+        "xtask: memory init under -icount shift=0: {:.0} instructions (ticks × 10⁹ / hz) for \
+         {pages} pages = {:.2} instructions per page",
+        g.instructions(),
+        g.per_page()
+    ))
+}
+
 /// Parse `zonekit-bench: free_area_init_core+memblock_free_all ticks=N hz=F pages=P`.
 fn parse_bench_line(stdout: &str) -> Option<(u64, u64, u64)> {
     let line = stdout
@@ -480,6 +504,20 @@ fn render(
 mod tests {
     use super::*;
     use crate::bench_host::{FragRow, ProfileFigures};
+
+    #[test]
+    fn icount_summary_gives_instructions_per_page() {
+        let out = "x\nzonekit-bench: free_area_init_core+memblock_free_all ticks=473631 hz=66000000 pages=983039\n";
+        let line = icount_summary(out).expect("a bench line");
+        assert!(
+            line.ends_with("for 983039 pages = 7.30 instructions per page"),
+            "{line}"
+        );
+        assert!(line.contains(" 7176227 instructions"), "{line}");
+        assert_eq!(icount_summary("no bench line here"), None);
+        let zero = "zonekit-bench: free_area_init_core+memblock_free_all ticks=1 hz=0 pages=1";
+        assert_eq!(icount_summary(zero), None);
+    }
 
     #[test]
     fn parses_the_guest_lines() {

@@ -87,6 +87,11 @@ pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
         );
         return Ok(124);
     }
+    if opts.icount {
+        if let Some(line) = crate::bench::icount_summary(&run.stdout) {
+            eprintln!("{line}");
+        }
+    }
     if let Some(dir) = &opts.workdir {
         let lines = read_defmt(dir, &built.elf)?;
         eprintln!(
