@@ -198,8 +198,8 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
         if raw == ISOLATE {
             return None;
         }
-        // Two selects rather than a table read: the list index is on the critical
-        // path of the push that follows.
+        // Unknown values read as MOVABLE; HIGHATOMIC, CMA and those go on
+        // MOVABLE's list.
         let pmt = if raw >= MIGRATE_TYPES { MOVABLE } else { raw };
         let list = if raw < MIGRATE_PCPTYPES { raw } else { MOVABLE };
         Some((pmt, list))
