@@ -211,7 +211,7 @@ fn mergeable(mt: usize) -> bool {
 
 impl ZoneView<'_> {
     /// Put the block at `pfn` on the free list of `order`/`mt` (head or tail).
-    #[inline]
+    #[inline(always)]
     fn add_free(&mut self, pfn: Pfn, order: u32, mt: usize, tail: bool, c: &mut FreeCounters) {
         let i = self.idx(pfn);
         let p = &self.map[i as usize];
@@ -227,7 +227,7 @@ impl ZoneView<'_> {
     }
 
     /// Take the free block at `pfn` (a `PageBuddy` head of `order`) off its list.
-    #[inline]
+    #[inline(always)]
     fn del_free(&mut self, pfn: Pfn, order: u32, c: &mut FreeCounters) {
         let i = self.idx(pfn);
         let mt = self.map[i as usize].take_off_buddy();
