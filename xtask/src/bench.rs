@@ -22,18 +22,27 @@ const INSN_TARGETS: [Option<f64>; 5] = [Some(60.0), Some(70.0), Some(120.0), Non
 /// Target: guest instructions per page of memory init.
 const TARGET_INSNS_PER_PAGE: f64 = 8.0;
 
-/// What one guest run reported.
-#[derive(Clone, Debug)]
-struct GuestFigure {
-    board: &'static str,
-    mem_mib: u64,
+/// The guest's `zonekit.bench` line: timer ticks over memory init, the timer's rate
+/// and the node's present pages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct InitCount {
     ticks: u64,
     hz: u64,
     pages: u64,
-    init_us: Option<u64>,
 }
 
-impl GuestFigure {
+impl InitCount {
+    /// Parse `zonekit-bench: free_area_init_core+memblock_free_all ticks=N hz=F
+    /// pages=P` out of a boot's output; an error says what is missing or zero.
+    fn parse(stdout: &str) -> Result<InitCount, String> {
+        let (ticks, hz, pages) =
+            parse_bench_line(stdout).ok_or("no zonekit-bench line in the output")?;
+        if hz == 0 || pages == 0 {
+            return Err(format!("bench line with hz={hz} pages={pages}"));
+        }
+        Ok(InitCount { ticks, hz, pages })
+    }
+
     /// Under `-icount shift=0` one instruction takes 1 ns: instructions = ticks / hz s.
     fn instructions(&self) -> f64 {
         self.ticks as f64 * 1e9 / self.hz as f64
@@ -44,31 +53,30 @@ impl GuestFigure {
     }
 }
 
-/// The line `cargo xtask qemu --icount` adds after a `zonekit.bench` boot: the
-/// guest's bench line turned into instructions per page (`None`: no bench line, or
-/// one with a zero clock rate or page count).
+/// What one guest run reported.
+#[derive(Clone, Debug)]
+struct GuestFigure {
+    board: &'static str,
+    mem_mib: u64,
+    count: InitCount,
+    init_us: Option<u64>,
+}
+
+/// The line `cargo xtask qemu --icount` prints after a `zonekit.bench` boot: the
+/// guest's bench line turned into instructions per page (`None`: no usable bench
+/// line).
 pub(crate) fn icount_summary(stdout: &str) -> Option<String> {
-    let (ticks, hz, pages) = parse_bench_line(stdout)?;
-    if hz == 0 || pages == 0 {
-        return None;
-    }
-    let g = GuestFigure {
-        board: "",
-        mem_mib: 0,
-        ticks,
-        hz,
-        pages,
-        init_us: None,
-    };
+    let c = InitCount::parse(stdout).ok()?;
     Some(format!(
         "xtask: memory init under -icount shift=0: {:.0} instructions (ticks × 10⁹ / hz) for \
-         {pages} pages = {:.2} instructions per page",
-        g.instructions(),
-        g.per_page()
+         {} pages = {:.2} instructions per page",
+        c.instructions(),
+        c.pages,
+        c.per_page()
     ))
 }
 
-/// Parse `zonekit-bench: free_area_init_core+memblock_free_all ticks=N hz=F pages=P`.
+/// The three numbers of the `zonekit-bench:` line.
 fn parse_bench_line(stdout: &str) -> Option<(u64, u64, u64)> {
     let line = stdout
         .lines()
@@ -92,11 +100,13 @@ fn parse_init_us(stdout: &str) -> Option<u64> {
     })
 }
 
+/// Boot `board` with `mem` under `-icount` and read its memory-init figure; also
+/// the release ELF it booted (for the size table).
 fn guest_run(
     tc: &crate::toolchain::ArmToolchain,
     board: &'static Board,
     mem: u64,
-) -> Result<GuestFigure, String> {
+) -> Result<(GuestFigure, std::path::PathBuf), String> {
     let image = build_image(tc, &board.package, &board.profile.bin, board, true, false)?;
     let opts = BootOptions {
         board,
@@ -122,22 +132,15 @@ fn guest_run(
             board.name, run.status, run.timed_out, run.stdout, run.stderr
         ));
     }
-    let (ticks, hz, pages) = parse_bench_line(&run.stdout)
-        .ok_or_else(|| format!("{}: no zonekit-bench line in\n{}", board.name, run.stdout))?;
-    if hz == 0 || pages == 0 {
-        return Err(format!(
-            "{}: bench line with hz={hz} pages={pages}",
-            board.name
-        ));
-    }
-    Ok(GuestFigure {
+    let count = InitCount::parse(&run.stdout)
+        .map_err(|e| format!("{}: {e}\n{}", board.name, run.stdout))?;
+    let figure = GuestFigure {
         board: board.name,
         mem_mib: mem >> 20,
-        ticks,
-        hz,
-        pages,
+        count,
         init_us: parse_init_us(&run.stdout),
-    })
+    };
+    Ok((figure, image.elf))
 }
 
 fn shell(cmd: &str, args: &[&str]) -> String {
@@ -241,14 +244,15 @@ pub fn cmd_bench(args: &crate::cli::BenchArgs) -> Result<u8, String> {
             .iter()
             .filter(|b| b.profile.qemu.bench)
         {
-            guests.push(guest_run(&tc, board, board.max_ram)?);
-            for defmt in [false, true] {
-                let built =
-                    build_image(&tc, &board.package, &board.profile.bin, board, true, defmt)?;
+            let (figure, plain_elf) = guest_run(&tc, board, board.max_ram)?;
+            guests.push(figure);
+            let defmt_elf =
+                build_image(&tc, &board.package, &board.profile.bin, board, true, true)?.elf;
+            for (defmt, elf) in [(false, plain_elf), (true, defmt_elf)] {
                 sizes.push(crate::bench_size::ImageSize {
                     board: board.name,
                     defmt,
-                    sizes: crate::bench_size::of_file(&built.elf)?,
+                    sizes: crate::bench_size::of_file(&elf)?,
                 });
             }
         }
@@ -323,8 +327,8 @@ fn targets(h: Option<&HostFigures>, guests: &[GuestFigure]) -> Vec<(String, Stri
             {
                 Some(g) => (
                     target,
-                    format!("{:.2}", g.per_page()),
-                    Some(g.per_page() <= TARGET_INSNS_PER_PAGE),
+                    format!("{:.2}", g.count.per_page()),
+                    Some(g.count.per_page() <= TARGET_INSNS_PER_PAGE),
                 ),
                 None => (target, "not run (`--no-guest`)".into(), None),
             },
@@ -486,11 +490,11 @@ fn render(
                 "| {} | {} | {} | {} | {:.0} | {} | {:.2} | {} |",
                 g.board,
                 g.mem_mib,
-                g.ticks,
-                g.hz,
-                g.instructions(),
-                g.pages,
-                g.per_page(),
+                g.count.ticks,
+                g.count.hz,
+                g.count.instructions(),
+                g.count.pages,
+                g.count.per_page(),
                 g.init_us.map_or("–".into(), |u| u.to_string())
             );
         }
@@ -525,17 +529,19 @@ mod tests {
                    zonekit-bench: free_area_init_core+memblock_free_all ticks=1000 hz=100000000 pages=262144\n";
         assert_eq!(parse_bench_line(out), Some((1000, 100_000_000, 262_144)));
         assert_eq!(parse_init_us(out), Some(1234));
-        let g = GuestFigure {
-            board: "x",
-            mem_mib: 1,
+        let c = InitCount {
             ticks: 125,
             hz: 62_500_000,
             pages: 2,
-            init_us: None,
         };
-        assert_eq!(g.instructions(), 2000.0);
-        assert_eq!(g.per_page(), 1000.0);
+        assert_eq!(c.instructions(), 2000.0);
+        assert_eq!(c.per_page(), 1000.0);
         assert_eq!(parse_bench_line("nothing"), None);
+        assert!(InitCount::parse("nothing")
+            .unwrap_err()
+            .contains("no zonekit-bench line"));
+        let zero = "zonekit-bench: free_area_init_core+memblock_free_all ticks=1 hz=0 pages=1";
+        assert!(InitCount::parse(zero).unwrap_err().contains("hz=0"));
     }
 
     #[test]

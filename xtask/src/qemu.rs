@@ -87,11 +87,6 @@ pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
         );
         return Ok(124);
     }
-    if opts.icount {
-        if let Some(line) = crate::bench::icount_summary(&run.stdout) {
-            eprintln!("{line}");
-        }
-    }
     if let Some(dir) = &opts.workdir {
         let lines = read_defmt(dir, &built.elf)?;
         eprintln!(
@@ -106,6 +101,11 @@ pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
         if lines.is_empty() && run.status == 0 {
             eprintln!("xtask: error: the guest sent no defmt frames");
             return Ok(1);
+        }
+    }
+    if opts.icount {
+        if let Some(line) = crate::bench::icount_summary(&run.stdout) {
+            eprintln!("{line}");
         }
     }
     Ok(run.status)

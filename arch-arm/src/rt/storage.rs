@@ -15,7 +15,8 @@ use zonekit_core::{PageStorage, StorageError};
 ///
 /// Its safe [`PageStorage`] methods write whatever physical range they are given,
 /// so only the runtime can create one (`new` is crate-private): the one instance
-/// of a boot goes to the boot flow, which passes it nothing but ranges memblock has
+/// of a boot (a second `boot_main`/`boot_memory` call stops before making another)
+/// goes to the boot flow, which passes it nothing but ranges memblock has
 /// just reserved (or, for `early_memtest`, reports free), and then lives inside the
 /// page allocator, which zeroes only pages it hands out. A kernel names the type
 /// (`RunningMemory<PhysPageStorage, _>`) but never holds a `&mut` to it; a kernel
