@@ -19,7 +19,7 @@ use super::buddy::MIGRATE_PCPTYPES;
 use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
-use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
+use crate::mmtypes::MigrateType;
 use crate::page::flags::{
     ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED, ZONE_MASK, ZONE_SHIFT,
 };
@@ -31,6 +31,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 const UNMOVABLE: usize = MigrateType::Unmovable as usize;
 const RECLAIMABLE: usize = MigrateType::Reclaimable as usize;
+const HIGHATOMIC: usize = MigrateType::HighAtomic as usize;
 
 // The zone index fits the descriptor's zone field (free_candidate's comparison).
 const _: () = assert!(crate::mmtypes::MAX_NR_ZONES <= ZONE_MASK as usize + 1);
@@ -180,14 +181,12 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
         }
     }
 
-    /// `get_pfnblock_migratetype` and where `free_unref_page_commit` puts a page
-    /// of that pageblock: `(pmt, list)`, the migrate type to record
-    /// (`set_pcppage_migratetype`; an unknown value reads as MOVABLE) and the PCP
-    /// list (types past the PCP ones go on MOVABLE's). `None` for an isolated
-    /// pageblock (it goes straight to the buddy), when the zone has no usemap or
-    /// `pfn` lies outside it.
+    /// `get_pfnblock_migratetype`'s three bits for `pfn`, as stored (unknown values
+    /// included: [`pcp_push_list`] reads them as MOVABLE). `None` for an isolated
+    /// pageblock (its pages go straight to the buddy), when the zone has no usemap
+    /// or `pfn` lies outside it.
     #[inline(always)]
-    pub(super) fn free_route(&self, pfn: Pfn) -> Option<(usize, usize)> {
+    pub(super) fn free_route(&self, pfn: Pfn) -> Option<usize> {
         let usemap = self.usemap.as_deref()?;
         // Before the usemap, the difference wraps to a block number past its end.
         let block = pfn.wrapping_sub(self.base) >> self.pageblock_order;
@@ -195,14 +194,7 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
             .get(usize::try_from(block >> 1).ok()?)?
             .load(Ordering::Relaxed);
         let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
-        if raw == ISOLATE {
-            return None;
-        }
-        // Unknown values read as MOVABLE; HIGHATOMIC, CMA and those go on
-        // MOVABLE's list.
-        let pmt = if raw >= MIGRATE_TYPES { MOVABLE } else { raw };
-        let list = if raw < MIGRATE_PCPTYPES { raw } else { MOVABLE };
-        Some((pmt, list))
+        (raw != ISOLATE).then_some(raw)
     }
 }
 
@@ -214,30 +206,31 @@ pub(super) fn pcp_room(pcp: &PerCpuPages, order: u32) -> bool {
     !((order > 0 && pcp.free_factor != 0) || pcp.count + (1 << order) >= pcp.high)
 }
 
-/// [`pcp_push`] on PCP list `list` ([`PageblockTypes::free_route`]'s answer) of
-/// `order`. Each arm names its list as a constant: the push's addresses then come
-/// from the branch predictor rather than from the usemap byte just read, so neither
-/// the push nor the next allocation from that list waits for that load (measured:
-/// a fifth of an order-0 pair's time on the bench machine).
+/// `free_unref_page_commit` below `high` for a page whose pageblock reads `raw`
+/// ([`PageblockTypes::free_route`]): [`pcp_push`] with the migrate type it records
+/// (`set_pcppage_migratetype`; unknown values read as MOVABLE) and the PCP list it
+/// goes on (HIGHATOMIC, CMA and unknown ones on MOVABLE's). Each arm names both as
+/// constants: the push's addresses and the descriptor's new flags then come from
+/// the branch predictor rather than from the usemap byte just read, so neither the
+/// push nor the next allocation from that list waits for that load (measured: a
+/// fifth of an order-0 pair's time on the bench machine).
 #[inline(always)]
 pub(super) fn pcp_push_list(
     map: &[Page],
     pcp: &mut PerCpuPages,
     c: &FreeCandidate<'_>,
-    pmt: usize,
-    list: usize,
+    raw: usize,
     order: u32,
 ) -> bool {
     let pindex = super::pcp::order_to_pindex;
-    match list {
-        UNMOVABLE => pcp_push(map, pcp, c, pmt, pindex(UNMOVABLE, order), order),
-        MOVABLE => pcp_push(map, pcp, c, pmt, pindex(MOVABLE, order), order),
-        // free_route answers only PCP lists: this is RECLAIMABLE (an explicit arm
-        // and a refusing default would cost a comparison on every free).
-        _ => {
-            debug_assert_eq!(list, RECLAIMABLE);
-            pcp_push(map, pcp, c, pmt, pindex(RECLAIMABLE, order), order)
-        }
+    match raw {
+        UNMOVABLE => pcp_push(map, pcp, c, UNMOVABLE, pindex(UNMOVABLE, order), order),
+        MOVABLE => pcp_push(map, pcp, c, MOVABLE, pindex(MOVABLE, order), order),
+        RECLAIMABLE => pcp_push(map, pcp, c, RECLAIMABLE, pindex(RECLAIMABLE, order), order),
+        HIGHATOMIC => pcp_push(map, pcp, c, HIGHATOMIC, pindex(MOVABLE, order), order),
+        CMA => pcp_push(map, pcp, c, CMA, pindex(MOVABLE, order), order),
+        // ISOLATE never comes here (free_route refuses it): the rest is unknown.
+        _ => pcp_push(map, pcp, c, MOVABLE, pindex(MOVABLE, order), order),
     }
 }
 

@@ -97,7 +97,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(c) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order, z) else {
             return false;
         };
-        let Some((pmt, list)) = self.pageblocks[z].free_route(pfn) else {
+        let Some(raw) = self.pageblocks[z].free_route(pfn) else {
             return false;
         };
         if !fast::pcp_room(&pcps[z], order) {
@@ -106,7 +106,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         // `&mut self` owns every descriptor, so free_candidate's refcount test
         // stands (SmpPageAllocator, whose CPUs free without this lock, takes the
         // checked path under it instead).
-        fast::pcp_push_list(map, &mut pcps[z], &c, pmt, list, order)
+        fast::pcp_push_list(map, &mut pcps[z], &c, raw, order)
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the

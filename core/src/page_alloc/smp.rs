@@ -312,7 +312,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             return false;
         };
         let zf = &self.zones[z];
-        let Some((pmt, list)) = zf.pageblocks.free_route(pfn) else {
+        let Some(raw) = zf.pageblocks.free_route(pfn) else {
             return false;
         };
         let slot = &self.cpus[c];
@@ -332,7 +332,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             cand.page.set_refcount(1);
             return false;
         }
-        if !fast::pcp_push_list(map, &mut pcp[z], &cand, pmt, list, order) {
+        if !fast::pcp_push_list(map, &mut pcp[z], &cand, raw, order) {
             cand.page.set_refcount(1);
             return false;
         }
