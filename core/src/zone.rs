@@ -17,6 +17,9 @@ use core::sync::atomic::Ordering;
 /// Capacity of [`Zone::free_area`]: the largest `MmConfig::max_order` supported.
 pub const MAX_ORDER_LIMIT: usize = 16;
 
+// Every order has a bit in `Zone::free_orders`.
+const _: () = assert!(MAX_ORDER_LIMIT <= u16::BITS as usize);
+
 /// `NR_PAGEBLOCK_BITS`: usemap bits per pageblock (3 migrate-type bits + skip bit).
 pub const NR_PAGEBLOCK_BITS: u64 = 4;
 
@@ -180,6 +183,12 @@ pub struct Zone<S: PageStorage> {
     pub usemap_bytes: u64,
     /// The buddy free areas; only the first [`Zone::nr_orders`] are in use.
     pub free_area: [FreeArea; MAX_ORDER_LIMIT],
+    /// Per migrate type, bit `o` set when `free_area[o].free_list[mt]` holds a block.
+    /// Linux has no such field: it is the lists' emptiness kept next to them (by the
+    /// buddy's list add and delete, checked by `check_invariants`), so that
+    /// `__rmqueue_smallest` and the watermark's free-area test find the first usable
+    /// order with one bit scan instead of a walk over every order.
+    pub free_orders: [u16; MIGRATE_TYPES],
     /// Number of buddy orders (`MAX_ORDER`).
     pub nr_orders: usize,
 }
@@ -201,8 +210,15 @@ impl<S: PageStorage> Zone<S> {
             usemap_phys: 0,
             usemap_bytes: 0,
             free_area: [FreeArea::EMPTY; MAX_ORDER_LIMIT],
+            free_orders: [0; MIGRATE_TYPES],
             nr_orders: 0,
         }
+    }
+
+    /// `zone_init_free_lists`: every free list empty.
+    pub fn init_free_lists(&mut self) {
+        self.free_area = [FreeArea::EMPTY; MAX_ORDER_LIMIT];
+        self.free_orders = [0; MIGRATE_TYPES];
     }
 
     /// `zone_end_pfn`: one past the zone's last pfn.

@@ -9,7 +9,7 @@ use crate::arch::MmConfig;
 use crate::memblock::Memblock;
 use crate::mmtypes::MAX_NR_ZONES;
 use crate::storage::PageStorage;
-use crate::zone::{FreeArea, InitError, PgData, MAX_ORDER_LIMIT, NR_PAGEBLOCK_BITS};
+use crate::zone::{InitError, PgData, NR_PAGEBLOCK_BITS};
 
 /// Bits in an `unsigned long` of the ARM32 kernel (the usemap's rounding unit).
 const BITS_PER_LONG: u64 = 32;
@@ -122,7 +122,7 @@ pub(super) fn free_area_init_core<S: PageStorage, const N: usize>(
         }
         // zone_init_free_lists (init_currently_empty_zone)
         zone.nr_orders = cfg.max_order as usize;
-        zone.free_area = [FreeArea::EMPTY; MAX_ORDER_LIMIT];
+        zone.init_free_lists();
         if size == 0 {
             continue;
         }

@@ -8,7 +8,7 @@
 //! the `__GFP_HIGH` / atomic reserves, after draining the per-CPU lists once. An
 //! order-0 fast path pops a per-CPU list head when nothing else can decide.
 
-use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
+use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView};
 use super::fast;
 use super::gfp::Gfp;
 use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
@@ -77,22 +77,13 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if order == 0 {
             return true;
         }
-        let zone = &self.node.zones[z];
-        for area in &zone.free_area[order as usize..zone.nr_orders] {
-            if area.nr_free == 0 {
-                continue;
-            }
-            if area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL) {
-                return true;
-            }
-            if flags & ALLOC_CMA != 0 && area.free_list[CMA] != NIL {
-                return true;
-            }
-            if flags & ALLOC_HIGHATOMIC != 0 && area.free_list[HIGHATOMIC] != NIL {
-                return true;
-            }
-        }
-        false
+        // A block of `order` or more on a list this allocation may use.
+        let usable = fast::usable_orders(
+            &self.node.zones[z].free_orders,
+            flags & ALLOC_CMA != 0,
+            flags & ALLOC_HIGHATOMIC != 0,
+        );
+        fast::usable_at_or_above(usable, order)
     }
 
     /// `zone_watermark_ok` (no reserves, CMA not usable).
@@ -177,14 +168,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             // __zone_watermark_ok: a free block of at least `order` on a list this
             // allocation may use.
             // An order the zone does not have: the general path says so.
-            let zone = &self.node.zones[z];
-            let cma = mt == MOVABLE;
-            if !zone
-                .free_area
-                .get(order as usize..zone.nr_orders)?
-                .iter()
-                .any(|area| fast::area_usable(area, cma))
-            {
+            let usable = fast::usable_orders(&self.node.zones[z].free_orders, mt == MOVABLE, false);
+            if !fast::usable_at_or_above(usable, order) {
                 return None;
             }
         }

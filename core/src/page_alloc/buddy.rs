@@ -73,6 +73,7 @@ pub(crate) struct ZoneView<'a> {
     pub nr_orders: u32,
     pub pageblock_order: u32,
     pub free_area: &'a mut [FreeArea; MAX_ORDER_LIMIT],
+    pub free_orders: &'a mut [u16; MIGRATE_TYPES],
     pub usemap: &'a [AtomicU8],
     pub usemap_base: Pfn,
 }
@@ -97,6 +98,7 @@ impl<'a> ZoneView<'a> {
             nr_orders: zone.nr_orders as u32,
             pageblock_order: pb,
             free_area: &mut zone.free_area,
+            free_orders: &mut zone.free_orders,
             usemap,
             usemap_base: crate::addr::align_down(start, 1 << pb),
         })
@@ -223,6 +225,7 @@ impl ZoneView<'_> {
             list_add(self.map, &mut area.free_list[mt], i);
         }
         area.nr_free += 1;
+        self.free_orders[mt] |= 1 << order;
         c.add(1 << order, mt);
     }
 
@@ -233,6 +236,9 @@ impl ZoneView<'_> {
         let mt = self.map[i as usize].take_off_buddy();
         let area = &mut self.free_area[order as usize];
         list_del(self.map, &mut area.free_list[mt], i);
+        if area.free_list[mt] == NIL {
+            self.free_orders[mt] &= !(1 << order);
+        }
         area.nr_free -= 1;
         c.sub(1 << order, mt);
     }
@@ -301,16 +307,17 @@ impl ZoneView<'_> {
     /// down to `order`.
     #[inline]
     pub fn rmqueue_smallest(&mut self, order: u32, mt: usize, c: &mut FreeCounters) -> Option<Pfn> {
-        for cur in order..self.nr_orders {
-            let head = self.free_area[cur as usize].free_list[mt];
-            if head != NIL {
-                let pfn = self.map_start + head as u64;
-                self.del_free(pfn, cur, c);
-                self.expand(pfn, order, cur, mt, c);
-                return Some(pfn);
-            }
+        // The lowest order at or above `order` whose list of `mt` has a block.
+        let above = self.free_orders[mt].checked_shr(order)?;
+        if above == 0 {
+            return None;
         }
-        None
+        let cur = order + above.trailing_zeros();
+        let head = self.free_area[cur as usize].free_list[mt];
+        let pfn = self.map_start + head as u64;
+        self.del_free(pfn, cur, c);
+        self.expand(pfn, order, cur, mt, c);
+        Some(pfn)
     }
 
     /// `can_steal_fallback`.
@@ -321,46 +328,35 @@ impl ZoneView<'_> {
             || start_mt == UNMOVABLE
     }
 
-    /// `find_suitable_fallback` (only_stealable = false).
-    fn find_fallback(&self, order: u32, start_mt: usize) -> Option<(usize, bool)> {
-        let area = &self.free_area[order as usize];
-        if area.nr_free == 0 || start_mt >= MIGRATE_PCPTYPES {
-            return None;
-        }
-        for &f in &FALLBACKS[start_mt] {
-            if area.free_list[f] == NIL {
-                continue;
-            }
-            return Some((f, self.can_steal(order, start_mt)));
-        }
-        None
-    }
-
     /// `__rmqueue_fallback`: steal a block of another type for `start_mt`. Returns
     /// whether a block was moved (the caller retries `__rmqueue_smallest`).
+    ///
+    /// `find_suitable_fallback` over the orders from the top down: the highest
+    /// order with a block on one of `start_mt`'s fallback lists, or, for a MOVABLE
+    /// allocation that could not steal that block's pageblock, the lowest
+    /// (`find_smallest`); the list is the first fallback type with a block there.
     pub fn rmqueue_fallback(&mut self, order: u32, start_mt: usize, c: &mut FreeCounters) -> bool {
-        let mut found = None;
-        let mut cur = self.nr_orders;
-        while cur > order {
-            cur -= 1;
-            if let Some((f, steal)) = self.find_fallback(cur, start_mt) {
-                if !steal && start_mt == MOVABLE && cur > order {
-                    // find_smallest
-                    for o in order..self.nr_orders {
-                        if let Some((f, steal)) = self.find_fallback(o, start_mt) {
-                            found = Some((o, f, steal));
-                            break;
-                        }
-                    }
-                } else {
-                    found = Some((cur, f, steal));
-                }
-                break;
-            }
-        }
-        let Some((cur, f, whole)) = found else {
+        let Some(fallbacks) = FALLBACKS.get(start_mt) else {
             return false;
         };
+        let at_or_above = u16::MAX.checked_shl(order).unwrap_or(0);
+        let usable = fallbacks.iter().fold(0, |m, &f| m | self.free_orders[f]) & at_or_above;
+        if usable == 0 {
+            return false;
+        }
+        let top = u16::BITS - 1 - usable.leading_zeros();
+        let cur = if !self.can_steal(top, start_mt) && start_mt == MOVABLE && top > order {
+            usable.trailing_zeros()
+        } else {
+            top
+        };
+        let Some(&f) = fallbacks
+            .iter()
+            .find(|&&f| self.free_orders[f] & 1 << cur != 0)
+        else {
+            return false;
+        };
+        let whole = self.can_steal(cur, start_mt);
         let head = self.free_area[cur as usize].free_list[f];
         let pfn = self.map_start + head as u64;
         self.steal_suitable_fallback(pfn, cur, start_mt, whole, c);

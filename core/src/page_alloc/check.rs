@@ -39,6 +39,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             let mut list_free = 0u64;
             let mut list_cma = 0u64;
             let mut list_blocks = 0u64;
+            if zone
+                .free_orders
+                .iter()
+                .any(|&m| m.checked_shr(zone.nr_orders as u32).is_some_and(|m| m != 0))
+            {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "free_orders names an order past the last",
+                ));
+            }
             for (o, area) in zone.free_area[..zone.nr_orders].iter().enumerate() {
                 let mut n = 0u64;
                 for (mt, &head) in area.free_list.iter().enumerate() {
@@ -66,6 +76,17 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 }
                 if n != area.nr_free {
                     return Err(err(zone.zone_start_pfn, "nr_free does not match the lists"));
+                }
+                let orders_match = area
+                    .free_list
+                    .iter()
+                    .enumerate()
+                    .all(|(mt, &head)| (zone.free_orders[mt] >> o & 1 != 0) == (head != NIL));
+                if !orders_match {
+                    return Err(err(
+                        zone.zone_start_pfn,
+                        "free_orders does not match the lists",
+                    ));
                 }
                 list_free += n << o;
                 list_blocks += n;

@@ -15,17 +15,16 @@
 //! ([`pcp_push_list`]), so the usemap and list reads start at once instead of after
 //! the descriptor's load and the usemap byte's.
 
-use super::buddy::MIGRATE_PCPTYPES;
 use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
-use crate::mmtypes::MigrateType;
+use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
 use crate::page::flags::{
     ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED, ZONE_MASK, ZONE_SHIFT,
 };
 use crate::page::Page;
 use crate::storage::PageStorage;
-use crate::zone::{FreeArea, Zone};
+use crate::zone::Zone;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -57,13 +56,30 @@ pub(super) fn above_low_mark(
     free > mark.saturating_add(unusable)
 }
 
-/// `__zone_watermark_ok`'s free-area test for one order: a block on a list this
-/// allocation may use (a PCP type, or CMA for a movable one).
+/// `__zone_watermark_ok`'s free-area test, for every order at once: bit `o` set when
+/// order `o` has a block on a list this allocation may use (a PCP type, CMA for a
+/// movable one, HIGHATOMIC with `ALLOC_HIGHATOMIC`), from the zone's
+/// [`free_orders`](crate::zone::Zone::free_orders).
 #[inline]
-pub(super) fn area_usable(area: &FreeArea, cma: bool) -> bool {
-    area.nr_free != 0
-        && (area.free_list[..MIGRATE_PCPTYPES].iter().any(|&h| h != NIL)
-            || (cma && area.free_list[CMA] != NIL))
+pub(super) fn usable_orders(
+    free_orders: &[u16; MIGRATE_TYPES],
+    cma: bool,
+    highatomic: bool,
+) -> u16 {
+    let mut m = free_orders[UNMOVABLE] | free_orders[MOVABLE] | free_orders[RECLAIMABLE];
+    if cma {
+        m |= free_orders[CMA];
+    }
+    if highatomic {
+        m |= free_orders[HIGHATOMIC];
+    }
+    m
+}
+
+/// True when `usable` ([`usable_orders`]) has a bit at `order` or above.
+#[inline]
+pub(super) fn usable_at_or_above(usable: u16, order: u32) -> bool {
+    usable.checked_shr(order).is_some_and(|m| m != 0)
 }
 
 /// Pop the head of per-CPU list `pindex` (of `order`) as an allocated block:

@@ -34,7 +34,6 @@ use crate::addr::Pfn;
 use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
 use crate::percpu::CpuToken;
 use crate::storage::PageStorage;
-use crate::zone::MAX_ORDER_LIMIT;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// What the fast paths know about a zone without its lock.
@@ -124,19 +123,9 @@ impl<S: PageStorage, const NCPU: usize, L: Locking> Drop for SmpPageAllocator<'_
 
 /// The areas bitmask of [`ZoneFast::areas`] for a zone's free lists.
 fn area_bits<S: PageStorage>(zone: &crate::zone::Zone<S>) -> u32 {
-    let mut bits = 0u32;
-    for (o, area) in zone.free_area[..zone.nr_orders.min(MAX_ORDER_LIMIT)]
-        .iter()
-        .enumerate()
-    {
-        if fast::area_usable(area, false) {
-            bits |= 1 << o;
-        }
-        if fast::area_usable(area, true) {
-            bits |= 1 << (16 + o);
-        }
-    }
-    bits
+    let plain = fast::usable_orders(&zone.free_orders, false, false);
+    let cma = fast::usable_orders(&zone.free_orders, true, false);
+    u32::from(plain) | u32::from(cma) << 16
 }
 
 fn counters<S: PageStorage, const NCPU: usize>(
