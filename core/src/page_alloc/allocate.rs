@@ -310,7 +310,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     batch = (batch >> order).max(2);
                 }
                 for _ in 0..batch {
-                    let Some((pfn, taken)) = rmqueue_one(&mut v, order, mt, flags, c) else {
+                    // __rmqueue's common case in the loop (no CMA to balance first);
+                    // when it finds nothing it changed nothing, and __rmqueue runs.
+                    let smallest = if flags & ALLOC_CMA == 0 {
+                        v.rmqueue_smallest_inline(order, mt, c).map(|p| (p, mt))
+                    } else {
+                        None
+                    };
+                    let Some((pfn, taken)) =
+                        smallest.or_else(|| rmqueue_one(&mut v, order, mt, flags, c))
+                    else {
                         break;
                     };
                     let i = v.idx(pfn);

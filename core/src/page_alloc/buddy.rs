@@ -264,6 +264,20 @@ impl ZoneView<'_> {
     /// with free buddies; `to_tail` is `FPI_TO_TAIL`.
     pub fn free_one_page(
         &mut self,
+        pfn: Pfn,
+        order: u32,
+        mt: usize,
+        to_tail: bool,
+        c: &mut FreeCounters,
+    ) {
+        self.free_one_page_inline(pfn, order, mt, to_tail, c);
+    }
+
+    /// [`ZoneView::free_one_page`] inlined into a caller's loop (`free_pcppages_bulk`),
+    /// so that the view's fields stay in registers from one page to the next.
+    #[inline(always)]
+    pub fn free_one_page_inline(
+        &mut self,
         mut pfn: Pfn,
         mut order: u32,
         mt: usize,
@@ -295,7 +309,7 @@ impl ZoneView<'_> {
     }
 
     /// `expand`: split the block `pfn`/`high` down to `low`, freeing the upper halves.
-    #[inline]
+    #[inline(always)]
     fn expand(&mut self, pfn: Pfn, low: u32, mut high: u32, mt: usize, c: &mut FreeCounters) {
         while high > low {
             high -= 1;
@@ -305,8 +319,18 @@ impl ZoneView<'_> {
 
     /// `__rmqueue_smallest`: the smallest free block of `mt` at or above `order`, split
     /// down to `order`.
-    #[inline]
     pub fn rmqueue_smallest(&mut self, order: u32, mt: usize, c: &mut FreeCounters) -> Option<Pfn> {
+        self.rmqueue_smallest_inline(order, mt, c)
+    }
+
+    /// [`ZoneView::rmqueue_smallest`] inlined into a caller's loop (`rmqueue_bulk`).
+    #[inline(always)]
+    pub fn rmqueue_smallest_inline(
+        &mut self,
+        order: u32,
+        mt: usize,
+        c: &mut FreeCounters,
+    ) -> Option<Pfn> {
         // The lowest order at or above `order` whose list of `mt` has a block.
         let above = self.free_orders[mt].checked_shr(order)?;
         if above == 0 {

@@ -134,7 +134,7 @@ pub(super) fn free_pcppages_bulk(
             pcp.count -= nr_pages;
             let mt = v.map[i as usize].take_off_pcp();
             let pfn = v.map_start + i as u64;
-            v.free_one_page(pfn, order, mt, false, c);
+            v.free_one_page_inline(pfn, order, mt, false, c);
             if count <= 0 || pcp.lists[p] == NIL {
                 break;
             }
