@@ -187,7 +187,8 @@ pub struct Zone<S: PageStorage> {
     /// Linux has no such field: it is the lists' emptiness kept next to them (by the
     /// buddy's list add and delete, checked by `check_invariants`), so that
     /// `__rmqueue_smallest` and the watermark's free-area test find the first usable
-    /// order with one bit scan instead of a walk over every order.
+    /// order with one bit scan instead of a walk over every order. Code that edits
+    /// the lists by hand must keep these bits in step.
     pub free_orders: [u16; MIGRATE_TYPES],
     /// Number of buddy orders (`MAX_ORDER`).
     pub nr_orders: usize,

@@ -332,7 +332,7 @@ impl ZoneView<'_> {
         c: &mut FreeCounters,
     ) -> Option<Pfn> {
         // The lowest order at or above `order` whose list of `mt` has a block.
-        let above = self.free_orders[mt].checked_shr(order)?;
+        let above = self.free_orders.get(mt)?.checked_shr(order)?;
         if above == 0 {
             return None;
         }
@@ -374,6 +374,7 @@ impl ZoneView<'_> {
         } else {
             top
         };
+        // Some fallback list has a block at `cur` (its bit is in `usable`).
         let Some(&f) = fallbacks
             .iter()
             .find(|&&f| self.free_orders[f] & 1 << cur != 0)
