@@ -416,18 +416,14 @@ impl Page {
         self.store_words([flags, 0, next, prev]);
     }
 
-    /// Take a page off a per-CPU list as the allocated head of a block of `order`
-    /// (one pass of stores): no `PG_pcp`, the order recorded, migrate type 0,
-    /// refcount 1, unlinked.
+    /// Take a page off a per-CPU list as the allocated head of a block (one pass of
+    /// stores): the flags `allocated` ([`allocated_flags`] of its zone, node and
+    /// order: no `PG_pcp`, migrate type 0), refcount 1, unlinked. The old flags are
+    /// not read: a page on a per-CPU list has no other bits, so the store does not
+    /// wait for the last free's.
     #[inline]
-    pub fn make_allocated(&self, order: u32) {
-        let flags = (self.flags()
-            & !(flags::PG_PCP
-                | flags::PG_BUDDY
-                | (flags::MT_MASK << flags::MT_SHIFT)
-                | (flags::ORDER_MASK << flags::ORDER_SHIFT)))
-            | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT);
-        self.store_words([flags, 1, Page::NIL, Page::NIL]);
+    pub fn make_allocated(&self, allocated: u32) {
+        self.store_words([allocated, 1, Page::NIL, Page::NIL]);
     }
 }
 
@@ -439,6 +435,14 @@ const STATE_FIELDS: u32 =
 fn links(zone: ZoneType, nid: usize) -> u32 {
     ((zone as u32 & flags::ZONE_MASK) << flags::ZONE_SHIFT)
         | ((nid as u32 & flags::NODE_MASK) << flags::NODE_SHIFT)
+}
+
+/// The whole flags word of an allocated block's head page in zone `zone` of node
+/// `nid`, recording `order`: the zone and node links and the order, nothing else
+/// (what the allocation paths leave and the free fast paths expect).
+#[inline]
+pub fn allocated_flags(zone: ZoneType, nid: usize, order: u32) -> u32 {
+    links(zone, nid) | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
 }
 
 #[cfg(test)]

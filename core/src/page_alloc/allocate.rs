@@ -175,7 +175,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
         let map = self.node.mem_map.as_deref()?;
-        let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order)?;
+        let allocated = self.pageblocks[z].allocated(order);
+        let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),
             order,

@@ -8,7 +8,8 @@
 use super::{PageAllocator, CMA, NIL};
 use crate::addr::Pfn;
 use crate::mmtypes::ZoneType;
-use crate::page::Page;
+use crate::page::flags::{MT_MASK, MT_SHIFT, PG_PCP};
+use crate::page::{allocated_flags, Page};
 use crate::storage::PageStorage;
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
@@ -106,6 +107,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                         let p = &map[i as usize];
                         if !zone.contains_pfn(pfn) || !p.is_pcp() || p.buddy_order() != order {
                             return Err(err(pfn, "pcp page not marked or outside zone"));
+                        }
+                        // The allocation fast path writes an allocated head's flags
+                        // without reading them: nothing but these may be set.
+                        let mt = (p.raw_flags() >> MT_SHIFT) & MT_MASK;
+                        let pcp_flags =
+                            allocated_flags(zt, zone.node, order) | PG_PCP | mt << MT_SHIFT;
+                        if p.raw_flags() != pcp_flags {
+                            return Err(err(pfn, "pcp page has flags beyond its state"));
                         }
                         i = p.next();
                     }

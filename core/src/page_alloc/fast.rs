@@ -19,9 +19,7 @@ use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
 use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
-use crate::page::flags::{
-    ORDER_MASK, ORDER_SHIFT, PG_BUDDY, PG_PCP, PG_RESERVED, ZONE_MASK, ZONE_SHIFT,
-};
+use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
 use crate::storage::PageStorage;
 use crate::zone::Zone;
@@ -34,9 +32,6 @@ const HIGHATOMIC: usize = MigrateType::HighAtomic as usize;
 
 // The zone index fits the descriptor's zone field (free_candidate's comparison).
 const _: () = assert!(crate::mmtypes::MAX_NR_ZONES <= ZONE_MASK as usize + 1);
-
-/// The flag bits a page to free must show: none of these but its order.
-const FREE_STATE: u32 = PG_RESERVED | PG_BUDDY | PG_PCP | (ORDER_MASK << ORDER_SHIFT);
 
 /// `zone_watermark_fast`'s count test with `ALLOC_WMARK_LOW` (and `ALLOC_CMA` for a
 /// movable allocation): `free` pages, less what this allocation may not use, above
@@ -82,14 +77,16 @@ pub(super) fn usable_at_or_above(usable: u16, order: u32) -> bool {
     usable.checked_shr(order).is_some_and(|m| m != 0)
 }
 
-/// Pop the head of per-CPU list `pindex` (of `order`) as an allocated block:
-/// its `mem_map` index, or `None` when the list is empty or names no page.
+/// Pop the head of per-CPU list `pindex` (of `order`) as an allocated block whose
+/// head's flags become `allocated` ([`crate::page::allocated_flags`]): its
+/// `mem_map` index, or `None` when the list is empty or names no page.
 #[inline]
 pub(super) fn pcp_pop(
     map: &[Page],
     pcp: &mut PerCpuPages,
     pindex: usize,
     order: u32,
+    allocated: u32,
 ) -> Option<u32> {
     let i = pcp.lists[pindex];
     let page = map.get(i as usize)?;
@@ -101,7 +98,7 @@ pub(super) fn pcp_pop(
     }
     pcp.lists[pindex] = next;
     pcp.count -= 1 << order;
-    page.make_allocated(order);
+    page.make_allocated(allocated);
     Some(i)
 }
 
@@ -111,38 +108,38 @@ pub(super) struct FreeCandidate<'m> {
     pub page: &'m Page,
     /// Its `mem_map` index.
     pub index: u32,
-    /// Its flags when checked.
+    /// Its flags when checked (equal to what the check expected; the value comes
+    /// from the expectation, so that stores computed from it do not wait for the
+    /// descriptor's load).
     pub flags: u32,
 }
 
-/// A page of zone `zone` that may be freed at `order` without further checks, or
-/// `None` (outside the map, reserved, free, a tail, another order or another zone:
-/// the checked path says which).
+/// A page of the zone whose allocated heads of `order` have the flags `allocated`
+/// ([`crate::page::allocated_flags`]) that may be freed at `order` without further
+/// checks, or `None` (outside the map, reserved, free, a tail, another order or
+/// another zone, any other bit: the checked path says which).
 #[inline(always)]
 pub(super) fn free_candidate(
     map: &[Page],
     map_start: Pfn,
     pfn: Pfn,
-    order: u32,
-    zone: usize,
+    allocated: u32,
 ) -> Option<FreeCandidate<'_>> {
     let i = pfn.wrapping_sub(map_start);
     let page = map.get(usize::try_from(i).ok()?)?;
     // A mem_map never has more than u32::MAX entries (its links are u32).
     let index = i as u32;
-    let f = page.raw_flags();
     // An unreserved page is inside its zone (memmap_init links every descriptor to
     // the zone it lies in; pages outside the zones stay reserved): one comparison
-    // checks the state, the order and that the descriptor names the zone the caller
-    // found from the pfn.
-    let expect = order << ORDER_SHIFT | (zone as u32) << ZONE_SHIFT;
-    if f & (FREE_STATE | ZONE_MASK << ZONE_SHIFT) != expect || page.refcount() != 1 {
+    // of the whole word checks the state, the order and that the descriptor names
+    // the zone the caller found from the pfn.
+    if page.raw_flags() != allocated || page.refcount() != 1 {
         return None;
     }
     Some(FreeCandidate {
         page,
         index,
-        flags: f,
+        flags: allocated,
     })
 }
 
@@ -172,6 +169,8 @@ pub(super) struct PageblockTypes<B> {
     /// The zone's span, `[start, start + pages)` (no pages for an empty zone).
     start: Pfn,
     pages: u64,
+    /// [`crate::page::allocated_flags`] of the zone at order 0.
+    allocated: u32,
 }
 
 impl<B> PageblockTypes<B> {
@@ -179,6 +178,12 @@ impl<B> PageblockTypes<B> {
     #[inline(always)]
     pub(super) fn spans(&self, pfn: Pfn) -> bool {
         pfn.wrapping_sub(self.start) < self.pages
+    }
+
+    /// The flags of this zone's allocated head pages of `order`.
+    #[inline(always)]
+    pub(super) fn allocated(&self, order: u32) -> u32 {
+        self.allocated | (order & ORDER_MASK) << ORDER_SHIFT
     }
 }
 
@@ -194,6 +199,7 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
             pageblock_order: zone.pageblock_order,
             start: zone.zone_start_pfn,
             pages: zone.spanned_pages,
+            allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
         }
     }
 

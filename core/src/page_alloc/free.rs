@@ -94,10 +94,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(z) = fast::zone_of(&self.pageblocks, pfn) else {
             return false;
         };
-        let Some(c) = fast::free_candidate(map, self.node.mem_map_start_pfn, pfn, order, z) else {
+        let blocks = &self.pageblocks[z];
+        let start = self.node.mem_map_start_pfn;
+        let Some(c) = fast::free_candidate(map, start, pfn, blocks.allocated(order)) else {
             return false;
         };
-        let Some(raw) = self.pageblocks[z].free_route(pfn) else {
+        let Some(raw) = blocks.free_route(pfn) else {
             return false;
         };
         if !fast::pcp_room(&pcps[z], order) {

@@ -222,7 +222,14 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let slot = &self.cpus[c];
         // A drain from another CPU holds the lock for a moment: take the slow path.
         let mut pcp = slot.pcp.try_lock()?;
-        let i = fast::pcp_pop(map, &mut pcp[z], order_to_pindex(mt, order), order)?;
+        let allocated = zf.pageblocks.allocated(order);
+        let i = fast::pcp_pop(
+            map,
+            &mut pcp[z],
+            order_to_pindex(mt, order),
+            order,
+            allocated,
+        )?;
         slot.vm.count(VmEvent::PgAlloc, 1 << order);
         Some(PageBlock {
             pfn: self.map_start + u64::from(i),
@@ -297,10 +304,11 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(z) = fast::zone_of(self.zones.iter().map(|z| &z.pageblocks), pfn) else {
             return false;
         };
-        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, order, z) else {
+        let zf = &self.zones[z];
+        let allocated = zf.pageblocks.allocated(order);
+        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, allocated) else {
             return false;
         };
-        let zf = &self.zones[z];
         let Some(raw) = zf.pageblocks.free_route(pfn) else {
             return false;
         };
