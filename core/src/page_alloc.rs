@@ -61,6 +61,7 @@ mod free_all;
 mod gfp;
 #[cfg(any(test, feature = "alloc"))]
 pub mod host;
+mod pairs;
 mod pcp;
 pub mod smp;
 
@@ -70,6 +71,7 @@ pub use cma_activate::CmaActivateError;
 pub use free::FreeError;
 pub use free_all::{memblock_free_all, FreeAllStats, MemoryLine};
 pub use gfp::Gfp;
+pub use pairs::PairError;
 pub use pcp::{PerCpuPages, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER};
 pub use smp::SmpPageAllocator;
 
@@ -170,6 +172,11 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
     /// Each zone's usemap, for the free fast path.
     pageblocks: [fast::PageblockTypes<S::Bitmap>; MAX_NR_ZONES],
+    /// `[zone][highest zone of the allocation]`: the low watermark, the boost, the
+    /// lowmem reserve and the highatomic reserve added up, the allocation fast
+    /// path's mark in one load (set with the watermarks, which is when any of these
+    /// changes).
+    low_marks: [[u64; MAX_NR_ZONES]; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }
 
@@ -238,6 +245,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             cfg,
             min_free_kbytes: 0,
             zones: [ZoneState::default(); MAX_NR_ZONES],
+            low_marks: [[0; MAX_NR_ZONES]; MAX_NR_ZONES],
             pcp: [[PerCpuPages::EMPTY; MAX_NR_ZONES]; NCPU],
             cma_failures: heapless::Vec::new(),
         };
@@ -315,6 +323,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 self.pcp[cpu][z].batch = t.pcp_batch[z];
                 self.pcp[cpu][z].high = t.pcp_high[z];
             }
+            let st = &self.zones[z];
+            self.low_marks[z] = st.lowmem_reserve.map(|r| {
+                st.wmark
+                    .low
+                    .saturating_add(st.boost)
+                    .saturating_add(r)
+                    .saturating_add(st.nr_reserved_highatomic)
+            });
         }
     }
 

@@ -62,6 +62,7 @@ struct GuestFigure {
     mem_mib: u64,
     count: InitCount,
     init_us: Option<u64>,
+    pairs: Vec<crate::bench_pairs::PairCount>,
 }
 
 /// The line `cargo xtask qemu --icount` prints after a `zonekit.bench` boot: the
@@ -141,6 +142,7 @@ fn guest_run(
         mem_mib: mem >> 20,
         count,
         init_us: parse_init_us(&run.stdout),
+        pairs: crate::bench_pairs::parse(&run.stdout),
     };
     Ok((figure, image.elf))
 }
@@ -516,6 +518,15 @@ fn render(
             );
         }
         let _ = writeln!(s);
+        let rows: Vec<_> = guests
+            .iter()
+            .map(|g| (g.board, g.mem_mib, g.pairs.clone()))
+            .collect();
+        // The host harness's order-0 and order-3 pair workloads, release profile.
+        let host_pairs = host
+            .and_then(|h| h.profiles.first())
+            .map(|p| [p.insns[0][0], p.insns[2][0]]);
+        crate::bench_pairs::render(&mut s, &rows, host_pairs);
     }
     crate::bench_size::render(&mut s, sizes);
     s

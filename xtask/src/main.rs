@@ -20,6 +20,7 @@
 mod bench;
 mod bench_breakdown;
 mod bench_host;
+mod bench_pairs;
 mod bench_size;
 mod bench_smp;
 mod boards;

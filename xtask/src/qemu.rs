@@ -107,6 +107,9 @@ pub(crate) fn cmd_qemu(args: &crate::cli::QemuArgs) -> Result<u8, String> {
         if let Some(line) = crate::bench::icount_summary(&run.stdout) {
             eprintln!("{line}");
         }
+        for line in crate::bench_pairs::summary_lines(&run.stdout) {
+            eprintln!("{line}");
+        }
     }
     Ok(run.status)
 }

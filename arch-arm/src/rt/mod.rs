@@ -309,6 +309,9 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
         &mut self,
         running: &mut RunningMemory<PhysPageStorage, MAX_CPUS>,
     ) -> Result<(), HookStop> {
+        if running.cmdline.bench {
+            bench_pairs(&mut running.allocator, self.counter)?;
+        }
         if !self.mmu_tests {
             return Ok(());
         }
@@ -363,6 +366,35 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
         check_stack();
     }
 }
+
+/// Alloc+free pairs timed for `zonekit.bench`, after the memory-init line: per
+/// order, `zonekit-bench: order<k> alloc+free pair n=N ticks=T hz=F` (CPU 0, the
+/// other CPUs not yet up; `cargo xtask bench` reads them).
+fn bench_pairs(
+    allocator: &mut zonekit_core::page_alloc::PageAllocator<PhysPageStorage, MAX_CPUS>,
+    counter: &dyn MonotonicCounter,
+) -> Result<(), HookStop> {
+    for order in [0, 3] {
+        let ticks = allocator
+            .timed_pairs(0, order, BENCH_PAIRS, || counter.ticks())
+            .map_err(|_| HookStop {
+                what: "zonekit.bench",
+                why: "an allocation or free of the timed pairs failed",
+                exit_code: EXIT_SELF_CHECK,
+            })?;
+        kprintln!(
+            "zonekit-bench: order{} alloc+free pair n={} ticks={} hz={}",
+            order,
+            BENCH_PAIRS,
+            ticks,
+            counter.frequency_hz()
+        );
+    }
+    Ok(())
+}
+
+/// Pairs per `zonekit.bench` figure.
+const BENCH_PAIRS: u32 = 10_000;
 
 /// The SMP smoke test of the self-tested boot: [`SMOKE_ROUNDS`] runs of
 /// [`smp::on_each_cpu`] in which every online CPU counts itself once (if its token

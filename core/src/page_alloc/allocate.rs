@@ -150,18 +150,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let z = (0..=highest)
             .rev()
             .find(|&z| self.node.zones[z].managed_pages != 0)?;
-        let zs = &self.zones[z];
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mark = zs.wmark.low + zs.boost + zs.lowmem_reserve[highest];
-        let c = zs.counters;
-        if !fast::above_low_mark(
-            c.free,
-            c.free_cma,
-            zs.nr_reserved_highatomic,
-            mark,
-            order,
-            mt == MOVABLE,
-        ) {
+        let mark = *self.low_marks[z].get(highest)?;
+        let c = self.zones[z].counters;
+        if !fast::above_low_mark(c.free, c.free_cma, mark, order, mt == MOVABLE) {
             return None;
         }
         if order > 0 {

@@ -35,19 +35,21 @@ const _: () = assert!(crate::mmtypes::MAX_NR_ZONES <= ZONE_MASK as usize + 1);
 
 /// `zone_watermark_fast`'s count test with `ALLOC_WMARK_LOW` (and `ALLOC_CMA` for a
 /// movable allocation): `free` pages, less what this allocation may not use, above
-/// `mark` (the low watermark plus boost and the lowmem reserve).
+/// the low watermark plus boost and the lowmem reserve. `mark` is that sum plus the
+/// highatomic reserve (unusable for these allocations), saturated.
 #[inline]
 pub(super) fn above_low_mark(
     free: u64,
     free_cma: u64,
-    highatomic: u64,
     mark: u64,
     order: u32,
     movable: bool,
 ) -> bool {
-    let unusable = highatomic + (1u64 << order) - 1 + if movable { 0 } else { free_cma };
-    // `free - min(free, unusable) > mark`, in one comparison: when free < unusable
-    // both sides are false (mark + unusable ≥ unusable > free).
+    // The fast paths' orders are at most PAGE_ALLOC_COSTLY_ORDER: a 32-bit shift
+    // (one instruction on a 32-bit core, where a u64 shift by a variable is six).
+    let unusable = u64::from((1u32 << (order & 31)) - 1) + if movable { 0 } else { free_cma };
+    // `free - min(free, unusable + highatomic) > low mark`, in one comparison: when
+    // free < unusable both sides are false (mark + unusable ≥ unusable > free).
     free > mark.saturating_add(unusable)
 }
 
@@ -211,10 +213,11 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
     pub(super) fn free_route(&self, pfn: Pfn) -> Option<usize> {
         let usemap = self.usemap.as_deref()?;
         // Before the usemap, the difference wraps to a block number past its end.
-        let block = pfn.wrapping_sub(self.base) >> self.pageblock_order;
-        let byte = usemap
-            .get(usize::try_from(block >> 1).ok()?)?
-            .load(Ordering::Relaxed);
+        // A zone spans fewer than 2^32 pages, so the offset is shifted in 32 bits
+        // (one instruction on a 32-bit core; any larger one is past the usemap).
+        let offset = u32::try_from(pfn.wrapping_sub(self.base)).ok()?;
+        let block = offset >> (self.pageblock_order & 31);
+        let byte = usemap.get((block >> 1) as usize)?.load(Ordering::Relaxed);
         let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
         (raw != ISOLATE).then_some(raw)
     }

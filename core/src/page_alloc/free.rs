@@ -73,7 +73,7 @@ impl core::fmt::Display for FreeError {
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// `free_pages(block)`: give an allocated block back (orders up to 3 through the
     /// per-CPU lists of `cpu`).
-    #[inline]
+    #[inline(always)]
     pub fn free_pages(&mut self, cpu: usize, block: PageBlock) -> Result<(), FreeError> {
         self.free_pages_raw(cpu, block.pfn, block.order)
     }

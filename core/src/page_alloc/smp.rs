@@ -208,7 +208,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let mark =
             u64::from(zp.low.load(Relaxed)) + u64::from(zp.lowmem_reserve[highest].load(Relaxed));
         let highatomic = u64::from(zp.highatomic.load(Relaxed));
-        if !fast::above_low_mark(free, cma, highatomic, mark, order, movable) {
+        if !fast::above_low_mark(free, cma, mark + highatomic, order, movable) {
             return None;
         }
         if order > 0 {
