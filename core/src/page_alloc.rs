@@ -174,8 +174,10 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     pageblocks: [fast::PageblockTypes<S::Bitmap>; MAX_NR_ZONES],
     /// `[zone][highest zone of the allocation]`: the low watermark, the boost, the
     /// lowmem reserve and the highatomic reserve added up, the allocation fast
-    /// path's mark in one load (set with the watermarks, which is when any of these
-    /// changes).
+    /// path's mark in one load. Set with the watermarks, the only time any of these
+    /// changes (zonekit has no kswapd boost and takes no highatomic reserve; code
+    /// that adds either must refresh this: the fast path checks it in debug
+    /// builds).
     low_marks: [[u64; MAX_NR_ZONES]; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }

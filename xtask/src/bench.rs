@@ -462,9 +462,9 @@ fn render(
     let _ = writeln!(
         s,
         "RUSTFLAGS=\"{ALIGN_RUSTFLAGS}\" cargo run --target-dir target/bench-aligned \
-         -p zonekit-tests --release --bin zonekit-bench -- time 31   # one timing process"
+         -p zonekit-tests --profile bench-o3 --bin zonekit-bench -- time 31   # one timing process"
     );
-    let _ = writeln!(s, "valgrind --tool=callgrind --toggle-collect='*measure_region*' target/release/zonekit-bench count zonekit order0 2000");
+    let _ = writeln!(s, "valgrind --tool=callgrind --toggle-collect='*measure_region*' target/bench-aligned/release/zonekit-bench count zonekit order0 2000");
     let _ = writeln!(
         s,
         "cargo xtask qemu --board sabrelite --mem 3840M --release --icount --cmdline zonekit.bench"

@@ -213,18 +213,22 @@ fn build(root: &Path, profile: &str) -> Result<(), HostError> {
         "--target-dir",
         TARGET_DIR,
     ];
-    let rustflags = match std::env::var("RUSTFLAGS") {
-        Ok(f) if !f.trim().is_empty() => format!("{f} {ALIGN_RUSTFLAGS}"),
-        _ => ALIGN_RUSTFLAGS.to_string(),
+    // Added to the caller's flags: CARGO_ENCODED_RUSTFLAGS (0x1f between flags)
+    // takes precedence over RUSTFLAGS in cargo, so whichever is set is extended.
+    let (var, flags) = match std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        Ok(f) if !f.is_empty() => (
+            "CARGO_ENCODED_RUSTFLAGS",
+            format!("{f}\x1f{}", ALIGN_RUSTFLAGS.replace(' ', "\x1f")),
+        ),
+        _ => match std::env::var("RUSTFLAGS") {
+            Ok(f) if !f.trim().is_empty() => ("RUSTFLAGS", format!("{f} {ALIGN_RUSTFLAGS}")),
+            _ => ("RUSTFLAGS", ALIGN_RUSTFLAGS.to_string()),
+        },
     };
-    eprintln!(
-        "xtask: RUSTFLAGS=\"{rustflags}\" {cargo} {}",
-        args.join(" ")
-    );
+    eprintln!("xtask: {var}={flags:?} {cargo} {}", args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
-        .env("RUSTFLAGS", rustflags)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env(var, flags)
         .current_dir(root)
         .status()
         .map_err(|e| HostError::Build(format!("cannot run {cargo}: {e}")))?;

@@ -78,13 +78,20 @@ pub fn render(s: &mut String, rows: &[(&str, u64, Vec<PairCount>)], host: Option
         s,
         "## Guest: alloc+free pairs (QEMU `-icount shift=0,sleep=off`)\n"
     );
+    let n = rows
+        .iter()
+        .flat_map(|r| r.2.iter())
+        .map(|p| p.n)
+        .max()
+        .unwrap_or(0);
+    let host_arch = std::env::consts::ARCH;
     let _ = writeln!(
         s,
         "The same boots, after memory init: CPU 0 allocates a `GFP_KERNEL` block and frees \
-         it again 10000 times untimed (filling the per-CPU lists), then 10000 times between \
-         two counter reads (`PageAllocator::timed_pairs`). Instructions per pair, the loop \
+         it again {n} times untimed (filling the per-CPU lists), then {n} times between two \
+         counter reads (`PageAllocator::timed_pairs`). Instructions per pair, the loop \
          included, on the target (ARMv7, 32-bit: a `u64` pfn or counter takes two registers). \
-         The host column is the harness's figure for the same workload (x86-64, release \
+         The host row is the harness's figure for the same workload ({host_arch}, release \
          profile), for scale only: another instruction set.\n"
     );
     let _ = writeln!(
@@ -104,7 +111,7 @@ pub fn render(s: &mut String, rows: &[(&str, u64, Vec<PairCount>)], host: Option
         let _ = writeln!(s);
     }
     if let Some([o0, o3]) = host {
-        let _ = writeln!(s, "| host harness (x86-64) | – | {o0:.1} | {o3:.1} |");
+        let _ = writeln!(s, "| host harness ({host_arch}) | – | {o0:.1} | {o3:.1} |");
     }
     let _ = writeln!(s);
 }

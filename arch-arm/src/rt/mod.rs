@@ -377,10 +377,13 @@ fn bench_pairs(
     for order in [0, 3] {
         let ticks = allocator
             .timed_pairs(0, order, BENCH_PAIRS, || counter.ticks())
-            .map_err(|_| HookStop {
-                what: "zonekit.bench",
-                why: "an allocation or free of the timed pairs failed",
-                exit_code: EXIT_SELF_CHECK,
+            .map_err(|e| {
+                kprintln!("zonekit-bench: order{} pairs stopped: {}", order, e);
+                HookStop {
+                    what: "zonekit.bench",
+                    why: "an allocation or free of the timed pairs failed",
+                    exit_code: EXIT_SELF_CHECK,
+                }
             })?;
         kprintln!(
             "zonekit-bench: order{} alloc+free pair n={} ticks={} hz={}",

@@ -152,7 +152,15 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             .find(|&z| self.node.zones[z].managed_pages != 0)?;
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
         let mark = *self.low_marks[z].get(highest)?;
-        let c = self.zones[z].counters;
+        let zs = &self.zones[z];
+        debug_assert_eq!(
+            mark,
+            (zs.wmark.low.saturating_add(zs.boost))
+                .saturating_add(zs.lowmem_reserve[highest])
+                .saturating_add(zs.nr_reserved_highatomic),
+            "low_marks is stale"
+        );
+        let c = zs.counters;
         if !fast::above_low_mark(c.free, c.free_cma, mark, order, mt == MOVABLE) {
             return None;
         }

@@ -48,8 +48,9 @@ struct ZoneFast<B> {
 }
 
 /// A zone's watermark inputs as the fast path reads them: republished whenever the
-/// zone lock is released (the highatomic reserve grows in the slow path, and
-/// [`SmpPageAllocator::with_all`] may recompute the watermarks). Page counts fit 32
+/// zone lock is released ([`SmpPageAllocator::with_all`] may recompute the
+/// watermarks; a highatomic reserve, which zonekit does not take yet, would change
+/// under the lock too). Page counts fit 32
 /// bits (40-bit physical addresses are 2^28 pages); larger values saturate.
 struct ZoneParams {
     managed: AtomicU32,
