@@ -347,6 +347,9 @@ impl<H: for<'a> MappingHooks<paging::EarlyTables<'a>>> BootHooks<PhysPageStorage
             _ => None,
         };
         smp_smoke_test(&mut smp, undef)?;
+        if running.cmdline.bench {
+            bench_smp_pairs(&mut running.allocator, smp.boot_cpu(), self.counter)?;
+        }
         if smp.online() < 2 {
             return Ok(());
         }
@@ -374,19 +377,45 @@ fn bench_pairs(
     allocator: &mut zonekit_core::page_alloc::PageAllocator<PhysPageStorage, MAX_CPUS>,
     counter: &dyn MonotonicCounter,
 ) -> Result<(), HookStop> {
+    print_pairs("", counter, |order| {
+        allocator.timed_pairs(0, order, BENCH_PAIRS, || counter.ticks())
+    })
+}
+
+/// The same pairs through the shared allocator (`SmpPageAllocator`, what a kernel
+/// uses on every CPU) on the boot CPU, uncontended: `zonekit-bench: smp-order<k>
+/// alloc+free pair n=N ticks=T hz=F`.
+fn bench_smp_pairs(
+    allocator: &mut zonekit_core::page_alloc::PageAllocator<PhysPageStorage, MAX_CPUS>,
+    cpu: &mut zonekit_core::percpu::CpuToken,
+    counter: &dyn MonotonicCounter,
+) -> Result<(), HookStop> {
+    let shared: zonekit_core::page_alloc::SmpPageAllocator<'_, PhysPageStorage, MAX_CPUS> =
+        zonekit_core::page_alloc::SmpPageAllocator::new(allocator);
+    print_pairs("smp-", counter, |order| {
+        shared.timed_pairs(cpu, order, BENCH_PAIRS, || counter.ticks())
+    })
+}
+
+/// Time orders 0 and 3 with `timed` and print a `zonekit-bench: <kind>order<k>` line
+/// for each; a failed loop stops the boot, saying why.
+fn print_pairs(
+    kind: &str,
+    counter: &dyn MonotonicCounter,
+    mut timed: impl FnMut(u32) -> Result<u64, zonekit_core::page_alloc::PairError>,
+) -> Result<(), HookStop> {
     for order in [0, 3] {
-        let ticks = allocator
-            .timed_pairs(0, order, BENCH_PAIRS, || counter.ticks())
-            .map_err(|e| {
-                kprintln!("zonekit-bench: order{} pairs stopped: {}", order, e);
-                HookStop {
-                    what: "zonekit.bench",
-                    why: "an allocation or free of the timed pairs failed",
-                    exit_code: EXIT_SELF_CHECK,
-                }
-            })?;
+        let ticks = timed(order).map_err(|e| {
+            kprintln!("zonekit-bench: {}order{} pairs stopped: {}", kind, order, e);
+            HookStop {
+                what: "zonekit.bench",
+                why: "an allocation or free of the timed pairs failed",
+                exit_code: EXIT_SELF_CHECK,
+            }
+        })?;
         kprintln!(
-            "zonekit-bench: order{} alloc+free pair n={} ticks={} hz={}",
+            "zonekit-bench: {}order{} alloc+free pair n={} ticks={} hz={}",
+            kind,
             order,
             BENCH_PAIRS,
             ticks,
