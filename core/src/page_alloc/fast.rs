@@ -13,7 +13,11 @@
 //! goes mostly into waiting for loads rather than into instructions: the zone comes
 //! from the pfn ([`zone_of`]) and the list from a predicted branch
 //! ([`pcp_push_list`]), so the usemap and list reads start at once instead of after
-//! the descriptor's load and the usemap byte's.
+//! the descriptor's load and the usemap byte's. For the same reason a head page's
+//! flags are written from what the path knows ([`crate::page::allocated_flags`] of
+//! its zone, node and order), never from the word just loaded: the free only
+//! compares that word, the allocation does not read it, so the stores of one pair
+//! do not wait on the loads of the last.
 
 use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
