@@ -21,22 +21,9 @@ use zonekit_core::storage::VecPageStorage;
 use zonekit_core::watermark::{init_per_zone_wmark_min, WmarkInput};
 use zonekit_core::MmConfig;
 
-const BASE: u64 = 0x6000_0000;
+use zonekit_tests::booted;
 
-fn booted(ram: u64, mm: MmConfig) -> BootedMemory<VecPageStorage> {
-    let source = StaticMemoryMap::single_bank(BASE, ram);
-    let params = BootParams {
-        source: &source,
-        cmdline: "",
-        // Linux 6.1 armmp: all lowmem is ZONE_DMA.
-        dma_zone_size: Some(1 << 32),
-        kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
-        boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
-        mm,
-    };
-    let mut storage = VecPageStorage::default();
-    boot(&params, &mut storage, &mut NoHooks).expect("boot")
-}
+const BASE: u64 = zonekit_tests::BOOT_BASE;
 
 type Alloc<const N: usize> = PageAllocator<VecPageStorage, N>;
 
@@ -747,23 +734,9 @@ fn model_long_xorshift_sequence() {
 
 #[test]
 fn cma_area_is_freed_as_migrate_cma() {
-    let mut b = booted(512 << 20, MmConfig::LINUX_61_ARMMP);
     // A 16 MiB CMA area, reserved in memblock until cma_init_reserved_areas.
-    let cma_base = 0x7e00_0000u64;
-    b.memblock.reserve(cma_base, 16 << 20).unwrap();
-    let BootedMemory {
-        memblock,
-        mut node,
-        limits,
-        ..
-    } = b;
-    let stats = memblock_free_all(&mut node, &memblock, limits.max_low);
-    let mut cfg = AllocConfig::new(limits.max_low, BASE);
-    cfg.cma
-        .init_reserved_mem(cma_base, 16 << 20, 8 << 20)
-        .unwrap();
-    let mut a: Alloc<1> = PageAllocator::new(node, VecPageStorage::default(), cfg);
-    assert!(a.cma_failures().is_empty());
+    let (mut a, stats) = zonekit_tests::cma_allocator::<1>(512 << 20, MmConfig::LINUX_61_ARMMP);
+    let cma_base = zonekit_tests::CMA_AREA.0;
     let st = a.zone_state(ZoneType::Dma);
     assert_eq!(st.cma_pages, 4096);
     assert_eq!(st.counters.free_cma, 4096);
@@ -937,22 +910,15 @@ fn alloc_config_cma_bad_areas_are_refused_without_corruption() {
         .init_reserved_mem(0x7e00_0000, !0xfff, 1 << 12)
         .is_err());
     for (area, want) in cases {
-        let mut b = booted(512 << 20, MmConfig::LINUX_61_ARMMP);
-        b.memblock.reserve(0x7e00_0000, 8 << 20).unwrap();
-        let BootedMemory {
-            memblock,
-            mut node,
-            limits,
-            ..
-        } = b;
-        let stats = memblock_free_all(&mut node, &memblock, limits.max_low);
-        let mut cfg = AllocConfig::new(limits.max_low, BASE);
         // Only page alignment is asked of the list here: the allocator must check the
         // areas against the node itself.
-        cfg.cma
-            .init_reserved_mem(area.base, area.size, 1 << 12)
-            .unwrap();
-        let a: Alloc<1> = PageAllocator::new(node, VecPageStorage::default(), cfg);
+        let (a, stats) = zonekit_tests::allocator_with_cma::<1>(
+            512 << 20,
+            MmConfig::LINUX_61_ARMMP,
+            (0x7e00_0000, 8 << 20),
+            (area.base, area.size),
+            1 << 12,
+        );
         let failures = a.cma_failures();
         assert_eq!(failures.len(), 1, "{area:x?}");
         assert!(want(&failures[0].1), "{area:x?}: {:?}", failures[0].1);

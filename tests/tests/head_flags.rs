@@ -4,34 +4,35 @@
 //! path that left another bit would quietly send every free of its pages the slow
 //! way. And `check_invariants` refuses a per-CPU page with a bit beyond its state
 //! (the allocation fast path overwrites the flags without reading them).
-use zonekit_arch_arm::bootmem::{boot, BootParams, BootedMemory};
-use zonekit_arch_arm::hooks::NoHooks;
-use zonekit_core::addr::MemRange;
+use zonekit_arch_arm::bootmem::BootedMemory;
 use zonekit_core::memblock::Memblock;
 use zonekit_core::mm_init::free_area_init_node;
 use zonekit_core::page::allocated_flags;
 use zonekit_core::page_alloc::{
     memblock_free_all, AllocConfig, AllocError, Gfp, PageAllocator, PageBlock,
 };
-use zonekit_core::source::StaticMemoryMap;
 use zonekit_core::storage::VecPageStorage;
 use zonekit_core::MmConfig;
 
-const BASE: u64 = 0x6000_0000;
+use zonekit_tests::booted;
+
+const BASE: u64 = zonekit_tests::BOOT_BASE;
 type A<const N: usize> = PageAllocator<VecPageStorage, N>;
 
-fn booted(ram: u64, mm: MmConfig) -> BootedMemory<VecPageStorage> {
-    let source = StaticMemoryMap::single_bank(BASE, ram);
-    let params = BootParams {
-        source: &source,
-        cmdline: "",
-        dma_zone_size: Some(1 << 32),
-        kernel_image: MemRange::new(BASE + 0x8000, 0x80_0000),
-        boot_data: &[MemRange::new(BASE + 0x100, 0x1000)],
-        mm,
-    };
-    let mut storage = VecPageStorage::default();
-    boot(&params, &mut storage, &mut NoHooks).expect("boot")
+/// A 16 MiB node after `memblock_free_all`, for `N` CPUs.
+fn small_allocator<const N: usize>() -> A<N> {
+    let BootedMemory {
+        memblock,
+        mut node,
+        limits,
+        ..
+    } = booted(16 << 20, MmConfig::ZONEKIT);
+    memblock_free_all(&mut node, &memblock, limits.max_low);
+    PageAllocator::new(
+        node,
+        VecPageStorage::default(),
+        AllocConfig::new(limits.max_low, BASE),
+    )
 }
 
 fn check<const N: usize>(a: &A<N>, b: &PageBlock, what: &str) {
@@ -116,40 +117,13 @@ fn exercise<const N: usize>(a: &mut A<N>) {
 
 #[test]
 fn highmem_cma_all_paths() {
-    let mut b = booted(1536 << 20, MmConfig::LINUX_61_ARMMP);
-    let cma_base = 0x7e00_0000u64;
-    b.memblock.reserve(cma_base, 16 << 20).unwrap();
-    let BootedMemory {
-        memblock,
-        mut node,
-        limits,
-        ..
-    } = b;
-    memblock_free_all(&mut node, &memblock, limits.max_low);
-    let mut cfg = AllocConfig::new(limits.max_low, BASE);
-    cfg.cma
-        .init_reserved_mem(cma_base, 16 << 20, 8 << 20)
-        .unwrap();
-    let mut a: A<2> = PageAllocator::new(node, VecPageStorage::default(), cfg);
-    assert!(a.cma_failures().is_empty());
+    let (mut a, _) = zonekit_tests::cma_allocator::<2>(1536 << 20, MmConfig::LINUX_61_ARMMP);
     exercise(&mut a);
 }
 
 #[test]
 fn small_node_exhaustion() {
-    let b = booted(16 << 20, MmConfig::ZONEKIT);
-    let BootedMemory {
-        memblock,
-        mut node,
-        limits,
-        ..
-    } = b;
-    memblock_free_all(&mut node, &memblock, limits.max_low);
-    let mut a: A<2> = PageAllocator::new(
-        node,
-        VecPageStorage::default(),
-        AllocConfig::new(limits.max_low, BASE),
-    );
+    let mut a = small_allocator::<2>();
     exercise(&mut a);
 }
 
@@ -184,19 +158,7 @@ fn node_id_5() {
 
 #[test]
 fn check_invariants_refuses_a_stray_bit_on_a_pcp_page() {
-    let b = booted(16 << 20, MmConfig::ZONEKIT);
-    let BootedMemory {
-        memblock,
-        mut node,
-        limits,
-        ..
-    } = b;
-    memblock_free_all(&mut node, &memblock, limits.max_low);
-    let mut a: A<1> = PageAllocator::new(
-        node,
-        VecPageStorage::default(),
-        AllocConfig::new(limits.max_low, BASE),
-    );
+    let mut a = small_allocator::<1>();
     let block = a.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
     let pfn = block.pfn();
     a.free_pages(0, block).unwrap();
