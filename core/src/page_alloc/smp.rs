@@ -54,10 +54,9 @@ struct ZoneFast<B> {
 /// bits (40-bit physical addresses are 2^28 pages); larger values saturate.
 struct ZoneParams {
     managed: AtomicU32,
-    /// `low_wmark_pages + watermark_boost`.
-    low: AtomicU32,
-    lowmem_reserve: [AtomicU32; MAX_NR_ZONES],
-    highatomic: AtomicU32,
+    /// Per highest zone of an allocation, the allocator's precomputed low mark
+    /// (low watermark + boost + lowmem reserve + highatomic reserve).
+    low_marks: [AtomicU32; MAX_NR_ZONES],
     stat_threshold: AtomicU32,
 }
 
@@ -69,9 +68,7 @@ impl ZoneParams {
     fn of<S: PageStorage, const NCPU: usize>(a: &PageAllocator<S, NCPU>, z: usize) -> Self {
         let p = ZoneParams {
             managed: AtomicU32::new(0),
-            low: AtomicU32::new(0),
-            lowmem_reserve: core::array::from_fn(|_| AtomicU32::new(0)),
-            highatomic: AtomicU32::new(0),
+            low_marks: core::array::from_fn(|_| AtomicU32::new(0)),
             stat_threshold: AtomicU32::new(0),
         };
         p.publish(a, z);
@@ -80,17 +77,13 @@ impl ZoneParams {
 
     /// Store zone `z`'s current values (the zone lock held).
     fn publish<S: PageStorage, const NCPU: usize>(&self, a: &PageAllocator<S, NCPU>, z: usize) {
-        let st = &a.zones[z];
         self.managed
             .store(sat32(a.node.zones[z].managed_pages), Relaxed);
-        self.low
-            .store(sat32(st.wmark.low.saturating_add(st.boost)), Relaxed);
-        for (r, &v) in self.lowmem_reserve.iter().zip(&st.lowmem_reserve) {
-            r.store(sat32(v), Relaxed);
+        for (m, &v) in self.low_marks.iter().zip(&a.low_marks[z]) {
+            m.store(sat32(v), Relaxed);
         }
-        self.highatomic
-            .store(sat32(st.nr_reserved_highatomic), Relaxed);
-        self.stat_threshold.store(st.stat_threshold, Relaxed);
+        self.stat_threshold
+            .store(a.zones[z].stat_threshold, Relaxed);
     }
 }
 
@@ -206,10 +199,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let free = zf.vm.global(ZoneStatItem::NrFreePages);
         let cma = zf.vm.global(ZoneStatItem::NrFreeCmaPages);
         let zp = &zf.params;
-        let mark =
-            u64::from(zp.low.load(Relaxed)) + u64::from(zp.lowmem_reserve[highest].load(Relaxed));
-        let highatomic = u64::from(zp.highatomic.load(Relaxed));
-        if !fast::above_low_mark(free, cma, mark + highatomic, order, movable) {
+        let mark = u64::from(zp.low_marks.get(highest)?.load(Relaxed));
+        if !fast::above_low_mark(free, cma, mark, order, movable) {
             return None;
         }
         if order > 0 {
