@@ -172,6 +172,8 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
     /// Each zone's usemap, for the free fast path.
     pageblocks: [fast::PageblockTypes<S::Bitmap>; MAX_NR_ZONES],
+    /// The zones' spans, for the free fast path.
+    zone_spans: fast::ZoneSpans,
     /// `[zone][highest zone of the allocation]`: the low watermark, the boost, the
     /// lowmem reserve and the highatomic reserve added up, the allocation fast
     /// path's mark in one load. Set with the watermarks, the only time any of these
@@ -239,9 +241,13 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     pub fn new(node: PgData<S>, storage: S, cfg: AllocConfig) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::CPUS_OK;
-        let pageblocks = core::array::from_fn(|z| fast::PageblockTypes::new(&node.zones[z]));
+        let map_start = node.mem_map_start_pfn;
+        let pageblocks =
+            core::array::from_fn(|z| fast::PageblockTypes::new(&node.zones[z], map_start));
+        let zone_spans = fast::ZoneSpans::new(&node.zones, map_start);
         let mut a = PageAllocator {
             pageblocks,
+            zone_spans,
             node,
             storage,
             cfg,

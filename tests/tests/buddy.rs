@@ -927,3 +927,23 @@ fn alloc_config_cma_bad_areas_are_refused_without_corruption() {
         a.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn fast_frees_find_each_zone_of_a_two_zone_node() {
+    // 2 GiB: 768 MiB of DMA, 1.25 GiB of HighMem (the larger zone is searched first).
+    let (mut a, _, _) = allocator::<1>(booted(2 << 30, MmConfig::LINUX_61_ARMMP));
+    for (gfp, zone) in [
+        (Gfp::KERNEL, ZoneType::Dma),
+        (Gfp::HIGHUSER_MOVABLE, ZoneType::HighMem),
+    ] {
+        for order in 0..=3 {
+            let b = a.alloc_pages(0, gfp, order).unwrap();
+            assert_eq!(b.zone(), zone);
+            let before = a.pcp(0, zone).unwrap().count;
+            a.free_pages(0, b).unwrap();
+            // Back on its own zone's per-CPU list, not on the other's.
+            assert_eq!(a.pcp(0, zone).unwrap().count, before + (1 << order));
+        }
+    }
+    a.check_invariants().unwrap();
+}

@@ -11,7 +11,7 @@
 //!
 //! The free steps are ordered for a modern out-of-order core, where a free's time
 //! goes mostly into waiting for loads rather than into instructions: the zone comes
-//! from the pfn ([`zone_of`]) and the list from a predicted branch
+//! from the pfn ([`ZoneSpans::zone_of`]) and the list from a predicted branch
 //! ([`pcp_push_list`]), so the usemap and list reads start at once instead of after
 //! the descriptor's load and the usemap byte's. For the same reason a head page's
 //! flags are written from what the path knows ([`crate::page::allocated_flags`] of
@@ -22,7 +22,7 @@
 use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE, NIL};
 use crate::addr::Pfn;
-use crate::mmtypes::{MigrateType, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES, MIGRATE_TYPES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
 use crate::storage::PageStorage;
@@ -120,72 +120,113 @@ pub(super) struct FreeCandidate<'m> {
     pub flags: u32,
 }
 
-/// A page of the zone whose allocated heads of `order` have the flags `allocated`
-/// ([`crate::page::allocated_flags`]) that may be freed at `order` without further
-/// checks, or `None` (outside the map, reserved, free, a tail, another order or
-/// another zone, any other bit: the checked path says which).
+/// The `mem_map` index of `pfn` when the map has a descriptor for it: one
+/// subtraction and one comparison. From here on the free fast paths work in
+/// 32-bit indices (a `mem_map` never has more than `u32::MAX` entries: its links
+/// are u32), which a 32-bit core handles in single registers where a u64 pfn takes
+/// two; the index is kept as a `usize` known to be below the map's length, so
+/// that indexing the map with it again costs no second bounds check.
+#[inline(always)]
+pub(super) fn map_index(map: &[Page], map_start: Pfn, pfn: Pfn) -> Option<usize> {
+    let i = usize::try_from(pfn.wrapping_sub(map_start)).ok()?;
+    (i < map.len()).then_some(i)
+}
+
+/// The page at `mem_map` index `index` ([`map_index`]), in the zone whose allocated
+/// heads of `order` have the flags `allocated` ([`crate::page::allocated_flags`]),
+/// when it may be freed at `order` without further checks, or `None` (outside the
+/// map, reserved, free, a tail, another order or another zone, any other bit: the
+/// checked path says which).
 #[inline(always)]
 pub(super) fn free_candidate(
     map: &[Page],
-    map_start: Pfn,
-    pfn: Pfn,
+    index: usize,
     allocated: u32,
 ) -> Option<FreeCandidate<'_>> {
-    let i = pfn.wrapping_sub(map_start);
-    let page = map.get(usize::try_from(i).ok()?)?;
-    // A mem_map never has more than u32::MAX entries (its links are u32).
-    let index = i as u32;
+    let page = map.get(index)?;
     // An unreserved page is inside its zone (memmap_init links every descriptor to
     // the zone it lies in; pages outside the zones stay reserved): one comparison
     // of the whole word checks the state, the order and that the descriptor names
-    // the zone the caller found from the pfn.
+    // the zone the caller found from the index.
     if page.raw_flags() != allocated || page.refcount() != 1 {
         return None;
     }
     Some(FreeCandidate {
         page,
-        index,
+        index: index as u32,
         flags: allocated,
     })
 }
 
-/// The zone whose span holds `pfn`, from the zones' spans alone
-/// ([`PageblockTypes::spans`]): comparisons the branch predictor settles, so the
-/// usemap and per-CPU list reads that depend on the zone need not wait for the
-/// page descriptor's load (on a modern core that wait, not the instruction count,
-/// is most of a free's time). [`free_candidate`] then checks that the descriptor
-/// names the same zone.
-#[inline(always)]
-pub(super) fn zone_of<'a, B: 'a>(
-    zones: impl IntoIterator<Item = &'a PageblockTypes<B>>,
-    pfn: Pfn,
-) -> Option<usize> {
-    zones.into_iter().position(|z| z.spans(pfn))
+/// The populated zones' spans in `mem_map` indices, in the order the free fast
+/// paths search them for a page's zone: the zone with the most pages first (the
+/// one most frees belong to), then the others by size. Comparisons the branch
+/// predictor settles, so the usemap and per-CPU list reads that depend on the zone
+/// need not wait for the page descriptor's load (on a modern core that wait, not
+/// the instruction count, is most of a free's time); [`free_candidate`] then checks
+/// that the descriptor names the same zone. Taken once when the allocator is set
+/// up: the spans never move (the allocators own their node and never lend it
+/// mutably).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ZoneSpans {
+    /// `(start, pages, zone)`: the zone's span `[start, start + pages)`; unused
+    /// entries, and zones the 32-bit indices cannot describe (their frees take the
+    /// checked path), have no pages. The zone is a [`ZoneType`] so that indexing
+    /// the per-zone arrays with it needs no bounds check.
+    spans: [(u32, u32, ZoneType); MAX_NR_ZONES],
+}
+
+impl ZoneSpans {
+    /// The spans of `zones`, for a `mem_map` starting at `map_start`.
+    pub(super) fn new<S: PageStorage>(zones: &[Zone<S>; MAX_NR_ZONES], map_start: Pfn) -> Self {
+        let mut spans = [(0, 0, ZoneType::Dma); MAX_NR_ZONES];
+        let mut n = 0;
+        for zone in zones {
+            // A zone inside the map (memmap_init's) has a 32-bit start and size.
+            let start = zone
+                .zone_start_pfn
+                .checked_sub(map_start)
+                .map(u32::try_from);
+            if let (Some(Ok(start)), Ok(pages @ 1..)) = (start, u32::try_from(zone.spanned_pages)) {
+                spans[n] = (start, pages, zone.zone_type);
+                n += 1;
+            }
+        }
+        spans[..n].sort_unstable_by_key(|&(_, pages, z)| (core::cmp::Reverse(pages), z as usize));
+        ZoneSpans { spans }
+    }
+
+    /// The zone whose span holds `mem_map` index `index` (the loop written out: a
+    /// free in the largest zone costs one comparison).
+    #[inline(always)]
+    pub(super) fn zone_of(&self, index: u32) -> Option<usize> {
+        let hit = |k: usize| {
+            let (start, pages, z) = self.spans[k];
+            (index.wrapping_sub(start) < pages).then_some(z as usize)
+        };
+        const _: () = assert!(MAX_NR_ZONES == 4);
+        hit(0)
+            .or_else(|| hit(1))
+            .or_else(|| hit(2))
+            .or_else(|| hit(3))
+    }
 }
 
 /// A zone's pageblock migrate types as the free fast paths read them: its usemap
-/// and where it starts, and the zone's span for [`zone_of`], taken once when the
-/// allocator is set up (the usemap's contents change under the zone lock; the map
-/// itself never moves, and neither do the spans: the allocators own their node and
-/// never lend it mutably).
+/// and the `mem_map` index of its first pageblock, taken once when the allocator is
+/// set up (the usemap's contents change under the zone lock; the map itself never
+/// moves).
 pub(super) struct PageblockTypes<B> {
     usemap: Option<B>,
-    base: Pfn,
+    /// `mem_map` index of the first page of the zone's first pageblock (wrapping:
+    /// the pageblock may start before the map).
+    block_base: u32,
     pageblock_order: u32,
-    /// The zone's span, `[start, start + pages)` (no pages for an empty zone).
-    start: Pfn,
-    pages: u64,
     /// [`crate::page::allocated_flags`] of the zone at order 0.
     allocated: u32,
 }
 
 impl<B> PageblockTypes<B> {
-    /// True when `pfn` lies in the zone's span.
-    #[inline(always)]
-    pub(super) fn spans(&self, pfn: Pfn) -> bool {
-        pfn.wrapping_sub(self.start) < self.pages
-    }
-
     /// The flags of this zone's allocated head pages of `order`.
     #[inline(always)]
     pub(super) fn allocated(&self, order: u32) -> u32 {
@@ -194,33 +235,32 @@ impl<B> PageblockTypes<B> {
 }
 
 impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
-    /// The zone's usemap, from the first pageblock the zone touches.
-    pub(super) fn new<S: PageStorage<Bitmap = B>>(zone: &Zone<S>) -> Self
+    /// The zone's usemap, from the first pageblock the zone touches, for a
+    /// `mem_map` starting at `map_start`.
+    pub(super) fn new<S: PageStorage<Bitmap = B>>(zone: &Zone<S>, map_start: Pfn) -> Self
     where
         B: Clone,
     {
+        let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
         PageblockTypes {
             usemap: zone.usemap.clone(),
-            base: crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order),
+            block_base: base.wrapping_sub(map_start) as u32,
             pageblock_order: zone.pageblock_order,
-            start: zone.zone_start_pfn,
-            pages: zone.spanned_pages,
             allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
         }
     }
 
-    /// `get_pfnblock_migratetype`'s three bits for `pfn`, as stored (unknown values
+    /// `get_pfnblock_migratetype`'s three bits for the page at `mem_map` index
+    /// `index`, inside the zone's span ([`ZoneSpans::zone_of`]), as stored (unknown values
     /// included: [`pcp_push_list`] reads them as MOVABLE). `None` for an isolated
     /// pageblock (its pages go straight to the buddy), when the zone has no usemap
-    /// or `pfn` lies outside it.
+    /// or the index lies outside it.
     #[inline(always)]
-    pub(super) fn free_route(&self, pfn: Pfn) -> Option<usize> {
+    pub(super) fn free_route(&self, index: u32) -> Option<usize> {
         let usemap = self.usemap.as_deref()?;
-        // Before the usemap, the difference wraps to a block number past its end.
-        // A zone spans fewer than 2^32 pages, so the offset is shifted in 32 bits
-        // (one instruction on a 32-bit core; any larger one is past the usemap).
-        let offset = u32::try_from(pfn.wrapping_sub(self.base)).ok()?;
-        let block = offset >> (self.pageblock_order & 31);
+        // Inside the span the difference is the page's offset from the first
+        // pageblock (less than 2^32: the span is); outside it, a block past the end.
+        let block = index.wrapping_sub(self.block_base) >> (self.pageblock_order & 31);
         let byte = usemap.get((block >> 1) as usize)?.load(Ordering::Relaxed);
         let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
         (raw != ISOLATE).then_some(raw)

@@ -91,15 +91,17 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(map) = self.node.mem_map.as_deref() else {
             return false;
         };
-        let Some(z) = fast::zone_of(&self.pageblocks, pfn) else {
+        let Some(i) = fast::map_index(map, self.node.mem_map_start_pfn, pfn) else {
+            return false;
+        };
+        let Some(z) = self.zone_spans.zone_of(i as u32) else {
             return false;
         };
         let blocks = &self.pageblocks[z];
-        let start = self.node.mem_map_start_pfn;
-        let Some(c) = fast::free_candidate(map, start, pfn, blocks.allocated(order)) else {
+        let Some(c) = fast::free_candidate(map, i, blocks.allocated(order)) else {
             return false;
         };
-        let Some(raw) = blocks.free_route(pfn) else {
+        let Some(raw) = blocks.free_route(i as u32) else {
             return false;
         };
         if !fast::pcp_room(&pcps[z], order) {

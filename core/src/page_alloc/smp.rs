@@ -101,6 +101,7 @@ struct CpuSlot<L: Locking> {
 pub struct SmpPageAllocator<'a, S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
     map: Option<S::MemMap>,
     map_start: Pfn,
+    zone_spans: fast::ZoneSpans,
     zones: [ZoneFast<S::Bitmap>; MAX_NR_ZONES],
     zone_lock: L::Mutex<&'a mut PageAllocator<S, NCPU>>,
     cpus: [CpuSlot<L>; NCPU],
@@ -139,7 +140,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             let st = &a.zones[z];
             ZoneFast {
                 params: ZoneParams::of(a, z),
-                pageblocks: fast::PageblockTypes::new(zone),
+                pageblocks: fast::PageblockTypes::new(zone, map_start),
                 areas: AtomicU32::new(area_bits(zone)),
                 vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
             }
@@ -158,6 +159,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         SmpPageAllocator {
             map,
             map_start,
+            // The same spans as the allocator's (its node's zones do not move).
+            zone_spans: a.zone_spans,
             zones,
             zone_lock: L::Mutex::new(a),
             cpus,
@@ -293,15 +296,18 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(map) = self.map.as_deref() else {
             return false;
         };
-        let Some(z) = fast::zone_of(self.zones.iter().map(|z| &z.pageblocks), pfn) else {
+        let Some(i) = fast::map_index(map, self.map_start, pfn) else {
+            return false;
+        };
+        let Some(z) = self.zone_spans.zone_of(i as u32) else {
             return false;
         };
         let zf = &self.zones[z];
         let allocated = zf.pageblocks.allocated(order);
-        let Some(cand) = fast::free_candidate(map, self.map_start, pfn, allocated) else {
+        let Some(cand) = fast::free_candidate(map, i, allocated) else {
             return false;
         };
-        let Some(raw) = zf.pageblocks.free_route(pfn) else {
+        let Some(raw) = zf.pageblocks.free_route(i as u32) else {
             return false;
         };
         let slot = &self.cpus[c];
