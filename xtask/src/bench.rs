@@ -390,7 +390,10 @@ fn render_host(s: &mut String, h: &HostFigures) {
          also gives the smallest and largest ratio. The harness is built with `RUSTFLAGS=\"{ALIGN_RUSTFLAGS}\"` \
          (functions at 64 bytes, jump targets at 32, for every allocator alike), so that \
          code moving elsewhere in the binary does not move these figures; the padding is \
-         never executed and the instruction counts are those of the plain build. On a \
+         never executed and the instruction counts are those of the plain build. It is \
+         also built in one codegen unit, so that what is inlined into each allocator's \
+         code does not depend on how the rest of the harness was split into units (with \
+         16 units, a change in zonekit alone once doubled FrameAllocator's order-0 time). On a \
          loaded shared machine the ratios still move by a few percent from run to run; the \
          instruction counts above do not move at all.\n"
     );
@@ -461,8 +464,9 @@ fn render(
     let _ = writeln!(s, "cargo xtask bench --no-guest # host part only");
     let _ = writeln!(
         s,
-        "RUSTFLAGS=\"{ALIGN_RUSTFLAGS}\" cargo run --target-dir target/bench-aligned \
-         -p zonekit-tests --profile bench-o3 --bin zonekit-bench -- time 31   # one timing process"
+        "CARGO_PROFILE_BENCH_O3_CODEGEN_UNITS=1 RUSTFLAGS=\"{ALIGN_RUSTFLAGS}\" cargo run \
+         --target-dir target/bench-aligned -p zonekit-tests --profile bench-o3 --bin \
+         zonekit-bench -- time 31   # one timing process"
     );
     let _ = writeln!(s, "valgrind --tool=callgrind --toggle-collect='*measure_region*' target/bench-aligned/release/zonekit-bench count zonekit order0 2000");
     let _ = writeln!(

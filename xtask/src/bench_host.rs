@@ -57,12 +57,12 @@ pub const PROFILES: [(&str, &str, &str); 2] = [
     (
         "release",
         "release",
-        "workspace release profile (`opt-level = \"s\"`)",
+        "workspace release profile (`opt-level = \"s\"`), one codegen unit",
     ),
     (
         "bench-o3",
         "bench-o3",
-        "`[profile.bench-o3]`: release with `opt-level = 3`",
+        "`[profile.bench-o3]`: release with `opt-level = 3`, one codegen unit",
     ),
 ];
 
@@ -82,6 +82,15 @@ pub const TIMING_PROCESSES: usize = 9;
 /// padding is never executed, so the instruction counts are the same either way.
 pub const ALIGN_RUSTFLAGS: &str =
     "-C llvm-args=-align-all-functions=6 -C llvm-args=-align-all-nofallthru-blocks=5";
+
+/// The harness is built in one codegen unit (`CARGO_PROFILE_<PROFILE>_CODEGEN_UNITS`,
+/// set for these builds only). With the profiles' default 16, what rustc puts in
+/// which unit, and so what LLVM may inline into what, depends on the whole crate:
+/// a change in zonekit alone moved FrameAllocator's B-tree code into another unit
+/// of the harness and doubled FrameAllocator's order-0 time (27 ns against 15 ns,
+/// the same instruction count), which made a 1.7× ratio read as 3.1×. In one unit
+/// every allocator's code is inlined on its own merits.
+pub const CODEGEN_UNITS: &str = "1";
 
 /// Where the aligned harness is built (apart from `target/`'s own profiles, so that
 /// the other builds keep their cache).
@@ -225,10 +234,15 @@ fn build(root: &Path, profile: &str) -> Result<(), HostError> {
             _ => ("RUSTFLAGS", ALIGN_RUSTFLAGS.to_string()),
         },
     };
-    eprintln!("xtask: {var}={flags:?} {cargo} {}", args.join(" "));
+    let units = codegen_units_var(profile);
+    eprintln!(
+        "xtask: {units}={CODEGEN_UNITS} {var}={flags:?} {cargo} {}",
+        args.join(" ")
+    );
     let status = Command::new(&cargo)
         .args(args)
         .env(var, flags)
+        .env(&units, CODEGEN_UNITS)
         .current_dir(root)
         .status()
         .map_err(|e| HostError::Build(format!("cannot run {cargo}: {e}")))?;
@@ -236,6 +250,15 @@ fn build(root: &Path, profile: &str) -> Result<(), HostError> {
         return Err(HostError::Build(format!("cargo build failed ({status})")));
     }
     Ok(())
+}
+
+/// Cargo's variable for `profile`'s codegen units (`bench-o3` →
+/// `CARGO_PROFILE_BENCH_O3_CODEGEN_UNITS`).
+fn codegen_units_var(profile: &str) -> String {
+    format!(
+        "CARGO_PROFILE_{}_CODEGEN_UNITS",
+        profile.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 fn valgrind_present() -> bool {
@@ -399,6 +422,18 @@ pub fn run(root: &Path) -> Result<HostFigures, HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_each_profiles_codegen_units_variable() {
+        assert_eq!(
+            codegen_units_var("release"),
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS"
+        );
+        assert_eq!(
+            codegen_units_var("bench-o3"),
+            "CARGO_PROFILE_BENCH_O3_CODEGEN_UNITS"
+        );
+    }
 
     #[test]
     fn parses_harness_output() {
