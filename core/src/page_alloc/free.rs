@@ -83,7 +83,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// is not isolated, whose per-CPU lists stay below `high` without a high-order
     /// drain: push it on the head of its list, O(1). Anything else returns `false`
     /// before changing anything, and the checked path runs.
-    #[inline]
+    #[inline(always)]
     fn free_pcp_fast(&mut self, cpu: usize, pfn: Pfn, order: u32) -> bool {
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
@@ -117,7 +117,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// page is checked first (`free_page_is_bad`): outside the node, reserved, already
     /// free, a tail page or the wrong order is refused with a [`FreeError`] and
     /// nothing changes.
-    #[inline]
+    #[inline(always)]
     pub fn free_pages_raw(&mut self, cpu: usize, pfn: Pfn, order: u32) -> Result<(), FreeError> {
         if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_pcp_fast(cpu, pfn, order) {
             return Ok(());

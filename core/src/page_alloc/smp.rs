@@ -171,7 +171,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     /// shared lock when they have a block and the zone is above its low watermark;
     /// everything else under the zone lock, draining every CPU's lists once before
     /// giving up.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_pages(
         &self,
         cpu: &mut CpuToken,
@@ -190,7 +190,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         self.alloc_slow(c, gfp, order)
     }
 
-    #[inline]
+    #[inline(always)]
     fn alloc_fast(&self, c: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
@@ -265,7 +265,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     /// `__free_pages(pfn_to_page(pfn), order)` on the token's CPU, with every
     /// `free_page_is_bad` check ([`PageAllocator::free_pages_raw`]): orders up to 3
     /// onto its own lists without a shared lock while they stay below `high`.
-    #[inline]
+    #[inline(always)]
     pub fn free_pages_raw(
         &self,
         cpu: &mut CpuToken,
@@ -291,7 +291,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_fast(&self, c: usize, pfn: Pfn, order: u32) -> bool {
         let Some(map) = self.map.as_deref() else {
             return false;
