@@ -180,7 +180,7 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     /// changes (zonekit has no kswapd boost and takes no highatomic reserve; code
     /// that adds either must refresh this: the fast path checks it in debug
     /// builds).
-    low_marks: [[u64; MAX_NR_ZONES]; MAX_NR_ZONES],
+    low_marks: [[usize; MAX_NR_ZONES]; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }
 
@@ -286,7 +286,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return c;
         };
         for (o, area) in zone.free_area[..zone.nr_orders].iter().enumerate() {
-            c.free += area.nr_free << o;
+            c.free += (area.nr_free << o) as usize;
             let mut i = area.free_list[CMA];
             while i != NIL {
                 c.free_cma += 1 << o;
@@ -333,11 +333,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             }
             let st = &self.zones[z];
             self.low_marks[z] = st.lowmem_reserve.map(|r| {
-                st.wmark
+                let mark = st
+                    .wmark
                     .low
                     .saturating_add(st.boost)
                     .saturating_add(r)
-                    .saturating_add(st.nr_reserved_highatomic)
+                    .saturating_add(st.nr_reserved_highatomic);
+                // Saturated to the word the free counters are kept in.
+                usize::try_from(mark).unwrap_or(usize::MAX)
             });
         }
     }
@@ -386,7 +389,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// `nr_free_pages()`: pages on the buddy lists of all zones (per-CPU lists not
     /// included, as in Linux).
     pub fn nr_free_pages(&self) -> u64 {
-        self.zones.iter().map(|z| z.counters.free).sum()
+        self.zones.iter().map(|z| z.counters.free as u64).sum()
     }
 
     /// Pages parked on per-CPU lists.
@@ -401,7 +404,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
 
     /// `NR_FREE_PAGES` of a zone.
     pub fn free(&self, zone: ZoneType) -> u64 {
-        self.zones[zone as usize].counters.free
+        self.zones[zone as usize].counters.free as u64
     }
 
     /// Pages of a zone handed out and not freed.
@@ -415,7 +418,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
         self.node.zones[z]
             .managed_pages
-            .saturating_sub(self.zones[z].counters.free + pcp)
+            .saturating_sub(self.zones[z].counters.free as u64 + pcp)
     }
 
     /// `totalram_pages`.

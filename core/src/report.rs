@@ -49,7 +49,7 @@ pub fn zoneinfo<S: PageStorage, const NCPU: usize, W: Write>(
             continue;
         }
         let stats: [(&str, u64); 11] = [
-            ("nr_free_pages", st.counters.free),
+            ("nr_free_pages", st.counters.free as u64),
             ("nr_zone_inactive_anon", 0),
             ("nr_zone_active_anon", 0),
             ("nr_zone_inactive_file", 0),
@@ -59,7 +59,7 @@ pub fn zoneinfo<S: PageStorage, const NCPU: usize, W: Write>(
             ("nr_mlock", 0),
             ("nr_bounce", 0),
             ("nr_zspages", 0),
-            ("nr_free_cma", st.counters.free_cma),
+            ("nr_free_cma", st.counters.free_cma as u64),
         ];
         for (name, v) in stats {
             write!(w, "\n      {name:<12} {v}")?;

@@ -160,9 +160,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let zs = &self.zones[z];
         debug_assert_eq!(
             mark,
-            (zs.wmark.low.saturating_add(zs.boost))
-                .saturating_add(zs.lowmem_reserve[highest])
-                .saturating_add(zs.nr_reserved_highatomic),
+            usize::try_from(
+                (zs.wmark.low.saturating_add(zs.boost))
+                    .saturating_add(zs.lowmem_reserve[highest])
+                    .saturating_add(zs.nr_reserved_highatomic)
+            )
+            .unwrap_or(usize::MAX),
             "low_marks is stale"
         );
         let c = zs.counters;

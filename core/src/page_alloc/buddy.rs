@@ -37,18 +37,22 @@ pub const FALLBACKS: [[usize; 2]; MIGRATE_PCPTYPES] = [
     [UNMOVABLE, MOVABLE],     // RECLAIMABLE
 ];
 
-/// The zone's free-page counters (`NR_FREE_PAGES`, `NR_FREE_CMA_PAGES`).
+/// The zone's free-page counters (`NR_FREE_PAGES`, `NR_FREE_CMA_PAGES`), in the
+/// native word like Linux's `atomic_long_t` vmstat counters: a 32-bit core
+/// updates and compares them in one register (a zone has fewer than 2^32 pages),
+/// where a u64 takes two on every buddy operation and in the allocation fast
+/// path's watermark test.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FreeCounters {
     /// Pages on the buddy free lists.
-    pub free: u64,
+    pub free: usize,
     /// Of those, pages on `MIGRATE_CMA` lists.
-    pub free_cma: u64,
+    pub free_cma: usize,
 }
 
 impl FreeCounters {
     #[inline]
-    fn add(&mut self, nr: u64, mt: usize) {
+    fn add(&mut self, nr: usize, mt: usize) {
         self.free += nr;
         if mt == CMA {
             self.free_cma += nr;
@@ -56,7 +60,7 @@ impl FreeCounters {
     }
 
     #[inline]
-    fn sub(&mut self, nr: u64, mt: usize) {
+    fn sub(&mut self, nr: usize, mt: usize) {
         self.free -= nr;
         if mt == CMA {
             self.free_cma -= nr;

@@ -183,7 +183,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     "pcp pages in mem_map differ from the lists",
                 ));
             }
-            if zs.counters.free != free || zs.counters.free_cma != list_cma {
+            if zs.counters.free as u64 != free || zs.counters.free_cma as u64 != list_cma {
                 return Err(err(
                     zone.zone_start_pfn,
                     "NR_FREE_PAGES does not match the lists",

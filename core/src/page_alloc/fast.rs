@@ -43,15 +43,15 @@ const _: () = assert!(crate::mmtypes::MAX_NR_ZONES <= ZONE_MASK as usize + 1);
 /// highatomic reserve (unusable for these allocations), saturated.
 #[inline]
 pub(super) fn above_low_mark(
-    free: u64,
-    free_cma: u64,
-    mark: u64,
+    free: usize,
+    free_cma: usize,
+    mark: usize,
     order: u32,
     movable: bool,
 ) -> bool {
     // The fast paths' orders are at most PAGE_ALLOC_COSTLY_ORDER: a 32-bit shift
     // (one instruction on a 32-bit core, where a u64 shift by a variable is six).
-    let unusable = u64::from((1u32 << (order & 31)) - 1) + if movable { 0 } else { free_cma };
+    let unusable = ((1u32 << (order & 31)) - 1) as usize + if movable { 0 } else { free_cma };
     // `free - min(free, unusable + highatomic) > low mark`, in one comparison: when
     // free < unusable both sides are false (mark + unusable ≥ unusable > free).
     free > mark.saturating_add(unusable)

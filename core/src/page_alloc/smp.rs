@@ -80,7 +80,7 @@ impl ZoneParams {
         self.managed
             .store(sat32(a.node.zones[z].managed_pages), Relaxed);
         for (m, &v) in self.low_marks.iter().zip(&a.low_marks[z]) {
-            m.store(sat32(v), Relaxed);
+            m.store(u32::try_from(v).unwrap_or(u32::MAX), Relaxed);
         }
         self.stat_threshold
             .store(a.zones[z].stat_threshold, Relaxed);
@@ -142,7 +142,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 params: ZoneParams::of(a, z),
                 pageblocks: fast::PageblockTypes::new(zone, map_start),
                 areas: AtomicU32::new(area_bits(zone)),
-                vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
+                vm: ZoneVmStat::new([st.counters.free as u64, st.counters.free_cma as u64]),
             }
         });
         let cpus = core::array::from_fn(|c| {
@@ -202,7 +202,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let free = zf.vm.global(ZoneStatItem::NrFreePages);
         let cma = zf.vm.global(ZoneStatItem::NrFreeCmaPages);
         let zp = &zf.params;
-        let mark = u64::from(zp.low_marks.get(highest)?.load(Relaxed));
+        let mark = zp.low_marks.get(highest)?.load(Relaxed) as usize;
         if !fast::above_low_mark(free, cma, mark, order, movable) {
             return None;
         }
@@ -426,7 +426,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
 
     /// `zone_page_state`: the global count alone (what the fast path reads).
     pub fn zone_page_state(&self, zone: ZoneType, item: ZoneStatItem) -> u64 {
-        self.zones[zone as usize].vm.global(item)
+        self.zones[zone as usize].vm.global(item) as u64
     }
 
     /// `nr_free_pages()` from vmstat, folded when read.

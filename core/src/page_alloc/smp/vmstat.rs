@@ -51,8 +51,8 @@ impl ZoneVmStat {
 
     /// `zone_page_state`: the global value alone (may lag by the CPUs' differences).
     #[inline]
-    pub(crate) fn global(&self, item: ZoneStatItem) -> u64 {
-        self.global[item as usize].load(Relaxed).max(0) as u64
+    pub(crate) fn global(&self, item: ZoneStatItem) -> usize {
+        self.global[item as usize].load(Relaxed).max(0) as usize
     }
 
     pub(crate) fn add_global(&self, item: ZoneStatItem, delta: isize) {
