@@ -9,6 +9,10 @@
 //! Each step either does its whole job or returns `None`/`false` having changed
 //! nothing, so that the caller can fall back to the general path.
 //!
+//! The target has 32-bit registers: after one subtraction a free works in `mem_map`
+//! indices ([`map_index`]; spans, usemap offsets and list links are u32) and the
+//! zone counters are native words, so that no step pays for a u64 in two registers.
+//!
 //! The free steps are ordered for a modern out-of-order core, where a free's time
 //! goes mostly into waiting for loads rather than into instructions: the zone comes
 //! from the pfn ([`ZoneSpans::zone_of`]) and the list from a predicted branch
