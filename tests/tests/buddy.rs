@@ -930,20 +930,37 @@ fn alloc_config_cma_bad_areas_are_refused_without_corruption() {
 
 #[test]
 fn fast_frees_find_each_zone_of_a_two_zone_node() {
-    // 2 GiB: 768 MiB of DMA, 1.25 GiB of HighMem (the larger zone is searched first).
-    let (mut a, _, _) = allocator::<1>(booted(2 << 30, MmConfig::LINUX_61_ARMMP));
+    use zonekit_core::page_alloc::smp::vmstat::VmEvent;
+    use zonekit_core::page_alloc::SmpPageAllocator;
+    use zonekit_core::percpu::CpuTokens;
+    // 2 GiB: 768 MiB of DMA, 1.25 GiB of HighMem. Through the shared allocator,
+    // whose checked free path takes the zone lock: a free that found its zone on
+    // the fast path takes none.
+    let (mut owned, _, _) = allocator::<1>(booted(2 << 30, MmConfig::LINUX_61_ARMMP));
+    let a = SmpPageAllocator::<_, 1>::new(&mut owned);
+    let mut cpu = CpuTokens::<1>::new().claim(0).unwrap();
     for (gfp, zone) in [
         (Gfp::KERNEL, ZoneType::Dma),
         (Gfp::HIGHUSER_MOVABLE, ZoneType::HighMem),
     ] {
         for order in 0..=3 {
-            let b = a.alloc_pages(0, gfp, order).unwrap();
+            // The first allocation of each order refills the list under the lock.
+            let b = a.alloc_pages(&mut cpu, gfp, order).unwrap();
             assert_eq!(b.zone(), zone);
-            let before = a.pcp(0, zone).unwrap().count;
-            a.free_pages(0, b).unwrap();
-            // Back on its own zone's per-CPU list, not on the other's.
-            assert_eq!(a.pcp(0, zone).unwrap().count, before + (1 << order));
+            a.free_pages(&mut cpu, b).unwrap();
+            let b = a.alloc_pages(&mut cpu, gfp, order).unwrap();
+            let locks = a.cpu_events(0, VmEvent::ZoneLock);
+            let before = a.with_all(|a| a.pcp(0, zone).unwrap().count);
+            a.free_pages(&mut cpu, b).unwrap();
+            assert_eq!(
+                a.cpu_events(0, VmEvent::ZoneLock),
+                locks,
+                "{zone:?} order {order}"
+            );
+            // Back on its own zone's per-CPU list.
+            let after = a.with_all(|a| a.pcp(0, zone).unwrap().count);
+            assert_eq!(after, before + (1 << order));
         }
     }
-    a.check_invariants().unwrap();
+    a.with_all(|a| a.check_invariants()).unwrap();
 }

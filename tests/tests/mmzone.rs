@@ -472,12 +472,25 @@ fn typed_errors() {
     );
     // Nothing was allocated by the failed calls.
     assert_eq!(mb.reserved.regions().len(), 0);
-    // A node too big for memory fails with a memblock error, not a panic.
-    assert!(matches!(
+    // A node with more pages than u32 links can name is refused as such...
+    assert_eq!(
         init(
             &mut mb,
             &MmConfig::ZONEKIT,
             [0, 1 << 40, 0, 0],
+            0x80000,
+            [0; 4],
+            0
+        )
+        .err(),
+        Some(InitError::Overflow)
+    );
+    // ...and one too big for memory fails with a memblock error, not a panic.
+    assert!(matches!(
+        init(
+            &mut mb,
+            &MmConfig::ZONEKIT,
+            [0, 1 << 31, 0, 0],
             0x80000,
             [0; 4],
             0

@@ -468,6 +468,11 @@ fn render(
          --target-dir target/bench-aligned -p zonekit-tests --profile bench-o3 --bin \
          zonekit-bench -- time 31   # one timing process"
     );
+    let _ = writeln!(
+        s,
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 RUSTFLAGS=\"{ALIGN_RUSTFLAGS}\" cargo build \
+         --target-dir target/bench-aligned -p zonekit-tests --release --bin zonekit-bench"
+    );
     let _ = writeln!(s, "valgrind --tool=callgrind --toggle-collect='*measure_region*' target/bench-aligned/release/zonekit-bench count zonekit order0 2000");
     let _ = writeln!(
         s,

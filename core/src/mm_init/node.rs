@@ -67,7 +67,7 @@ pub(super) fn alloc_node_mem_map<S: PageStorage, const N: usize>(
     let size = nr_pages
         .checked_mul(cfg.struct_page_size)
         .ok_or(InitError::Overflow)?;
-    let count = usize::try_from(nr_pages).map_err(|_| InitError::Overflow)?;
+    let count = map_entries(nr_pages)?;
     let base = memblock.alloc_try_nid_raw(
         size,
         cfg.smp_cache_bytes,
@@ -102,4 +102,14 @@ pub(super) fn alloc_node_mem_map<S: PageStorage, const N: usize>(
         node_mem_map
     );
     Ok(())
+}
+
+/// The number of descriptors of a map of `nr_pages`: the lists link descriptors by
+/// u32 index, `u32::MAX` meaning none, so a map has fewer entries (the allocator's
+/// fast paths rely on it).
+fn map_entries(nr_pages: u64) -> Result<usize, InitError> {
+    match u32::try_from(nr_pages) {
+        Ok(n) if n < u32::MAX => Ok(n as usize),
+        _ => Err(InitError::Overflow),
+    }
 }

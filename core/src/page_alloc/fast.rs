@@ -15,7 +15,8 @@
 //!
 //! The free steps are ordered for a modern out-of-order core, where a free's time
 //! goes mostly into waiting for loads rather than into instructions: the zone comes
-//! from the pfn ([`ZoneSpans::zone_of`]) and the list from a predicted branch
+//! from the page's `mem_map` index ([`map_index`], [`ZoneSpans::zone_of`]) and the
+//! list from a predicted branch
 //! ([`pcp_push_list`]), so the usemap and list reads start at once instead of after
 //! the descriptor's load and the usemap byte's. For the same reason a head page's
 //! flags are written from what the path knows ([`crate::page::allocated_flags`] of
@@ -163,11 +164,12 @@ pub(super) fn free_candidate(
 }
 
 /// The populated zones' spans in `mem_map` indices, in the order the free fast
-/// paths search them for a page's zone: the zone with the most pages first (the
-/// one most frees belong to), then the others by size. Comparisons the branch
-/// predictor settles, so the usemap and per-CPU list reads that depend on the zone
-/// need not wait for the page descriptor's load (on a modern core that wait, not
-/// the instruction count, is most of a free's time); [`free_candidate`] then checks
+/// paths search them for a page's zone: first the zone `GFP_KERNEL` allocates
+/// from (the highest populated lowmem zone: the kernel's own pages are the
+/// common case), then the others by span (holes included). Comparisons the branch predictor
+/// settles, so the usemap and per-CPU list reads that depend on the zone need not
+/// wait for the page descriptor's load (on a modern core that wait, not the
+/// instruction count, is most of a free's time); [`free_candidate`] then checks
 /// that the descriptor names the same zone. Taken once when the allocator is set
 /// up: the spans never move (the allocators own their node and never lend it
 /// mutably).
@@ -185,23 +187,34 @@ impl ZoneSpans {
     pub(super) fn new<S: PageStorage>(zones: &[Zone<S>; MAX_NR_ZONES], map_start: Pfn) -> Self {
         let mut spans = [(0, 0, ZoneType::Dma); MAX_NR_ZONES];
         let mut n = 0;
-        for zone in zones {
-            // A zone inside the map (memmap_init's) has a 32-bit start and size.
+        for (z, zone) in zones.iter().enumerate() {
+            // A zone inside the map (memmap_init's) has a 32-bit start and end.
             let start = zone
                 .zone_start_pfn
                 .checked_sub(map_start)
-                .map(u32::try_from);
-            if let (Some(Ok(start)), Ok(pages @ 1..)) = (start, u32::try_from(zone.spanned_pages)) {
-                spans[n] = (start, pages, zone.zone_type);
-                n += 1;
+                .and_then(|s| u32::try_from(s).ok());
+            let pages = u32::try_from(zone.spanned_pages).ok();
+            if let (Some(start), Some(pages @ 1..)) = (start, pages) {
+                if start.checked_add(pages).is_some() {
+                    // The zone's position, which the per-zone arrays go by.
+                    spans[n] = (start, pages, ZoneType::from_index(z));
+                    n += 1;
+                }
             }
         }
-        spans[..n].sort_unstable_by_key(|&(_, pages, z)| (core::cmp::Reverse(pages), z as usize));
+        let kernel = spans[..n]
+            .iter()
+            .map(|&(_, _, z)| z)
+            .filter(|&z| z as usize <= ZoneType::Normal as usize)
+            .max_by_key(|&z| z as usize);
+        spans[..n].sort_unstable_by_key(|&(_, pages, z)| {
+            (Some(z) != kernel, core::cmp::Reverse(pages), z as usize)
+        });
         ZoneSpans { spans }
     }
 
     /// The zone whose span holds `mem_map` index `index` (the loop written out: a
-    /// free in the largest zone costs one comparison).
+    /// free of a `GFP_KERNEL` page costs one comparison).
     #[inline(always)]
     pub(super) fn zone_of(&self, index: u32) -> Option<usize> {
         let hit = |k: usize| {
@@ -263,7 +276,9 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
     pub(super) fn free_route(&self, index: u32) -> Option<usize> {
         let usemap = self.usemap.as_deref()?;
         // Inside the span the difference is the page's offset from the first
-        // pageblock (less than 2^32: the span is); outside it, a block past the end.
+        // pageblock, below 2^32 since the index and the pageblock's start both lie
+        // in a map of fewer than 2^32 entries ([`map_index`]); outside it, a block
+        // past the end.
         let block = index.wrapping_sub(self.block_base) >> (self.pageblock_order & 31);
         let byte = usemap.get((block >> 1) as usize)?.load(Ordering::Relaxed);
         let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
@@ -336,4 +351,48 @@ fn pcp_push(
     pcp.lists[pindex] = i;
     pcp.count += 1 << order;
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::VecPageStorage;
+
+    fn zones(spans: [(Pfn, u64); MAX_NR_ZONES]) -> [Zone<VecPageStorage>; MAX_NR_ZONES] {
+        core::array::from_fn(|z| {
+            let mut zone = Zone::new(ZoneType::from_index(z), 0);
+            (zone.zone_start_pfn, zone.spanned_pages) = spans[z];
+            zone
+        })
+    }
+
+    #[test]
+    fn zone_spans_search_the_kernel_zone_first_and_find_every_zone() {
+        // A map from pfn 0x1000; no DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
+        let z = zones([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)]);
+        let s = ZoneSpans::new(&z, 0x1000);
+        // NORMAL first although HIGHMEM is larger; the empty zones are left out.
+        assert_eq!(s.spans[0], (0, 0x300, ZoneType::Normal));
+        assert_eq!(s.spans[1], (0x300, 0x900, ZoneType::HighMem));
+        assert_eq!(s.spans[2].1, 0);
+        assert_eq!(s.zone_of(0), Some(ZoneType::Normal as usize));
+        assert_eq!(s.zone_of(0x2ff), Some(ZoneType::Normal as usize));
+        assert_eq!(s.zone_of(0x300), Some(ZoneType::HighMem as usize));
+        assert_eq!(s.zone_of(0xbff), Some(ZoneType::HighMem as usize));
+        assert_eq!(s.zone_of(0xc00), None);
+        // All lowmem in DMA (Linux 6.1 armmp): DMA is the kernel's zone.
+        let z = zones([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]);
+        assert_eq!(ZoneSpans::new(&z, 0x1000).spans[0].2, ZoneType::Dma);
+        // A zone before the map, or too large for 32-bit indices, takes the
+        // checked path: it has no span here.
+        let z = zones([
+            (0x800, 0x10),
+            (0x1000, 1 << 33),
+            (0x1000 + 0xffff_0000, 0x2_0000),
+            (0, 0),
+        ]);
+        let s = ZoneSpans::new(&z, 0x1000);
+        assert!(s.spans.iter().all(|&(_, pages, _)| pages == 0));
+        assert_eq!(s.zone_of(0), None);
+    }
 }

@@ -142,7 +142,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 params: ZoneParams::of(a, z),
                 pageblocks: fast::PageblockTypes::new(zone, map_start),
                 areas: AtomicU32::new(area_bits(zone)),
-                vm: ZoneVmStat::new([st.counters.free as u64, st.counters.free_cma as u64]),
+                vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
             }
         });
         let cpus = core::array::from_fn(|c| {

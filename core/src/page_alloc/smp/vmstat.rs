@@ -43,7 +43,7 @@ pub(crate) struct ZoneVmStat {
 }
 
 impl ZoneVmStat {
-    pub(crate) fn new(values: [u64; NR_ZONE_STAT_ITEMS]) -> Self {
+    pub(crate) fn new(values: [usize; NR_ZONE_STAT_ITEMS]) -> Self {
         ZoneVmStat {
             global: values.map(|v| AtomicIsize::new(v as isize)),
         }
