@@ -151,6 +151,22 @@ pub struct ZoneState {
     pub stat_threshold: u32,
 }
 
+impl ZoneState {
+    /// The allocation fast path's mark for allocations whose highest zone is
+    /// `highest`: the low watermark, the boost, the lowmem reserve and the
+    /// highatomic reserve added up, saturated to the word the free counters are kept
+    /// in ([`PageAllocator`]'s `low_marks` holds it for every `highest`).
+    fn fast_low_mark(&self, highest: usize) -> usize {
+        let mark = self
+            .wmark
+            .low
+            .saturating_add(self.boost)
+            .saturating_add(self.lowmem_reserve[highest])
+            .saturating_add(self.nr_reserved_highatomic);
+        usize::try_from(mark).unwrap_or(usize::MAX)
+    }
+}
+
 // alloc_flags
 const ALLOC_WMARK_MIN: u32 = 0;
 const ALLOC_WMARK_LOW: u32 = 1;
@@ -332,16 +348,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 self.pcp[cpu][z].high = t.pcp_high[z];
             }
             let st = &self.zones[z];
-            self.low_marks[z] = st.lowmem_reserve.map(|r| {
-                let mark = st
-                    .wmark
-                    .low
-                    .saturating_add(st.boost)
-                    .saturating_add(r)
-                    .saturating_add(st.nr_reserved_highatomic);
-                // Saturated to the word the free counters are kept in.
-                usize::try_from(mark).unwrap_or(usize::MAX)
-            });
+            self.low_marks[z] = core::array::from_fn(|highest| st.fast_low_mark(highest));
         }
     }
 

@@ -158,16 +158,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
         let mark = *self.low_marks[z].get(highest)?;
         let zs = &self.zones[z];
-        debug_assert_eq!(
-            mark,
-            usize::try_from(
-                (zs.wmark.low.saturating_add(zs.boost))
-                    .saturating_add(zs.lowmem_reserve[highest])
-                    .saturating_add(zs.nr_reserved_highatomic)
-            )
-            .unwrap_or(usize::MAX),
-            "low_marks is stale"
-        );
+        debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
         let c = zs.counters;
         if !fast::above_low_mark(c.free, c.free_cma, mark, order, mt == MOVABLE) {
             return None;

@@ -80,7 +80,7 @@ impl ZoneParams {
         self.managed
             .store(sat32(a.node.zones[z].managed_pages), Relaxed);
         for (m, &v) in self.low_marks.iter().zip(&a.low_marks[z]) {
-            m.store(u32::try_from(v).unwrap_or(u32::MAX), Relaxed);
+            m.store(sat32(v as u64), Relaxed);
         }
         self.stat_threshold
             .store(a.zones[z].stat_threshold, Relaxed);
