@@ -361,7 +361,9 @@ fn render_host(s: &mut String, h: &HostFigures) {
          `valgrind --tool=callgrind --toggle-collect='*measure_region*'` runs each workload \
          `n` and `2n` times in two processes; the table is (Ir(2n) − Ir(n)) / (n × ops per \
          iteration): exact, repeatable, loop and harness included (the same code for every \
-         allocator). Harness: `tests/src/bin/zonekit-bench`. Mixed: a seeded xorshift \
+         allocator). Each allocator's alloc and free are inlined into the workload loop \
+         (`#[inline(always)]` on the harness's wrappers, for every allocator alike), as \
+         a kernel's call site gets an `#[inline]` fast path. Harness: `tests/src/bin/zonekit-bench`. Mixed: a seeded xorshift \
          sequence, the same for all, at most {} live blocks.\n",
         4096
     );
