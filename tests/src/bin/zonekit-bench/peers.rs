@@ -26,8 +26,8 @@ const BITMAP_BASE: usize = (BASE >> 12) as usize;
 ///
 /// Every implementation marks `alloc` and `free` `#[inline(always)]`, so that each
 /// allocator's entry points land in the workload loop the way a kernel's call site
-/// gets an `#[inline]` fast path (left to LLVM, the wrappers stayed calls for some
-/// allocators and not others, with their prologues and `Option` returns counted).
+/// gets an `#[inline]` fast path (left to LLVM, whether a wrapper stays a call, its
+/// prologue and `Option` return counted, depends on the wrapper's size).
 pub trait Frames {
     /// Name in the tables.
     const NAME: &'static str;
