@@ -185,6 +185,10 @@ fn over_processes(runs: &[Vec<[f64; 4]>]) -> (Vec<[f64; 4]>, Vec<[Spread; 4]>) {
 pub struct FragRow {
     /// Frames in use when the random phase stopped.
     pub used: u64,
+    /// Frames free then.
+    pub free: u64,
+    /// Of those, frames on per-CPU lists (zonekit's; 0 for the peers).
+    pub parked: u64,
     /// Order-3 blocks still allocatable.
     pub order3: u64,
     /// Order-9 blocks still allocatable.
@@ -355,7 +359,7 @@ fn parse_times(out: &str) -> Result<Vec<[f64; 4]>, HostError> {
     Ok(rows)
 }
 
-/// `frag <allocator> used=U order3=A order9=B` lines, in [`ALLOCATORS`] order.
+/// `frag <allocator> used=U free=F parked=P order3=A order9=B` lines, in [`ALLOCATORS`] order.
 fn parse_frag(out: &str) -> Result<Vec<FragRow>, HostError> {
     let field = |l: &str, k: &str| -> Option<u64> {
         l.split_whitespace()
@@ -369,6 +373,8 @@ fn parse_frag(out: &str) -> Result<Vec<FragRow>, HostError> {
         .filter_map(|l| {
             Some(FragRow {
                 used: field(l, "used=")?,
+                free: field(l, "free=")?,
+                parked: field(l, "parked=")?,
                 order3: field(l, "order3=")?,
                 order9: field(l, "order9=")?,
             })
@@ -441,10 +447,15 @@ mod tests {
             parse_collected("==1== Events    : Ir\n==1== Collected : 1,234\n"),
             Some(1234)
         );
-        let frag = "frag zonekit used=10 order3=2 order9=1\nfrag bsa used=10 order3=3 order9=0\n\
-                    frag bitmap used=10 order3=3 order9=0\nfrag floor used=10 order3=3 order9=0\n";
+        let frag = "frag zonekit used=10 free=30 parked=7 order3=2 order9=1\n\
+                    frag bsa used=10 free=30 parked=0 order3=3 order9=0\n\
+                    frag bitmap used=10 free=30 parked=0 order3=3 order9=0\n\
+                    frag floor used=10 free=30 parked=0 order3=3 order9=0\n";
         let rows = parse_frag(frag).unwrap();
         assert_eq!((rows[0].order3, rows[1].order3, rows[0].order9), (2, 3, 1));
+        assert_eq!((rows[0].free, rows[0].parked, rows[1].parked), (30, 7, 0));
+        // A line without the new fields is refused, not read as zeros.
+        assert!(parse_frag(&frag.replace(" parked=7", "")).is_err());
         let mut t = String::new();
         for (w, _, _) in WORKLOADS {
             for a in ALLOCATORS {

@@ -138,8 +138,8 @@ fn frag_one<A: Frames>(key: &str, mut a: A) -> Result<(), String> {
         ));
     }
     println!(
-        "frag {key} used={} order3={} order9={}",
-        r.used, r.order3, r.order9
+        "frag {key} used={} free={} parked={} order3={} order9={}",
+        r.used, r.free, r.parked, r.order3, r.order9
     );
     Ok(())
 }

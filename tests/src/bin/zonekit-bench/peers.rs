@@ -44,6 +44,10 @@ pub trait Frames {
     fn alloc_all_in(&mut self, order: u32) -> Option<usize> {
         self.alloc(order)
     }
+    /// Free frames that cannot merge where they are (zonekit: its per-CPU lists).
+    fn parked_frames(&self) -> usize {
+        0
+    }
 }
 
 /// zonekit's `PageAllocator` on a 512 MiB node after `memblock_free_all`, CPU 0.
@@ -116,6 +120,9 @@ impl Frames for Zonekit {
     }
     fn free_frames(&self) -> usize {
         (self.0.nr_free_pages() + self.0.nr_pcp_pages()) as usize
+    }
+    fn parked_frames(&self) -> usize {
+        self.0.nr_pcp_pages() as usize
     }
     fn alloc_all_in(&mut self, order: u32) -> Option<usize> {
         self.0

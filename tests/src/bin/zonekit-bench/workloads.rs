@@ -154,6 +154,11 @@ fn pairs<A: Frames>(a: &mut A, order: u32, n: u64) {
 pub struct Frag {
     /// Frames in use when the random phase stopped.
     pub used: usize,
+    /// Frames free then.
+    pub free: usize,
+    /// Of those, frames the allocator held back from merging then
+    /// ([`Frames::parked_frames`]).
+    pub parked: usize,
     /// Order-3 blocks that could still be allocated then.
     pub order3: usize,
     /// Order-9 blocks that could still be allocated then (after the order-3 ones
@@ -203,6 +208,7 @@ pub fn fragmentation<A: Frames>(a: &mut A) -> Frag {
         }
         n
     };
+    let (free, parked) = (a.free_frames(), a.parked_frames());
     let order3 = count(3, a);
     let order9 = count(9, a);
     for (f, o) in live {
@@ -210,6 +216,8 @@ pub fn fragmentation<A: Frames>(a: &mut A) -> Frag {
     }
     Frag {
         used,
+        free,
+        parked,
         order3,
         order9,
         restored: a.free_frames() == start,
