@@ -353,6 +353,20 @@ fn render_host(s: &mut String, h: &HostFigures) {
         }
         let _ = writeln!(s, "\n|---|---|---|---|---|");
     };
+    let _ = writeln!(s, "## Host: the peers\n");
+    let _ = writeln!(
+        s,
+        "`buddy_system_allocator` 0.11's `FrameAllocator` (rCore's buddy: a `BTreeSet` of \
+         free blocks per order), `bitmap-allocator` 0.4's `BitAlloc1M` (rcore-os: a \
+         16-ary tree of bitmaps) and a `Vec` stack of free frames per order that never \
+         splits or merges (the floor: what a pop and a push cost). Looked at and left \
+         out: `osdk-frame-allocator` 0.19 (Asterinas' buddy with per-CPU caches) needs \
+         `ostd`, which is nightly-only kernel code (`#![feature(..)]`) and does not build \
+         on the host on stable; `axallocator` 0.2's `BitmapPageAllocator` is \
+         `bitmap-allocator` (0.2) underneath, the same algorithm as the bitmap peer; \
+         `buddy-alloc`, `talc` and `embedded-alloc` are heap allocators that keep their \
+         lists inside the memory they manage, not frame allocators.\n"
+    );
     let _ = writeln!(s, "## Host: instructions per operation (callgrind)\n");
     let _ = writeln!(
         s,
