@@ -113,7 +113,9 @@ pub(super) fn pcp_pop(
     Some(i)
 }
 
-/// A page that passed [`free_candidate`]'s checks.
+/// A page that passed [`free_candidate`]'s checks (`Copy`: passed by value it stays
+/// in registers, where a reference would make the hot path store it to the stack).
+#[derive(Clone, Copy)]
 pub(super) struct FreeCandidate<'m> {
     /// Its descriptor.
     pub page: &'m Page,
@@ -319,7 +321,7 @@ pub(super) fn pcp_push_list(
     if raw == MOVABLE {
         return pcp_push(map, pcp, c, MOVABLE, pindex(MOVABLE, order), order);
     }
-    pcp_push_other(map, pcp, c, raw, order)
+    pcp_push_other(map, pcp, *c, raw, order)
 }
 
 /// [`pcp_push_list`] for the pageblock types other than UNMOVABLE and MOVABLE.
@@ -328,10 +330,11 @@ pub(super) fn pcp_push_list(
 fn pcp_push_other(
     map: &[Page],
     pcp: &mut PerCpuPages,
-    c: &FreeCandidate<'_>,
+    c: FreeCandidate<'_>,
     raw: usize,
     order: u32,
 ) -> bool {
+    let c = &c;
     let pindex = super::pcp::order_to_pindex;
     match raw {
         RECLAIMABLE => pcp_push(map, pcp, c, RECLAIMABLE, pindex(RECLAIMABLE, order), order),
