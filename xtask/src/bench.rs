@@ -356,7 +356,7 @@ fn render_host(s: &mut String, h: &HostFigures) {
     let _ = writeln!(s, "## Host: the peers\n");
     let _ = writeln!(
         s,
-        "`buddy_system_allocator` 0.11's `FrameAllocator` (rCore's buddy: a `BTreeSet` of \
+        "`buddy_system_allocator` 0.13's `FrameAllocator` (rCore's buddy: a `BTreeSet` of \
          free blocks per order), `bitmap-allocator` 0.4's `BitAlloc1M` (rcore-os: a \
          16-ary tree of bitmaps) and a `Vec` stack of free frames per order that never \
          splits or merges (the floor: what a pop and a push cost). Looked at and left \

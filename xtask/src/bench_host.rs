@@ -21,7 +21,7 @@ pub const ALLOCATORS: [&str; 4] = ["zonekit", "bsa", "bitmap", "floor"];
 /// Their names in the tables.
 pub const ALLOCATOR_TITLES: [&str; 4] = [
     "zonekit",
-    "`buddy_system_allocator` 0.11 FrameAllocator",
+    "`buddy_system_allocator` 0.13 FrameAllocator",
     "`bitmap-allocator` 0.4 BitAlloc1M",
     "bare `Vec` stack per order (floor)",
 ];
