@@ -8,7 +8,7 @@
 //! the `__GFP_HIGH` / atomic reserves, after draining the per-CPU lists once. An
 //! order-0 fast path pops a per-CPU list head when nothing else can decide.
 
-use super::buddy::{list_add_tail, list_del, FreeCounters, ZoneView};
+use super::buddy::{FreeCounters, ZoneView};
 use super::fast;
 use super::gfp::Gfp;
 use super::pcp::{order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
@@ -324,13 +324,11 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     };
                     let i = v.idx(pfn);
                     v.map[i as usize].make_pcp_flags(order, taken);
-                    list_add_tail(v.map, &mut pcp.lists[pindex], i);
+                    pcp.add_tail(v.map, pindex, i);
                     pcp.count += 1 << order;
                 }
             }
-            let i = pcp.lists[pindex];
-            if i != NIL {
-                list_del(v.map, &mut pcp.lists[pindex], i);
+            if let Some(i) = pcp.take_head(v.map, pindex) {
                 pcp.count -= 1 << order;
                 v.map[i as usize].clear_pcp();
                 return Some(v.map_start + i as u64);

@@ -151,7 +151,7 @@ impl<'a> ZoneView<'a> {
 
 /// Insert `i` at the head of the list.
 #[inline(always)]
-pub(crate) fn list_add(map: &[Page], head: &mut u32, i: u32) {
+fn list_add(map: &[Page], head: &mut u32, i: u32) {
     let h = *head;
     if h == NIL {
         map[i as usize].set_links(i, NIL);
@@ -165,7 +165,7 @@ pub(crate) fn list_add(map: &[Page], head: &mut u32, i: u32) {
 
 /// Insert `i` at the tail of the list.
 #[inline]
-pub(crate) fn list_add_tail(map: &[Page], head: &mut u32, i: u32) {
+fn list_add_tail(map: &[Page], head: &mut u32, i: u32) {
     let h = *head;
     if h == NIL {
         map[i as usize].set_links(i, NIL);
@@ -180,7 +180,7 @@ pub(crate) fn list_add_tail(map: &[Page], head: &mut u32, i: u32) {
 
 /// Unlink `i` from the list.
 #[inline(always)]
-pub(crate) fn list_del(map: &[Page], head: &mut u32, i: u32) {
+fn list_del(map: &[Page], head: &mut u32, i: u32) {
     let (p, n) = (map[i as usize].prev(), map[i as usize].next());
     if *head == i {
         *head = n;
@@ -197,16 +197,6 @@ pub(crate) fn list_del(map: &[Page], head: &mut u32, i: u32) {
         }
     }
     map[i as usize].set_links(NIL, NIL);
-}
-
-/// The last element of a list.
-#[inline]
-pub(crate) fn list_tail(map: &[Page], head: u32) -> u32 {
-    if head == NIL {
-        NIL
-    } else {
-        map[head as usize].prev()
-    }
 }
 
 /// `migratetype_is_mergeable`.
@@ -474,6 +464,11 @@ impl ZoneView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The last element of a list: its head's `prev`.
+    fn list_tail(map: &[Page], head: u32) -> u32 {
+        map[head as usize].prev()
+    }
 
     #[test]
     fn list_ops_are_o1_and_consistent() {

@@ -53,7 +53,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             for (o, area) in zone.free_area[..zone.nr_orders].iter().enumerate() {
                 let mut n = 0u64;
                 for (mt, &head) in area.free_list.iter().enumerate() {
-                    let pfns = walk(map, head, limit)
+                    let pfns = walk(map, head, buddy_tail(map, head), limit)
                         .map_err(|w| err(base + w as u64, "broken free list link"))?;
                     let mut i = head;
                     for _ in 0..pfns {
@@ -99,7 +99,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 let mut n = 0;
                 for (pindex, &head) in pcp.lists.iter().enumerate() {
                     let order = super::pcp::pindex_to_order(pindex);
-                    let k = walk(map, head, limit)
+                    let k = walk(map, head, pcp.tails[pindex], limit)
                         .map_err(|w| err(base + w as u64, "broken pcp list link"))?;
                     let mut i = head;
                     for _ in 0..k {
@@ -216,14 +216,19 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     }
 }
 
-/// Length of a list (bounded by `limit`), or the index where a link is inconsistent.
-fn walk(map: &[Page], head: u32, limit: u64) -> Result<u64, u32> {
+/// A buddy list's tail: its head's `prev` (the per-CPU lists keep theirs apart).
+fn buddy_tail(map: &[Page], head: u32) -> u32 {
+    map.get(head as usize).map_or(NIL, |p| p.prev())
+}
+
+/// Length of a list that should end at `tail` (bounded by `limit`), or the index
+/// where a link is inconsistent. The head's `prev` is not checked.
+fn walk(map: &[Page], head: u32, tail: u32, limit: u64) -> Result<u64, u32> {
     if head == NIL {
         return Ok(0);
     }
     let mut n = 0u64;
-    let mut prev = map[head as usize].prev();
-    let tail = prev;
+    let mut prev = NIL;
     let mut i = head;
     while i != NIL {
         let p = map.get(i as usize).ok_or(i)?;

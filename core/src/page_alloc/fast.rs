@@ -102,12 +102,9 @@ pub(super) fn pcp_pop(
     let i = pcp.lists[pindex];
     let page = map.get(i as usize)?;
     pcp.free_factor >>= 1;
-    // list_del of the head, the descriptor written once.
-    let next = page.next();
-    if next != NIL {
-        map.get(next as usize)?.set_prev(page.prev());
-    }
-    pcp.lists[pindex] = next;
+    // list_del of the head: the next page becomes the head, its `prev` left as it
+    // is (a head's is never read), the descriptor written once.
+    pcp.lists[pindex] = page.next();
     pcp.count -= 1 << order;
     page.make_allocated(allocated);
     Some(i)
@@ -357,20 +354,18 @@ fn pcp_push(
     pindex: usize,
     order: u32,
 ) -> bool {
-    // list_add at the head, the descriptor written once.
+    // list_add at the head (PerCpuPages::add_head), the descriptor written once.
     let i = c.index;
     let h = pcp.lists[pindex];
-    let (prev, next) = if h == NIL {
-        (i, NIL)
+    if h == NIL {
+        pcp.tails[pindex] = i;
     } else {
         let Some(first) = map.get(h as usize) else {
             return false;
         };
-        let tail = first.prev();
         first.set_prev(i);
-        (tail, h)
-    };
-    c.page.make_pcp(c.flags, pmt, prev, next);
+    }
+    c.page.make_pcp(c.flags, pmt, NIL, h);
     pcp.lists[pindex] = i;
     pcp.count += 1 << order;
     true

@@ -4,7 +4,7 @@
 //! blocks straight to the buddy. A free that Linux would report as `Bad page state`
 //! is refused with a [`FreeError`] and changes nothing.
 
-use super::buddy::{list_add, MIGRATE_PCPTYPES};
+use super::buddy::MIGRATE_PCPTYPES;
 use super::fast;
 use super::pcp::{free_pcppages_bulk, nr_pcp_free, order_to_pindex, PAGE_ALLOC_COSTLY_ORDER};
 use super::{zone_view, PageAllocator, PageBlock, ISOLATE, MOVABLE};
@@ -207,7 +207,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let i = v.idx(pfn);
         let page = &v.map[i as usize];
         page.make_pcp_flags(order, pmt);
-        list_add(v.map, &mut pcp.lists[pindex], i);
+        pcp.add_head(v.map, pindex, i);
         pcp.count += 1 << order;
         // High-order pages freed while nothing is allocated go back at once.
         let free_high = pcp.free_factor != 0 && order > 0;

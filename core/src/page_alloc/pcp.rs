@@ -7,10 +7,17 @@
 //! by the allocation path (the batch scaled down by the order) and drained back to
 //! the buddy above `high`; `count`, `batch` and `high` are in pages and shared by all
 //! the lists.
+//!
+//! The lists are linked through the page descriptors like the buddy lists
+//! (`next` towards the tail, `prev` towards the head), but each list's tail is
+//! kept in [`PerCpuPages::tails`] instead of in its head's `prev` (the buddy
+//! lists' circular link): taking the head, which every per-CPU allocation does,
+//! then writes no other descriptor. A head's `prev` is never read.
 
-use super::buddy::{list_del, list_tail, FreeCounters, ZoneView, MIGRATE_PCPTYPES};
+use super::buddy::{FreeCounters, ZoneView, MIGRATE_PCPTYPES};
 use super::{zone_view, PageAllocator, NIL};
 use crate::mmtypes::MAX_NR_ZONES;
+use crate::page::Page;
 use crate::storage::PageStorage;
 
 /// `PAGE_ALLOC_COSTLY_ORDER`: the highest order kept on the per-CPU lists.
@@ -43,6 +50,8 @@ pub struct PerCpuPages {
     pub free_factor: u32,
     /// List heads (mem_map indices), indexed by `order * MIGRATE_PCPTYPES + mt`.
     pub lists: [u32; NR_PCP_LISTS],
+    /// List tails, meaningful only while the list's head is not [`Page::NIL`].
+    pub tails: [u32; NR_PCP_LISTS],
 }
 
 impl PerCpuPages {
@@ -52,7 +61,66 @@ impl PerCpuPages {
         batch: 1,
         free_factor: 0,
         lists: [NIL; NR_PCP_LISTS],
+        tails: [NIL; NR_PCP_LISTS],
     };
+
+    /// `list_add`: put page `i` at the head of list `p`.
+    #[inline]
+    pub(super) fn add_head(&mut self, map: &[Page], p: usize, i: u32) {
+        let h = self.lists[p];
+        if h == NIL {
+            self.tails[p] = i;
+        } else {
+            map[h as usize].set_prev(i);
+        }
+        map[i as usize].set_links(NIL, h);
+        self.lists[p] = i;
+    }
+
+    /// `list_add_tail`: put page `i` at the tail of list `p`.
+    #[inline]
+    pub(super) fn add_tail(&mut self, map: &[Page], p: usize, i: u32) {
+        if self.lists[p] == NIL {
+            self.lists[p] = i;
+            map[i as usize].set_links(NIL, NIL);
+        } else {
+            let t = self.tails[p];
+            map[t as usize].set_next(i);
+            map[i as usize].set_links(t, NIL);
+        }
+        self.tails[p] = i;
+    }
+
+    /// Unlink the head of list `p` (`list_first_entry` + `list_del`), `None` when
+    /// the list is empty. Only the list head changes: the new head's `prev` is
+    /// left as it was (never read).
+    #[inline]
+    pub(super) fn take_head(&mut self, map: &[Page], p: usize) -> Option<u32> {
+        let i = self.lists[p];
+        let page = map.get(i as usize)?;
+        self.lists[p] = page.next();
+        page.set_links(NIL, NIL);
+        Some(i)
+    }
+
+    /// Unlink the tail of list `p` (`list_last_entry` + `list_del`), `None` when
+    /// the list is empty.
+    #[inline]
+    pub(super) fn take_tail(&mut self, map: &[Page], p: usize) -> Option<u32> {
+        if self.lists[p] == NIL {
+            return None;
+        }
+        let t = self.tails[p];
+        if t == self.lists[p] {
+            self.lists[p] = NIL;
+        } else {
+            let prev = map[t as usize].prev();
+            map[prev as usize].set_next(NIL);
+            self.tails[p] = prev;
+        }
+        map[t as usize].set_links(NIL, NIL);
+        Some(t)
+    }
 }
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
@@ -127,17 +195,73 @@ pub(super) fn free_pcppages_bulk(
         }
         let order = pindex_to_order(p);
         let nr_pages = 1u32 << order;
-        loop {
-            let i = list_tail(v.map, pcp.lists[p]);
-            list_del(v.map, &mut pcp.lists[p], i);
+        // Tails first (the oldest pages), until the count is reached or the list
+        // is empty.
+        while let Some(i) = pcp.take_tail(v.map, p) {
             count -= nr_pages as i64;
             pcp.count -= nr_pages;
             let mt = v.map[i as usize].take_off_pcp();
             let pfn = v.map_start + i as u64;
             v.free_one_page_inline(pfn, order, mt, false, c);
-            if count <= 0 || pcp.lists[p] == NIL {
+            if count <= 0 {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list from head to tail along `next`, checking each `prev` but the head's.
+    fn contents(map: &[Page], pcp: &PerCpuPages, p: usize) -> alloc::vec::Vec<u32> {
+        let mut v = alloc::vec::Vec::new();
+        let mut i = pcp.lists[p];
+        while i != NIL {
+            if let Some(&last) = v.last() {
+                assert_eq!(map[i as usize].prev(), last, "prev of {i}");
+            }
+            v.push(i);
+            i = map[i as usize].next();
+        }
+        if let Some(&last) = v.last() {
+            assert_eq!(pcp.tails[p], last, "tail");
+        }
+        v
+    }
+
+    #[test]
+    fn lists_keep_order_with_the_tail_apart() {
+        let map = alloc::vec![Page::ZEROED; 8];
+        let mut pcp = PerCpuPages::EMPTY;
+        pcp.add_head(&map, 2, 3);
+        pcp.add_tail(&map, 2, 5);
+        pcp.add_head(&map, 2, 1);
+        pcp.add_tail(&map, 2, 6);
+        assert_eq!(contents(&map, &pcp, 2), [1, 3, 5, 6]);
+        // Other lists are untouched.
+        assert!((0..NR_PCP_LISTS)
+            .filter(|&p| p != 2)
+            .all(|p| pcp.lists[p] == NIL));
+        assert_eq!(pcp.take_tail(&map, 2), Some(6));
+        assert_eq!(pcp.take_head(&map, 2), Some(1));
+        assert_eq!(contents(&map, &pcp, 2), [3, 5]);
+        // Taken pages leave unlinked.
+        assert_eq!((map[1].prev(), map[1].next()), (NIL, NIL));
+        assert_eq!((map[6].prev(), map[6].next()), (NIL, NIL));
+        // A list emptied from either end takes new pages at both ends again.
+        assert_eq!(pcp.take_head(&map, 2), Some(3));
+        assert_eq!(pcp.take_tail(&map, 2), Some(5));
+        assert_eq!(
+            (pcp.take_head(&map, 2), pcp.take_tail(&map, 2)),
+            (None, None)
+        );
+        pcp.add_tail(&map, 2, 4);
+        pcp.add_head(&map, 2, 7);
+        assert_eq!(contents(&map, &pcp, 2), [7, 4]);
+        assert_eq!(pcp.take_tail(&map, 2), Some(4));
+        assert_eq!(pcp.take_tail(&map, 2), Some(7));
+        assert_eq!(pcp.lists[2], NIL);
     }
 }
