@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`, `PG_pcp`), bits 8-12 order, bits 16-18 free-list migrate type, bits 24-25 zone index, bits 26-31 node id |
 //! | `refcount` | `_refcount` |
-//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]) |
+//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]); a per-CPU list's head has a stale `prev`, never read |
 //!
 //! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
@@ -342,7 +342,8 @@ impl Page {
         self.next.load(R)
     }
 
-    /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`] (stale
+    /// at the head of a per-CPU list, whose tail is kept apart).
     #[inline]
     pub fn prev(&self) -> u32 {
         self.prev.load(R)

@@ -37,8 +37,9 @@ pub(super) const fn pindex_to_order(pindex: usize) -> u32 {
     (pindex / MIGRATE_PCPTYPES) as u32
 }
 
-/// `struct per_cpu_pages`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `struct per_cpu_pages`. Equal when the counts and lists are: the tail of an
+/// empty list is not compared (it is stale).
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct PerCpuPages {
     /// Pages on the lists (a block of order `o` counts `2^o`).
     pub count: u32,
@@ -52,6 +53,24 @@ pub struct PerCpuPages {
     pub lists: [u32; NR_PCP_LISTS],
     /// List tails, meaningful only while the list's head is not [`Page::NIL`].
     pub tails: [u32; NR_PCP_LISTS],
+}
+
+impl PartialEq for PerCpuPages {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.count,
+            self.high,
+            self.batch,
+            self.free_factor,
+            self.lists,
+        ) == (
+            other.count,
+            other.high,
+            other.batch,
+            other.free_factor,
+            other.lists,
+        ) && (0..NR_PCP_LISTS).all(|p| self.lists[p] == NIL || self.tails[p] == other.tails[p])
+    }
 }
 
 impl PerCpuPages {
@@ -263,5 +282,12 @@ mod tests {
         assert_eq!(pcp.take_tail(&map, 2), Some(4));
         assert_eq!(pcp.take_tail(&map, 2), Some(7));
         assert_eq!(pcp.lists[2], NIL);
+        // An emptied list equals a fresh one, whatever its stale tail says.
+        assert_ne!(pcp.tails[2], NIL);
+        assert_eq!(pcp, PerCpuPages::EMPTY);
+        pcp.add_head(&map, 2, 7);
+        let mut other = pcp;
+        other.tails[2] = 3;
+        assert_ne!(pcp, other);
     }
 }
