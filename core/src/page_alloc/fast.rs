@@ -354,19 +354,12 @@ fn pcp_push(
     pindex: usize,
     order: u32,
 ) -> bool {
-    // list_add at the head (PerCpuPages::add_head), the descriptor written once.
-    let i = c.index;
-    let h = pcp.lists[pindex];
-    if h == NIL {
-        pcp.tails[pindex] = i;
-    } else {
-        let Some(first) = map.get(h as usize) else {
-            return false;
-        };
-        first.set_prev(i);
-    }
+    // list_add at the head, the descriptor written once.
+    let Some(h) = pcp.link_head(map, pindex, c.index) else {
+        return false;
+    };
     c.page.make_pcp(c.flags, pmt, NIL, h);
-    pcp.lists[pindex] = i;
+    pcp.lists[pindex] = c.index;
     pcp.count += 1 << order;
     true
 }

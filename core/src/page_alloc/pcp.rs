@@ -87,13 +87,26 @@ impl PerCpuPages {
     #[inline]
     pub(super) fn add_head(&mut self, map: &[Page], p: usize, i: u32) {
         let h = self.lists[p];
+        let linked = self.link_head(map, p, i);
+        debug_assert_eq!(linked, Some(h), "pcp list head names no page");
+        map[i as usize].set_links(NIL, h);
+        self.lists[p] = i;
+    }
+
+    /// The neighbour side of [`Self::add_head`]: link page `i` in front of list
+    /// `p`'s head (the head's `prev`, or the tail of an empty list) and return that
+    /// head, which `i`'s `next` must name; `i`'s own links and `lists[p]` are the
+    /// caller's to write (the free fast path writes the whole descriptor at once).
+    /// `None`, nothing changed, when the head names no page.
+    #[inline(always)]
+    pub(super) fn link_head(&mut self, map: &[Page], p: usize, i: u32) -> Option<u32> {
+        let h = self.lists[p];
         if h == NIL {
             self.tails[p] = i;
         } else {
-            map[h as usize].set_prev(i);
+            map.get(h as usize)?.set_prev(i);
         }
-        map[i as usize].set_links(NIL, h);
-        self.lists[p] = i;
+        Some(h)
     }
 
     /// `list_add_tail`: put page `i` at the tail of list `p`.
