@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`, `PG_pcp`), bits 8-12 order, bits 16-18 free-list migrate type, bits 24-25 zone index, bits 26-31 node id |
 //! | `refcount` | `_refcount` |
-//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]); a per-CPU list's head has a stale `prev`, never read |
+//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]); a per-CPU list's head has a stale `prev`, and a page allocated from a per-CPU list stale links, never read |
 //!
 //! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
@@ -419,12 +419,15 @@ impl Page {
 
     /// Take a page off a per-CPU list as the allocated head of a block (one pass of
     /// stores): the flags `allocated` ([`allocated_flags`] of its zone, node and
-    /// order: no `PG_pcp`, migrate type 0), refcount 1, unlinked. The old flags are
-    /// not read: a page on a per-CPU list has no other bits, so the store does not
-    /// wait for the last free's.
+    /// order: no `PG_pcp`, migrate type 0), refcount 1; the links are left as they
+    /// were (only a free page's are read, and every path that frees a page writes
+    /// them), so an allocation stores two words. The old flags are not read: a page
+    /// on a per-CPU list has no other bits, so the store does not wait for the last
+    /// free's.
     #[inline]
     pub fn make_allocated(&self, allocated: u32) {
-        self.store_words([allocated, 1, Page::NIL, Page::NIL]);
+        self.flags.store(allocated, R);
+        self.refcount.store(1, R);
     }
 }
 
