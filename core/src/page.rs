@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `flags` | bits 0-7 page flags (`PG_reserved`, `PG_buddy`, `PG_pcp`), bits 8-12 order, bits 16-18 free-list migrate type, bits 24-25 zone index, bits 26-31 node id |
 //! | `refcount` | `_refcount` |
-//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]); a per-CPU list's head has a stale `prev`, and a page allocated from a per-CPU list stale links, never read |
+//! | `next`, `prev` | free-list links: `mem_map` indices of the neighbours (or [`Page::NIL`]); a per-CPU list's head has a stale `prev`, and a block the per-CPU fast path hands out (`pcp_pop`) keeps its stale links; neither is read |
 //!
 //! Linux counterpart: `struct page` (`include/linux/mm_types.h`) and its `page->flags` zone/node bits.
 
@@ -336,14 +336,16 @@ impl Page {
         self.flags()
     }
 
-    /// Next page (as a `mem_map` index) on the free list, or [`Page::NIL`].
+    /// Next page (as a `mem_map` index) on the free list, or [`Page::NIL`] (stale on
+    /// an allocated page).
     #[inline]
     pub fn next(&self) -> u32 {
         self.next.load(R)
     }
 
     /// Previous page (as a `mem_map` index) on the free list, or [`Page::NIL`] (stale
-    /// at the head of a per-CPU list, whose tail is kept apart).
+    /// at the head of a per-CPU list, whose tail is kept apart, and on an allocated
+    /// page).
     #[inline]
     pub fn prev(&self) -> u32 {
         self.prev.load(R)

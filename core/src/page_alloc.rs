@@ -37,6 +37,7 @@
 //!   the watermark checks it makes (`__zone_watermark_ok`, `zone_watermark_fast`);
 //! * `check`: the invariant checker ([`PageAllocator::check_invariants`]);
 //! * [`smp`]: [`SmpPageAllocator`], the allocator shared by several CPUs;
+//! * `pairs`: the alloc+free pair loops that the guest's `zonekit.bench` times;
 //! * `host` (feature `alloc`): a one-zone allocator on simulated storage in one
 //!   call, for host tests and tools.
 

@@ -358,8 +358,8 @@ fn render_host(s: &mut String, h: &HostFigures) {
         s,
         "`buddy_system_allocator` 0.13's `FrameAllocator` (rCore's buddy: a `BTreeSet` of \
          free blocks per order), `bitmap-allocator` 0.4's `BitAlloc1M` (rcore-os: a \
-         16-ary tree of bitmaps) and a `Vec` stack of free frames per order that never \
-         splits or merges (the floor: what a pop and a push cost). Looked at and left \
+         16-ary tree of bitmaps) and a `Vec` stack of free blocks per order 0-3 that \
+         splits on demand and never merges (the floor: what a pop and a push cost). Looked at and left \
          out: `osdk-frame-allocator` 0.19 (Asterinas' buddy with per-CPU caches) needs \
          `ostd`, which is nightly-only kernel code (`#![feature(..)]`) and does not build \
          on the host on stable; `axallocator` 0.2's `BitmapPageAllocator` is \

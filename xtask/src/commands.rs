@@ -210,10 +210,6 @@ pub(crate) fn cmd_test() -> Result<u8, String> {
         report(&name, result);
     }
 
-    for step in extra_steps() {
-        report(step.name, (step.run)());
-    }
-
     if !timings.is_empty() {
         println!("\n{}", progress::summary("boot", &timings));
     }

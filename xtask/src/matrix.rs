@@ -474,18 +474,6 @@ pub(crate) fn run_parallel<T: Sync, R: Send>(
         .collect()
 }
 
-/// An extra check of `cargo xtask test` that is neither a host suite nor a boot.
-pub(crate) struct ExtraStep {
-    pub(crate) name: &'static str,
-    pub(crate) run: fn() -> Result<(), String>,
-}
-
-/// Extra steps run after the boot matrix. The Linux `oracle` comparison step will be
-/// added here.
-pub(crate) fn extra_steps() -> Vec<ExtraStep> {
-    Vec::new()
-}
-
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..]

@@ -5,8 +5,9 @@
 //!
 //! The zonelist runs from the highest zone the GFP flags allow down to DMA, first
 //! above the low watermark, then (slow path, no reclaim) above the min watermark with
-//! the `__GFP_HIGH` / atomic reserves, after draining the per-CPU lists once. An
-//! order-0 fast path pops a per-CPU list head when nothing else can decide.
+//! the `__GFP_HIGH` / atomic reserves, after draining the per-CPU lists once. A fast
+//! path for orders up to `PAGE_ALLOC_COSTLY_ORDER` (3) pops a per-CPU list head
+//! when nothing else can decide.
 
 use super::buddy::{FreeCounters, ZoneView};
 use super::fast;

@@ -103,7 +103,8 @@ pub(super) fn pcp_pop(
     let page = map.get(i as usize)?;
     pcp.free_factor >>= 1;
     // list_del of the head: the next page becomes the head, its `prev` left as it
-    // is (a head's is never read), the descriptor written once.
+    // is (a head's is never read); the popped page's own links are left stale
+    // (Page::make_allocated): two stores to its descriptor.
     pcp.lists[pindex] = page.next();
     pcp.count -= 1 << order;
     page.make_allocated(allocated);

@@ -257,7 +257,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     }
 
     /// `free_pages(block)` on the token's CPU.
-    #[inline]
+    #[inline(always)]
     pub fn free_pages(&self, cpu: &mut CpuToken, block: PageBlock) -> Result<(), FreeError> {
         self.free_pages_raw(cpu, block.pfn, block.order)
     }
