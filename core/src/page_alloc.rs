@@ -187,10 +187,11 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     min_free_kbytes: u64,
     zones: [ZoneState; MAX_NR_ZONES],
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
-    /// Each zone's usemap, for the free fast path.
-    pageblocks: [fast::PageblockTypes<S::Bitmap>; MAX_NR_ZONES],
-    /// The zones' spans, for the free fast path.
-    zone_spans: fast::ZoneSpans,
+    /// The zones' spans, allocated-head flags and usemaps, for the free fast path.
+    routes: fast::FreeRoutes<S::Bitmap>,
+    /// Each zone's [`crate::page::allocated_flags`] at order 0, for the allocation
+    /// fast path.
+    allocated: [u32; MAX_NR_ZONES],
     /// `[zone][highest zone of the allocation]`: the low watermark, the boost, the
     /// lowmem reserve and the highatomic reserve added up, the allocation fast
     /// path's mark in one load. Set with the watermarks, the only time any of these
@@ -259,12 +260,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CPUS_OK;
         let map_start = node.mem_map_start_pfn;
-        let pageblocks =
-            core::array::from_fn(|z| fast::PageblockTypes::new(&node.zones[z], map_start));
-        let zone_spans = fast::ZoneSpans::new(&node.zones, map_start);
+        let routes = fast::FreeRoutes::new(&node.zones, map_start);
+        let allocated = node
+            .zones
+            .each_ref()
+            .map(|z| crate::page::allocated_flags(z.zone_type, z.node, 0));
         let mut a = PageAllocator {
-            pageblocks,
-            zone_spans,
+            routes,
+            allocated,
             node,
             storage,
             cfg,

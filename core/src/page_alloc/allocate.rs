@@ -175,7 +175,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
         let map = self.node.mem_map.as_deref()?;
-        let allocated = self.pageblocks[z].allocated(order);
+        let allocated = fast::with_order(*self.allocated.get(z)?, order);
         let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;
         Some(PageBlock {
             pfn: self.node.mem_map_start_pfn + u64::from(i),

@@ -3,7 +3,7 @@
 //! under its own pageset lock, the zone lock not taken): the low-watermark test of
 //! `zone_watermark_fast`, popping a per-CPU list head (`__rmqueue_pcplist`), the
 //! `free_page_is_bad` test of a page to free, its pageblock's migrate type
-//! ([`PageblockTypes`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
+//! ([`ZoneRoute::free_route`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
 //! (`free_unref_page_commit` below `high`).
 //!
 //! Each step either does its whole job or returns `None`/`false` having changed
@@ -15,7 +15,7 @@
 //!
 //! The free steps are ordered for a modern out-of-order core, where a free's time
 //! goes mostly into waiting for loads rather than into instructions: the zone comes
-//! from the page's `mem_map` index ([`map_index`], [`ZoneSpans::zone_of`]) and the
+//! from the page's `mem_map` index ([`map_index`], [`FreeRoutes::route`]) and the
 //! list from a predicted branch
 //! ([`pcp_push_list`]), so the usemap and list reads start at once instead of after
 //! the descriptor's load and the usemap byte's. For the same reason a head page's
@@ -163,115 +163,92 @@ pub(super) fn free_candidate(
     })
 }
 
-/// The populated zones' spans in `mem_map` indices, in the order the free fast
-/// paths search them for a page's zone: first the zone `GFP_KERNEL` allocates
-/// from (the highest populated lowmem zone: the kernel's own pages are the
-/// common case), then the others by span (holes included). Comparisons the branch predictor
-/// settles, so the usemap and per-CPU list reads that depend on the zone need not
-/// wait for the page descriptor's load (on a modern core that wait, not the
-/// instruction count, is most of a free's time); [`free_candidate`] then checks
-/// that the descriptor names the same zone. Taken once when the allocator is set
-/// up: the spans never move (the allocators own their node and never lend it
-/// mutably).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ZoneSpans {
-    /// `(start, pages, zone)`: the zone's span `[start, start + pages)`; unused
-    /// entries, and zones the 32-bit indices cannot describe (their frees take the
-    /// checked path), have no pages. The zone is a [`ZoneType`] so that indexing
-    /// the per-zone arrays with it needs no bounds check.
-    spans: [(u32, u32, ZoneType); MAX_NR_ZONES],
+/// The flags of an allocated head page of `order` in the zone whose order-0 heads
+/// have the flags `allocated` ([`crate::page::allocated_flags`]).
+#[inline(always)]
+pub(super) fn with_order(allocated: u32, order: u32) -> u32 {
+    allocated | (order & ORDER_MASK) << ORDER_SHIFT
 }
 
-impl ZoneSpans {
-    /// The spans of `zones`, for a `mem_map` starting at `map_start`.
-    pub(super) fn new<S: PageStorage>(zones: &[Zone<S>; MAX_NR_ZONES], map_start: Pfn) -> Self {
-        let mut spans = [(0, 0, ZoneType::Dma); MAX_NR_ZONES];
-        let mut n = 0;
-        for (z, zone) in zones.iter().enumerate() {
-            // A zone inside the map (memmap_init's) has a 32-bit start and end.
-            let start = zone
-                .zone_start_pfn
-                .checked_sub(map_start)
-                .and_then(|s| u32::try_from(s).ok());
-            let pages = u32::try_from(zone.spanned_pages).ok();
-            if let (Some(start), Some(pages @ 1..)) = (start, pages) {
-                if start.checked_add(pages).is_some() {
-                    // The zone's position, which the per-zone arrays go by.
-                    spans[n] = (start, pages, ZoneType::from_index(z));
-                    n += 1;
-                }
-            }
-        }
-        let kernel = spans[..n]
-            .iter()
-            .map(|&(_, _, z)| z)
-            .filter(|&z| z as usize <= ZoneType::Normal as usize)
-            .max_by_key(|&z| z as usize);
-        spans[..n].sort_unstable_by_key(|&(_, pages, z)| {
-            (Some(z) != kernel, core::cmp::Reverse(pages), z as usize)
-        });
-        ZoneSpans { spans }
-    }
-
-    /// The zone whose span holds `mem_map` index `index` (the loop written out: a
-    /// free of a `GFP_KERNEL` page costs one comparison).
-    #[inline(always)]
-    pub(super) fn zone_of(&self, index: u32) -> Option<usize> {
-        let hit = |k: usize| {
-            let (start, pages, z) = self.spans[k];
-            (index.wrapping_sub(start) < pages).then_some(z as usize)
-        };
-        const _: () = assert!(MAX_NR_ZONES == 4);
-        hit(0)
-            .or_else(|| hit(1))
-            .or_else(|| hit(2))
-            .or_else(|| hit(3))
-    }
+/// Where the free fast paths send a page, zone by zone: each populated zone's span
+/// in `mem_map` indices, the flags of its allocated heads and its pageblock migrate
+/// types, in one entry (a free reads one entry, at a constant offset when it is
+/// the first). The entries are in the order a free searches them: first the zone
+/// `GFP_KERNEL` allocates from (the highest populated lowmem zone: the kernel's
+/// own pages are the common case), then the others by span (holes included).
+/// Comparisons the branch predictor settles, so the usemap and per-CPU list reads
+/// that depend on the zone need not wait for the page descriptor's load (on a
+/// modern core that wait, not the instruction count, is most of a free's time);
+/// [`free_candidate`] then checks that the descriptor names the same zone. Taken
+/// once when the allocator is set up: the spans never move (the allocators own
+/// their node and never lend it mutably), and the usemaps' contents change under
+/// the zone lock.
+pub(super) struct FreeRoutes<B> {
+    /// Unused entries, and zones the 32-bit indices cannot describe (their frees
+    /// take the checked path), have no pages.
+    routes: [ZoneRoute<B>; MAX_NR_ZONES],
 }
 
-/// A zone's pageblock migrate types as the free fast paths read them: its usemap
-/// and the `mem_map` index of its first pageblock, taken once when the allocator is
-/// set up (the usemap's contents change under the zone lock; the map itself never
-/// moves).
-pub(super) struct PageblockTypes<B> {
-    usemap: Option<B>,
+/// One zone of [`FreeRoutes`].
+pub(super) struct ZoneRoute<B> {
+    /// The zone's span `[start, start + pages)` in `mem_map` indices.
+    start: u32,
+    pages: u32,
+    /// The zone (a [`ZoneType`], so that indexing the per-zone arrays with it
+    /// needs no bounds check).
+    pub zone: ZoneType,
+    /// [`crate::page::allocated_flags`] of the zone at order 0.
+    allocated: u32,
     /// `mem_map` index of the first page of the zone's first pageblock (wrapping:
     /// the pageblock may start before the map).
     block_base: u32,
+    /// The zone's `pageblock_order`.
     pageblock_order: u32,
-    /// [`crate::page::allocated_flags`] of the zone at order 0.
-    allocated: u32,
+    /// The zone's usemap (`pageblock_flags`), read without the zone lock.
+    usemap: Option<B>,
 }
 
-impl<B> PageblockTypes<B> {
+impl<B: Clone> Clone for ZoneRoute<B> {
+    fn clone(&self) -> Self {
+        ZoneRoute {
+            usemap: self.usemap.clone(),
+            ..*self
+        }
+    }
+}
+
+impl<B: Clone> Clone for FreeRoutes<B> {
+    fn clone(&self) -> Self {
+        FreeRoutes {
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+impl<B> ZoneRoute<B> {
+    const UNUSED: ZoneRoute<B> = ZoneRoute {
+        start: 0,
+        pages: 0,
+        zone: ZoneType::Dma,
+        allocated: 0,
+        block_base: 0,
+        pageblock_order: 0,
+        usemap: None,
+    };
+
     /// The flags of this zone's allocated head pages of `order`.
     #[inline(always)]
     pub(super) fn allocated(&self, order: u32) -> u32 {
-        self.allocated | (order & ORDER_MASK) << ORDER_SHIFT
+        with_order(self.allocated, order)
     }
 }
 
-impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
-    /// The zone's usemap, from the first pageblock the zone touches, for a
-    /// `mem_map` starting at `map_start`.
-    pub(super) fn new<S: PageStorage<Bitmap = B>>(zone: &Zone<S>, map_start: Pfn) -> Self
-    where
-        B: Clone,
-    {
-        let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
-        PageblockTypes {
-            usemap: zone.usemap.clone(),
-            block_base: base.wrapping_sub(map_start) as u32,
-            pageblock_order: zone.pageblock_order,
-            allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
-        }
-    }
-
+impl<B: Deref<Target = [AtomicU8]>> ZoneRoute<B> {
     /// `get_pfnblock_migratetype`'s three bits for the page at `mem_map` index
-    /// `index`, inside the zone's span ([`ZoneSpans::zone_of`]), as stored (unknown values
-    /// included: [`pcp_push_list`] reads them as MOVABLE). `None` for an isolated
-    /// pageblock (its pages go straight to the buddy), when the zone has no usemap
-    /// or the index lies outside it.
+    /// `index`, inside the zone's span ([`FreeRoutes::route`]), as stored (unknown
+    /// values included: [`pcp_push_list`] reads them as MOVABLE). `None` for an
+    /// isolated pageblock (its pages go straight to the buddy), when the zone has
+    /// no usemap or the index lies outside it.
     #[inline(always)]
     pub(super) fn free_route(&self, index: u32) -> Option<usize> {
         let usemap = self.usemap.as_deref()?;
@@ -286,6 +263,72 @@ impl<B: Deref<Target = [AtomicU8]>> PageblockTypes<B> {
     }
 }
 
+impl<B> FreeRoutes<B> {
+    /// The zone whose span holds `mem_map` index `index` (the search written out:
+    /// a free of a `GFP_KERNEL` page costs one comparison).
+    #[inline(always)]
+    pub(super) fn route(&self, index: u32) -> Option<&ZoneRoute<B>> {
+        let hit = |k: usize| {
+            let r = &self.routes[k];
+            (index.wrapping_sub(r.start) < r.pages).then_some(r)
+        };
+        const _: () = assert!(MAX_NR_ZONES == 4);
+        hit(0)
+            .or_else(|| hit(1))
+            .or_else(|| hit(2))
+            .or_else(|| hit(3))
+    }
+}
+
+impl<B: Clone> FreeRoutes<B> {
+    /// The routes of `zones`, for a `mem_map` starting at `map_start`.
+    pub(super) fn new<S: PageStorage<Bitmap = B>>(
+        zones: &[Zone<S>; MAX_NR_ZONES],
+        map_start: Pfn,
+    ) -> Self {
+        let mut routes = [ZoneRoute::UNUSED; MAX_NR_ZONES];
+        let mut n = 0;
+        for (z, zone) in zones.iter().enumerate() {
+            // A zone inside the map (memmap_init's) has a 32-bit start and end.
+            let start = zone
+                .zone_start_pfn
+                .checked_sub(map_start)
+                .and_then(|s| u32::try_from(s).ok());
+            let pages = u32::try_from(zone.spanned_pages).ok();
+            if let (Some(start), Some(pages @ 1..)) = (start, pages) {
+                if start.checked_add(pages).is_some() {
+                    let base =
+                        crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
+                    routes[n] = ZoneRoute {
+                        start,
+                        pages,
+                        // The zone's position, which the per-zone arrays go by.
+                        zone: ZoneType::from_index(z),
+                        allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
+                        block_base: base.wrapping_sub(map_start) as u32,
+                        pageblock_order: zone.pageblock_order,
+                        usemap: zone.usemap.clone(),
+                    };
+                    n += 1;
+                }
+            }
+        }
+        let kernel = routes[..n]
+            .iter()
+            .map(|r| r.zone)
+            .filter(|&z| z as usize <= ZoneType::Normal as usize)
+            .max_by_key(|&z| z as usize);
+        routes[..n].sort_unstable_by_key(|r| {
+            (
+                Some(r.zone) != kernel,
+                core::cmp::Reverse(r.pages),
+                r.zone as usize,
+            )
+        });
+        FreeRoutes { routes }
+    }
+}
+
 /// True when pushing a block of `order` keeps the per-CPU lists below `high`
 /// without a high-order drain; otherwise the general path must drain.
 #[inline(always)]
@@ -295,7 +338,7 @@ pub(super) fn pcp_room(pcp: &PerCpuPages, order: u32) -> bool {
 }
 
 /// `free_unref_page_commit` below `high` for a page whose pageblock reads `raw`
-/// ([`PageblockTypes::free_route`]): [`pcp_push`] with the migrate type it records
+/// ([`ZoneRoute::free_route`]): [`pcp_push`] with the migrate type it records
 /// (`set_pcppage_migratetype`; unknown values read as MOVABLE) and the PCP list it
 /// goes on (HIGHATOMIC, CMA and unknown ones on MOVABLE's). Each arm names both as
 /// constants: the push's addresses and the descriptor's new flags then come from
@@ -379,22 +422,31 @@ mod tests {
     }
 
     #[test]
-    fn zone_spans_search_the_kernel_zone_first_and_find_every_zone() {
+    fn free_routes_search_the_kernel_zone_first_and_find_every_zone() {
         // A map from pfn 0x1000; no DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
         let z = zones([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)]);
-        let s = ZoneSpans::new(&z, 0x1000);
+        let s = FreeRoutes::new(&z, 0x1000);
+        let span = |k: usize| (s.routes[k].start, s.routes[k].pages, s.routes[k].zone);
         // NORMAL first although HIGHMEM is larger; the empty zones are left out.
-        assert_eq!(s.spans[0], (0, 0x300, ZoneType::Normal));
-        assert_eq!(s.spans[1], (0x300, 0x900, ZoneType::HighMem));
-        assert_eq!(s.spans[2].1, 0);
-        assert_eq!(s.zone_of(0), Some(ZoneType::Normal as usize));
-        assert_eq!(s.zone_of(0x2ff), Some(ZoneType::Normal as usize));
-        assert_eq!(s.zone_of(0x300), Some(ZoneType::HighMem as usize));
-        assert_eq!(s.zone_of(0xbff), Some(ZoneType::HighMem as usize));
-        assert_eq!(s.zone_of(0xc00), None);
+        assert_eq!(span(0), (0, 0x300, ZoneType::Normal));
+        assert_eq!(span(1), (0x300, 0x900, ZoneType::HighMem));
+        assert_eq!(s.routes[2].pages, 0);
+        let zone_of = |i| s.route(i).map(|r| r.zone);
+        assert_eq!(zone_of(0), Some(ZoneType::Normal));
+        assert_eq!(zone_of(0x2ff), Some(ZoneType::Normal));
+        assert_eq!(zone_of(0x300), Some(ZoneType::HighMem));
+        assert_eq!(zone_of(0xbff), Some(ZoneType::HighMem));
+        assert_eq!(zone_of(0xc00), None);
+        // Each entry carries its own zone's flags.
+        let flags = |zone| crate::page::allocated_flags(zone, 0, 3);
+        assert_eq!(
+            s.route(0x300).unwrap().allocated(3),
+            flags(ZoneType::HighMem)
+        );
+        assert_eq!(s.route(0).unwrap().allocated(3), flags(ZoneType::Normal));
         // All lowmem in DMA (Linux 6.1 armmp): DMA is the kernel's zone.
         let z = zones([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]);
-        assert_eq!(ZoneSpans::new(&z, 0x1000).spans[0].2, ZoneType::Dma);
+        assert_eq!(FreeRoutes::new(&z, 0x1000).routes[0].zone, ZoneType::Dma);
         // A zone before the map, or too large for 32-bit indices, takes the
         // checked path: it has no span here.
         let z = zones([
@@ -403,8 +455,8 @@ mod tests {
             (0x1000 + 0xffff_0000, 0x2_0000),
             (0, 0),
         ]);
-        let s = ZoneSpans::new(&z, 0x1000);
-        assert!(s.spans.iter().all(|&(_, pages, _)| pages == 0));
-        assert_eq!(s.zone_of(0), None);
+        let s = FreeRoutes::new(&z, 0x1000);
+        assert!(s.routes.iter().all(|r| r.pages == 0));
+        assert!(s.route(0).is_none());
     }
 }

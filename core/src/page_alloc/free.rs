@@ -94,14 +94,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(i) = fast::map_index(map, self.node.mem_map_start_pfn, pfn) else {
             return false;
         };
-        let Some(z) = self.zone_spans.zone_of(i as u32) else {
+        let Some(route) = self.routes.route(i as u32) else {
             return false;
         };
-        let blocks = &self.pageblocks[z];
-        let Some(c) = fast::free_candidate(map, i, blocks.allocated(order)) else {
+        let z = route.zone as usize;
+        let Some(c) = fast::free_candidate(map, i, route.allocated(order)) else {
             return false;
         };
-        let Some(raw) = blocks.free_route(i as u32) else {
+        let Some(raw) = route.free_route(i as u32) else {
             return false;
         };
         if !fast::pcp_room(&pcps[z], order) {

@@ -37,9 +37,10 @@ use crate::storage::PageStorage;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// What the fast paths know about a zone without its lock.
-struct ZoneFast<B> {
+struct ZoneFast {
     params: ZoneParams,
-    pageblocks: fast::PageblockTypes<B>,
+    /// [`crate::page::allocated_flags`] of the zone at order 0.
+    allocated: u32,
     /// Bit `o`: a block of order `o` on a PCP-type list; bit `16 + o`: on one of
     /// those or on the CMA list (`__zone_watermark_ok`'s free-area test, published
     /// whenever the zone lock is released).
@@ -101,8 +102,8 @@ struct CpuSlot<L: Locking> {
 pub struct SmpPageAllocator<'a, S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
     map: Option<S::MemMap>,
     map_start: Pfn,
-    zone_spans: fast::ZoneSpans,
-    zones: [ZoneFast<S::Bitmap>; MAX_NR_ZONES],
+    routes: fast::FreeRoutes<S::Bitmap>,
+    zones: [ZoneFast; MAX_NR_ZONES],
     zone_lock: L::Mutex<&'a mut PageAllocator<S, NCPU>>,
     cpus: [CpuSlot<L>; NCPU],
 }
@@ -140,7 +141,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             let st = &a.zones[z];
             ZoneFast {
                 params: ZoneParams::of(a, z),
-                pageblocks: fast::PageblockTypes::new(zone, map_start),
+                allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
                 areas: AtomicU32::new(area_bits(zone)),
                 vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
             }
@@ -159,8 +160,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         SmpPageAllocator {
             map,
             map_start,
-            // The same spans as the allocator's (its node's zones do not move).
-            zone_spans: a.zone_spans,
+            // The same routes as the allocator's (its node's zones do not move).
+            routes: a.routes.clone(),
             zones,
             zone_lock: L::Mutex::new(a),
             cpus,
@@ -217,7 +218,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let slot = &self.cpus[c];
         // A drain from another CPU holds the lock for a moment: take the slow path.
         let mut pcp = slot.pcp.try_lock()?;
-        let allocated = zf.pageblocks.allocated(order);
+        let allocated = fast::with_order(zf.allocated, order);
         let i = fast::pcp_pop(
             map,
             &mut pcp[z],
@@ -299,15 +300,14 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let Some(i) = fast::map_index(map, self.map_start, pfn) else {
             return false;
         };
-        let Some(z) = self.zone_spans.zone_of(i as u32) else {
+        let Some(route) = self.routes.route(i as u32) else {
             return false;
         };
-        let zf = &self.zones[z];
-        let allocated = zf.pageblocks.allocated(order);
-        let Some(cand) = fast::free_candidate(map, i, allocated) else {
+        let z = route.zone as usize;
+        let Some(cand) = fast::free_candidate(map, i, route.allocated(order)) else {
             return false;
         };
-        let Some(raw) = zf.pageblocks.free_route(i as u32) else {
+        let Some(raw) = route.free_route(i as u32) else {
             return false;
         };
         let slot = &self.cpus[c];
