@@ -101,10 +101,12 @@ impl PerCpuPages {
     #[inline(always)]
     pub(super) fn link_head(&mut self, map: &[Page], p: usize, i: u32) -> Option<u32> {
         let h = self.lists[p];
-        if h == NIL {
-            self.tails[p] = i;
-        } else {
-            map.get(h as usize)?.set_prev(i);
+        // The bounds check first: NIL is never an index (a map has at most
+        // u32::MAX entries), so a list with a head pays one comparison.
+        match map.get(h as usize) {
+            Some(head) => head.set_prev(i),
+            None if h == NIL => self.tails[p] = i,
+            None => return None,
         }
         Some(h)
     }
