@@ -408,15 +408,18 @@ impl Page {
         ((self.flags() >> flags::ZONE_SHIFT) & flags::ZONE_MASK) as usize
     }
 
-    /// Put an allocated page onto a per-CPU list, given its current flags `f` (one
-    /// pass of stores): `PG_pcp`, the list's migrate type `mt`, the order kept,
-    /// refcount 0, the links given.
+    /// Put an allocated page at the head of a per-CPU list, given its current flags
+    /// `f` (one pass of stores): `PG_pcp`, the list's migrate type `mt`, the order
+    /// kept, refcount 0, `next` the old head. Its `prev` is left as it was: a
+    /// head's is never read, and the page pushed in front of it writes it.
     #[inline]
-    pub fn make_pcp(&self, f: u32, mt: usize, prev: u32, next: u32) {
+    pub fn make_pcp_head(&self, f: u32, mt: usize, next: u32) {
         let flags = (f & !(flags::MT_MASK << flags::MT_SHIFT))
             | flags::PG_PCP
             | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT);
-        self.store_words([flags, 0, next, prev]);
+        self.flags.store(flags, R);
+        self.refcount.store(0, R);
+        self.next.store(next, R);
     }
 
     /// Take a page off a per-CPU list as the allocated head of a block (one pass of

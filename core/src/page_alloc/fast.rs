@@ -25,7 +25,7 @@
 //! do not wait on the loads of the last.
 
 use super::pcp::PerCpuPages;
-use super::{CMA, ISOLATE, MOVABLE, NIL};
+use super::{CMA, ISOLATE, MOVABLE};
 use crate::addr::Pfn;
 use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES, MIGRATE_TYPES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
@@ -402,7 +402,7 @@ fn pcp_push(
     let Some(h) = pcp.link_head(map, pindex, c.index) else {
         return false;
     };
-    c.page.make_pcp(c.flags, pmt, NIL, h);
+    c.page.make_pcp_head(c.flags, pmt, h);
     pcp.lists[pindex] = c.index;
     pcp.count += 1 << order;
     true
