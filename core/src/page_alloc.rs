@@ -187,8 +187,9 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     min_free_kbytes: u64,
     zones: [ZoneState; MAX_NR_ZONES],
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
-    /// The zones' spans, allocated-head flags and usemaps, for the free fast path.
-    routes: fast::FreeRoutes<S::Bitmap>,
+    /// The node's map and its zones' spans, allocated-head flags and usemaps, for
+    /// the fast paths.
+    routes: Option<fast::FreeRoutes<S::MemMap, S::Bitmap>>,
     /// Each zone's [`crate::page::allocated_flags`] at order 0, for the allocation
     /// fast path.
     allocated: [u32; MAX_NR_ZONES],
@@ -199,6 +200,11 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     /// that adds either must refresh this: the fast path checks it in debug
     /// builds).
     low_marks: [[usize; MAX_NR_ZONES]; MAX_NR_ZONES],
+    /// `[highest zone of an allocation]`: the first zone of its zonelist, the
+    /// highest populated one at or below it (`MAX_NR_ZONES` when there is none), as
+    /// Linux's zonelists hold only populated zones. Set with the watermarks: no
+    /// zone's managed pages change once the allocator is set up.
+    first_zones: [usize; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }
 
@@ -259,8 +265,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     pub fn new(node: PgData<S>, storage: S, cfg: AllocConfig) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::CPUS_OK;
-        let map_start = node.mem_map_start_pfn;
-        let routes = fast::FreeRoutes::new(&node.zones, map_start);
+        let routes = fast::FreeRoutes::new(&node);
         let allocated = node
             .zones
             .each_ref()
@@ -274,6 +279,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             min_free_kbytes: 0,
             zones: [ZoneState::default(); MAX_NR_ZONES],
             low_marks: [[0; MAX_NR_ZONES]; MAX_NR_ZONES],
+            first_zones: [MAX_NR_ZONES; MAX_NR_ZONES],
             pcp: [[PerCpuPages::EMPTY; MAX_NR_ZONES]; NCPU],
             cma_failures: heapless::Vec::new(),
         };
@@ -354,6 +360,15 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             let st = &self.zones[z];
             self.low_marks[z] = core::array::from_fn(|highest| st.fast_low_mark(highest));
         }
+        self.first_zones = core::array::from_fn(|highest| self.first_zone(highest));
+    }
+
+    /// The highest populated zone at or below `highest` (`MAX_NR_ZONES`: none).
+    fn first_zone(&self, highest: usize) -> usize {
+        (0..=highest)
+            .rev()
+            .find(|&z| self.node.zones[z].managed_pages != 0)
+            .unwrap_or(MAX_NR_ZONES)
     }
 
     /// `page_alloc_cpu_online` / `zone_pcp_update` after CPUs came up or went away:

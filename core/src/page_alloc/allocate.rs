@@ -153,11 +153,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
-        let z = (0..=highest)
-            .rev()
-            .find(|&z| self.node.zones[z].managed_pages != 0)?;
+        let z = self.first_zones[highest];
+        debug_assert_eq!(z, self.first_zone(highest), "first_zones is stale");
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mark = *self.low_marks[z].get(highest)?;
+        let mark = *self.low_marks.get(z)?.get(highest)?;
         let zs = &self.zones[z];
         debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
         let c = zs.counters;
@@ -174,11 +173,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             }
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
-        let map = self.node.mem_map.as_deref()?;
+        let routes = self.routes.as_ref()?;
+        let map = &*routes.map;
         let allocated = fast::with_order(*self.allocated.get(z)?, order);
         let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;
         Some(PageBlock {
-            pfn: self.node.mem_map_start_pfn + u64::from(i),
+            pfn: routes.map_start + u64::from(i),
             order,
             zone: ZoneType::from_index(z),
         })

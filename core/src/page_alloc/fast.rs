@@ -31,7 +31,7 @@ use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES, MIGRATE_TYPES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
 use crate::storage::PageStorage;
-use crate::zone::Zone;
+use crate::zone::PgData;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -170,22 +170,27 @@ pub(super) fn with_order(allocated: u32, order: u32) -> u32 {
     allocated | (order & ORDER_MASK) << ORDER_SHIFT
 }
 
-/// Where the free fast paths send a page, zone by zone: each populated zone's span
-/// in `mem_map` indices, the flags of its allocated heads and its pageblock migrate
-/// types, in one entry (a free reads one entry, at a constant offset when it is
-/// the first). The entries are in the order a free searches them: first the zone
-/// `GFP_KERNEL` allocates from (the highest populated lowmem zone: the kernel's
-/// own pages are the common case), then the others by span (holes included).
-/// Comparisons the branch predictor settles, so the usemap and per-CPU list reads
-/// that depend on the zone need not wait for the page descriptor's load (on a
-/// modern core that wait, not the instruction count, is most of a free's time);
-/// [`free_candidate`] then checks that the descriptor names the same zone. Taken
-/// once when the allocator is set up: the spans never move (the allocators own
-/// their node and never lend it mutably), and the usemaps' contents change under
-/// the zone lock.
-pub(super) struct FreeRoutes<B> {
-    /// Unused entries, and zones the 32-bit indices cannot describe (their frees
-    /// take the checked path), have no pages.
+/// What the fast paths read of a node without a lock: its `mem_map`, where it
+/// starts, and where a free sends a page, zone by zone: each populated zone's span
+/// in `mem_map` indices, the flags of its allocated heads and its pageblock
+/// migrate types, in one entry (a free reads one entry, at a constant offset when
+/// it is the first). The entries are in the order a free searches them: first the
+/// zone `GFP_KERNEL` allocates from (the highest populated lowmem zone: the
+/// kernel's own pages are the common case), then the others by span (holes
+/// included). Comparisons the branch predictor settles, so the usemap and per-CPU
+/// list reads that depend on the zone need not wait for the page descriptor's load
+/// (on a modern core that wait, not the instruction count, is most of a free's
+/// time); [`free_candidate`] then checks that the descriptor names the same zone.
+/// Taken once when the allocator is set up: the map and the spans never move (the
+/// allocators own their node and never lend it mutably), and the usemaps'
+/// contents change under the zone lock.
+pub(super) struct FreeRoutes<M, B> {
+    /// The node's `mem_map` (a clone of its handle).
+    pub map: M,
+    /// The pfn of `map[0]`.
+    pub map_start: Pfn,
+    /// Unused entries, zones without a usemap and zones the 32-bit indices cannot
+    /// describe have no pages: their frees take the checked path.
     routes: [ZoneRoute<B>; MAX_NR_ZONES],
 }
 
@@ -204,8 +209,9 @@ pub(super) struct ZoneRoute<B> {
     block_base: u32,
     /// The zone's `pageblock_order`.
     pageblock_order: u32,
-    /// The zone's usemap (`pageblock_flags`), read without the zone lock.
-    usemap: Option<B>,
+    /// The zone's usemap (`pageblock_flags`), read without the zone lock (an
+    /// unused entry holds another zone's).
+    usemap: B,
 }
 
 impl<B: Clone> Clone for ZoneRoute<B> {
@@ -217,25 +223,17 @@ impl<B: Clone> Clone for ZoneRoute<B> {
     }
 }
 
-impl<B: Clone> Clone for FreeRoutes<B> {
+impl<M: Clone, B: Clone> Clone for FreeRoutes<M, B> {
     fn clone(&self) -> Self {
         FreeRoutes {
+            map: self.map.clone(),
+            map_start: self.map_start,
             routes: self.routes.clone(),
         }
     }
 }
 
 impl<B> ZoneRoute<B> {
-    const UNUSED: ZoneRoute<B> = ZoneRoute {
-        start: 0,
-        pages: 0,
-        zone: ZoneType::Dma,
-        allocated: 0,
-        block_base: 0,
-        pageblock_order: 0,
-        usemap: None,
-    };
-
     /// The flags of this zone's allocated head pages of `order`.
     #[inline(always)]
     pub(super) fn allocated(&self, order: u32) -> u32 {
@@ -247,23 +245,25 @@ impl<B: Deref<Target = [AtomicU8]>> ZoneRoute<B> {
     /// `get_pfnblock_migratetype`'s three bits for the page at `mem_map` index
     /// `index`, inside the zone's span ([`FreeRoutes::route`]), as stored (unknown
     /// values included: [`pcp_push_list`] reads them as MOVABLE). `None` for an
-    /// isolated pageblock (its pages go straight to the buddy), when the zone has
-    /// no usemap or the index lies outside it.
+    /// isolated pageblock (its pages go straight to the buddy) or when the index
+    /// lies outside the usemap.
     #[inline(always)]
     pub(super) fn free_route(&self, index: u32) -> Option<usize> {
-        let usemap = self.usemap.as_deref()?;
         // Inside the span the difference is the page's offset from the first
         // pageblock, below 2^32 since the index and the pageblock's start both lie
         // in a map of fewer than 2^32 entries ([`map_index`]); outside it, a block
         // past the end.
         let block = index.wrapping_sub(self.block_base) >> (self.pageblock_order & 31);
-        let byte = usemap.get((block >> 1) as usize)?.load(Ordering::Relaxed);
+        let byte = self
+            .usemap
+            .get((block >> 1) as usize)?
+            .load(Ordering::Relaxed);
         let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
         (raw != ISOLATE).then_some(raw)
     }
 }
 
-impl<B> FreeRoutes<B> {
+impl<M, B> FreeRoutes<M, B> {
     /// The zone whose span holds `mem_map` index `index` (the search written out:
     /// a free of a `GFP_KERNEL` page costs one comparison).
     #[inline(always)]
@@ -280,38 +280,49 @@ impl<B> FreeRoutes<B> {
     }
 }
 
-impl<B: Clone> FreeRoutes<B> {
-    /// The routes of `zones`, for a `mem_map` starting at `map_start`.
-    pub(super) fn new<S: PageStorage<Bitmap = B>>(
-        zones: &[Zone<S>; MAX_NR_ZONES],
-        map_start: Pfn,
-    ) -> Self {
-        let mut routes = [ZoneRoute::UNUSED; MAX_NR_ZONES];
+impl<M: Clone, B: Clone> FreeRoutes<M, B> {
+    /// The routes of `node`'s zones; `None` when it has no `mem_map` or no zone a
+    /// usemap (every allocation and free then takes the general path).
+    pub(super) fn new<S: PageStorage<MemMap = M, Bitmap = B>>(node: &PgData<S>) -> Option<Self> {
+        let map = node.mem_map.clone()?;
+        let map_start = node.mem_map_start_pfn;
+        let any_usemap = node.zones.iter().find_map(|z| z.usemap.clone())?;
         let mut n = 0;
-        for (z, zone) in zones.iter().enumerate() {
+        let mut routes = core::array::from_fn(|_| ZoneRoute {
+            start: 0,
+            pages: 0,
+            zone: ZoneType::Dma,
+            allocated: 0,
+            block_base: 0,
+            pageblock_order: 0,
+            usemap: any_usemap.clone(),
+        });
+        for (z, zone) in node.zones.iter().enumerate() {
             // A zone inside the map (memmap_init's) has a 32-bit start and end.
             let start = zone
                 .zone_start_pfn
                 .checked_sub(map_start)
                 .and_then(|s| u32::try_from(s).ok());
             let pages = u32::try_from(zone.spanned_pages).ok();
-            if let (Some(start), Some(pages @ 1..)) = (start, pages) {
-                if start.checked_add(pages).is_some() {
-                    let base =
-                        crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
-                    routes[n] = ZoneRoute {
-                        start,
-                        pages,
-                        // The zone's position, which the per-zone arrays go by.
-                        zone: ZoneType::from_index(z),
-                        allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
-                        block_base: base.wrapping_sub(map_start) as u32,
-                        pageblock_order: zone.pageblock_order,
-                        usemap: zone.usemap.clone(),
-                    };
-                    n += 1;
-                }
+            let (Some(start), Some(pages @ 1..), Some(usemap)) = (start, pages, &zone.usemap)
+            else {
+                continue;
+            };
+            if start.checked_add(pages).is_none() {
+                continue;
             }
+            let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
+            routes[n] = ZoneRoute {
+                start,
+                pages,
+                // The zone's position, which the per-zone arrays go by.
+                zone: ZoneType::from_index(z),
+                allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
+                block_base: base.wrapping_sub(map_start) as u32,
+                pageblock_order: zone.pageblock_order,
+                usemap: usemap.clone(),
+            };
+            n += 1;
         }
         let kernel = routes[..n]
             .iter()
@@ -325,7 +336,11 @@ impl<B: Clone> FreeRoutes<B> {
                 r.zone as usize,
             )
         });
-        FreeRoutes { routes }
+        Some(FreeRoutes {
+            map,
+            map_start,
+            routes,
+        })
     }
 }
 
@@ -413,19 +428,23 @@ mod tests {
     use super::*;
     use crate::storage::VecPageStorage;
 
-    fn zones(spans: [(Pfn, u64); MAX_NR_ZONES]) -> [Zone<VecPageStorage>; MAX_NR_ZONES] {
-        core::array::from_fn(|z| {
-            let mut zone = Zone::new(ZoneType::from_index(z), 0);
-            (zone.zone_start_pfn, zone.spanned_pages) = spans[z];
-            zone
-        })
+    /// A node whose `mem_map` starts at pfn 0x1000, with zones spanning `spans`
+    /// (each with a usemap).
+    fn node(spans: [(Pfn, u64); MAX_NR_ZONES]) -> PgData<VecPageStorage> {
+        let mut node = PgData::new(0);
+        node.mem_map_start_pfn = 0x1000;
+        node.mem_map = Some(alloc::vec![Page::ZEROED; 4].into());
+        for (zone, &(start, pages)) in node.zones.iter_mut().zip(&spans) {
+            (zone.zone_start_pfn, zone.spanned_pages) = (start, pages);
+            zone.usemap = Some(alloc::vec![AtomicU8::new(0)].into());
+        }
+        node
     }
 
     #[test]
     fn free_routes_search_the_kernel_zone_first_and_find_every_zone() {
-        // A map from pfn 0x1000; no DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
-        let z = zones([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)]);
-        let s = FreeRoutes::new(&z, 0x1000);
+        // No DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
+        let s = FreeRoutes::new(&node([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)])).unwrap();
         let span = |k: usize| (s.routes[k].start, s.routes[k].pages, s.routes[k].zone);
         // NORMAL first although HIGHMEM is larger; the empty zones are left out.
         assert_eq!(span(0), (0, 0x300, ZoneType::Normal));
@@ -445,18 +464,25 @@ mod tests {
         );
         assert_eq!(s.route(0).unwrap().allocated(3), flags(ZoneType::Normal));
         // All lowmem in DMA (Linux 6.1 armmp): DMA is the kernel's zone.
-        let z = zones([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]);
-        assert_eq!(FreeRoutes::new(&z, 0x1000).routes[0].zone, ZoneType::Dma);
-        // A zone before the map, or too large for 32-bit indices, takes the
-        // checked path: it has no span here.
-        let z = zones([
+        let s = FreeRoutes::new(&node([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]));
+        assert_eq!(s.unwrap().routes[0].zone, ZoneType::Dma);
+        // A zone before the map, too large for 32-bit indices or without a usemap
+        // takes the checked path: it has no span here.
+        let mut n = node([
             (0x800, 0x10),
             (0x1000, 1 << 33),
             (0x1000 + 0xffff_0000, 0x2_0000),
-            (0, 0),
+            (0x1000, 0x10),
         ]);
-        let s = FreeRoutes::new(&z, 0x1000);
+        n.zones[3].usemap = None;
+        let s = FreeRoutes::new(&n).unwrap();
         assert!(s.routes.iter().all(|r| r.pages == 0));
         assert!(s.route(0).is_none());
+        // No usemap at all, or no mem_map: no fast paths.
+        n.zones.iter_mut().for_each(|z| z.usemap = None);
+        assert!(FreeRoutes::new(&n).is_none());
+        let mut n = node([(0x1000, 0x300); MAX_NR_ZONES]);
+        n.mem_map = None;
+        assert!(FreeRoutes::new(&n).is_none());
     }
 }

@@ -88,13 +88,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
-        let Some(map) = self.node.mem_map.as_deref() else {
+        let Some(routes) = self.routes.as_ref() else {
             return false;
         };
-        let Some(i) = fast::map_index(map, self.node.mem_map_start_pfn, pfn) else {
+        let map = &*routes.map;
+        let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
             return false;
         };
-        let Some(route) = self.routes.route(i as u32) else {
+        let Some(route) = routes.route(i as u32) else {
             return false;
         };
         let z = route.zone as usize;

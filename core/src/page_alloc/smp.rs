@@ -100,9 +100,7 @@ struct CpuSlot<L: Locking> {
 /// allocator (nothing is lost); a kernel that shares its allocator for good
 /// borrows it for `'static`.
 pub struct SmpPageAllocator<'a, S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
-    map: Option<S::MemMap>,
-    map_start: Pfn,
-    routes: fast::FreeRoutes<S::Bitmap>,
+    routes: Option<fast::FreeRoutes<S::MemMap, S::Bitmap>>,
     zones: [ZoneFast; MAX_NR_ZONES],
     zone_lock: L::Mutex<&'a mut PageAllocator<S, NCPU>>,
     cpus: [CpuSlot<L>; NCPU],
@@ -134,8 +132,6 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     /// Share an allocator between its CPUs. The lists each CPU already has become
     /// that CPU's.
     pub fn new(a: &'a mut PageAllocator<S, NCPU>) -> Self {
-        let map = a.node.mem_map.clone();
-        let map_start = a.node.mem_map_start_pfn;
         let zones = core::array::from_fn(|z| {
             let zone = &a.node.zones[z];
             let st = &a.zones[z];
@@ -158,8 +154,6 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             }
         });
         SmpPageAllocator {
-            map,
-            map_start,
             // The same routes as the allocator's (its node's zones do not move).
             routes: a.routes.clone(),
             zones,
@@ -214,7 +208,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 return None;
             }
         }
-        let map = self.map.as_deref()?;
+        let routes = self.routes.as_ref()?;
+        let map = &*routes.map;
         let slot = &self.cpus[c];
         // A drain from another CPU holds the lock for a moment: take the slow path.
         let mut pcp = slot.pcp.try_lock()?;
@@ -228,7 +223,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         )?;
         slot.vm.count(VmEvent::PgAlloc, 1 << order);
         Some(PageBlock {
-            pfn: self.map_start + u64::from(i),
+            pfn: routes.map_start + u64::from(i),
             order,
             zone: ZoneType::from_index(z),
         })
@@ -294,13 +289,14 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
 
     #[inline(always)]
     fn free_fast(&self, c: usize, pfn: Pfn, order: u32) -> bool {
-        let Some(map) = self.map.as_deref() else {
+        let Some(routes) = self.routes.as_ref() else {
             return false;
         };
-        let Some(i) = fast::map_index(map, self.map_start, pfn) else {
+        let map = &*routes.map;
+        let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
             return false;
         };
-        let Some(route) = self.routes.route(i as u32) else {
+        let Some(route) = routes.route(i as u32) else {
             return false;
         };
         let z = route.zone as usize;
