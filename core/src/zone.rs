@@ -17,7 +17,7 @@ use core::sync::atomic::Ordering;
 /// Capacity of [`Zone::free_area`]: the largest `MmConfig::max_order` supported.
 pub const MAX_ORDER_LIMIT: usize = 16;
 
-// Every order has a bit in `Zone::free_orders`.
+// Every order has a bit in `FreeOrders`.
 const _: () = assert!(MAX_ORDER_LIMIT <= u16::BITS as usize);
 
 /// `NR_PAGEBLOCK_BITS`: usemap bits per pageblock (3 migrate-type bits + skip bit).
@@ -25,6 +25,84 @@ pub const NR_PAGEBLOCK_BITS: u64 = 4;
 
 /// Mask of the migrate-type bits of a pageblock's flags (`MIGRATETYPE_MASK`).
 const MIGRATETYPE_MASK: u8 = 0x7;
+
+/// Which orders of a zone's free lists hold a block: per migrate type, bit `o` set
+/// when `free_area[o].free_list[mt]` is not empty, and the same bits for the PCP
+/// types (UNMOVABLE, MOVABLE, RECLAIMABLE) together. Linux has no such field: it
+/// is the lists' emptiness kept next to them (by the buddy's list add and delete,
+/// checked by `check_invariants`), so that `__rmqueue_smallest` and the
+/// watermark's free-area test (`__zone_watermark_ok`, on every allocation of order
+/// 1 to 3) find the first usable order with one bit scan instead of a walk over
+/// every order. Code that edits the lists by hand must keep these bits in step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeOrders {
+    by_type: [u16; MIGRATE_TYPES],
+    pcp_types: u16,
+}
+
+impl FreeOrders {
+    /// Every list empty.
+    pub const EMPTY: FreeOrders = FreeOrders {
+        by_type: [0; MIGRATE_TYPES],
+        pcp_types: 0,
+    };
+
+    /// The bits of migrate type `mt` (none for a type that does not exist).
+    #[inline]
+    pub fn of(&self, mt: usize) -> u16 {
+        self.by_type.get(mt).copied().unwrap_or(0)
+    }
+
+    /// The bits of the PCP types together.
+    #[inline]
+    pub fn pcp_types(&self) -> u16 {
+        self.pcp_types
+    }
+
+    /// Every type's bits.
+    pub fn by_type(&self) -> &[u16; MIGRATE_TYPES] {
+        &self.by_type
+    }
+
+    /// The list of `order` / `mt` holds a block.
+    #[inline]
+    pub fn set(&mut self, mt: usize, order: u32) {
+        let bit = 1u16.checked_shl(order).unwrap_or(0);
+        if let Some(m) = self.by_type.get_mut(mt) {
+            *m |= bit;
+            if mt < MigrateType::HighAtomic as usize {
+                self.pcp_types |= bit;
+            }
+        }
+    }
+
+    /// The list of `order` / `mt` is empty.
+    #[inline]
+    pub fn clear(&mut self, mt: usize, order: u32) {
+        let bit = 1u16.checked_shl(order).unwrap_or(0);
+        if let Some(m) = self.by_type.get_mut(mt) {
+            *m &= !bit;
+            if mt < MigrateType::HighAtomic as usize {
+                let [u, m, r, ..] = self.by_type;
+                self.pcp_types = u | m | r;
+            }
+        }
+    }
+
+    /// The PCP types' bits agree with the types' own.
+    pub fn pcp_types_in_step(&self) -> bool {
+        let [u, m, r, ..] = self.by_type;
+        self.pcp_types == u | m | r
+    }
+}
+
+// The PCP types are the first three: the ones `FreeOrders::pcp_types` joins.
+const _: () = assert!(
+    MigrateType::Unmovable as usize == 0
+        && MigrateType::Movable as usize == 1
+        && MigrateType::Reclaimable as usize == 2
+        && MigrateType::HighAtomic as usize == 3
+);
 
 /// `struct free_area`: one buddy order's free lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,13 +261,8 @@ pub struct Zone<S: PageStorage> {
     pub usemap_bytes: u64,
     /// The buddy free areas; only the first [`Zone::nr_orders`] are in use.
     pub free_area: [FreeArea; MAX_ORDER_LIMIT],
-    /// Per migrate type, bit `o` set when `free_area[o].free_list[mt]` holds a block.
-    /// Linux has no such field: it is the lists' emptiness kept next to them (by the
-    /// buddy's list add and delete, checked by `check_invariants`), so that
-    /// `__rmqueue_smallest` and the watermark's free-area test find the first usable
-    /// order with one bit scan instead of a walk over every order. Code that edits
-    /// the lists by hand must keep these bits in step.
-    pub free_orders: [u16; MIGRATE_TYPES],
+    /// Which orders' free lists hold a block ([`FreeOrders`]).
+    pub free_orders: FreeOrders,
     /// Number of buddy orders (`MAX_ORDER`).
     pub nr_orders: usize,
 }
@@ -211,7 +284,7 @@ impl<S: PageStorage> Zone<S> {
             usemap_phys: 0,
             usemap_bytes: 0,
             free_area: [FreeArea::EMPTY; MAX_ORDER_LIMIT],
-            free_orders: [0; MIGRATE_TYPES],
+            free_orders: FreeOrders::EMPTY,
             nr_orders: 0,
         }
     }
@@ -219,7 +292,7 @@ impl<S: PageStorage> Zone<S> {
     /// `zone_init_free_lists`: every free list empty.
     pub fn init_free_lists(&mut self) {
         self.free_area = [FreeArea::EMPTY; MAX_ORDER_LIMIT];
-        self.free_orders = [0; MIGRATE_TYPES];
+        self.free_orders = FreeOrders::EMPTY;
     }
 
     /// `zone_end_pfn`: one past the zone's last pfn.
@@ -381,5 +454,32 @@ impl<S: PageStorage> PgData<S> {
     /// The zone holding `pfn`, if any.
     pub fn zone_of_pfn(&self, pfn: Pfn) -> Option<&Zone<S>> {
         self.zones.iter().find(|z| z.contains_pfn(pfn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_orders_keep_the_pcp_types_in_step() {
+        let mut f = FreeOrders::EMPTY;
+        f.set(MigrateType::Movable as usize, 3);
+        f.set(MigrateType::Unmovable as usize, 3);
+        f.set(MigrateType::Cma as usize, 5);
+        f.set(MigrateType::HighAtomic as usize, 6);
+        assert_eq!(f.pcp_types(), 1 << 3, "CMA and HIGHATOMIC are not PCP types");
+        assert_eq!(f.of(MigrateType::Cma as usize), 1 << 5);
+        // Order 3 stays while another PCP type still has a block there.
+        f.clear(MigrateType::Movable as usize, 3);
+        assert_eq!(f.pcp_types(), 1 << 3);
+        f.clear(MigrateType::Unmovable as usize, 3);
+        assert_eq!(f.pcp_types(), 0);
+        assert!(f.pcp_types_in_step());
+        // A type or an order that does not exist changes nothing.
+        f.set(MIGRATE_TYPES, 1);
+        f.set(MigrateType::Movable as usize, 16);
+        assert_eq!(f.pcp_types(), 0);
+        assert_eq!(f.of(MIGRATE_TYPES), 0);
     }
 }

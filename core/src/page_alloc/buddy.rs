@@ -77,7 +77,7 @@ pub(crate) struct ZoneView<'a> {
     pub nr_orders: u32,
     pub pageblock_order: u32,
     pub free_area: &'a mut [FreeArea; MAX_ORDER_LIMIT],
-    pub free_orders: &'a mut [u16; MIGRATE_TYPES],
+    pub free_orders: &'a mut crate::zone::FreeOrders,
     pub usemap: &'a [AtomicU8],
     pub usemap_base: Pfn,
 }
@@ -219,7 +219,7 @@ impl ZoneView<'_> {
             list_add(self.map, &mut area.free_list[mt], i);
         }
         area.nr_free += 1;
-        self.free_orders[mt] |= 1 << order;
+        self.free_orders.set(mt, order);
         c.add(1 << order, mt);
     }
 
@@ -231,7 +231,7 @@ impl ZoneView<'_> {
         let area = &mut self.free_area[order as usize];
         list_del(self.map, &mut area.free_list[mt], i);
         if area.free_list[mt] == NIL {
-            self.free_orders[mt] &= !(1 << order);
+            self.free_orders.clear(mt, order);
         }
         area.nr_free -= 1;
         c.sub(1 << order, mt);
@@ -326,7 +326,7 @@ impl ZoneView<'_> {
         c: &mut FreeCounters,
     ) -> Option<Pfn> {
         // The lowest order at or above `order` whose list of `mt` has a block.
-        let above = self.free_orders.get(mt)?.checked_shr(order)?;
+        let above = self.free_orders.by_type().get(mt)?.checked_shr(order)?;
         if above == 0 {
             return None;
         }
@@ -358,7 +358,7 @@ impl ZoneView<'_> {
             return false;
         };
         let at_or_above = u16::MAX.checked_shl(order).unwrap_or(0);
-        let usable = fallbacks.iter().fold(0, |m, &f| m | self.free_orders[f]) & at_or_above;
+        let usable = fallbacks.iter().fold(0, |m, &f| m | self.free_orders.of(f)) & at_or_above;
         if usable == 0 {
             return false;
         }
@@ -371,7 +371,7 @@ impl ZoneView<'_> {
         // Some fallback list has a block at `cur` (its bit is in `usable`).
         let Some(&f) = fallbacks
             .iter()
-            .find(|&&f| self.free_orders[f] & 1 << cur != 0)
+            .find(|&&f| self.free_orders.of(f) & 1 << cur != 0)
         else {
             return false;
         };

@@ -40,8 +40,15 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             let mut list_free = 0u64;
             let mut list_cma = 0u64;
             let mut list_blocks = 0u64;
+            if !zone.free_orders.pcp_types_in_step() {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "free_orders' PCP types do not match the types' own",
+                ));
+            }
             if zone
                 .free_orders
+                .by_type()
                 .iter()
                 .any(|&m| m.checked_shr(zone.nr_orders as u32).is_some_and(|m| m != 0))
             {
@@ -78,11 +85,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 if n != area.nr_free {
                     return Err(err(zone.zone_start_pfn, "nr_free does not match the lists"));
                 }
-                let orders_match = area
-                    .free_list
-                    .iter()
-                    .enumerate()
-                    .all(|(mt, &head)| (zone.free_orders[mt] >> o & 1 != 0) == (head != NIL));
+                let orders_match =
+                    area.free_list.iter().enumerate().all(|(mt, &head)| {
+                        (zone.free_orders.of(mt) >> o & 1 != 0) == (head != NIL)
+                    });
                 if !orders_match {
                     return Err(err(
                         zone.zone_start_pfn,

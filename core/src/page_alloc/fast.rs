@@ -27,11 +27,11 @@
 use super::pcp::PerCpuPages;
 use super::{CMA, ISOLATE, MOVABLE};
 use crate::addr::Pfn;
-use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES, MIGRATE_TYPES};
+use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
 use crate::storage::PageStorage;
-use crate::zone::PgData;
+use crate::zone::{FreeOrders, PgData};
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -67,17 +67,13 @@ pub(super) fn above_low_mark(
 /// movable one, HIGHATOMIC with `ALLOC_HIGHATOMIC`), from the zone's
 /// [`free_orders`](crate::zone::Zone::free_orders).
 #[inline]
-pub(super) fn usable_orders(
-    free_orders: &[u16; MIGRATE_TYPES],
-    cma: bool,
-    highatomic: bool,
-) -> u16 {
-    let mut m = free_orders[UNMOVABLE] | free_orders[MOVABLE] | free_orders[RECLAIMABLE];
+pub(super) fn usable_orders(free_orders: &FreeOrders, cma: bool, highatomic: bool) -> u16 {
+    let mut m = free_orders.pcp_types();
     if cma {
-        m |= free_orders[CMA];
+        m |= free_orders.of(CMA);
     }
     if highatomic {
-        m |= free_orders[HIGHATOMIC];
+        m |= free_orders.of(HIGHATOMIC);
     }
     m
 }
