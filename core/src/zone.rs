@@ -468,7 +468,11 @@ mod tests {
         f.set(MigrateType::Unmovable as usize, 3);
         f.set(MigrateType::Cma as usize, 5);
         f.set(MigrateType::HighAtomic as usize, 6);
-        assert_eq!(f.pcp_types(), 1 << 3, "CMA and HIGHATOMIC are not PCP types");
+        assert_eq!(
+            f.pcp_types(),
+            1 << 3,
+            "CMA and HIGHATOMIC are not PCP types"
+        );
         assert_eq!(f.of(MigrateType::Cma as usize), 1 << 5);
         // Order 3 stays while another PCP type still has a block there.
         f.clear(MigrateType::Movable as usize, 3);
