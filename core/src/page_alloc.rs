@@ -189,7 +189,7 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
     /// The node's map and its zones' spans, allocated-head flags and usemaps, for
     /// the fast paths.
-    routes: Option<fast::FreeRoutes<S::MemMap, S::Bitmap>>,
+    routes: fast::FreeRoutes<S::MemMap, S::Bitmap>,
     /// Each zone's [`crate::page::allocated_flags`] at order 0, for the allocation
     /// fast path.
     allocated: [u32; MAX_NR_ZONES],

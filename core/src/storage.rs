@@ -61,10 +61,14 @@ pub trait PageStorage {
     /// The `mem_map` array as handed out: a shared handle (a `&'static [Page]` on
     /// the target, an `Arc<[Page]>` on the host) whose clones name the same
     /// descriptors, so that every CPU can reach them ([`Page`]'s words are atomics).
-    type MemMap: Deref<Target = [Page]> + Clone;
+    /// Its `Default` is an empty map (`&[]`, an empty `Arc`): what the page
+    /// allocator's fast paths hold for a node without one, so that they test a
+    /// length they read anyway instead of an `Option`.
+    type MemMap: Deref<Target = [Page]> + Clone + Default;
     /// A byte bitmap (the pageblock-flags usemap), shared like [`Self::MemMap`]:
-    /// the free path reads a pageblock's migrate type without the zone lock.
-    type Bitmap: Deref<Target = [AtomicU8]> + Clone;
+    /// the free path reads a pageblock's migrate type without the zone lock. Its
+    /// `Default` is an empty bitmap, like [`Self::MemMap`]'s.
+    type Bitmap: Deref<Target = [AtomicU8]> + Clone + Default;
 
     /// View `nr_pages` descriptors starting at physical `base`, which memblock has just
     /// reserved for them. The memory is initialised to [`Page::ZEROED`].

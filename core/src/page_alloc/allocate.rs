@@ -173,7 +173,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             }
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
-        let routes = self.routes.as_ref()?;
+        let routes = &self.routes;
         let map = &*routes.map;
         let allocated = fast::with_order(*self.allocated.get(z)?, order);
         let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;

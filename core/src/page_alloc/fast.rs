@@ -179,7 +179,9 @@ pub(super) fn with_order(allocated: u32, order: u32) -> u32 {
 /// time); [`free_candidate`] then checks that the descriptor names the same zone.
 /// Taken once when the allocator is set up: the map and the spans never move (the
 /// allocators own their node and never lend it mutably), and the usemaps'
-/// contents change under the zone lock.
+/// contents change under the zone lock. A node without a `mem_map` gets an empty
+/// one (every index is then out of bounds: every allocation and free takes the
+/// general path).
 pub(super) struct FreeRoutes<M, B> {
     /// The node's `mem_map` (a clone of its handle).
     pub map: M,
@@ -206,7 +208,7 @@ pub(super) struct ZoneRoute<B> {
     /// The zone's `pageblock_order`.
     pageblock_order: u32,
     /// The zone's usemap (`pageblock_flags`), read without the zone lock (an
-    /// unused entry holds another zone's).
+    /// unused entry's is empty).
     usemap: B,
 }
 
@@ -276,13 +278,11 @@ impl<M, B> FreeRoutes<M, B> {
     }
 }
 
-impl<M: Clone, B: Clone> FreeRoutes<M, B> {
-    /// The routes of `node`'s zones; `None` when it has no `mem_map` or no zone a
-    /// usemap (every allocation and free then takes the general path).
-    pub(super) fn new<S: PageStorage<MemMap = M, Bitmap = B>>(node: &PgData<S>) -> Option<Self> {
-        let map = node.mem_map.clone()?;
+impl<M: Clone + Default, B: Clone + Default> FreeRoutes<M, B> {
+    /// The routes of `node`'s zones.
+    pub(super) fn new<S: PageStorage<MemMap = M, Bitmap = B>>(node: &PgData<S>) -> Self {
+        let map = node.mem_map.clone().unwrap_or_default();
         let map_start = node.mem_map_start_pfn;
-        let any_usemap = node.zones.iter().find_map(|z| z.usemap.clone())?;
         let mut n = 0;
         let mut routes = core::array::from_fn(|_| ZoneRoute {
             start: 0,
@@ -291,7 +291,7 @@ impl<M: Clone, B: Clone> FreeRoutes<M, B> {
             allocated: 0,
             block_base: 0,
             pageblock_order: 0,
-            usemap: any_usemap.clone(),
+            usemap: B::default(),
         });
         for (z, zone) in node.zones.iter().enumerate() {
             // A zone inside the map (memmap_init's) has a 32-bit start and end.
@@ -332,11 +332,11 @@ impl<M: Clone, B: Clone> FreeRoutes<M, B> {
                 r.zone as usize,
             )
         });
-        Some(FreeRoutes {
+        FreeRoutes {
             map,
             map_start,
             routes,
-        })
+        }
     }
 }
 
@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn free_routes_search_the_kernel_zone_first_and_find_every_zone() {
         // No DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
-        let s = FreeRoutes::new(&node([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)])).unwrap();
+        let s = FreeRoutes::new(&node([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)]));
         let span = |k: usize| (s.routes[k].start, s.routes[k].pages, s.routes[k].zone);
         // NORMAL first although HIGHMEM is larger; the empty zones are left out.
         assert_eq!(span(0), (0, 0x300, ZoneType::Normal));
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(s.route(0).unwrap().allocated(3), flags(ZoneType::Normal));
         // All lowmem in DMA (Linux 6.1 armmp): DMA is the kernel's zone.
         let s = FreeRoutes::new(&node([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]));
-        assert_eq!(s.unwrap().routes[0].zone, ZoneType::Dma);
+        assert_eq!(s.routes[0].zone, ZoneType::Dma);
         // A zone before the map, too large for 32-bit indices or without a usemap
         // takes the checked path: it has no span here.
         let mut n = node([
@@ -471,14 +471,14 @@ mod tests {
             (0x1000, 0x10),
         ]);
         n.zones[3].usemap = None;
-        let s = FreeRoutes::new(&n).unwrap();
+        let s = FreeRoutes::new(&n);
         assert!(s.routes.iter().all(|r| r.pages == 0));
         assert!(s.route(0).is_none());
-        // No usemap at all, or no mem_map: no fast paths.
-        n.zones.iter_mut().for_each(|z| z.usemap = None);
-        assert!(FreeRoutes::new(&n).is_none());
+        // No mem_map: an empty one, whose every index is out of bounds.
         let mut n = node([(0x1000, 0x300); MAX_NR_ZONES]);
         n.mem_map = None;
-        assert!(FreeRoutes::new(&n).is_none());
+        let s = FreeRoutes::new(&n);
+        assert!(s.map.is_empty());
+        assert_eq!(map_index(&s.map, s.map_start, 0x1000), None);
     }
 }

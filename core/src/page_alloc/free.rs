@@ -88,9 +88,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
-        let Some(routes) = self.routes.as_ref() else {
-            return false;
-        };
+        let routes = &self.routes;
         let map = &*routes.map;
         let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
             return false;

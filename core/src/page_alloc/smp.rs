@@ -100,7 +100,7 @@ struct CpuSlot<L: Locking> {
 /// allocator (nothing is lost); a kernel that shares its allocator for good
 /// borrows it for `'static`.
 pub struct SmpPageAllocator<'a, S: PageStorage, const NCPU: usize, L: Locking = SpinLocking> {
-    routes: Option<fast::FreeRoutes<S::MemMap, S::Bitmap>>,
+    routes: fast::FreeRoutes<S::MemMap, S::Bitmap>,
     zones: [ZoneFast; MAX_NR_ZONES],
     zone_lock: L::Mutex<&'a mut PageAllocator<S, NCPU>>,
     cpus: [CpuSlot<L>; NCPU],
@@ -208,7 +208,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
                 return None;
             }
         }
-        let routes = self.routes.as_ref()?;
+        let routes = &self.routes;
         let map = &*routes.map;
         let slot = &self.cpus[c];
         // A drain from another CPU holds the lock for a moment: take the slow path.
@@ -289,9 +289,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
 
     #[inline(always)]
     fn free_fast(&self, c: usize, pfn: Pfn, order: u32) -> bool {
-        let Some(routes) = self.routes.as_ref() else {
-            return false;
-        };
+        let routes = &self.routes;
         let map = &*routes.map;
         let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
             return false;
