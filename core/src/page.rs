@@ -409,14 +409,19 @@ impl Page {
     }
 
     /// Put an allocated page at the head of a per-CPU list, given its current flags
-    /// `f` (one pass of stores): `PG_pcp`, the list's migrate type `mt`, the order
-    /// kept, refcount 0, `next` the old head. Its `prev` is left as it was: a
-    /// head's is never read, and the page pushed in front of it writes it.
+    /// `f`, those of an allocated head ([`allocated_flags`]: its migrate-type field
+    /// is 0, so it is not masked), in one pass of stores: `PG_pcp`, the list's
+    /// migrate type `mt`, the order kept, refcount 0, `next` the old head. Its
+    /// `prev` is left as it was: a head's is never read, and the page pushed in
+    /// front of it writes it.
     #[inline]
     pub fn make_pcp_head(&self, f: u32, mt: usize, next: u32) {
-        let flags = (f & !(flags::MT_MASK << flags::MT_SHIFT))
-            | flags::PG_PCP
-            | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT);
+        debug_assert_eq!(
+            f & flags::MT_MASK << flags::MT_SHIFT,
+            0,
+            "not an allocated head"
+        );
+        let flags = f | flags::PG_PCP | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT);
         self.flags.store(flags, R);
         self.refcount.store(0, R);
         self.next.store(next, R);
