@@ -278,6 +278,42 @@ impl<M, B> FreeRoutes<M, B> {
     }
 }
 
+impl<M: Deref<Target = [Page]>, B: Deref<Target = [AtomicU8]>> FreeRoutes<M, B> {
+    /// The free fast paths' common steps for `pfn` freed at `order`: its `mem_map`
+    /// index ([`map_index`]), its zone ([`Self::route`]), the [`free_candidate`]
+    /// checks and its pageblock's migrate type ([`ZoneRoute::free_route`]). `None`
+    /// when any step says no (nothing read has been changed): the checked path
+    /// judges the page.
+    #[inline(always)]
+    pub(super) fn free_target(&self, pfn: Pfn, order: u32) -> Option<FreeTarget<'_>> {
+        let map = &*self.map;
+        let i = map_index(map, self.map_start, pfn)?;
+        let route = self.route(i as u32)?;
+        let zone = route.zone as usize;
+        let candidate = free_candidate(map, i, route.allocated(order))?;
+        let raw = route.free_route(i as u32)?;
+        Some(FreeTarget {
+            map,
+            candidate,
+            zone,
+            raw,
+        })
+    }
+}
+
+/// What [`FreeRoutes::free_target`] found (`Copy`, so it stays in registers).
+#[derive(Clone, Copy)]
+pub(super) struct FreeTarget<'m> {
+    /// The node's `mem_map`.
+    pub map: &'m [Page],
+    /// The page, checked.
+    pub candidate: FreeCandidate<'m>,
+    /// Its zone's index.
+    pub zone: usize,
+    /// Its pageblock's migrate type as stored ([`pcp_push_list`]'s `raw`).
+    pub raw: usize,
+}
+
 impl<M: Clone + Default, B: Clone + Default> FreeRoutes<M, B> {
     /// The routes of `node`'s zones.
     pub(super) fn new<S: PageStorage<MemMap = M, Bitmap = B>>(node: &PgData<S>) -> Self {

@@ -88,28 +88,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let Some(pcps) = self.pcp.get_mut(cpu) else {
             return false;
         };
-        let routes = &self.routes;
-        let map = &*routes.map;
-        let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
+        let Some(t) = self.routes.free_target(pfn, order) else {
             return false;
         };
-        let Some(route) = routes.route(i as u32) else {
-            return false;
-        };
-        let z = route.zone as usize;
-        let Some(c) = fast::free_candidate(map, i, route.allocated(order)) else {
-            return false;
-        };
-        let Some(raw) = route.free_route(i as u32) else {
-            return false;
-        };
-        if !fast::pcp_room(&pcps[z], order) {
+        if !fast::pcp_room(&pcps[t.zone], order) {
             return false;
         }
         // `&mut self` owns every descriptor, so free_candidate's refcount test
-        // stands (SmpPageAllocator, whose CPUs free without this lock, takes the
-        // checked path under it instead).
-        fast::pcp_push_list(map, &mut pcps[z], &c, raw, order)
+        // stands (SmpPageAllocator, whose CPUs free without this lock, claims the
+        // page first).
+        fast::pcp_push_list(t.map, &mut pcps[t.zone], &t.candidate, t.raw, order)
     }
 
     /// `__free_pages(pfn_to_page(pfn), order)` without the ownership guarantee: the

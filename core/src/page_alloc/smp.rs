@@ -289,19 +289,13 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
 
     #[inline(always)]
     fn free_fast(&self, c: usize, pfn: Pfn, order: u32) -> bool {
-        let routes = &self.routes;
-        let map = &*routes.map;
-        let Some(i) = fast::map_index(map, routes.map_start, pfn) else {
-            return false;
-        };
-        let Some(route) = routes.route(i as u32) else {
-            return false;
-        };
-        let z = route.zone as usize;
-        let Some(cand) = fast::free_candidate(map, i, route.allocated(order)) else {
-            return false;
-        };
-        let Some(raw) = route.free_route(i as u32) else {
+        let Some(fast::FreeTarget {
+            map,
+            candidate: cand,
+            zone: z,
+            raw,
+        }) = self.routes.free_target(pfn, order)
+        else {
             return false;
         };
         let slot = &self.cpus[c];
