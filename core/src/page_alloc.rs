@@ -205,6 +205,13 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     /// Linux's zonelists hold only populated zones. Set with the watermarks: no
     /// zone's managed pages change once the allocator is set up.
     first_zones: [usize; MAX_NR_ZONES],
+    /// `[highest zone of the allocation][movable]`: [`fast::fast_orders`] of the
+    /// first zone of its zonelist, the orders whose fast-path allocation passes
+    /// `zone_watermark_fast` there. Its inputs change only with the buddy: every
+    /// path that frees to or takes from the buddy refreshes it
+    /// ([`PageAllocator::refresh_fast_orders`]); the fast path checks it in debug
+    /// builds.
+    fast_orders: [[u8; 2]; MAX_NR_ZONES],
     cma_failures: heapless::Vec<(CmaArea, CmaActivateError), MAX_CMA_AREAS>,
 }
 
@@ -280,6 +287,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             zones: [ZoneState::default(); MAX_NR_ZONES],
             low_marks: [[0; MAX_NR_ZONES]; MAX_NR_ZONES],
             first_zones: [MAX_NR_ZONES; MAX_NR_ZONES],
+            fast_orders: [[0; 2]; MAX_NR_ZONES],
             pcp: [[PerCpuPages::EMPTY; MAX_NR_ZONES]; NCPU],
             cma_failures: heapless::Vec::new(),
         };
@@ -361,6 +369,33 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             self.low_marks[z] = core::array::from_fn(|highest| st.fast_low_mark(highest));
         }
         self.first_zones = core::array::from_fn(|highest| self.first_zone(highest));
+        for z in 0..MAX_NR_ZONES {
+            self.refresh_fast_orders(z);
+        }
+    }
+
+    /// [`fast::fast_orders`] as zone `z`'s counts, free lists and marks stand now,
+    /// for every allocation whose zonelist starts at `z`: to run after anything
+    /// that changed zone `z`'s buddy.
+    #[inline]
+    fn refresh_fast_orders(&mut self, z: usize) {
+        for highest in 0..MAX_NR_ZONES {
+            if self.first_zones[highest] == z {
+                self.fast_orders[highest] = [false, true].map(|m| self.fast_orders_now(highest, m));
+            }
+        }
+    }
+
+    /// [`fast::fast_orders`] for allocations up to zone `highest`, movable or not,
+    /// from their zonelist's first zone (none when there is no such zone).
+    fn fast_orders_now(&self, highest: usize, movable: bool) -> u8 {
+        let z = self.first_zones[highest];
+        let (Some(zs), Some(zone)) = (self.zones.get(z), self.node.zones.get(z)) else {
+            return 0;
+        };
+        let c = zs.counters;
+        let mark = self.low_marks[z][highest];
+        fast::fast_orders(c.free, c.free_cma, mark, &zone.free_orders, movable)
     }
 
     /// The highest populated zone at or below `highest` (`MAX_NR_ZONES`: none).

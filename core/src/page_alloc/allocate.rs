@@ -153,24 +153,23 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     fn alloc_pcp_fast(&mut self, cpu: usize, gfp: Gfp, order: u32) -> Option<PageBlock> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
+        let movable = mt == MOVABLE;
         let z = self.first_zones[highest];
         debug_assert_eq!(z, self.first_zone(highest), "first_zones is stale");
-        // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE).
-        let mark = *self.low_marks.get(z)?.get(highest)?;
-        let zs = &self.zones[z];
-        debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
-        let c = zs.counters;
-        if !fast::above_low_mark(c.free, c.free_cma, mark, order, mt == MOVABLE) {
-            return None;
-        }
-        if order > 0 {
-            // __zone_watermark_ok: a free block of at least `order` on a list this
-            // allocation may use.
-            // An order the zone does not have: the general path says so.
-            let usable = fast::usable_orders(&self.node.zones[z].free_orders, mt == MOVABLE, false);
-            if !fast::usable_at_or_above(usable, order) {
-                return None;
+        // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE): computed
+        // when the buddy last changed (an order the zone does not have never
+        // passes: the general path says so).
+        let passing = self.fast_orders[highest][usize::from(movable)];
+        if cfg!(debug_assertions) {
+            if let Some(mark) = self.low_marks.get(z).map(|m| m[highest]) {
+                let zs = &self.zones[z];
+                debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
             }
+            let now = self.fast_orders_now(highest, movable);
+            debug_assert_eq!(passing, now, "fast_orders is stale");
+        }
+        if u32::from(passing) >> order & 1 == 0 {
+            return None;
         }
         let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
         let routes = &self.routes;
@@ -283,7 +282,10 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     continue;
                 }
             }
-            if let Some(pfn) = self.rmqueue(cpu, z, order, mt, flags) {
+            let got = self.rmqueue(cpu, z, order, mt, flags);
+            // rmqueue may have taken from the buddy (a refill, a block).
+            self.refresh_fast_orders(z);
+            if let Some(pfn) = got {
                 return Some((z, pfn));
             }
         }

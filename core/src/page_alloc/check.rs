@@ -195,6 +195,16 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     "NR_FREE_PAGES does not match the lists",
                 ));
             }
+            let stale = (0..crate::mmtypes::MAX_NR_ZONES).any(|h| {
+                self.first_zones[h] == z
+                    && self.fast_orders[h] != [false, true].map(|m| self.fast_orders_now(h, m))
+            });
+            if stale {
+                return Err(err(
+                    zone.zone_start_pfn,
+                    "the fast path's watermark orders are stale",
+                ));
+            }
             if self.allocated(ZoneType::from_index(z)) != alloc {
                 return Err(err(
                     zone.zone_start_pfn,

@@ -84,6 +84,40 @@ pub(super) fn usable_at_or_above(usable: u16, order: u32) -> bool {
     usable.checked_shr(order).is_some_and(|m| m != 0)
 }
 
+/// The orders (bit `o` for order `o`, 0 to `PAGE_ALLOC_COSTLY_ORDER`) whose
+/// fast-path allocation passes `zone_watermark_fast` on a zone with these counts:
+/// [`above_low_mark`] and, above order 0, [`usable_at_or_above`] of
+/// [`usable_orders`], computed for all four orders at once. The counts and the free
+/// lists change only when the buddy does (a per-CPU pop or push touches neither),
+/// so the allocators compute this after each buddy operation and an allocation
+/// tests one bit.
+#[inline]
+pub(super) fn fast_orders(
+    free: usize,
+    free_cma: usize,
+    mark: usize,
+    free_orders: &FreeOrders,
+    movable: bool,
+) -> u8 {
+    // The count test of order `o`: free > mark + unusable + 2^o - 1, that is
+    // 2^o <= room, the pages above the mark (saturated sums, as above_low_mark's).
+    let base = mark.saturating_add(if movable { 0 } else { free_cma });
+    let room = free.saturating_sub(base);
+    // Orders 0..=k with 2^k <= room: k = log2(room), at most 3.
+    let counted = match room {
+        0 => 0,
+        r => (2u8 << r.min(8).ilog2()) - 1,
+    };
+    // Above order 0, a usable block of at least that order: every order up to the
+    // highest usable one.
+    let usable = usable_orders(free_orders, movable, false);
+    let listed = match usable {
+        0 => 1,
+        u => ((2u32 << u.ilog2().min(3)) - 1) as u8 | 1,
+    };
+    counted & listed
+}
+
 /// Pop the head of per-CPU list `pindex` (of `order`) as an allocated block whose
 /// head's flags become `allocated` ([`crate::page::allocated_flags`]): its
 /// `mem_map` index, or `None` when the list is empty or names no page.
@@ -471,6 +505,55 @@ mod tests {
             zone.usemap = Some(alloc::vec![AtomicU8::new(0)].into());
         }
         node
+    }
+
+    /// The closed form of [`fast_orders`] against its definition, order by order.
+    #[test]
+    fn fast_orders_agrees_with_the_watermark_test_of_each_order() {
+        let mut areas = [FreeOrders::EMPTY; 4];
+        areas[1].set(UNMOVABLE, 1);
+        areas[2].set(CMA, 3);
+        areas[2].set(MOVABLE, 0);
+        areas[3].set(RECLAIMABLE, 10);
+        let values = [
+            0,
+            1,
+            2,
+            3,
+            4,
+            7,
+            8,
+            9,
+            15,
+            16,
+            100,
+            usize::MAX - 1,
+            usize::MAX,
+        ];
+        for fo in &areas {
+            for &free in &values {
+                for &cma in &[0, 1, 5, 100] {
+                    for &mark in &values {
+                        for movable in [false, true] {
+                            let want = (0..=3).fold(0u8, |m, o| {
+                                let ok = above_low_mark(free, cma, mark, o, movable)
+                                    && (o == 0
+                                        || usable_at_or_above(
+                                            usable_orders(fo, movable, false),
+                                            o,
+                                        ));
+                                m | u8::from(ok) << o
+                            });
+                            assert_eq!(
+                                fast_orders(free, cma, mark, fo, movable),
+                                want,
+                                "free {free} cma {cma} mark {mark} movable {movable} {fo:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

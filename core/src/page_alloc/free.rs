@@ -181,6 +181,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let pmt = v.pageblock_mt(pfn);
         if order > PAGE_ALLOC_COSTLY_ORDER || pmt == ISOLATE {
             v.free_one_page(pfn, order, pmt, false, c);
+            self.refresh_fast_orders(z);
             return Ok(());
         }
         // free_unref_page / free_unref_page_commit
@@ -202,6 +203,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         if pcp.count >= high {
             let n = nr_pcp_free(pcp, high, free_high);
             free_pcppages_bulk(&mut v, pcp, n, pindex, c);
+            self.refresh_fast_orders(z);
         }
         Ok(())
     }

@@ -176,6 +176,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 let n = pcp.count;
                 free_pcppages_bulk(&mut v, pcp, n, 0, c);
             }
+            self.refresh_fast_orders(z);
         }
     }
 
