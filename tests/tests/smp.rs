@@ -247,3 +247,33 @@ fn concurrent_double_frees_have_exactly_one_winner() {
         Err(_) => panic!("the allocator hung under concurrent double frees"),
     }
 }
+
+/// What the fast path reads of the zone's watermark (published under the zone
+/// lock) stays fresh from a full zone to exhaustion and back: `with_all` checks it
+/// in debug builds at every step, and the invariant check each time.
+#[test]
+fn the_fast_paths_watermark_orders_follow_the_zone_to_exhaustion_and_back() {
+    let mut owned = allocator::<1>(8);
+    let free0 = owned.nr_free_pages();
+    let a = SmpPageAllocator::<_, 1>::new(&mut owned);
+    let tokens: CpuTokens<1> = CpuTokens::new();
+    let mut cpu = tokens.claim(0).unwrap();
+    let mut held = Vec::new();
+    loop {
+        let order = (held.len() % 4) as u32;
+        match a.alloc_pages(&mut cpu, Gfp::KERNEL, order) {
+            Ok(b) => held.push(b),
+            Err(AllocError::NoMemory) => break,
+            Err(e) => panic!("order {order}: {e:?}"),
+        }
+        a.with_all(|p| p.check_invariants().map(drop)).unwrap();
+    }
+    assert!(held.len() > 100, "only {} blocks", held.len());
+    while let Some(b) = held.pop() {
+        a.free_pages(&mut cpu, b).unwrap();
+        a.with_all(|p| p.check_invariants().map(drop)).unwrap();
+    }
+    drop(a);
+    owned.drain_all_pages();
+    assert_eq!(owned.nr_free_pages(), free0);
+}

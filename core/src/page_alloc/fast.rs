@@ -42,26 +42,6 @@ const HIGHATOMIC: usize = MigrateType::HighAtomic as usize;
 // The zone index fits the descriptor's zone field (free_candidate's comparison).
 const _: () = assert!(crate::mmtypes::MAX_NR_ZONES <= ZONE_MASK as usize + 1);
 
-/// `zone_watermark_fast`'s count test with `ALLOC_WMARK_LOW` (and `ALLOC_CMA` for a
-/// movable allocation): `free` pages, less what this allocation may not use, above
-/// the low watermark plus boost and the lowmem reserve. `mark` is that sum plus the
-/// highatomic reserve (unusable for these allocations), saturated.
-#[inline]
-pub(super) fn above_low_mark(
-    free: usize,
-    free_cma: usize,
-    mark: usize,
-    order: u32,
-    movable: bool,
-) -> bool {
-    // The fast paths' orders are at most PAGE_ALLOC_COSTLY_ORDER: a 32-bit shift
-    // (one instruction on a 32-bit core, where a u64 shift by a variable is six).
-    let unusable = ((1u32 << (order & 31)) - 1) as usize + if movable { 0 } else { free_cma };
-    // `free - min(free, unusable + highatomic) > low mark`, in one comparison: when
-    // free < unusable both sides are false (mark + unusable ≥ unusable > free).
-    free > mark.saturating_add(unusable)
-}
-
 /// `__zone_watermark_ok`'s free-area test, for every order at once: bit `o` set when
 /// order `o` has a block on a list this allocation may use (a PCP type, CMA for a
 /// movable one, HIGHATOMIC with `ALLOC_HIGHATOMIC`), from the zone's
@@ -86,8 +66,10 @@ pub(super) fn usable_at_or_above(usable: u16, order: u32) -> bool {
 
 /// The orders (bit `o` for order `o`, 0 to `PAGE_ALLOC_COSTLY_ORDER`) whose
 /// fast-path allocation passes `zone_watermark_fast` on a zone with these counts:
-/// [`above_low_mark`] and, above order 0, [`usable_at_or_above`] of
-/// [`usable_orders`], computed for all four orders at once. The counts and the free
+/// the count test (`free` pages, less what this allocation may not use, above
+/// `mark`: the low watermark plus boost, lowmem reserve and highatomic reserve,
+/// saturated) and, above order 0, [`usable_at_or_above`] of [`usable_orders`],
+/// computed for all four orders at once. The counts and the free
 /// lists change only when the buddy does (a per-CPU pop or push touches neither),
 /// so the allocators compute this after each buddy operation and an allocation
 /// tests one bit.
@@ -100,7 +82,7 @@ pub(super) fn fast_orders(
     movable: bool,
 ) -> u8 {
     // The count test of order `o`: free > mark + unusable + 2^o - 1, that is
-    // 2^o <= room, the pages above the mark (saturated sums, as above_low_mark's).
+    // 2^o <= room, the pages above the mark (saturated sums).
     let base = mark.saturating_add(if movable { 0 } else { free_cma });
     let room = free.saturating_sub(base);
     // Orders 0..=k with 2^k <= room: k = log2(room), at most 3.
@@ -505,6 +487,25 @@ mod tests {
             zone.usemap = Some(alloc::vec![AtomicU8::new(0)].into());
         }
         node
+    }
+
+    /// `zone_watermark_fast`'s count test with `ALLOC_WMARK_LOW` (and `ALLOC_CMA` for a
+    /// movable allocation): `free` pages, less what this allocation may not use, above
+    /// the low watermark plus boost and the lowmem reserve. `mark` is that sum plus the
+    /// highatomic reserve (unusable for these allocations), saturated.
+    fn above_low_mark(
+        free: usize,
+        free_cma: usize,
+        mark: usize,
+        order: u32,
+        movable: bool,
+    ) -> bool {
+        // The fast paths' orders are at most PAGE_ALLOC_COSTLY_ORDER: a 32-bit shift
+        // (one instruction on a 32-bit core, where a u64 shift by a variable is six).
+        let unusable = ((1u32 << (order & 31)) - 1) as usize + if movable { 0 } else { free_cma };
+        // `free - min(free, unusable + highatomic) > low mark`, in one comparison: when
+        // free < unusable both sides are false (mark + unusable ≥ unusable > free).
+        free > mark.saturating_add(unusable)
     }
 
     /// The closed form of [`fast_orders`] against its definition, order by order.

@@ -34,30 +34,82 @@ use crate::addr::Pfn;
 use crate::mmtypes::{ZoneType, MAX_NR_ZONES};
 use crate::percpu::CpuToken;
 use crate::storage::PageStorage;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 
 /// What the fast paths know about a zone without its lock.
 struct ZoneFast {
     params: ZoneParams,
     /// [`crate::page::allocated_flags`] of the zone at order 0.
     allocated: u32,
-    /// Bit `o`: a block of order `o` on a PCP-type list; bit `16 + o`: on one of
-    /// those or on the CMA list (`__zone_watermark_ok`'s free-area test, published
-    /// whenever the zone lock is released).
-    areas: AtomicU32,
+    /// `[highest zone of an allocation][movable]`: [`fast::fast_orders`] of this
+    /// zone from vmstat's global free counts (`zone_page_state`), the allocator's
+    /// low mark for `highest` and the zone's free lists: the orders whose fast-path
+    /// allocation passes `zone_watermark_fast` here. All of those change only under
+    /// the zone lock, which republishes this before it is released
+    /// ([`ZoneFast::publish_fast_orders`]).
+    fast_orders: [[AtomicU8; 2]; MAX_NR_ZONES],
     vm: ZoneVmStat,
 }
 
-/// A zone's watermark inputs as the fast path reads them: republished whenever the
-/// zone lock is released ([`SmpPageAllocator::with_all`] may recompute the
-/// watermarks; a highatomic reserve, which zonekit does not take yet, would change
-/// under the lock too). Page counts fit 32
-/// bits (40-bit physical addresses are 2^28 pages); larger values saturate.
+impl ZoneFast {
+    /// Recompute [`ZoneFast::fast_orders`] of zone `z` (the zone lock held), for
+    /// the allocations whose first populated zone it is (the others never read it).
+    fn publish_fast_orders<S: PageStorage, const NCPU: usize>(
+        &self,
+        a: &PageAllocator<S, NCPU>,
+        z: usize,
+    ) {
+        for highest in Self::first_of(a, z) {
+            for (m, slot) in self.fast_orders[highest].iter().enumerate() {
+                slot.store(self.fast_orders_now(a, z, highest, m == 1), Relaxed);
+            }
+        }
+    }
+
+    /// The highest zones of the allocations whose first populated zone is `z`.
+    fn first_of<S: PageStorage, const NCPU: usize>(
+        a: &PageAllocator<S, NCPU>,
+        z: usize,
+    ) -> impl Iterator<Item = usize> + '_ {
+        (z..MAX_NR_ZONES).take_while(move |&h| h == z || a.node.zones[h].managed_pages == 0)
+    }
+
+    /// [`fast::fast_orders`] of zone `z` as it stands (the zone lock held).
+    fn fast_orders_now<S: PageStorage, const NCPU: usize>(
+        &self,
+        a: &PageAllocator<S, NCPU>,
+        z: usize,
+        highest: usize,
+        movable: bool,
+    ) -> u8 {
+        let free = self.vm.global(ZoneStatItem::NrFreePages);
+        let cma = self.vm.global(ZoneStatItem::NrFreeCmaPages);
+        // The mark as a 32-bit page count, saturated like the counts.
+        let mark = sat32(a.low_marks[z][highest] as u64) as usize;
+        fast::fast_orders(free, cma, mark, &a.node.zones[z].free_orders, movable)
+    }
+
+    /// True when [`ZoneFast::fast_orders`] of zone `z` is as it should be now.
+    fn fast_orders_fresh<S: PageStorage, const NCPU: usize>(
+        &self,
+        a: &PageAllocator<S, NCPU>,
+        z: usize,
+    ) -> bool {
+        a.node.zones[z].managed_pages == 0
+            || Self::first_of(a, z).all(|h| {
+                (0..2).all(|m| {
+                    self.fast_orders[h][m].load(Relaxed) == self.fast_orders_now(a, z, h, m == 1)
+                })
+            })
+    }
+}
+
+/// A zone's parameters as the paths outside the zone lock read them: republished
+/// whenever the zone lock is released ([`SmpPageAllocator::with_all`] may recompute
+/// them). Page counts fit 32 bits (40-bit physical addresses are 2^28 pages);
+/// larger values saturate.
 struct ZoneParams {
     managed: AtomicU32,
-    /// Per highest zone of an allocation, the allocator's precomputed low mark
-    /// (low watermark + boost + lowmem reserve + highatomic reserve).
-    low_marks: [AtomicU32; MAX_NR_ZONES],
     stat_threshold: AtomicU32,
 }
 
@@ -69,7 +121,6 @@ impl ZoneParams {
     fn of<S: PageStorage, const NCPU: usize>(a: &PageAllocator<S, NCPU>, z: usize) -> Self {
         let p = ZoneParams {
             managed: AtomicU32::new(0),
-            low_marks: core::array::from_fn(|_| AtomicU32::new(0)),
             stat_threshold: AtomicU32::new(0),
         };
         p.publish(a, z);
@@ -80,9 +131,6 @@ impl ZoneParams {
     fn publish<S: PageStorage, const NCPU: usize>(&self, a: &PageAllocator<S, NCPU>, z: usize) {
         self.managed
             .store(sat32(a.node.zones[z].managed_pages), Relaxed);
-        for (m, &v) in self.low_marks.iter().zip(&a.low_marks[z]) {
-            m.store(sat32(v as u64), Relaxed);
-        }
         self.stat_threshold
             .store(a.zones[z].stat_threshold, Relaxed);
     }
@@ -115,13 +163,6 @@ impl<S: PageStorage, const NCPU: usize, L: Locking> Drop for SmpPageAllocator<'_
     }
 }
 
-/// The areas bitmask of [`ZoneFast::areas`] for a zone's free lists.
-fn area_bits<S: PageStorage>(zone: &crate::zone::Zone<S>) -> u32 {
-    let plain = fast::usable_orders(&zone.free_orders, false, false);
-    let cma = fast::usable_orders(&zone.free_orders, true, false);
-    u32::from(plain) | u32::from(cma) << 16
-}
-
 fn counters<S: PageStorage, const NCPU: usize>(
     a: &PageAllocator<S, NCPU>,
 ) -> [FreeCounters; MAX_NR_ZONES] {
@@ -135,12 +176,14 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
         let zones = core::array::from_fn(|z| {
             let zone = &a.node.zones[z];
             let st = &a.zones[z];
-            ZoneFast {
+            let zf = ZoneFast {
                 params: ZoneParams::of(a, z),
                 allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
-                areas: AtomicU32::new(area_bits(zone)),
+                fast_orders: Default::default(),
                 vm: ZoneVmStat::new([st.counters.free, st.counters.free_cma]),
-            }
+            };
+            zf.publish_fast_orders(a, z);
+            zf
         });
         let cpus = core::array::from_fn(|c| {
             let parked = a.pcp[c].map(|p| PerCpuPages {
@@ -193,20 +236,11 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             .rev()
             .find(|&z| self.zones[z].params.managed.load(Relaxed) != 0)?;
         let zf = &self.zones[z];
-        let movable = mt == MOVABLE;
-        let free = zf.vm.global(ZoneStatItem::NrFreePages);
-        let cma = zf.vm.global(ZoneStatItem::NrFreeCmaPages);
-        let zp = &zf.params;
-        let mark = zp.low_marks.get(highest)?.load(Relaxed) as usize;
-        if !fast::above_low_mark(free, cma, mark, order, movable) {
+        // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE), as published
+        // when the zone lock was last released.
+        let passing = zf.fast_orders.get(highest)?[usize::from(mt == MOVABLE)].load(Relaxed);
+        if u32::from(passing) >> order & 1 == 0 {
             return None;
-        }
-        if order > 0 {
-            let bits = zf.areas.load(Relaxed);
-            let usable = if movable { bits >> 16 } else { bits } & 0xffff;
-            if usable >> order == 0 {
-                return None;
-            }
         }
         let routes = &self.routes;
         let map = &*routes.map;
@@ -348,7 +382,7 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             // Blocks can also move between lists without the count changing
             // (pageblock steals, highatomic reserves): always republish.
             if a.node.zones[z].managed_pages != 0 {
-                zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
+                zf.publish_fast_orders(&a, z);
             }
         }
         r
@@ -377,6 +411,10 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
     pub fn with_all<R>(&self, f: impl FnOnce(&mut PageAllocator<S, NCPU>) -> R) -> R {
         let mut pcps: [_; NCPU] = core::array::from_fn(|c| self.cpus[c].pcp.lock());
         let mut a = self.zone_lock.lock();
+        debug_assert!(
+            (0..MAX_NR_ZONES).all(|z| self.zones[z].fast_orders_fresh(&a, z)),
+            "fast_orders is stale"
+        );
         let zones: [&ZoneVmStat; MAX_NR_ZONES] = core::array::from_fn(|z| &self.zones[z].vm);
         for slot in &self.cpus {
             slot.vm.fold(&zones);
@@ -395,8 +433,8 @@ impl<'a, S: PageStorage, const NCPU: usize, L: Locking> SmpPageAllocator<'a, S, 
             zf.vm.add_global(ZoneStatItem::NrFreePages, d_free);
             let d_cma = now.free_cma as isize - b.free_cma as isize;
             zf.vm.add_global(ZoneStatItem::NrFreeCmaPages, d_cma);
-            zf.areas.store(area_bits(&a.node.zones[z]), Relaxed);
             zf.params.publish(&a, z);
+            zf.publish_fast_orders(&a, z);
         }
         r
     }
