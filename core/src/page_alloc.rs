@@ -201,10 +201,12 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     /// builds).
     low_marks: [[usize; MAX_NR_ZONES]; MAX_NR_ZONES],
     /// `[highest zone of an allocation]`: the first zone of its zonelist, the
-    /// highest populated one at or below it (`MAX_NR_ZONES` when there is none), as
-    /// Linux's zonelists hold only populated zones. Set with the watermarks: no
-    /// zone's managed pages change once the allocator is set up.
-    first_zones: [usize; MAX_NR_ZONES],
+    /// highest populated one at or below it, as Linux's zonelists hold only
+    /// populated zones; DMA when there is none (DMA is then empty, so
+    /// `fast_orders` says no for every order). A [`ZoneType`], so that the fast
+    /// path indexes the per-zone arrays with it without a bounds check. Set with
+    /// the watermarks: no zone's managed pages change once the allocator is set up.
+    first_zones: [ZoneType; MAX_NR_ZONES],
     /// `[highest zone of the allocation][movable]`: [`fast::fast_orders`] of the
     /// first zone of its zonelist, the orders whose fast-path allocation passes
     /// `zone_watermark_fast` there. Its inputs change only with the buddy: every
@@ -286,7 +288,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             min_free_kbytes: 0,
             zones: [ZoneState::default(); MAX_NR_ZONES],
             low_marks: [[0; MAX_NR_ZONES]; MAX_NR_ZONES],
-            first_zones: [MAX_NR_ZONES; MAX_NR_ZONES],
+            first_zones: [ZoneType::Dma; MAX_NR_ZONES],
             fast_orders: [[0; 2]; MAX_NR_ZONES],
             pcp: [[PerCpuPages::EMPTY; MAX_NR_ZONES]; NCPU],
             cma_failures: heapless::Vec::new(),
@@ -380,7 +382,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     #[inline]
     fn refresh_fast_orders(&mut self, z: usize) {
         for highest in 0..MAX_NR_ZONES {
-            if self.first_zones[highest] == z {
+            if self.first_zones[highest] as usize == z {
                 self.fast_orders[highest] = [false, true].map(|m| self.fast_orders_now(highest, m));
             }
         }
@@ -389,21 +391,21 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// [`fast::fast_orders`] for allocations up to zone `highest`, movable or not,
     /// from their zonelist's first zone (none when there is no such zone).
     fn fast_orders_now(&self, highest: usize, movable: bool) -> u8 {
-        let z = self.first_zones[highest];
-        let (Some(zs), Some(zone)) = (self.zones.get(z), self.node.zones.get(z)) else {
-            return 0;
-        };
+        let z = self.first_zones[highest] as usize;
+        let (zs, zone) = (&self.zones[z], &self.node.zones[z]);
         let c = zs.counters;
         let mark = self.low_marks[z][highest];
         fast::fast_orders(c.free, c.free_cma, mark, &zone.free_orders, movable)
     }
 
-    /// The highest populated zone at or below `highest` (`MAX_NR_ZONES`: none).
-    fn first_zone(&self, highest: usize) -> usize {
-        (0..=highest)
+    /// The highest populated zone at or below `highest` (DMA when there is none,
+    /// an empty zone then).
+    fn first_zone(&self, highest: usize) -> ZoneType {
+        let z = (0..=highest)
             .rev()
             .find(|&z| self.node.zones[z].managed_pages != 0)
-            .unwrap_or(MAX_NR_ZONES)
+            .unwrap_or(0);
+        ZoneType::from_index(z)
     }
 
     /// `page_alloc_cpu_online` / `zone_pcp_update` after CPUs came up or went away:

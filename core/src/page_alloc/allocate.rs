@@ -154,32 +154,32 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let highest = gfp.zone() as usize;
         let mt = gfp.migratetype() as usize;
         let movable = mt == MOVABLE;
-        let z = self.first_zones[highest];
-        debug_assert_eq!(z, self.first_zone(highest), "first_zones is stale");
+        let zone = self.first_zones[highest];
+        debug_assert_eq!(zone, self.first_zone(highest), "first_zones is stale");
+        let z = zone as usize;
         // zone_watermark_fast, ALLOC_WMARK_LOW (ALLOC_CMA for MOVABLE): computed
         // when the buddy last changed (an order the zone does not have never
         // passes: the general path says so).
         let passing = self.fast_orders[highest][usize::from(movable)];
         if cfg!(debug_assertions) {
-            if let Some(mark) = self.low_marks.get(z).map(|m| m[highest]) {
-                let zs = &self.zones[z];
-                debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
-            }
+            let mark = self.low_marks[z][highest];
+            let zs = &self.zones[z];
+            debug_assert_eq!(mark, zs.fast_low_mark(highest), "low_marks is stale");
             let now = self.fast_orders_now(highest, movable);
             debug_assert_eq!(passing, now, "fast_orders is stale");
         }
         if u32::from(passing) >> order & 1 == 0 {
             return None;
         }
-        let pcp = self.pcp.get_mut(cpu)?.get_mut(z)?;
+        let pcp = &mut self.pcp.get_mut(cpu)?[z];
         let routes = &self.routes;
         let map = &*routes.map;
-        let allocated = fast::with_order(*self.allocated.get(z)?, order);
+        let allocated = fast::with_order(self.allocated[z], order);
         let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;
         Some(PageBlock {
             pfn: routes.map_start + u64::from(i),
             order,
-            zone: ZoneType::from_index(z),
+            zone,
         })
     }
 

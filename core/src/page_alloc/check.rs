@@ -196,7 +196,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 ));
             }
             let stale = (0..crate::mmtypes::MAX_NR_ZONES).any(|h| {
-                self.first_zones[h] == z
+                self.first_zones[h] as usize == z
                     && self.fast_orders[h] != [false, true].map(|m| self.fast_orders_now(h, m))
             });
             if stale {
