@@ -30,8 +30,9 @@
 //! * `cma_activate`: `cma_init_reserved_areas` / `init_cma_reserved_pageblock`;
 //! * `pcp`: the per-CPU lists (`free_pcppages_bulk`, `nr_pcp_free`,
 //!   `drain_local_pages`);
-//! * `fast`: the per-CPU fast paths' steps, shared with [`smp`] (pop, push, the
-//!   checks of a page to free, the pageblock types they read);
+//! * `fast`: the per-CPU fast paths' steps, shared with [`smp`] (the watermark
+//!   test computed ahead for the orders they serve, pop, push, the checks of a
+//!   page to free, the pageblock types they read);
 //! * `free`: `free_pages` / `free_unref_page` with the `free_page_is_bad` checks;
 //! * `allocate`: `alloc_pages` (`get_page_from_freelist`, `rmqueue`, `__rmqueue`) and
 //!   the watermark checks it makes (`__zone_watermark_ok`, `zone_watermark_fast`);

@@ -1,7 +1,8 @@
 //! The per-CPU fast paths' steps, shared by [`PageAllocator`](super::PageAllocator)
 //! (one owner, `&mut`) and [`SmpPageAllocator`](super::SmpPageAllocator) (each CPU
 //! under its own pageset lock, the zone lock not taken): the low-watermark test of
-//! `zone_watermark_fast`, popping a per-CPU list head (`__rmqueue_pcplist`), the
+//! `zone_watermark_fast` ([`fast_orders`], computed whenever the buddy changes and
+//! read as one bit), popping a per-CPU list head (`__rmqueue_pcplist`), the
 //! `free_page_is_bad` test of a page to free, its pageblock's migrate type
 //! ([`ZoneRoute::free_route`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
 //! (`free_unref_page_commit` below `high`).
