@@ -55,6 +55,7 @@ pub mod buddy;
 pub mod watermark;
 
 mod allocate;
+mod blocks;
 mod check;
 mod cma_activate;
 mod fast;
@@ -256,14 +257,23 @@ impl PageBlock {
 }
 
 #[inline]
-fn zone_view<S: PageStorage>(node: &mut PgData<S>, z: usize) -> Option<ZoneView<'_>> {
+fn zone_view<'a, S: PageStorage>(
+    node: &'a mut PgData<S>,
+    z: usize,
+    blocks: blocks::BlockTableView<'a>,
+) -> Option<ZoneView<'a>> {
     let PgData {
         mem_map,
         zones,
         mem_map_start_pfn,
         ..
     } = node;
-    ZoneView::new(mem_map.as_deref()?, *mem_map_start_pfn, &mut zones[z])
+    ZoneView::new(
+        mem_map.as_deref()?,
+        *mem_map_start_pfn,
+        &mut zones[z],
+        blocks,
+    )
 }
 
 impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
@@ -312,6 +322,12 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             }
         }
         a.init_per_zone_wmark_min();
+        if let Err(e) = a.routes.attach_table(&a.node, &mut a.storage) {
+            zk_warn!(
+                "page allocator: no pageblock table ({}): every free takes the checked path",
+                e
+            );
+        }
         a
     }
 

@@ -99,6 +99,20 @@ pub trait PageStorage {
     /// `memblock_alloc_try_nid`).
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError>;
 
+    /// `bytes` zeroed bytes for the page allocator's own table (one byte per
+    /// pageblock, which the free fast path reads instead of the usemap), from memory
+    /// outside what memblock and the buddy manage: the kernel image's `.bss` on the
+    /// target, an ordinary allocation on the host. It is not Linux's (Linux reads
+    /// the usemap), so it must not change what memblock hands out. The page
+    /// allocator asks once; an error (the default: [`StorageError::Unsupported`])
+    /// leaves it without the table, and every free then takes the checked path.
+    fn allocator_table(&mut self, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        let _ = bytes;
+        Err(StorageError::Unsupported {
+            what: "allocator tables",
+        })
+    }
+
     /// Write `pattern` to each of the `words` 64-bit words from physical `base`
     /// (8-byte aligned), as `early_memtest` does with `WRITE_ONCE`. The memory is free
     /// in memblock: nothing else uses it. The default has no word access and returns
@@ -157,6 +171,10 @@ impl<S: PageStorage + ?Sized> PageStorage for &mut S {
 
     fn mem_map(&mut self, base: PhysAddr, nr_pages: usize) -> Result<Self::MemMap, StorageError> {
         (**self).mem_map(base, nr_pages)
+    }
+
+    fn allocator_table(&mut self, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        (**self).allocator_table(bytes)
     }
 
     fn mem_map_init(
@@ -246,6 +264,14 @@ impl PageStorage for VecPageStorage {
         v.try_reserve_exact(nr_pages)
             .map_err(|_| StorageError::Exhausted)?;
         v.resize(nr_pages, Page::ZEROED);
+        Ok(v.into())
+    }
+
+    fn allocator_table(&mut self, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        let mut v = alloc::vec::Vec::new();
+        v.try_reserve_exact(bytes)
+            .map_err(|_| StorageError::Exhausted)?;
+        v.resize_with(bytes, || AtomicU8::new(0));
         Ok(v.into())
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Linux counterpart: `mem_map` reached through `__va` in the linear map.
 
-use core::sync::atomic::AtomicU8;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use zonekit_core::addr::PhysAddr;
 use zonekit_core::page::Page;
 use zonekit_core::storage::mem_map_runs;
@@ -121,6 +121,18 @@ unsafe fn fill_pages(ptr: *mut Page, n: usize, page: &Page) {
     }
 }
 
+/// Bytes of the page allocator's pageblock table in the image's `.bss`
+/// ([`PageStorage::allocator_table`]): one per pageblock, 16 GiB of 2 MiB (LPAE)
+/// pageblocks, 32 GiB of 4 MiB ones.
+const ALLOCATOR_TABLE_BYTES: usize = 8192;
+
+/// The table itself, zeroed with the rest of `.bss`.
+static ALLOCATOR_TABLE: [AtomicU8; ALLOCATOR_TABLE_BYTES] =
+    [const { AtomicU8::new(0) }; ALLOCATOR_TABLE_BYTES];
+
+/// Set once the table is handed out: a boot has one page allocator.
+static ALLOCATOR_TABLE_TAKEN: AtomicBool = AtomicBool::new(false);
+
 impl PageStorage for PhysPageStorage {
     type MemMap = &'static [Page];
     type Bitmap = &'static [AtomicU8];
@@ -160,6 +172,20 @@ impl PageStorage for PhysPageStorage {
             ptr.write_bytes(0, bytes);
             Ok(core::slice::from_raw_parts(ptr.cast::<AtomicU8>(), bytes))
         }
+    }
+
+    fn allocator_table(&mut self, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        if bytes > ALLOCATOR_TABLE_BYTES {
+            return Err(StorageError::Unsupported {
+                what: "an allocator table larger than its .bss space",
+            });
+        }
+        if ALLOCATOR_TABLE_TAKEN.swap(true, Ordering::Relaxed) {
+            return Err(StorageError::Unsupported {
+                what: "a second allocator table",
+            });
+        }
+        Ok(&ALLOCATOR_TABLE[..bytes])
     }
 
     fn zero(&mut self, base: PhysAddr, size: u64) -> Result<(), StorageError> {

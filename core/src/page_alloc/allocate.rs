@@ -298,10 +298,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     #[inline]
     fn rmqueue(&mut self, cpu: usize, z: usize, order: u32, mt: usize, flags: u32) -> Option<Pfn> {
         let PageAllocator {
-            node, zones, pcp, ..
+            node,
+            zones,
+            pcp,
+            routes,
+            ..
         } = self;
         let c = &mut zones[z].counters;
-        let mut v = zone_view(node, z)?;
+        let mut v = zone_view(node, z, routes.block_view(z))?;
         if order <= PAGE_ALLOC_COSTLY_ORDER && (flags & ALLOC_CMA != 0 || mt != MOVABLE) {
             let pcp = &mut pcp[cpu][z];
             let pindex = order_to_pindex(mt, order);

@@ -80,6 +80,8 @@ pub(crate) struct ZoneView<'a> {
     pub free_orders: &'a mut crate::zone::FreeOrders,
     pub usemap: &'a [AtomicU8],
     pub usemap_base: Pfn,
+    /// The allocator's pageblock table, kept in step with the usemap.
+    pub blocks: super::blocks::BlockTableView<'a>,
 }
 
 impl<'a> ZoneView<'a> {
@@ -89,6 +91,7 @@ impl<'a> ZoneView<'a> {
         map: &'a [Page],
         map_start: Pfn,
         zone: &'a mut Zone<S>,
+        blocks: super::blocks::BlockTableView<'a>,
     ) -> Option<Self> {
         let start = zone.zone_start_pfn;
         let end = zone.zone_end_pfn();
@@ -105,6 +108,7 @@ impl<'a> ZoneView<'a> {
             free_orders: &mut zone.free_orders,
             usemap,
             usemap_base: crate::addr::align_down(start, 1 << pb),
+            blocks,
         })
     }
 
@@ -146,6 +150,7 @@ impl<'a> ZoneView<'a> {
             (old & !(7 << shift)) | ((mt as u8) << shift),
             Ordering::Relaxed,
         );
+        self.blocks.set(pfn - self.map_start, mt as u8);
     }
 }
 

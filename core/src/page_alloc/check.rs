@@ -25,6 +25,13 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
             return Ok(report);
         };
         let base = self.node.mem_map_start_pfn;
+        if let Some((k, _, _)) = self.routes.stale_block(&self.node) {
+            return Err(InvariantError {
+                zone: ZoneType::Dma,
+                pfn: self.routes.block_start(k),
+                what: "the pageblock table differs from the usemaps",
+            });
+        }
         for (z, zone) in self.node.zones.iter().enumerate() {
             if zone.spanned_pages == 0 {
                 continue;

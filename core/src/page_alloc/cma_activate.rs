@@ -91,7 +91,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let nr = 1u64 << pb_order;
         let mut c = self.zones[zi].counters;
         let mut freed = 0;
-        if let Some(mut v) = zone_view(&mut self.node, zi) {
+        if let Some(mut v) = zone_view(&mut self.node, zi, self.routes.block_view(zi)) {
             let mut pfn = base;
             while pfn < base + pages {
                 v.set_pageblock_mt(pfn, CMA);

@@ -4,7 +4,7 @@
 //! `zone_watermark_fast` ([`fast_orders`], computed whenever the buddy changes and
 //! read as one bit), popping a per-CPU list head (`__rmqueue_pcplist`), the
 //! `free_page_is_bad` test of a page to free, its pageblock's migrate type
-//! ([`ZoneRoute::free_route`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
+//! (the pageblock table of [`FreeRoutes`], `get_pfnblock_migratetype`) and pushing it on a per-CPU list
 //! (`free_unref_page_commit` below `high`).
 //!
 //! Each step either does its whole job or returns `None`/`false` having changed
@@ -25,13 +25,14 @@
 //! compares that word, the allocation does not read it, so the stores of one pair
 //! do not wait on the loads of the last.
 
+use super::blocks::{self, BlockGeometry, BlockTableView};
 use super::pcp::PerCpuPages;
-use super::{CMA, ISOLATE, MOVABLE};
+use super::{CMA, MOVABLE};
 use crate::addr::Pfn;
 use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
-use crate::storage::PageStorage;
+use crate::storage::{PageStorage, StorageError};
 use crate::zone::{FreeOrders, PgData};
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -184,58 +185,27 @@ pub(super) fn with_order(allocated: u32, order: u32) -> u32 {
 }
 
 /// What the fast paths read of a node without a lock: its `mem_map`, where it
-/// starts, and where a free sends a page, zone by zone: each populated zone's span
-/// in `mem_map` indices, the flags of its allocated heads and its pageblock
-/// migrate types, in one entry (a free reads one entry, at a constant offset when
-/// it is the first). The entries are in the order a free searches them: first the
-/// zone `GFP_KERNEL` allocates from (the highest populated lowmem zone: the
-/// kernel's own pages are the common case), then the others by span (holes
-/// included). Comparisons the branch predictor settles, so the usemap and per-CPU
-/// list reads that depend on the zone need not wait for the page descriptor's load
-/// (on a modern core that wait, not the instruction count, is most of a free's
-/// time); [`free_candidate`] then checks that the descriptor names the same zone.
-/// Taken once when the allocator is set up: the map and the spans never move (the
-/// allocators own their node and never lend it mutably), and the usemaps'
-/// contents change under the zone lock. A node without a `mem_map` gets an empty
-/// one (every index is then out of bounds: every allocation and free takes the
-/// general path).
+/// starts, its pageblock table ([`super::blocks`]: a pageblock's zone and migrate
+/// type in one byte) and each zone's allocated-head flags. A free finds its page's
+/// zone and list from the table, so the per-CPU list reads that depend on them
+/// need not wait for the page descriptor's load (on a modern core that wait, not
+/// the instruction count, is most of a free's time); [`free_candidate`] then checks
+/// that the descriptor names the same zone. Taken once when the allocator is set up:
+/// the map never moves (the allocators own their node and never lend it mutably),
+/// and the table's contents change under the zone lock. A node without a `mem_map`
+/// gets an empty one, a node without a table an empty table (every index is then
+/// out of bounds: every free takes the general path).
 pub(super) struct FreeRoutes<M, B> {
     /// The node's `mem_map` (a clone of its handle).
     pub map: M,
     /// The pfn of `map[0]`.
     pub map_start: Pfn,
-    /// Unused entries, zones without a usemap and zones the 32-bit indices cannot
-    /// describe have no pages: their frees take the checked path.
-    routes: [ZoneRoute<B>; MAX_NR_ZONES],
-}
-
-/// One zone of [`FreeRoutes`].
-pub(super) struct ZoneRoute<B> {
-    /// The zone's span `[start, start + pages)` in `mem_map` indices.
-    start: u32,
-    pages: u32,
-    /// The zone (a [`ZoneType`], so that indexing the per-zone arrays with it
-    /// needs no bounds check).
-    pub zone: ZoneType,
-    /// [`crate::page::allocated_flags`] of the zone at order 0.
-    allocated: u32,
-    /// `mem_map` index of the first page of the zone's first pageblock (wrapping:
-    /// the pageblock may start before the map).
-    block_base: u32,
-    /// The zone's `pageblock_order`.
-    pageblock_order: u32,
-    /// The zone's usemap (`pageblock_flags`), read without the zone lock (an
-    /// unused entry's is empty).
-    usemap: B,
-}
-
-impl<B: Clone> Clone for ZoneRoute<B> {
-    fn clone(&self) -> Self {
-        ZoneRoute {
-            usemap: self.usemap.clone(),
-            ..*self
-        }
-    }
+    /// The pageblock table (a clone of its handle: the SMP allocator's CPUs read
+    /// what the zone-locked allocator writes).
+    blocks: B,
+    geometry: BlockGeometry,
+    /// Each zone's [`crate::page::allocated_flags`] at order 0.
+    allocated: [u32; MAX_NR_ZONES],
 }
 
 impl<M: Clone, B: Clone> Clone for FreeRoutes<M, B> {
@@ -243,77 +213,55 @@ impl<M: Clone, B: Clone> Clone for FreeRoutes<M, B> {
         FreeRoutes {
             map: self.map.clone(),
             map_start: self.map_start,
-            routes: self.routes.clone(),
+            blocks: self.blocks.clone(),
+            geometry: self.geometry,
+            allocated: self.allocated,
         }
-    }
-}
-
-impl<B> ZoneRoute<B> {
-    /// The flags of this zone's allocated head pages of `order`.
-    #[inline(always)]
-    pub(super) fn allocated(&self, order: u32) -> u32 {
-        with_order(self.allocated, order)
-    }
-}
-
-impl<B: Deref<Target = [AtomicU8]>> ZoneRoute<B> {
-    /// `get_pfnblock_migratetype`'s three bits for the page at `mem_map` index
-    /// `index`, inside the zone's span ([`FreeRoutes::route`]), as stored (unknown
-    /// values included: [`pcp_push_list`] reads them as MOVABLE). `None` for an
-    /// isolated pageblock (its pages go straight to the buddy) or when the index
-    /// lies outside the usemap.
-    #[inline(always)]
-    pub(super) fn free_route(&self, index: u32) -> Option<usize> {
-        // Inside the span the difference is the page's offset from the first
-        // pageblock, below 2^32 since the index and the pageblock's start both lie
-        // in a map of fewer than 2^32 entries ([`map_index`]); outside it, a block
-        // past the end.
-        let block = index.wrapping_sub(self.block_base) >> (self.pageblock_order & 31);
-        let byte = self
-            .usemap
-            .get((block >> 1) as usize)?
-            .load(Ordering::Relaxed);
-        let raw = ((byte >> ((block & 1) << 2)) & 7) as usize;
-        (raw != ISOLATE).then_some(raw)
-    }
-}
-
-impl<M, B> FreeRoutes<M, B> {
-    /// The zone whose span holds `mem_map` index `index` (the search written out:
-    /// a free of a `GFP_KERNEL` page costs one comparison).
-    #[inline(always)]
-    pub(super) fn route(&self, index: u32) -> Option<&ZoneRoute<B>> {
-        let hit = |k: usize| {
-            let r = &self.routes[k];
-            (index.wrapping_sub(r.start) < r.pages).then_some(r)
-        };
-        const _: () = assert!(MAX_NR_ZONES == 4);
-        hit(0)
-            .or_else(|| hit(1))
-            .or_else(|| hit(2))
-            .or_else(|| hit(3))
     }
 }
 
 impl<M: Deref<Target = [Page]>, B: Deref<Target = [AtomicU8]>> FreeRoutes<M, B> {
     /// The free fast paths' common steps for `pfn` freed at `order`: its `mem_map`
-    /// index ([`map_index`]), its zone ([`Self::route`]), the [`free_candidate`]
-    /// checks and its pageblock's migrate type ([`ZoneRoute::free_route`]). `None`
-    /// when any step says no (nothing read has been changed): the checked path
-    /// judges the page.
+    /// index ([`map_index`]), its pageblock's entry in the table (its zone and
+    /// migrate type) and the [`free_candidate`] checks. `None` when any step says no
+    /// (nothing read has been changed): the checked path judges the page.
     #[inline(always)]
     pub(super) fn free_target(&self, pfn: Pfn, order: u32) -> Option<FreeTarget<'_>> {
         let map = &*self.map;
         let i = map_index(map, self.map_start, pfn)?;
-        let route = self.route(i as u32)?;
-        let zone = route.zone as usize;
-        let candidate = free_candidate(map, i, route.allocated(order))?;
-        let raw = route.free_route(i as u32)?;
+        let entry = self
+            .blocks
+            .get(self.geometry.block(i as u32))?
+            .load(Ordering::Relaxed);
+        if entry & blocks::SLOW != 0 {
+            return None;
+        }
+        let zone = ZoneType::from_index(usize::from(entry >> blocks::ZONE_SHIFT)) as usize;
+        let candidate = free_candidate(map, i, with_order(self.allocated[zone], order))?;
         Some(FreeTarget {
             map,
             candidate,
             zone,
-            raw,
+            raw: usize::from(entry & 7),
+        })
+    }
+
+    /// Zone `zone`'s window on the table, for the buddy's pageblock-type writes.
+    pub(super) fn block_view(&self, zone: usize) -> BlockTableView<'_> {
+        BlockTableView::new(&self.blocks, self.geometry, zone)
+    }
+
+    /// The first pfn of table entry `k`'s pageblock.
+    pub(super) fn block_start(&self, k: usize) -> Pfn {
+        self.geometry.start(self.map_start, k)
+    }
+
+    /// The first table entry that differs from the usemaps of `node`, as
+    /// `(index, entry, expected)`.
+    pub(super) fn stale_block<S: PageStorage>(&self, node: &PgData<S>) -> Option<(usize, u8, u8)> {
+        self.blocks.iter().enumerate().find_map(|(k, e)| {
+            let (e, want) = (e.load(Ordering::Relaxed), self.geometry.expected(node, k));
+            (e != want).then_some((k, e, want))
         })
     }
 }
@@ -331,65 +279,39 @@ pub(super) struct FreeTarget<'m> {
     pub raw: usize,
 }
 
-impl<M: Clone + Default, B: Clone + Default> FreeRoutes<M, B> {
-    /// The routes of `node`'s zones.
+impl<M: Clone + Default, B: Default> FreeRoutes<M, B> {
+    /// The routes of `node`, without a table yet ([`Self::attach_table`]).
     pub(super) fn new<S: PageStorage<MemMap = M, Bitmap = B>>(node: &PgData<S>) -> Self {
-        let map = node.mem_map.clone().unwrap_or_default();
-        let map_start = node.mem_map_start_pfn;
-        let mut n = 0;
-        let mut routes = core::array::from_fn(|_| ZoneRoute {
-            start: 0,
-            pages: 0,
-            zone: ZoneType::Dma,
-            allocated: 0,
-            block_base: 0,
-            pageblock_order: 0,
-            usemap: B::default(),
-        });
-        for (z, zone) in node.zones.iter().enumerate() {
-            // A zone inside the map (memmap_init's) has a 32-bit start and end.
-            let start = zone
-                .zone_start_pfn
-                .checked_sub(map_start)
-                .and_then(|s| u32::try_from(s).ok());
-            let pages = u32::try_from(zone.spanned_pages).ok();
-            let (Some(start), Some(pages @ 1..), Some(usemap)) = (start, pages, &zone.usemap)
-            else {
-                continue;
-            };
-            if start.checked_add(pages).is_none() {
-                continue;
-            }
-            let base = crate::addr::align_down(zone.zone_start_pfn, 1 << zone.pageblock_order);
-            routes[n] = ZoneRoute {
-                start,
-                pages,
-                // The zone's position, which the per-zone arrays go by.
-                zone: ZoneType::from_index(z),
-                allocated: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
-                block_base: base.wrapping_sub(map_start) as u32,
-                pageblock_order: zone.pageblock_order,
-                usemap: usemap.clone(),
-            };
-            n += 1;
-        }
-        let kernel = routes[..n]
-            .iter()
-            .map(|r| r.zone)
-            .filter(|&z| z as usize <= ZoneType::Normal as usize)
-            .max_by_key(|&z| z as usize);
-        routes[..n].sort_unstable_by_key(|r| {
-            (
-                Some(r.zone) != kernel,
-                core::cmp::Reverse(r.pages),
-                r.zone as usize,
-            )
-        });
         FreeRoutes {
-            map,
-            map_start,
-            routes,
+            map: node.mem_map.clone().unwrap_or_default(),
+            map_start: node.mem_map_start_pfn,
+            blocks: B::default(),
+            geometry: BlockGeometry::default(),
+            allocated: node
+                .zones
+                .each_ref()
+                .map(|z| crate::page::allocated_flags(z.zone_type, z.node, 0)),
         }
+    }
+}
+
+impl<M, B: Deref<Target = [AtomicU8]>> FreeRoutes<M, B> {
+    /// Ask `storage` for `node`'s pageblock table and fill it from the usemaps. A
+    /// node that cannot have one, or a storage that cannot give it, keeps the empty
+    /// table (its frees all take the checked path): the error says why.
+    pub(super) fn attach_table<S: PageStorage<Bitmap = B>>(
+        &mut self,
+        node: &PgData<S>,
+        storage: &mut S,
+    ) -> Result<(), StorageError> {
+        let (geometry, entries) = BlockGeometry::of(node).ok_or(StorageError::Unsupported {
+            what: "a pageblock table for this node",
+        })?;
+        let table = storage.allocator_table(entries)?;
+        geometry.fill(node, &table);
+        self.geometry = geometry;
+        self.blocks = table;
+        Ok(())
     }
 }
 
@@ -402,7 +324,7 @@ pub(super) fn pcp_room(pcp: &PerCpuPages, order: u32) -> bool {
 }
 
 /// `free_unref_page_commit` below `high` for a page whose pageblock reads `raw`
-/// ([`ZoneRoute::free_route`]): [`pcp_push`] with the migrate type it records
+/// ([`FreeRoutes::free_target`]): [`pcp_push`] with the migrate type it records
 /// (`set_pcppage_migratetype`; unknown values read as MOVABLE) and the PCP list it
 /// goes on (HIGHATOMIC, CMA and unknown ones on MOVABLE's). Each arm names both as
 /// constants: the push's addresses and the descriptor's new flags then come from
@@ -445,7 +367,7 @@ fn pcp_push_other(
         RECLAIMABLE => pcp_push(map, pcp, c, RECLAIMABLE, pindex(RECLAIMABLE, order), order),
         HIGHATOMIC => pcp_push(map, pcp, c, HIGHATOMIC, pindex(MOVABLE, order), order),
         CMA => pcp_push(map, pcp, c, CMA, pindex(MOVABLE, order), order),
-        // ISOLATE never comes here (free_route refuses it): the rest is unknown.
+        // ISOLATE never comes here (its table entry is SLOW): the rest is unknown.
         _ => pcp_push(map, pcp, c, MOVABLE, pindex(MOVABLE, order), order),
     }
 }
@@ -475,20 +397,6 @@ fn pcp_push(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::VecPageStorage;
-
-    /// A node whose `mem_map` starts at pfn 0x1000, with zones spanning `spans`
-    /// (each with a usemap).
-    fn node(spans: [(Pfn, u64); MAX_NR_ZONES]) -> PgData<VecPageStorage> {
-        let mut node = PgData::new(0);
-        node.mem_map_start_pfn = 0x1000;
-        node.mem_map = Some(alloc::vec![Page::ZEROED; 4].into());
-        for (zone, &(start, pages)) in node.zones.iter_mut().zip(&spans) {
-            (zone.zone_start_pfn, zone.spanned_pages) = (start, pages);
-            zone.usemap = Some(alloc::vec![AtomicU8::new(0)].into());
-        }
-        node
-    }
 
     /// `zone_watermark_fast`'s count test with `ALLOC_WMARK_LOW` (and `ALLOC_CMA` for a
     /// movable allocation): `free` pages, less what this allocation may not use, above
@@ -556,50 +464,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn free_routes_search_the_kernel_zone_first_and_find_every_zone() {
-        // No DMA; 0x300 NORMAL pages, then 0x900 HIGHMEM.
-        let s = FreeRoutes::new(&node([(0, 0), (0x1000, 0x300), (0x1300, 0x900), (0, 0)]));
-        let span = |k: usize| (s.routes[k].start, s.routes[k].pages, s.routes[k].zone);
-        // NORMAL first although HIGHMEM is larger; the empty zones are left out.
-        assert_eq!(span(0), (0, 0x300, ZoneType::Normal));
-        assert_eq!(span(1), (0x300, 0x900, ZoneType::HighMem));
-        assert_eq!(s.routes[2].pages, 0);
-        let zone_of = |i| s.route(i).map(|r| r.zone);
-        assert_eq!(zone_of(0), Some(ZoneType::Normal));
-        assert_eq!(zone_of(0x2ff), Some(ZoneType::Normal));
-        assert_eq!(zone_of(0x300), Some(ZoneType::HighMem));
-        assert_eq!(zone_of(0xbff), Some(ZoneType::HighMem));
-        assert_eq!(zone_of(0xc00), None);
-        // Each entry carries its own zone's flags.
-        let flags = |zone| crate::page::allocated_flags(zone, 0, 3);
-        assert_eq!(
-            s.route(0x300).unwrap().allocated(3),
-            flags(ZoneType::HighMem)
-        );
-        assert_eq!(s.route(0).unwrap().allocated(3), flags(ZoneType::Normal));
-        // All lowmem in DMA (Linux 6.1 armmp): DMA is the kernel's zone.
-        let s = FreeRoutes::new(&node([(0x1000, 0x300), (0, 0), (0x1300, 0x900), (0, 0)]));
-        assert_eq!(s.routes[0].zone, ZoneType::Dma);
-        // A zone before the map, too large for 32-bit indices or without a usemap
-        // takes the checked path: it has no span here.
-        let mut n = node([
-            (0x800, 0x10),
-            (0x1000, 1 << 33),
-            (0x1000 + 0xffff_0000, 0x2_0000),
-            (0x1000, 0x10),
-        ]);
-        n.zones[3].usemap = None;
-        let s = FreeRoutes::new(&n);
-        assert!(s.routes.iter().all(|r| r.pages == 0));
-        assert!(s.route(0).is_none());
-        // No mem_map: an empty one, whose every index is out of bounds.
-        let mut n = node([(0x1000, 0x300); MAX_NR_ZONES]);
-        n.mem_map = None;
-        let s = FreeRoutes::new(&n);
-        assert!(s.map.is_empty());
-        assert_eq!(map_index(&s.map, s.map_start, 0x1000), None);
     }
 }

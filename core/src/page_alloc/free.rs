@@ -172,10 +172,14 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         page.set_order(0);
 
         let PageAllocator {
-            node, zones, pcp, ..
+            node,
+            zones,
+            pcp,
+            routes,
+            ..
         } = self;
         let c = &mut zones[z].counters;
-        let Some(mut v) = zone_view(node, z) else {
+        let Some(mut v) = zone_view(node, z, routes.block_view(z)) else {
             return Err(FreeError::OutsideNode(pfn));
         };
         let pmt = v.pageblock_mt(pfn);

@@ -8,6 +8,7 @@
 //!
 //! [`PageAllocator::new`]: super::PageAllocator::new
 
+use super::blocks::BlockTableView;
 use super::buddy::FreeCounters;
 use super::zone_view;
 use crate::addr::{pfn_down, pfn_up, Pfn};
@@ -52,7 +53,7 @@ fn free_pfn_range<S: PageStorage>(
             continue;
         }
         let max = zone.nr_orders as u32 - 1;
-        let Some(mut v) = zone_view(node, z) else {
+        let Some(mut v) = zone_view(node, z, BlockTableView::NONE) else {
             continue;
         };
         let mut c = FreeCounters::default();

@@ -165,14 +165,18 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         }
         for z in 0..MAX_NR_ZONES {
             let PageAllocator {
-                node, zones, pcp, ..
+                node,
+                zones,
+                pcp,
+                routes,
+                ..
             } = self;
             let pcp = &mut pcp[cpu][z];
             if pcp.count == 0 {
                 continue;
             }
             let c = &mut zones[z].counters;
-            if let Some(mut v) = zone_view(node, z) {
+            if let Some(mut v) = zone_view(node, z, routes.block_view(z)) {
                 let n = pcp.count;
                 free_pcppages_bulk(&mut v, pcp, n, 0, c);
             }

@@ -103,6 +103,11 @@ impl PageStorage for SimStorage {
         self.inner.zero(base, size)
     }
 
+    fn allocator_table(&mut self, bytes: usize) -> Result<Self::Bitmap, StorageError> {
+        // Outside the guest's RAM, as the target's is in its image: nothing to check.
+        self.inner.allocator_table(bytes)
+    }
+
     fn write_words(
         &mut self,
         base: PhysAddr,
