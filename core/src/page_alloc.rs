@@ -189,12 +189,9 @@ pub struct PageAllocator<S: PageStorage, const NCPU: usize = 1> {
     min_free_kbytes: u64,
     zones: [ZoneState; MAX_NR_ZONES],
     pcp: [[PerCpuPages; MAX_NR_ZONES]; NCPU],
-    /// The node's map and its zones' spans, allocated-head flags and usemaps, for
+    /// The node's map, its pageblock table and its zones' allocated-head flags, for
     /// the fast paths.
     routes: fast::FreeRoutes<S::MemMap, S::Bitmap>,
-    /// Each zone's [`crate::page::allocated_flags`] at order 0, for the allocation
-    /// fast path.
-    allocated: [u32; MAX_NR_ZONES],
     /// `[zone][highest zone of the allocation]`: the low watermark, the boost, the
     /// lowmem reserve and the highatomic reserve added up, the allocation fast
     /// path's mark in one load. Set with the watermarks, the only time any of these
@@ -286,13 +283,8 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CPUS_OK;
         let routes = fast::FreeRoutes::new(&node);
-        let allocated = node
-            .zones
-            .each_ref()
-            .map(|z| crate::page::allocated_flags(z.zone_type, z.node, 0));
         let mut a = PageAllocator {
             routes,
-            allocated,
             node,
             storage,
             cfg,

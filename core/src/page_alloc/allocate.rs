@@ -174,7 +174,7 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
         let pcp = &mut self.pcp.get_mut(cpu)?[z];
         let routes = &self.routes;
         let map = &*routes.map;
-        let allocated = fast::with_order(self.allocated[z], order);
+        let allocated = fast::with_order(routes.allocated[z], order);
         let i = fast::pcp_pop(map, pcp, order_to_pindex(mt, order), order, allocated)?;
         Some(PageBlock {
             pfn: routes.map_start + u64::from(i),

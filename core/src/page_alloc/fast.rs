@@ -204,8 +204,9 @@ pub(super) struct FreeRoutes<M, B> {
     /// what the zone-locked allocator writes).
     blocks: B,
     geometry: BlockGeometry,
-    /// Each zone's [`crate::page::allocated_flags`] at order 0.
-    allocated: [u32; MAX_NR_ZONES],
+    /// Each zone's [`crate::page::allocated_flags`] at order 0 (for the
+    /// allocation fast paths too).
+    pub allocated: [u32; MAX_NR_ZONES],
 }
 
 impl<M: Clone, B: Clone> Clone for FreeRoutes<M, B> {

@@ -39,7 +39,9 @@ use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 /// What the fast paths know about a zone without its lock.
 struct ZoneFast {
     params: ZoneParams,
-    /// [`crate::page::allocated_flags`] of the zone at order 0.
+    /// [`crate::page::allocated_flags`] of the zone at order 0 (the same as the
+    /// routes' `allocated[z]`, kept here next to what the allocation fast path
+    /// reads anyway: measured one instruction fewer per ARMv7 pair).
     allocated: u32,
     /// `[highest zone of an allocation][movable]`: [`fast::fast_orders`] of this
     /// zone from vmstat's global free counts (`zone_page_state`), the allocator's
