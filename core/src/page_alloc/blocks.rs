@@ -52,8 +52,9 @@ impl BlockGeometry {
     /// The table index of the pageblock holding `mem_map` index `index`.
     #[inline(always)]
     pub(super) fn block(&self, index: u32) -> usize {
-        // No overflow: `of` checked that the map's end, plus the offset, fits u32.
-        (index.wrapping_add(self.offset) >> (self.order & 31)) as usize
+        // No overflow: `of` checked that the map's end, plus the offset, fits u32
+        // (and that the order is below 32: the shift's own masking, free on x86).
+        index.wrapping_add(self.offset).wrapping_shr(self.order) as usize
     }
 
     /// The geometry of `node`'s table and its number of entries, or `None` when the

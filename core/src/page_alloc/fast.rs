@@ -29,7 +29,7 @@ use super::blocks::{self, BlockGeometry, BlockTableView};
 use super::pcp::PerCpuPages;
 use super::{CMA, MOVABLE};
 use crate::addr::Pfn;
-use crate::mmtypes::{MigrateType, ZoneType, MAX_NR_ZONES};
+use crate::mmtypes::{MigrateType, MAX_NR_ZONES};
 use crate::page::flags::{ORDER_MASK, ORDER_SHIFT, ZONE_MASK};
 use crate::page::Page;
 use crate::storage::{PageStorage, StorageError};
@@ -237,7 +237,8 @@ impl<M: Deref<Target = [Page]>, B: Deref<Target = [AtomicU8]>> FreeRoutes<M, B> 
         if entry & blocks::SLOW != 0 {
             return None;
         }
-        let zone = ZoneType::from_index(usize::from(entry >> blocks::ZONE_SHIFT)) as usize;
+        // Two bits: indexing the per-zone arrays with it needs no bounds check.
+        let zone = usize::from(entry >> blocks::ZONE_SHIFT) & 3;
         let candidate = free_candidate(map, i, with_order(self.allocated[zone], order))?;
         Some(FreeTarget {
             map,
