@@ -6,7 +6,9 @@
 //! The usemaps stay the truth: the table is filled from them when the allocator is
 //! set up, and every pageblock-type write after that (`set_pageblock_migratetype`,
 //! under the zone lock) writes both ([`BlockTableView::set`]); `check_invariants`
-//! compares them. A pageblock that does not lie in exactly one zone with a usemap,
+//! compares them. (A usemap is reachable read-only through
+//! [`PageAllocator::node`](super::PageAllocator::node), but its words are atomics: a
+//! store through it would bypass the table. Nothing in zonekit does that.) A pageblock that does not lie in exactly one zone with a usemap,
 //! and an isolated one, has an entry with [`SLOW`] set: its frees take the checked
 //! path. The memory comes from [`PageStorage::allocator_table`], outside memblock
 //! and the buddy, so that what Linux hands out is unchanged.
