@@ -390,11 +390,21 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
     /// that changed zone `z`'s buddy.
     #[inline]
     fn refresh_fast_orders(&mut self, z: usize) {
-        for highest in 0..MAX_NR_ZONES {
-            if self.first_zones[highest] as usize == z {
-                self.fast_orders[highest] = [false, true].map(|m| self.fast_orders_now(highest, m));
-            }
+        for highest in self.zonelist_heads_at(z) {
+            self.fast_orders[highest] = self.fast_orders_for(highest);
         }
+    }
+
+    /// The highest zones of the allocations whose zonelist starts at zone `z`.
+    fn zonelist_heads_at(&self, z: usize) -> impl Iterator<Item = usize> + use<S, NCPU> {
+        let first = self.first_zones;
+        (0..MAX_NR_ZONES).filter(move |&h| first[h] as usize == z)
+    }
+
+    /// [`Self::fast_orders_now`] for allocations up to zone `highest`, not movable
+    /// and movable: what `fast_orders[highest]` must hold.
+    fn fast_orders_for(&self, highest: usize) -> [u8; 2] {
+        [false, true].map(|m| self.fast_orders_now(highest, m))
     }
 
     /// [`fast::fast_orders`] for allocations up to zone `highest`, movable or not,

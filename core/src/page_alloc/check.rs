@@ -202,10 +202,9 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                     "NR_FREE_PAGES does not match the lists",
                 ));
             }
-            let stale = (0..crate::mmtypes::MAX_NR_ZONES).any(|h| {
-                self.first_zones[h] as usize == z
-                    && self.fast_orders[h] != [false, true].map(|m| self.fast_orders_now(h, m))
-            });
+            let stale = self
+                .zonelist_heads_at(z)
+                .any(|h| self.fast_orders[h] != self.fast_orders_for(h));
             if stale {
                 return Err(err(
                     zone.zone_start_pfn,

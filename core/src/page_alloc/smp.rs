@@ -61,19 +61,11 @@ impl ZoneFast {
         a: &PageAllocator<S, NCPU>,
         z: usize,
     ) {
-        for highest in Self::first_of(a, z) {
+        for highest in a.zonelist_heads_at(z) {
             for (m, slot) in self.fast_orders[highest].iter().enumerate() {
                 slot.store(self.fast_orders_now(a, z, highest, m == 1), Relaxed);
             }
         }
-    }
-
-    /// The highest zones of the allocations whose first populated zone is `z`.
-    fn first_of<S: PageStorage, const NCPU: usize>(
-        a: &PageAllocator<S, NCPU>,
-        z: usize,
-    ) -> impl Iterator<Item = usize> + '_ {
-        (z..MAX_NR_ZONES).take_while(move |&h| h == z || a.node.zones[h].managed_pages == 0)
     }
 
     /// [`fast::fast_orders`] of zone `z` as it stands (the zone lock held).
@@ -98,7 +90,7 @@ impl ZoneFast {
         z: usize,
     ) -> bool {
         a.node.zones[z].managed_pages == 0
-            || Self::first_of(a, z).all(|h| {
+            || a.zonelist_heads_at(z).all(|h| {
                 (0..2).all(|m| {
                     self.fast_orders[h][m].load(Relaxed) == self.fast_orders_now(a, z, h, m == 1)
                 })
