@@ -635,4 +635,80 @@ mod tests {
         assert_eq!(a.nr_pcp_pages(), 0);
         a.check_invariants().unwrap();
     }
+
+    /// A 16 MiB zone cut up by a seeded run of allocations and frees of orders
+    /// 0-5 (the per-CPU lists drained: every free page on a buddy list).
+    fn fragmented(seed: u64) -> PageAllocator<VecPageStorage, 1> {
+        let mut a = host::one_zone_allocator(0x60000, 4096, Some((0x6010_0000, 1 << 20))).unwrap();
+        let mut x = seed | 1;
+        let mut live = alloc::vec::Vec::new();
+        for _ in 0..600 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x.is_multiple_of(3) && !live.is_empty() {
+                let b = live.swap_remove((x >> 8) as usize % live.len());
+                a.free_pages(0, b).unwrap();
+            } else if let Ok(b) = a.alloc_pages(0, Gfp::KERNEL, ((x >> 4) % 6) as u32) {
+                live.push(b);
+            }
+        }
+        a.drain_all_pages();
+        a
+    }
+
+    /// `rmqueue_smallest_bulk` hands out the blocks that as many calls of
+    /// `rmqueue_smallest` would, in the same order, and leaves the same free lists,
+    /// counters and descriptors (but those of the blocks taken, which its callers
+    /// rewrite), from every order and count on fragmented zones.
+    #[test]
+    fn bulk_takes_what_the_calls_one_by_one_take() {
+        for seed in [1, 7, 12345] {
+            for order in 0..=3 {
+                for n in [1, 2, 3, 5, 31, 63, 200, 5000] {
+                    let mut one = fragmented(seed);
+                    let mut bulk = fragmented(seed);
+                    let mut want = alloc::vec::Vec::new();
+                    let mut c1 = one.zones[0].counters;
+                    let mut v = zone_view(&mut one.node, 0, one.routes.block_view(0)).unwrap();
+                    while want.len() < n {
+                        let Some(pfn) =
+                            v.rmqueue_smallest(order, MigrateType::Unmovable as usize, &mut c1)
+                        else {
+                            break;
+                        };
+                        want.push(v.idx(pfn));
+                    }
+                    let mut got = alloc::vec::Vec::new();
+                    let mut c2 = bulk.zones[0].counters;
+                    let mut v = zone_view(&mut bulk.node, 0, bulk.routes.block_view(0)).unwrap();
+                    let taken = v.rmqueue_smallest_bulk(
+                        order,
+                        MigrateType::Unmovable as usize,
+                        n as u32,
+                        &mut c2,
+                        |f, k| {
+                            got.extend((0..k).map(|j| f + (j << order)));
+                        },
+                    );
+                    let case = (seed, order, n);
+                    assert_eq!(taken as usize, got.len(), "{case:?}");
+                    assert_eq!(got, want, "{case:?}");
+                    assert_eq!(c1, c2, "{case:?}");
+                    let (z1, z2) = (&one.node.zones[0], &bulk.node.zones[0]);
+                    assert_eq!(z1.free_area, z2.free_area, "{case:?}");
+                    assert_eq!(z1.free_orders, z2.free_orders, "{case:?}");
+                    let (m1, m2) = (
+                        one.node.mem_map.as_deref().unwrap(),
+                        bulk.node.mem_map.as_deref().unwrap(),
+                    );
+                    for (i, (p1, p2)) in m1.iter().zip(m2).enumerate() {
+                        if !got.contains(&(i as u32)) {
+                            assert_eq!(p1, p2, "{case:?}: page {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -316,23 +316,26 @@ impl<S: PageStorage, const NCPU: usize> PageAllocator<S, NCPU> {
                 if batch > 1 {
                     batch = (batch >> order).max(2);
                 }
-                for _ in 0..batch {
-                    // __rmqueue's common case in the loop (no CMA to balance first);
-                    // when it finds nothing it changed nothing, and __rmqueue runs.
-                    let smallest = if flags & ALLOC_CMA == 0 {
-                        v.rmqueue_smallest_inline(order, mt, c).map(|p| (p, mt))
-                    } else {
-                        None
-                    };
-                    let Some((pfn, taken)) =
-                        smallest.or_else(|| rmqueue_one(&mut v, order, mt, flags, c))
-                    else {
+                let map = v.map;
+                let mut got = 0;
+                loop {
+                    // __rmqueue's common case (no CMA to balance first), a run of
+                    // blocks at a time; when it finds nothing it changed nothing,
+                    // and __rmqueue runs for one block (CMA, or stealing, after
+                    // which the runs go on from what was stolen).
+                    if flags & ALLOC_CMA == 0 {
+                        got += v.rmqueue_smallest_bulk(order, mt, batch - got, c, |first, k| {
+                            pcp.add_run_tail(map, pindex, (first, k), order, mt);
+                        });
+                    }
+                    if got >= batch {
+                        break;
+                    }
+                    let Some((pfn, taken)) = rmqueue_one(&mut v, order, mt, flags, c) else {
                         break;
                     };
-                    let i = v.idx(pfn);
-                    v.map[i as usize].make_pcp_flags(order, taken);
-                    pcp.add_tail(v.map, pindex, i);
-                    pcp.count += 1 << order;
+                    pcp.add_run_tail(map, pindex, (v.idx(pfn), 1), order, taken);
+                    got += 1;
                 }
             }
             if let Some(i) = pcp.take_head(v.map, pindex) {

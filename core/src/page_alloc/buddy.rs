@@ -319,17 +319,6 @@ impl ZoneView<'_> {
     /// `__rmqueue_smallest`: the smallest free block of `mt` at or above `order`, split
     /// down to `order`.
     pub fn rmqueue_smallest(&mut self, order: u32, mt: usize, c: &mut FreeCounters) -> Option<Pfn> {
-        self.rmqueue_smallest_inline(order, mt, c)
-    }
-
-    /// [`ZoneView::rmqueue_smallest`] inlined into a caller's loop (`rmqueue_bulk`).
-    #[inline(always)]
-    pub fn rmqueue_smallest_inline(
-        &mut self,
-        order: u32,
-        mt: usize,
-        c: &mut FreeCounters,
-    ) -> Option<Pfn> {
         // The lowest order at or above `order` whose list of `mt` has a block.
         let above = self.free_orders.by_type().get(mt)?.checked_shr(order)?;
         if above == 0 {
@@ -341,6 +330,61 @@ impl ZoneView<'_> {
         self.del_free(pfn, cur, c);
         self.expand(pfn, order, cur, mt, c);
         Some(pfn)
+    }
+
+    /// `__rmqueue_smallest` for blocks of `order` and `mt`, up to `n` times in a row,
+    /// a run at a time (`rmqueue_bulk`'s loop): `run(first, k)` gets `k` blocks of
+    /// `order` that follow each other from `mem_map` index `first`, in the order the
+    /// `n` calls would have returned them, and the free lists end as those calls
+    /// would have left them. Returns how many blocks were taken (fewer than `n` when
+    /// no block of `mt` at or above `order` is left).
+    ///
+    /// Why that is the same: the block found, of order `cur`, is the smallest of
+    /// `mt`, so the lists of `mt` from `order` to `cur - 1` are empty. Each call then
+    /// splits the lowest piece left of that block, so the calls return its blocks
+    /// of `order` from its start upwards, and after `k` of them the rest of it lies
+    /// in aligned pieces, one per set bit of `2^(cur - order) - k`, each alone on its
+    /// list. The blocks taken were free heads only on their way out (the caller
+    /// rewrites their flags and links); the pages inside the pieces left were
+    /// never touched. One list removal per block found, instead of one per block
+    /// handed out plus a split.
+    #[inline(always)]
+    pub fn rmqueue_smallest_bulk(
+        &mut self,
+        order: u32,
+        mt: usize,
+        n: u32,
+        c: &mut FreeCounters,
+        mut run: impl FnMut(u32, u32),
+    ) -> u32 {
+        let mut taken = 0;
+        while taken < n {
+            let orders = self.free_orders.by_type().get(mt);
+            let Some(above) = orders.and_then(|m| m.checked_shr(order)) else {
+                break;
+            };
+            if above == 0 {
+                break;
+            }
+            let cur = order + above.trailing_zeros();
+            let head = self.free_area[cur as usize].free_list[mt];
+            self.del_free(self.map_start + u64::from(head), cur, c);
+            let blocks = 1u32 << (cur - order);
+            let k = blocks.min(n - taken);
+            run(head, k);
+            // What is left, from the lowest piece up: a piece's order is the lowest
+            // set bit of the blocks left, which is also where it is aligned.
+            let mut rest = blocks - k;
+            let mut at = head + (k << order);
+            while rest != 0 {
+                let j = order + rest.trailing_zeros();
+                self.add_free(self.map_start + u64::from(at), j, mt, false, c);
+                at += 1 << j;
+                rest &= rest - 1;
+            }
+            taken += k;
+        }
+        taken
     }
 
     /// `can_steal_fallback`.

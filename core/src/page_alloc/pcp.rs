@@ -111,18 +111,50 @@ impl PerCpuPages {
         Some(h)
     }
 
-    /// `list_add_tail`: put page `i` at the tail of list `p`.
-    #[inline]
-    pub(super) fn add_tail(&mut self, map: &[Page], p: usize, i: u32) {
-        if self.lists[p] == NIL {
-            self.lists[p] = i;
-            map[i as usize].set_links(NIL, NIL);
+    /// `rmqueue_bulk`'s `list_add_tail`, for `k` blocks of `order` that follow each
+    /// other in the `mem_map` from index `first`: each parked on list `p` with
+    /// migrate type `mt` ([`Page::make_pcp_flags`]) and linked to its neighbours in
+    /// one pass, counted in [`PerCpuPages::count`]. The same lists and descriptors
+    /// as `k` calls of [`Self::add_tail`]; nothing changes when the run is not
+    /// inside the map.
+    #[inline(always)]
+    pub(super) fn add_run_tail(
+        &mut self,
+        map: &[Page],
+        p: usize,
+        (first, k): (u32, u32),
+        order: u32,
+        mt: usize,
+    ) {
+        let step = 1usize << order;
+        let start = first as usize;
+        let Some(run) = map.get(start..start + (k as usize) * step) else {
+            debug_assert!(false, "a per-CPU run outside the mem_map");
+            return;
+        };
+        let Some(p_tail) = self.tails.get_mut(p) else {
+            return;
+        };
+        let mut prev = if self.lists[p] == NIL {
+            self.lists[p] = first;
+            NIL
         } else {
-            let t = self.tails[p];
-            map[t as usize].set_next(i);
-            map[i as usize].set_links(t, NIL);
+            map[*p_tail as usize].set_next(first);
+            *p_tail
+        };
+        let mut i = first;
+        for block in run.chunks_exact(step) {
+            let next = i + step as u32;
+            block[0].make_pcp_flags(order, mt);
+            block[0].set_links(prev, next);
+            prev = i;
+            i = next;
         }
-        self.tails[p] = i;
+        if let Some(last) = run.len().checked_sub(step) {
+            run[last].set_next(NIL);
+            *p_tail = prev;
+            self.count += k << order;
+        }
     }
 
     /// Unlink the head of list `p` (`list_first_entry` + `list_del`), `None` when
@@ -275,9 +307,9 @@ mod tests {
         let map = alloc::vec![Page::ZEROED; 8];
         let mut pcp = PerCpuPages::EMPTY;
         pcp.add_head(&map, 2, 3);
-        pcp.add_tail(&map, 2, 5);
+        pcp.add_run_tail(&map, 2, (5, 1), 0, 0);
         pcp.add_head(&map, 2, 1);
-        pcp.add_tail(&map, 2, 6);
+        pcp.add_run_tail(&map, 2, (6, 1), 0, 0);
         assert_eq!(contents(&map, &pcp, 2), [1, 3, 5, 6]);
         // Other lists are untouched.
         assert!((0..NR_PCP_LISTS)
@@ -296,14 +328,30 @@ mod tests {
             (pcp.take_head(&map, 2), pcp.take_tail(&map, 2)),
             (None, None)
         );
-        pcp.add_tail(&map, 2, 4);
+        pcp.add_run_tail(&map, 2, (4, 1), 0, 0);
         pcp.add_head(&map, 2, 7);
         assert_eq!(contents(&map, &pcp, 2), [7, 4]);
+        // A run of blocks joins the tail in address order, one block per 2^order
+        // pages, each parked with its order and type.
+        let mut runs = PerCpuPages::EMPTY;
+        let big = alloc::vec![Page::ZEROED; 32];
+        runs.add_run_tail(&big, 5, (8, 3), 2, 1);
+        runs.add_run_tail(&big, 5, (24, 1), 2, 1);
+        assert_eq!(contents(&big, &runs, 5), [8, 12, 16, 24]);
+        assert_eq!(runs.count, 16);
+        assert!([8, 12, 16, 24]
+            .iter()
+            .all(|&i| big[i].is_pcp() && big[i].list_mt() == 1));
+        assert_eq!(big[9], Page::ZEROED);
         assert_eq!(pcp.take_tail(&map, 2), Some(4));
         assert_eq!(pcp.take_tail(&map, 2), Some(7));
         assert_eq!(pcp.lists[2], NIL);
         // An emptied list equals a fresh one, whatever its stale tail says.
         assert_ne!(pcp.tails[2], NIL);
+        // The runs added counted their pages; taking pages leaves the count to
+        // the caller.
+        assert_eq!(pcp.count, 3);
+        pcp.count = 0;
         assert_eq!(pcp, PerCpuPages::EMPTY);
         pcp.add_head(&map, 2, 7);
         let mut other = pcp;
