@@ -239,6 +239,19 @@ impl Page {
         self.flags() & m == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
     }
 
+    /// [`Self::is_buddy_of_order`] in the zone whose pages carry the links `zone`
+    /// (`allocated_flags(zone, nid, 0)`): `page_is_buddy`'s zone test in the same
+    /// read and comparison (a page outside the zones is never a buddy).
+    #[inline]
+    pub fn is_buddy_of_order_in(&self, order: u32, zone: u32) -> bool {
+        let m = flags::PG_BUDDY
+            | (flags::ORDER_MASK << flags::ORDER_SHIFT)
+            | (flags::ZONE_MASK << flags::ZONE_SHIFT)
+            | (flags::NODE_MASK << flags::NODE_SHIFT);
+        self.flags() & m
+            == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT) | zone
+    }
+
     /// Make the page the head of a free block of `order` on the `mt` list, in one
     /// store of the flags: `PG_buddy`, the order and the list's migrate type
     /// (`__SetPageBuddy` + `set_buddy_order` + the list it goes on); `PG_pcp` cleared.

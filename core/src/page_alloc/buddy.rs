@@ -82,6 +82,8 @@ pub(crate) struct ZoneView<'a> {
     pub usemap_base: Pfn,
     /// The allocator's pageblock table, kept in step with the usemap.
     pub blocks: super::blocks::BlockTableView<'a>,
+    /// The zone and node links of the zone's pages (`allocated_flags(.., 0)`).
+    pub links: u32,
 }
 
 impl<'a> ZoneView<'a> {
@@ -109,6 +111,7 @@ impl<'a> ZoneView<'a> {
             usemap,
             usemap_base: crate::addr::align_down(start, 1 << pb),
             blocks,
+            links: crate::page::allocated_flags(zone.zone_type, zone.node, 0),
         })
     }
 
@@ -253,10 +256,12 @@ impl ZoneView<'_> {
     #[inline]
     fn free_buddy(&self, pfn: Pfn, order: u32) -> Option<Pfn> {
         let b = pfn ^ (1 << order);
-        if !self.contains(b) {
-            return None;
-        }
-        self.page(b).is_buddy_of_order(order).then_some(b)
+        // Inside the map, and a free head of `order` whose links name this zone
+        // (only the zone's own pages are ever put on its lists).
+        let page = self
+            .map
+            .get(usize::try_from(b.wrapping_sub(self.map_start)).ok()?)?;
+        page.is_buddy_of_order_in(order, self.links).then_some(b)
     }
 
     /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging
