@@ -115,8 +115,8 @@ impl PerCpuPages {
     /// other in the `mem_map` from index `first`: each parked on list `p` with
     /// migrate type `mt` ([`Page::make_pcp_flags`]) and linked to its neighbours in
     /// one pass, counted in [`PerCpuPages::count`]. The same lists and descriptors
-    /// as `k` calls of [`Self::add_tail`]; nothing changes when the run is not
-    /// inside the map.
+    /// as `k` `list_add_tail`s one by one; nothing changes when the run is empty
+    /// or not inside the map.
     #[inline(always)]
     pub(super) fn add_run_tail(
         &mut self,
@@ -132,6 +132,9 @@ impl PerCpuPages {
             debug_assert!(false, "a per-CPU run outside the mem_map");
             return;
         };
+        if run.is_empty() {
+            return;
+        }
         let Some(p_tail) = self.tails.get_mut(p) else {
             return;
         };
