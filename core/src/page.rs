@@ -232,24 +232,21 @@ impl Page {
         self.set_flags(f | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT));
     }
 
-    /// `PageBuddy(page) && buddy_order(page) == order` in one read of the flags.
+    /// `PageBuddy(page) && buddy_order(page) == order`, and the page's zone and
+    /// node links are `links` (those of [`Self::links`] on the page it would merge
+    /// with: `page_is_buddy`'s zone test), in one read and comparison of the flags
+    /// (a page outside the zones is never a buddy).
     #[inline]
-    pub fn is_buddy_of_order(&self, order: u32) -> bool {
-        let m = flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT);
-        self.flags() & m == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
+    pub fn is_buddy_of_order_in(&self, order: u32, links: u32) -> bool {
+        let m = flags::PG_BUDDY | (flags::ORDER_MASK << flags::ORDER_SHIFT) | LINK_FIELDS;
+        self.flags() & m
+            == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT) | links
     }
 
-    /// [`Self::is_buddy_of_order`] in the zone whose pages carry the links `zone`
-    /// (`allocated_flags(zone, nid, 0)`): `page_is_buddy`'s zone test in the same
-    /// read and comparison (a page outside the zones is never a buddy).
+    /// The zone and node fields of the flags (`page_zone_id`), in place.
     #[inline]
-    pub fn is_buddy_of_order_in(&self, order: u32, zone: u32) -> bool {
-        let m = flags::PG_BUDDY
-            | (flags::ORDER_MASK << flags::ORDER_SHIFT)
-            | (flags::ZONE_MASK << flags::ZONE_SHIFT)
-            | (flags::NODE_MASK << flags::NODE_SHIFT);
-        self.flags() & m
-            == flags::PG_BUDDY | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT) | zone
+    pub fn links(&self) -> u32 {
+        self.flags() & LINK_FIELDS
     }
 
     /// Make the page the head of a free block of `order` on the `mt` list, in one
@@ -453,6 +450,10 @@ impl Page {
         self.refcount.store(1, R);
     }
 }
+
+/// The zone and node fields.
+const LINK_FIELDS: u32 =
+    (flags::ZONE_MASK << flags::ZONE_SHIFT) | (flags::NODE_MASK << flags::NODE_SHIFT);
 
 /// The order and migrate-type fields.
 const STATE_FIELDS: u32 =

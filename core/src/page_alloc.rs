@@ -663,6 +663,9 @@ mod tests {
     /// rewrite), from every order and count on fragmented zones.
     #[test]
     fn bulk_takes_what_the_calls_one_by_one_take() {
+        // Cases that left pieces of a split block, and calls that took two runs
+        // or more: the cases below must have both.
+        let (mut split, mut several) = (0, 0);
         for seed in [1, 7, 12345] {
             for order in 0..=3 {
                 for n in [1, 2, 3, 5, 31, 63, 200, 5000] {
@@ -680,6 +683,8 @@ mod tests {
                         want.push(v.idx(pfn));
                     }
                     let mut got = alloc::vec::Vec::new();
+                    let mut runs = 0;
+                    let before = bulk.node.zones[0].free_area.map(|f| f.nr_free);
                     let mut c2 = bulk.zones[0].counters;
                     let mut v = zone_view(&mut bulk.node, 0, bulk.routes.block_view(0)).unwrap();
                     let taken = v.rmqueue_smallest_bulk(
@@ -689,9 +694,14 @@ mod tests {
                         &mut c2,
                         |f, k| {
                             got.extend((0..k).map(|j| f + (j << order)));
+                            runs += 1;
                         },
                     );
                     let case = (seed, order, n);
+                    assert!(!want.is_empty(), "{case:?}");
+                    let after = bulk.node.zones[0].free_area.map(|f| f.nr_free);
+                    split += usize::from(before.iter().zip(&after).any(|(b, a)| a > b));
+                    several += usize::from(runs > 1);
                     assert_eq!(taken as usize, got.len(), "{case:?}");
                     assert_eq!(got, want, "{case:?}");
                     assert_eq!(c1, c2, "{case:?}");
@@ -710,5 +720,6 @@ mod tests {
                 }
             }
         }
+        assert!(split > 0 && several > 0, "{split} {several}");
     }
 }

@@ -255,13 +255,19 @@ impl ZoneView<'_> {
     /// that order in this zone.
     #[inline]
     fn free_buddy(&self, pfn: Pfn, order: u32) -> Option<Pfn> {
+        self.free_buddy_of(pfn, order, self.links)
+    }
+
+    /// [`Self::free_buddy`] for a page whose zone and node links are `links`: the
+    /// buddy is inside the map and a free head of `order` with the same links
+    /// (only a zone's own pages are ever put on its lists).
+    #[inline]
+    fn free_buddy_of(&self, pfn: Pfn, order: u32, links: u32) -> Option<Pfn> {
         let b = pfn ^ (1 << order);
-        // Inside the map, and a free head of `order` whose links name this zone
-        // (only the zone's own pages are ever put on its lists).
         let page = self
             .map
             .get(usize::try_from(b.wrapping_sub(self.map_start)).ok()?)?;
-        page.is_buddy_of_order_in(order, self.links).then_some(b)
+        page.is_buddy_of_order_in(order, links).then_some(b)
     }
 
     /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging
@@ -306,8 +312,13 @@ impl ZoneView<'_> {
         let tail = to_tail
             || (order + 2 < self.nr_orders && {
                 // buddy_merge_likely: the block one order up could merge next.
+                // Its first page may be the buddy that did not merge, in the next
+                // zone: page_is_buddy compares with that page's own zone.
                 let higher = pfn & !(1 << order);
-                self.free_buddy(higher, order + 1).is_some()
+                let at = usize::try_from(higher.wrapping_sub(self.map_start)).ok();
+                at.and_then(|i| self.map.get(i))
+                    .and_then(|p| self.free_buddy_of(higher, order + 1, p.links()))
+                    .is_some()
             });
         self.add_free(pfn, order, mt, tail, c);
     }

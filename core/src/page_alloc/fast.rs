@@ -163,8 +163,9 @@ pub(super) fn free_candidate(
     allocated: u32,
 ) -> Option<FreeCandidate<'_>> {
     let page = map.get(index)?;
-    // An unreserved page is inside its zone (memmap_init links every descriptor to
-    // the zone it lies in; pages outside the zones stay reserved): one comparison
+    // An allocated head is inside its zone (memmap_init links every descriptor to
+    // the zone it lies in; the map's pages outside the zones are zeroed, with a
+    // refcount of 0, and never handed out): one comparison
     // of the whole word checks the state, the order and that the descriptor names
     // the zone the caller found from the index.
     if page.raw_flags() != allocated || page.refcount() != 1 {

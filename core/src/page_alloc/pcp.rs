@@ -115,8 +115,9 @@ impl PerCpuPages {
     /// other in the `mem_map` from index `first`: each parked on list `p` with
     /// migrate type `mt` ([`Page::make_pcp_flags`]) and linked to its neighbours in
     /// one pass, counted in [`PerCpuPages::count`]. The same lists and descriptors
-    /// as `k` `list_add_tail`s one by one; nothing changes when the run is empty
-    /// or not inside the map.
+    /// as `k` `list_add_tail`s one by one. Nothing changes for an empty run; a run
+    /// outside the map or a list that does not exist (no caller passes one) is a
+    /// debug assertion, and in a release build changes nothing.
     #[inline(always)]
     pub(super) fn add_run_tail(
         &mut self,
@@ -126,16 +127,16 @@ impl PerCpuPages {
         order: u32,
         mt: usize,
     ) {
-        let step = 1usize << order;
-        let start = first as usize;
-        let Some(run) = map.get(start..start + (k as usize) * step) else {
-            debug_assert!(false, "a per-CPU run outside the mem_map");
-            return;
-        };
-        if run.is_empty() {
+        if k == 0 {
             return;
         }
-        let Some(p_tail) = self.tails.get_mut(p) else {
+        let step = 1usize << order;
+        let start = first as usize;
+        let (Some(run), Some(p_tail)) = (
+            map.get(start..start + (k as usize) * step),
+            self.tails.get_mut(p),
+        ) else {
+            debug_assert!(false, "a per-CPU run outside the mem_map or the lists");
             return;
         };
         let mut prev = if self.lists[p] == NIL {
@@ -153,11 +154,9 @@ impl PerCpuPages {
             prev = i;
             i = next;
         }
-        if let Some(last) = run.len().checked_sub(step) {
-            run[last].set_next(NIL);
-            *p_tail = prev;
-            self.count += k << order;
-        }
+        map[prev as usize].set_next(NIL);
+        *p_tail = prev;
+        self.count += k << order;
     }
 
     /// Unlink the head of list `p` (`list_first_entry` + `list_del`), `None` when
