@@ -722,4 +722,42 @@ mod tests {
         }
         assert!(split > 0 && several > 0, "{split} {several}");
     }
+
+    /// Zones that meet inside a max-order block: every block stays in its zone
+    /// (the buddy's zone test reads the flags) through allocating everything, one
+    /// page and then mixed orders, and freeing it back, and the zones end whole.
+    #[test]
+    fn blocks_never_merge_across_an_unaligned_zone_boundary() {
+        // DMA ends 1000 pages in (not a multiple of 8), Normal after it.
+        let mut a =
+            host::zoned_allocator::<1>(&MmConfig::ZONEKIT, 0x60000, [1000, 3096, 0, 0], None)
+                .unwrap();
+        let before = a
+            .node()
+            .zones
+            .each_ref()
+            .map(|z| z.free_area.map(|f| f.nr_free));
+        for orders in [&[0u32][..], &[3, 0, 5, 1, 2, 0]] {
+            let mut held = alloc::vec::Vec::new();
+            for &o in orders.iter().cycle() {
+                match a.alloc_pages(0, Gfp::MEMALLOC, o) {
+                    Ok(b) => held.push(b),
+                    Err(_) if o == 0 => break,
+                    Err(_) => {}
+                }
+            }
+            a.check_invariants().unwrap();
+            for b in held.into_iter().rev() {
+                a.free_pages(0, b).unwrap();
+            }
+            a.drain_all_pages();
+            a.check_invariants().unwrap();
+        }
+        let after = a
+            .node()
+            .zones
+            .each_ref()
+            .map(|z| z.free_area.map(|f| f.nr_free));
+        assert_eq!(before, after);
+    }
 }

@@ -36,6 +36,19 @@ pub fn one_zone_allocator_with<const N: usize>(
     pages: u64,
     reserved: Option<(u64, u64)>,
 ) -> Result<PageAllocator<VecPageStorage, N>, OneZoneError> {
+    zoned_allocator(mm, base_pfn, [pages, 0, 0, 0], reserved)
+}
+
+/// [`one_zone_allocator_with`] with the node cut into zones: `zone_pages[z]` pages
+/// of zone `z`, one after the other from `base_pfn` (boundaries anywhere, aligned
+/// or not).
+pub fn zoned_allocator<const N: usize>(
+    mm: &MmConfig,
+    base_pfn: u64,
+    zone_pages: [u64; 4],
+    reserved: Option<(u64, u64)>,
+) -> Result<PageAllocator<VecPageStorage, N>, OneZoneError> {
+    let pages: u64 = zone_pages.iter().sum();
     let mut mb: Memblock = Memblock::new(u32::MAX as u64);
     mb.add(base_pfn << 12, pages << 12)
         .map_err(OneZoneError::Memblock)?;
@@ -49,7 +62,7 @@ pub fn one_zone_allocator_with<const N: usize>(
         &mut storage,
         mm,
         0,
-        &[pages, 0, 0, 0],
+        &zone_pages,
         base_pfn,
         &[0; 4],
         0,
