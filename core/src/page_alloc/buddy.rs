@@ -120,6 +120,13 @@ impl<'a> ZoneView<'a> {
         (pfn - self.map_start) as u32
     }
 
+    /// The descriptor of `pfn`, `None` outside the map.
+    #[inline]
+    fn page_at(&self, pfn: Pfn) -> Option<&Page> {
+        self.map
+            .get(usize::try_from(pfn.wrapping_sub(self.map_start)).ok()?)
+    }
+
     #[inline]
     pub fn page(&self, pfn: Pfn) -> &Page {
         &self.map[(pfn - self.map_start) as usize]
@@ -264,10 +271,9 @@ impl ZoneView<'_> {
     #[inline]
     fn free_buddy_of(&self, pfn: Pfn, order: u32, links: u32) -> Option<Pfn> {
         let b = pfn ^ (1 << order);
-        let page = self
-            .map
-            .get(usize::try_from(b.wrapping_sub(self.map_start)).ok()?)?;
-        page.is_buddy_of_order_in(order, links).then_some(b)
+        self.page_at(b)?
+            .is_buddy_of_order_in(order, links)
+            .then_some(b)
     }
 
     /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging
@@ -315,8 +321,7 @@ impl ZoneView<'_> {
                 // Its first page may be the buddy that did not merge, in the next
                 // zone: page_is_buddy compares with that page's own zone.
                 let higher = pfn & !(1 << order);
-                let at = usize::try_from(higher.wrapping_sub(self.map_start)).ok();
-                at.and_then(|i| self.map.get(i))
+                self.page_at(higher)
                     .and_then(|p| self.free_buddy_of(higher, order + 1, p.links()))
                     .is_some()
             });
@@ -332,15 +337,17 @@ impl ZoneView<'_> {
         }
     }
 
+    /// The lowest order at or above `order` whose list of `mt` has a block.
+    #[inline]
+    fn smallest_order(&self, order: u32, mt: usize) -> Option<u32> {
+        let above = self.free_orders.by_type().get(mt)?.checked_shr(order)?;
+        (above != 0).then(|| order + above.trailing_zeros())
+    }
+
     /// `__rmqueue_smallest`: the smallest free block of `mt` at or above `order`, split
     /// down to `order`.
     pub fn rmqueue_smallest(&mut self, order: u32, mt: usize, c: &mut FreeCounters) -> Option<Pfn> {
-        // The lowest order at or above `order` whose list of `mt` has a block.
-        let above = self.free_orders.by_type().get(mt)?.checked_shr(order)?;
-        if above == 0 {
-            return None;
-        }
-        let cur = order + above.trailing_zeros();
+        let cur = self.smallest_order(order, mt)?;
         let head = self.free_area[cur as usize].free_list[mt];
         let pfn = self.map_start + head as u64;
         self.del_free(pfn, cur, c);
@@ -375,14 +382,9 @@ impl ZoneView<'_> {
     ) -> u32 {
         let mut taken = 0;
         while taken < n {
-            let orders = self.free_orders.by_type().get(mt);
-            let Some(above) = orders.and_then(|m| m.checked_shr(order)) else {
+            let Some(cur) = self.smallest_order(order, mt) else {
                 break;
             };
-            if above == 0 {
-                break;
-            }
-            let cur = order + above.trailing_zeros();
             let head = self.free_area[cur as usize].free_list[mt];
             self.del_free(self.map_start + u64::from(head), cur, c);
             let blocks = 1u32 << (cur - order);
