@@ -249,12 +249,20 @@ impl Page {
         self.flags() & LINK_FIELDS
     }
 
-    /// Make the page the head of a free block of `order` on the `mt` list, in one
-    /// store of the flags: `PG_buddy`, the order and the list's migrate type
-    /// (`__SetPageBuddy` + `set_buddy_order` + the list it goes on); `PG_pcp` cleared.
+    /// Make the page, of the zone and node whose fields are `links` ([`Self::links`]),
+    /// the head of a free block of `order` on the `mt` list, in one store of the
+    /// whole flags word: the links, `PG_buddy`, the order and the list's migrate
+    /// type (`__SetPageBuddy` + `set_buddy_order` + the list it goes on), no other
+    /// bit. Written from what the caller knows, not from the word in memory, so
+    /// the store waits for no load.
     #[inline]
-    pub fn make_buddy(&self, order: u32, mt: usize) {
-        self.set_free_state(flags::PG_BUDDY, flags::PG_PCP, order, mt);
+    pub fn make_buddy_in(&self, links: u32, order: u32, mt: usize) {
+        self.set_flags(
+            (links & LINK_FIELDS)
+                | flags::PG_BUDDY
+                | ((order & flags::ORDER_MASK) << flags::ORDER_SHIFT)
+                | (((mt as u32) & flags::MT_MASK) << flags::MT_SHIFT),
+        );
     }
 
     /// One store of the flags for a free page: `set` on, `clear` off, the order

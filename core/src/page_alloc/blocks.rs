@@ -41,11 +41,10 @@ fn entry(zone: u8, raw: u8) -> u8 {
     slow | zone << ZONE_SHIFT | raw & 7
 }
 
-/// Where a node's pageblocks sit in its table.
+/// Where a node's pageblocks sit in its table: entry `k` is the pageblock from
+/// `mem_map` index `k << order` (the map starts on a pageblock boundary).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct BlockGeometry {
-    /// `mem_map` index 0 lies this many pages into the first pageblock.
-    offset: u32,
     /// The pageblock order (every zone's).
     order: u32,
 }
@@ -54,14 +53,16 @@ impl BlockGeometry {
     /// The table index of the pageblock holding `mem_map` index `index`.
     #[inline(always)]
     pub(super) fn block(&self, index: u32) -> usize {
-        // No overflow: `of` checked that the map's end, plus the offset, fits u32
-        // (and that the order is below 32: the shift's own masking, free on x86).
-        index.wrapping_add(self.offset).wrapping_shr(self.order) as usize
+        // `of` checked that the order is below 32: the shift's own masking (free
+        // on x86, where a 64-bit shift masks its count to 6 bits).
+        (index as usize).wrapping_shr(self.order)
     }
 
     /// The geometry of `node`'s table and its number of entries, or `None` when the
     /// node cannot have one (no `mem_map`, no zone, zones with different pageblock
-    /// orders, a map too large for 32-bit indices).
+    /// orders, a map too large for 32-bit indices, a map that does not start on a
+    /// pageblock boundary: `alloc_node_mem_map` aligns it to `MAX_ORDER`, and the
+    /// pageblock order is below that wherever Linux's is).
     pub(super) fn of<S: PageStorage>(node: &PgData<S>) -> Option<(Self, usize)> {
         let map_len = node.mem_map.as_deref()?.len();
         let mut zones = node.zones.iter().filter(|z| z.spanned_pages != 0);
@@ -69,16 +70,17 @@ impl BlockGeometry {
         if order >= 32 || zones.any(|z| z.pageblock_order != order) {
             return None;
         }
-        let start = node.mem_map_start_pfn;
-        let offset = u32::try_from(start - align_down(start, 1 << order)).ok()?;
-        let end = u32::try_from(map_len).ok()?.checked_add(offset)?;
+        if node.mem_map_start_pfn & ((1 << order) - 1) != 0 {
+            return None;
+        }
+        let end = u32::try_from(map_len).ok()?;
         let entries = end.div_ceil(1 << order) as usize;
-        Some((BlockGeometry { offset, order }, entries))
+        Some((BlockGeometry { order }, entries))
     }
 
     /// The first pfn of pageblock `k` of a map that starts at `map_start`.
     pub(super) fn start(&self, map_start: Pfn, k: usize) -> Pfn {
-        align_down(map_start, 1 << self.order) + ((k as u64) << self.order)
+        map_start + ((k as u64) << self.order)
     }
 
     /// What the entry of pageblock `k` must hold, from `node`'s zones and usemaps.
@@ -122,10 +124,7 @@ impl<'a> BlockTableView<'a> {
     /// No table (before the allocator exists: `memblock_free_all`).
     pub(crate) const NONE: BlockTableView<'static> = BlockTableView {
         table: &[],
-        geometry: BlockGeometry {
-            offset: 0,
-            order: 0,
-        },
+        geometry: BlockGeometry { order: 0 },
         zone: 0,
     };
 
@@ -158,12 +157,12 @@ mod tests {
     use crate::page::Page;
     use crate::storage::VecPageStorage;
 
-    /// A map from pfn 0x1001, one page into a 4-page pageblock: zone 1 over
-    /// `[0x1001, 0x100a)` with a usemap, zone 2 over `[0x100a, 0x1014)` without one.
+    /// A map from pfn 0x1000 in 4-page pageblocks: zone 1 over `[0x1001, 0x100a)`
+    /// with a usemap, zone 2 over `[0x100a, 0x1014)` without one.
     fn node() -> PgData<VecPageStorage> {
         let mut node = PgData::new(0);
-        node.mem_map_start_pfn = 0x1001;
-        node.mem_map = Some(alloc::vec![Page::ZEROED; 23].into());
+        node.mem_map_start_pfn = 0x1000;
+        node.mem_map = Some(alloc::vec![Page::ZEROED; 24].into());
         for z in &mut node.zones {
             z.pageblock_order = 2;
         }
@@ -178,17 +177,11 @@ mod tests {
     fn entries_name_the_one_zone_and_its_type_or_send_frees_to_the_checked_path() {
         let mut node = node();
         let (geo, entries) = BlockGeometry::of(&node).unwrap();
-        assert_eq!(
-            geo,
-            BlockGeometry {
-                offset: 1,
-                order: 2
-            }
-        );
+        assert_eq!(geo, BlockGeometry { order: 2 });
         assert_eq!(entries, 6);
-        assert_eq!(geo.block(0), 0);
-        assert_eq!(geo.block(3), 1);
-        assert_eq!(geo.start(0x1001, 1), 0x1004);
+        assert_eq!(geo.block(3), 0);
+        assert_eq!(geo.block(4), 1);
+        assert_eq!(geo.start(0x1000, 1), 0x1004);
         let e: alloc::vec::Vec<u8> = (0..entries).map(|k| geo.expected(&node, k)).collect();
         // Zone 1's two whole blocks, then one across both zones, then zone 2's
         // (no usemap), then none.
@@ -197,7 +190,11 @@ mod tests {
         node.zones[1].spanned_pages = 11;
         node.zones[2].zone_start_pfn = 0x100c;
         assert_eq!(geo.expected(&node, 2), SLOW | 0x15);
-        // Zones of two pageblock orders, or a pageblock order of 32 bits, have none.
+        // A map that starts inside a pageblock, zones of two pageblock orders, or a
+        // pageblock order of 32 bits, have none.
+        node.mem_map_start_pfn = 0x1001;
+        assert_eq!(BlockGeometry::of(&node), None);
+        node.mem_map_start_pfn = 0x1000;
         node.zones[2].pageblock_order = 3;
         assert_eq!(BlockGeometry::of(&node), None);
         node.zones.iter_mut().for_each(|z| z.pageblock_order = 32);

@@ -120,11 +120,13 @@ impl<'a> ZoneView<'a> {
         (pfn - self.map_start) as u32
     }
 
-    /// The descriptor of `pfn`, `None` outside the map.
+    /// The `mem_map` index and descriptor of `pfn`, `None` outside the map.
     #[inline]
-    fn page_at(&self, pfn: Pfn) -> Option<&Page> {
-        self.map
-            .get(usize::try_from(pfn.wrapping_sub(self.map_start)).ok()?)
+    fn page_at(&self, pfn: Pfn) -> Option<(u32, &'a Page)> {
+        let map: &'a [Page] = self.map;
+        let i = usize::try_from(pfn.wrapping_sub(self.map_start)).ok()?;
+        // A map has at most u32::MAX entries (its links are u32).
+        Some((i as u32, map.get(i)?))
     }
 
     #[inline]
@@ -193,10 +195,10 @@ fn list_add_tail(map: &[Page], head: &mut u32, i: u32) {
     }
 }
 
-/// Unlink `i` from the list.
+/// Unlink `i`, whose descriptor is `page`, from the list.
 #[inline(always)]
-fn list_del(map: &[Page], head: &mut u32, i: u32) {
-    let (p, n) = (map[i as usize].prev(), map[i as usize].next());
+fn list_del_page(map: &[Page], head: &mut u32, i: u32, page: &Page) {
+    let (p, n) = (page.prev(), page.next());
     if *head == i {
         *head = n;
         if n != NIL {
@@ -211,7 +213,16 @@ fn list_del(map: &[Page], head: &mut u32, i: u32) {
             map[h as usize].set_prev(p);
         }
     }
-    map[i as usize].set_links(NIL, NIL);
+    page.set_links(NIL, NIL);
+}
+
+/// A free buddy [`ZoneView::free_buddy`] found: its pfn, `mem_map` index and
+/// descriptor.
+#[derive(Clone, Copy)]
+struct FreeBuddy<'a> {
+    pfn: Pfn,
+    index: u32,
+    page: &'a Page,
 }
 
 /// `migratetype_is_mergeable`.
@@ -220,13 +231,13 @@ fn mergeable(mt: usize) -> bool {
     mt < MIGRATE_PCPTYPES
 }
 
-impl ZoneView<'_> {
+impl<'a> ZoneView<'a> {
     /// Put the block at `pfn` on the free list of `order`/`mt` (head or tail).
     #[inline(always)]
     fn add_free(&mut self, pfn: Pfn, order: u32, mt: usize, tail: bool, c: &mut FreeCounters) {
         let i = self.idx(pfn);
         let p = &self.map[i as usize];
-        p.make_buddy(order, mt);
+        p.make_buddy_in(self.links, order, mt);
         let area = &mut self.free_area[order as usize];
         if tail {
             list_add_tail(self.map, &mut area.free_list[mt], i);
@@ -242,9 +253,16 @@ impl ZoneView<'_> {
     #[inline(always)]
     fn del_free(&mut self, pfn: Pfn, order: u32, c: &mut FreeCounters) {
         let i = self.idx(pfn);
-        let mt = self.map[i as usize].take_off_buddy();
+        let map = self.map;
+        self.del_free_page(i, &map[i as usize], order, c);
+    }
+
+    /// [`Self::del_free`] of `page`, the descriptor of `mem_map` index `i`.
+    #[inline(always)]
+    fn del_free_page(&mut self, i: u32, page: &Page, order: u32, c: &mut FreeCounters) {
+        let mt = page.take_off_buddy();
         let area = &mut self.free_area[order as usize];
-        list_del(self.map, &mut area.free_list[mt], i);
+        list_del_page(self.map, &mut area.free_list[mt], i, page);
         if area.free_list[mt] == NIL {
             self.free_orders.clear(mt, order);
         }
@@ -261,7 +279,7 @@ impl ZoneView<'_> {
     /// `find_buddy_page_pfn`: the buddy of `pfn` at `order` if it is a free block of
     /// that order in this zone.
     #[inline]
-    fn free_buddy(&self, pfn: Pfn, order: u32) -> Option<Pfn> {
+    fn free_buddy(&self, pfn: Pfn, order: u32) -> Option<FreeBuddy<'a>> {
         self.free_buddy_of(pfn, order, self.links)
     }
 
@@ -269,11 +287,11 @@ impl ZoneView<'_> {
     /// buddy is inside the map and a free head of `order` with the same links
     /// (only a zone's own pages are ever put on its lists).
     #[inline]
-    fn free_buddy_of(&self, pfn: Pfn, order: u32, links: u32) -> Option<Pfn> {
-        let b = pfn ^ (1 << order);
-        self.page_at(b)?
-            .is_buddy_of_order_in(order, links)
-            .then_some(b)
+    fn free_buddy_of(&self, pfn: Pfn, order: u32, links: u32) -> Option<FreeBuddy<'a>> {
+        let pfn = pfn ^ (1 << order);
+        let (index, page) = self.page_at(pfn)?;
+        page.is_buddy_of_order_in(order, links)
+            .then_some(FreeBuddy { pfn, index, page })
     }
 
     /// `__free_one_page`: free the block `pfn`/`order` with migrate type `mt`, merging
@@ -300,19 +318,21 @@ impl ZoneView<'_> {
         to_tail: bool,
         c: &mut FreeCounters,
     ) {
-        let max = self.nr_orders - 1;
+        // Known below MAX_ORDER_LIMIT, the merged order indexes the free areas and
+        // fills the order field without a check.
+        let max = (self.nr_orders - 1).min(MAX_ORDER_LIMIT as u32 - 1);
         while order < max {
             let Some(buddy) = self.free_buddy(pfn, order) else {
                 break;
             };
             if order >= self.pageblock_order {
-                let bmt = self.pageblock_mt(buddy);
+                let bmt = self.pageblock_mt(buddy.pfn);
                 if mt != bmt && (!mergeable(mt) || !mergeable(bmt)) {
                     break;
                 }
             }
-            self.del_free(buddy, order, c);
-            pfn &= buddy;
+            self.del_free_page(buddy.index, buddy.page, order, c);
+            pfn &= buddy.pfn;
             order += 1;
         }
         let tail = to_tail
@@ -322,7 +342,7 @@ impl ZoneView<'_> {
                 // zone: page_is_buddy compares with that page's own zone.
                 let higher = pfn & !(1 << order);
                 self.page_at(higher)
-                    .and_then(|p| self.free_buddy_of(higher, order + 1, p.links()))
+                    .and_then(|(_, p)| self.free_buddy_of(higher, order + 1, p.links()))
                     .is_some()
             });
         self.add_free(pfn, order, mt, tail, c);
@@ -547,11 +567,11 @@ mod tests {
         // 1 3 5
         assert_eq!(head, 1);
         assert_eq!(list_tail(&map, head), 5);
-        list_del(&map, &mut head, 5);
+        list_del_page(&map, &mut head, 5, &map[5]);
         assert_eq!(list_tail(&map, head), 3);
-        list_del(&map, &mut head, 1);
+        list_del_page(&map, &mut head, 1, &map[1]);
         assert_eq!((head, list_tail(&map, head)), (3, 3));
-        list_del(&map, &mut head, 3);
+        list_del_page(&map, &mut head, 3, &map[3]);
         assert_eq!(head, NIL);
     }
 }

@@ -171,23 +171,24 @@ impl PerCpuPages {
         Some(i)
     }
 
-    /// Unlink the tail of list `p` (`list_last_entry` + `list_del`), `None` when
-    /// the list is empty.
+    /// Unlink the tail of list `p` (`list_last_entry` + `list_del`): its `mem_map`
+    /// index and descriptor, `None` when the list is empty.
     #[inline]
-    pub(super) fn take_tail(&mut self, map: &[Page], p: usize) -> Option<u32> {
+    pub(super) fn take_tail<'m>(&mut self, map: &'m [Page], p: usize) -> Option<(u32, &'m Page)> {
         if self.lists[p] == NIL {
             return None;
         }
         let t = self.tails[p];
+        let page = &map[t as usize];
         if t == self.lists[p] {
             self.lists[p] = NIL;
         } else {
-            let prev = map[t as usize].prev();
+            let prev = page.prev();
             map[prev as usize].set_next(NIL);
             self.tails[p] = prev;
         }
-        map[t as usize].set_links(NIL, NIL);
-        Some(t)
+        page.set_links(NIL, NIL);
+        Some((t, page))
     }
 }
 
@@ -270,10 +271,10 @@ pub(super) fn free_pcppages_bulk(
         let nr_pages = 1u32 << order;
         // Tails first (the oldest pages), until the count is reached or the list
         // is empty.
-        while let Some(i) = pcp.take_tail(v.map, p) {
+        while let Some((i, page)) = pcp.take_tail(v.map, p) {
             count -= nr_pages as i64;
             pcp.count -= nr_pages;
-            let mt = v.map[i as usize].take_off_pcp();
+            let mt = page.take_off_pcp();
             let pfn = v.map_start + i as u64;
             v.free_one_page_inline(pfn, order, mt, false, c);
             if count <= 0 {
@@ -317,7 +318,7 @@ mod tests {
         assert!((0..NR_PCP_LISTS)
             .filter(|&p| p != 2)
             .all(|p| pcp.lists[p] == NIL));
-        assert_eq!(pcp.take_tail(&map, 2), Some(6));
+        assert_eq!(pcp.take_tail(&map, 2).map(|t| t.0), Some(6));
         assert_eq!(pcp.take_head(&map, 2), Some(1));
         assert_eq!(contents(&map, &pcp, 2), [3, 5]);
         // Taken pages leave unlinked.
@@ -325,9 +326,9 @@ mod tests {
         assert_eq!((map[6].prev(), map[6].next()), (NIL, NIL));
         // A list emptied from either end takes new pages at both ends again.
         assert_eq!(pcp.take_head(&map, 2), Some(3));
-        assert_eq!(pcp.take_tail(&map, 2), Some(5));
+        assert_eq!(pcp.take_tail(&map, 2).map(|t| t.0), Some(5));
         assert_eq!(
-            (pcp.take_head(&map, 2), pcp.take_tail(&map, 2)),
+            (pcp.take_head(&map, 2), pcp.take_tail(&map, 2).map(|t| t.0)),
             (None, None)
         );
         pcp.add_run_tail(&map, 2, (4, 1), 0, 0);
@@ -345,8 +346,8 @@ mod tests {
             .iter()
             .all(|&i| big[i].is_pcp() && big[i].list_mt() == 1));
         assert_eq!(big[9], Page::ZEROED);
-        assert_eq!(pcp.take_tail(&map, 2), Some(4));
-        assert_eq!(pcp.take_tail(&map, 2), Some(7));
+        assert_eq!(pcp.take_tail(&map, 2).map(|t| t.0), Some(4));
+        assert_eq!(pcp.take_tail(&map, 2).map(|t| t.0), Some(7));
         assert_eq!(pcp.lists[2], NIL);
         // An emptied list equals a fresh one, whatever its stale tail says.
         assert_ne!(pcp.tails[2], NIL);
